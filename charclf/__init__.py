@@ -1,0 +1,50 @@
+"""charclf: guess a name's language of origin from its spelling with a character-level RNN.
+
+The Python API (the CLI calls the same functions)::
+
+    import charclf
+
+    clf = charclf.load()                        # the model `charclf train` last wrote
+    clf = charclf.load("runs/lstm.pt", device="cpu")
+    for p in clf.predict(["Hinton", "Satoshi"], k=3):
+        print(p.name, p.top)                    # [('Scottish', 0.52), ('English', 0.31), ...]
+
+    result = charclf.train("data/names", "runs/gru.pt", arch="gru",
+                           config=charclf.TrainConfig(epochs=12))
+    print(result.metrics["test"])               # {'accuracy': ..., 'macro_f1': ..., 'n': ...}
+
+    clf.evaluate("data/names", split="test")    # accuracy, macro_f1, per_label, confusion
+
+Importing charclf is cheap: torch loads on first use of a name that needs it.
+"""
+
+from importlib import import_module
+
+from charclf.config import ModelConfig, TrainConfig
+from charclf.errors import CharclfError, CheckpointError, DataError, DeviceError, FetchError
+
+# Public name -> module that defines it (imported on first access, so `import charclf` and
+# `charclf --help` do not pay for torch).
+_LAZY = {
+    "Classifier": "charclf.classifier",
+    "Prediction": "charclf.classifier",
+    "TrainResult": "charclf.training",
+    "train": "charclf.training",
+    "fetch_dataset": "charclf.fetch",
+}
+
+__all__ = ["load", "ModelConfig", "TrainConfig", "CharclfError", "CheckpointError", "DataError",
+           "DeviceError", "FetchError", *_LAZY]
+
+
+def load(path=None, device="auto"):
+    """Load a checkpoint (default: the model `charclf train` last wrote) as a Classifier."""
+    from charclf.classifier import Classifier
+
+    return Classifier.load(path, device=device)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'charclf' has no attribute {name!r}")

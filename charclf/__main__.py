@@ -1,0 +1,3 @@
+from charclf.cli import main
+
+main(prog_name="charclf")

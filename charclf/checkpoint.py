@@ -1,0 +1,142 @@
+"""One self-sufficient checkpoint file: saved atomically, loaded without executing code."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from charclf.errors import CheckpointError
+from charclf.config import ModelConfig
+from charclf.model import NameClassifier
+
+FORMAT = 1
+REQUIRED = ("format", "model", "model_config", "alphabet", "labels", "train_config", "metrics")
+
+
+@dataclass
+class Checkpoint:
+    """Everything `predict` needs, in plain types (so `weights_only=True` can load it)."""
+
+    model_config: ModelConfig
+    alphabet: str
+    labels: list[str]
+    state_dict: dict[str, torch.Tensor]
+    train_config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def build_model(self, device: torch.device | str = "cpu") -> NameClassifier:
+        model = NameClassifier(self.model_config)
+        try:
+            model.load_state_dict(self.state_dict)
+        except RuntimeError as e:
+            reason = str(e).strip().splitlines()[-1].strip()
+            raise CheckpointError(f"its weights do not fit its model config ({reason})") from None
+        return model.to(device).eval()
+
+
+def ensure_writable(path: Path) -> None:
+    """Fail before hours of training, not after: the folder must exist (or be creatable) and take files."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as e:
+        raise CheckpointError(f"cannot write to {path}: {e.strerror or e}") from None
+    if path.is_dir():
+        raise CheckpointError(f"cannot write to {path}: it is a folder")
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call write(file_object) on a temp file beside `path`, fsync, then rename over `path`.
+
+    A crash at any moment leaves either the old file or the new one, never a torn one.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    payload = {
+        "format": FORMAT,
+        "model": {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()},
+        "model_config": asdict(checkpoint.model_config),
+        "alphabet": checkpoint.alphabet,
+        "labels": list(checkpoint.labels),
+        "train_config": checkpoint.train_config,
+        "metrics": checkpoint.metrics,
+    }
+    try:
+        atomic_write(Path(path), lambda f: torch.save(payload, f))
+    except OSError as e:
+        raise CheckpointError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Load and validate; any problem is a one-line CheckpointError naming the file."""
+    path = Path(path)
+    try:
+        # weights_only: unpickling may only build tensors and plain containers, never run code.
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"no checkpoint file at {path}") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file") from None
+    except Exception as e:  # torch raises many types for broken or hostile files
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0].strip()
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            reason = "it holds objects that would run code when loaded; refused"
+        raise CheckpointError(f"{path} is not a readable charclf checkpoint: {reason[:200]}") from None
+    try:
+        return _from_payload(payload)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+
+
+def _from_payload(payload: Any) -> Checkpoint:
+    if not isinstance(payload, dict) or "format" not in payload:
+        raise CheckpointError("not a charclf checkpoint (no format version)")
+    if payload["format"] != FORMAT:
+        raise CheckpointError(f"checkpoint format {payload['format']!r} is not supported (this charclf reads {FORMAT})")
+    missing = [key for key in REQUIRED if key not in payload]
+    if missing:
+        raise CheckpointError(f"not a complete charclf checkpoint (missing {', '.join(missing)})")
+    try:
+        config = ModelConfig(**payload["model_config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"bad model config ({e})") from None
+    alphabet, labels = payload["alphabet"], payload["labels"]
+    if not isinstance(alphabet, str) or len(alphabet) != config.n_letters:
+        raise CheckpointError("its alphabet does not match its model config")
+    if not isinstance(labels, list) or len(labels) != config.n_classes:
+        raise CheckpointError("its labels do not match its model config")
+    if not isinstance(payload["model"], dict):
+        raise CheckpointError("its weights are not a state_dict")
+    return Checkpoint(
+        model_config=config,
+        alphabet=alphabet,
+        labels=labels,
+        state_dict=payload["model"],
+        train_config=payload["train_config"],
+        metrics=payload["metrics"],
+    )

@@ -1,0 +1,114 @@
+"""The library's front door: load a trained model, predict names, evaluate on a split."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import torch
+
+from charclf.checkpoint import Checkpoint, load_checkpoint
+from charclf.data import letter_indices, load_dataset, split_dataset
+from charclf.errors import DataError
+from charclf.locations import resolve_checkpoint
+from charclf.metrics import report
+from charclf.model import batched_logits, pick_device
+from charclf.text import fold
+
+
+@dataclass
+class Prediction:
+    """One name's answer: its top labels with probabilities, or why it has none."""
+
+    name: str
+    as_read: str  # the name folded to the model's alphabet: what the model actually saw
+    top: list[tuple[str, float]] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def label(self) -> str | None:
+        return self.top[0][0] if self.top else None
+
+    def to_dict(self) -> dict:
+        out = {"name": self.name, "as_read": self.as_read}
+        if self.error:
+            out["error"] = self.error
+        else:
+            out["predictions"] = [{"label": label, "probability": round(p, 6)} for label, p in self.top]
+        return out
+
+
+class Classifier:
+    """A trained name classifier.
+
+    >>> clf = Classifier.load("model.pt")               # doctest: +SKIP
+    >>> clf.predict(["Jones", "Satoshi"], k=3)[0].top   # doctest: +SKIP
+    [('Scottish', 0.41), ('English', 0.37), ('Welsh', 0.1)]
+    """
+
+    def __init__(self, checkpoint: Checkpoint, device: torch.device | str = "auto", path: Path | None = None):
+        self.checkpoint = checkpoint
+        self.path = path
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.model = checkpoint.build_model(self.device)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, device: torch.device | str = "auto") -> "Classifier":
+        """Load `path`, or the model `charclf train` last wrote to its default place."""
+        path = resolve_checkpoint(path)
+        return cls(load_checkpoint(path), device=device, path=path)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.checkpoint.labels
+
+    @property
+    def alphabet(self) -> str:
+        return self.checkpoint.alphabet
+
+    def probabilities(self, folded: list[str]) -> torch.Tensor:
+        """Already-folded, non-empty names -> (N, n_classes) probabilities."""
+        indices = [letter_indices(name, self.alphabet) for name in folded]
+        return torch.softmax(batched_logits(self.model, indices, self.device), dim=1)
+
+    def predict(self, names: Iterable[str], k: int = 3) -> list[Prediction]:
+        """Top-k labels with probabilities for each name, in input order, in batches."""
+        k = max(1, min(k, len(self.labels)))
+        predictions = [Prediction(name=name, as_read=fold(name, self.alphabet)) for name in names]
+        readable = [p for p in predictions if p.as_read]
+        for p in predictions:
+            if not p.as_read:
+                p.error = "no letters the model can read (after folding to its alphabet)"
+        if readable:
+            probs, idx = self.probabilities([p.as_read for p in readable]).topk(k, dim=1)
+            for p, row_p, row_i in zip(readable, probs.tolist(), idx.tolist()):
+                p.top = [(self.labels[i], prob) for i, prob in zip(row_i, row_p)]
+        return predictions
+
+    def evaluate(self, data_dir: Path, split: str = "test") -> dict:
+        """Accuracy, macro-F1, per-label scores and the confusion matrix on one split of `data_dir`,
+        split exactly as at training time (same seed)."""
+        dataset = load_dataset(Path(data_dir), self.alphabet)
+        if dataset.labels != self.labels:
+            raise DataError(
+                f"the dataset at {data_dir} has labels {', '.join(dataset.labels)}, but the model was "
+                f"trained on {', '.join(self.labels)}"
+            )
+        seed = self.checkpoint.train_config.get("seed", 0)
+        splits = split_dataset(dataset, seed=seed)
+        pairs = splits[split]
+        targets = [label for _, label in pairs]
+        predicted = self.probabilities([name for name, _ in pairs]).argmax(1).tolist()
+        result = report(targets, predicted, self.labels)
+        majority = Counter(label for _, label in splits["train"]).most_common(1)[0][0]
+        result["split"] = split
+        result["data_dir"] = str(data_dir)
+        result["majority_baseline"] = {
+            "label": self.labels[majority],
+            "accuracy": sum(t == majority for t in targets) / len(targets),
+        }
+        result["same_data_as_training"] = dataset.fingerprint == self.checkpoint.train_config.get("data_fingerprint")
+        return result

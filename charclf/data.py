@@ -1,0 +1,116 @@
+"""Datasets: a folder of <Label>.txt files -> deduplicated (name, label) pairs -> splits -> tensors."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_sequence
+
+from charclf.errors import DataError
+from charclf.text import DEFAULT_ALPHABET, fold
+
+SPLITS = ("train", "val", "test")
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Unique (folded name, label index) pairs, sorted; `labels` are the sorted file stems."""
+
+    labels: list[str]
+    pairs: list[tuple[str, int]]
+
+    @property
+    def fingerprint(self) -> str:
+        """Short hash of labels and pairs: tells whether two runs saw the same data."""
+        h = hashlib.sha256("\n".join(self.labels).encode())
+        for name, label in self.pairs:
+            h.update(f"\n{name}\t{label}".encode())
+        return h.hexdigest()[:16]
+
+
+def read_label_file(path: Path) -> list[str]:
+    """The lines of one <Label>.txt, decoded as UTF-8; bad bytes are reported by line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
+    lines = raw.splitlines()
+    for number, line in enumerate(lines, start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(
+                f"{path}, line {number}: not valid UTF-8 (byte 0x{line[e.start]:02x} at column "
+                f"{e.start + 1}); save the file as UTF-8"
+            ) from None
+    return [line.decode("utf-8") for line in lines]
+
+
+def load_dataset(data_dir: Path, alphabet: str = DEFAULT_ALPHABET) -> Dataset:
+    """Read every <Label>.txt in `data_dir`, fold names, drop empties, collapse duplicates."""
+    files = sorted(p for p in Path(data_dir).glob("*.txt") if p.is_file())
+    if not files:
+        raise DataError(f"no <Label>.txt files in {data_dir}: each label needs a file of names")
+    labels = [p.stem for p in files]
+    if len(labels) < 2:
+        raise DataError(f"only one label ({labels[0]}) in {data_dir}: a classifier needs at least two")
+    pairs: set[tuple[str, int]] = set()
+    for index, path in enumerate(files):
+        names = {fold(line, alphabet) for line in read_label_file(path)} - {""}
+        if not names:
+            raise DataError(f"{path} holds no names (after folding to the alphabet)")
+        pairs.update((name, index) for name in names)
+    return Dataset(labels=labels, pairs=sorted(pairs))
+
+
+def split_dataset(
+    dataset: Dataset, seed: int = 0, fractions: Sequence[float] = SPLIT_FRACTIONS
+) -> dict[str, list[tuple[str, int]]]:
+    """Split on unique name strings, so that no name text is in two splits.
+
+    Sorted unique names, shuffled by `random.Random(seed)`, first 80% train, next 10% val,
+    rest test; every pair follows its name. Deterministic for a given seed.
+    """
+    names = sorted({name for name, _ in dataset.pairs})
+    random.Random(seed).shuffle(names)
+    n_train = int(len(names) * fractions[0])
+    n_val = int(len(names) * fractions[1])
+    where = {}
+    for i, name in enumerate(names):
+        where[name] = "train" if i < n_train else "val" if i < n_train + n_val else "test"
+    splits: dict[str, list[tuple[str, int]]] = {split: [] for split in SPLITS}
+    for name, label in dataset.pairs:
+        splits[where[name]].append((name, label))
+    for split, pairs in splits.items():
+        if not pairs:
+            raise DataError(
+                f"the {split} split is empty: {len(names)} unique names are too few to split "
+                f"{int(fractions[0] * 100)}/{int(fractions[1] * 100)}/{int(fractions[2] * 100)}"
+            )
+    return splits
+
+
+def letter_indices(name: str, alphabet: str) -> torch.Tensor:
+    """'Jones' -> (5,) int64 positions in the alphabet; the name must already be folded."""
+    return torch.tensor([alphabet.index(c) for c in name], dtype=torch.long)
+
+
+def encode(name: str, alphabet: str = DEFAULT_ALPHABET) -> torch.Tensor:
+    """'Jones' -> (5, len(alphabet)) float one-hot rows, one per letter."""
+    return F.one_hot(letter_indices(name, alphabet), len(alphabet)).float()
+
+
+def pack_batch(indices: Sequence[torch.Tensor], n_letters: int) -> PackedSequence:
+    """Folded names as (len_i,) letter positions -> one PackedSequence of (len_i, n_letters)
+    one-hot rows: one tensor op per batch, no loop over letters."""
+    lengths = torch.tensor([len(x) for x in indices])
+    padded = pad_sequence(list(indices), batch_first=True)  # (B, T), 0-padded
+    one_hot = F.one_hot(padded, n_letters).float()  # (B, T, n_letters)
+    return pack_padded_sequence(one_hot, lengths, batch_first=True, enforce_sorted=False)

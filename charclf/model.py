@@ -1,0 +1,90 @@
+"""The classifier: a recurrent backbone (RNN, LSTM or GRU) over one-hot letters, then a linear head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from charclf.config import ModelConfig
+from charclf.errors import DeviceError
+
+# One table drives the model and the CLI's --arch choices (config.ARCHS, kept equal by a test).
+BACKBONES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class NameClassifier(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.rnn = BACKBONES[config.arch](
+            input_size=config.n_letters,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=config.bidirectional,
+            # torch applies dropout only between stacked layers.
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        directions = 2 if config.bidirectional else 1
+        width = config.hidden_size * directions * (2 if config.pooling == "last+max" else 1)
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(width, config.n_classes)
+
+    def forward(self, names: PackedSequence) -> torch.Tensor:
+        """Packed one-hot names (B names, n_letters wide) -> (B, n_classes) logits."""
+        outputs, h = self.rnn(names)
+        if isinstance(h, tuple):  # LSTM returns (h, c)
+            h = h[0]
+        features = []
+        if self.config.pooling in ("last", "last+max"):
+            # h: (num_layers * directions, B, H). With packed input the forward state is each
+            # name's last real letter and the backward state its first: the top layer's pair.
+            directions = 2 if self.config.bidirectional else 1
+            features.append(torch.cat(list(h[-directions:]), dim=1))  # (B, directions * H)
+        if self.config.pooling in ("max", "last+max"):
+            padded, lengths = pad_packed_sequence(outputs, batch_first=True, padding_value=float("-inf"))
+            features.append(padded.max(dim=1).values)  # (B, directions * H), padding never wins
+        return self.head(self.dropout(torch.cat(features, dim=1)))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without CUDA is an error, not a fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"unknown device {name!r}: use auto, cpu or cuda") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError("--device cuda asked for, but this machine has no usable CUDA GPU (use --device cpu or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"no {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type != "cpu":
+        raise DeviceError(f"unsupported device {name!r}: use auto, cpu or cuda")
+    return device
+
+
+@torch.inference_mode()
+def batched_logits(
+    model: NameClassifier, indices: list[torch.Tensor], device: torch.device, batch_size: int = 2048
+) -> torch.Tensor:
+    """Letter positions of N folded names -> (N, n_classes) logits on the CPU, in input order.
+
+    Names are sorted by length first so that each batch pads little.
+    """
+    from charclf.data import pack_batch  # data imports nothing from here; keep the module light
+
+    model.eval()
+    order = sorted(range(len(indices)), key=lambda i: len(indices[i]))
+    out = torch.empty(len(indices), model.config.n_classes)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        packed = pack_batch([indices[i] for i in chunk], model.config.n_letters).to(device)
+        out[chunk] = model(packed).float().cpu()
+    return out

@@ -1,0 +1,77 @@
+"""Figures: training curves and the confusion matrix, drawn off-screen and saved as PNG."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from matplotlib.figure import Figure  # the object API needs no GUI backend
+
+from charclf.checkpoint import atomic_write
+from charclf.metrics import normalize_rows
+
+
+def _save(fig: Figure, path: Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(Path(path), lambda f: fig.savefig(f, format="png", dpi=150, bbox_inches="tight"))
+
+
+def plot_history(history: list[dict[str, float]], path: Path) -> None:
+    """Loss (train, val) on the left; validation accuracy and macro-F1 on the right."""
+    epochs = [row["epoch"] for row in history]
+    fig = Figure(figsize=(10, 4))
+    loss_ax, score_ax = fig.subplots(1, 2)
+    loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train loss")
+    loss_ax.plot(epochs, [r["val_loss"] for r in history], marker="o", label="validation loss")
+    loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    score_ax.plot(epochs, [r["val_accuracy"] for r in history], marker="o", label="validation accuracy")
+    score_ax.plot(epochs, [r["val_macro_f1"] for r in history], marker="o", label="validation macro-F1")
+    score_ax.set(xlabel="epoch", ylabel="score", title="Validation", ylim=(0, 1))
+    for ax in (loss_ax, score_ax):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def confusion_figure(matrix: list[list[int]], labels: Sequence[str], title: str) -> Figure:
+    """Rows (true labels) normalised to 1, every label on both axes, a colour bar."""
+    rows = normalize_rows(matrix)
+    size = max(6.0, 0.45 * len(labels) + 2)
+    fig = Figure(figsize=(size + 1.5, size))
+    ax = fig.subplots()
+    image = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true label's names")
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=9)
+    ax.set_yticks(range(len(labels)), labels, fontsize=9)
+    ax.set(xlabel="predicted label", ylabel="true label", title=title)
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            if value >= 0.005:
+                ax.text(j, i, f"{value:.2f}"[1:] if value < 1 else "1", ha="center", va="center",
+                        fontsize=6, color="white" if value > 0.5 else "black")
+    fig.tight_layout()
+    return fig
+
+
+def save_confusion(matrix: list[list[int]], labels: Sequence[str], path: Path, title: str) -> None:
+    _save(confusion_figure(matrix, labels, title), path)
+
+
+def display_available() -> bool:
+    """A screen to show a window on: macOS or Windows, or an X11/Wayland session."""
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def show_png(path: Path) -> None:
+    """Open a saved PNG in a matplotlib window (blocks until it is closed)."""
+    import matplotlib.pyplot as plt
+
+    image = plt.imread(str(path))
+    fig = plt.figure(figsize=(image.shape[1] / 100, image.shape[0] / 100))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(image)
+    ax.axis("off")
+    plt.show()

@@ -1,0 +1,21 @@
+"""Turning raw name strings into the letters the model reads (no torch here)."""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+
+# The tutorial's alphabet: ASCII letters plus a few punctuation marks seen in names.
+# It is stored in every checkpoint, so a model always reads names the way it was trained.
+DEFAULT_ALPHABET = string.ascii_letters + " .,;'"
+
+
+def fold(name: str, alphabet: str = DEFAULT_ALPHABET) -> str:
+    """Fold a name to the alphabet the tutorial's way: NFD, drop combining marks, drop the rest.
+
+    >>> fold("Ślusàrski")
+    'Slusarski'
+    """
+    allowed = set(alphabet)
+    decomposed = unicodedata.normalize("NFD", name.strip())
+    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn" and c in allowed)
