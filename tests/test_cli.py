@@ -1,0 +1,170 @@
+"""The commands end to end through click's CliRunner, on the tiny fixture dataset."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from charclf.cli import main
+from charclf.config import ARCHS
+
+FAST = ["--epochs", "1", "--hidden-size", "16", "--no-progress"]
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+def ok(*args, input=None):
+    result = run(*args, input=input)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_train_evaluate_confusion_predict(arch, tiny_data, tmp_path):
+    ckpt = tmp_path / f"{arch}.pt"
+    out = ok("train", "--data", tiny_data, "--arch", arch, *FAST, "--out", ckpt).stdout
+    assert f"saved {arch} model to {ckpt}" in out and "test:" in out
+    assert ckpt.is_file()
+    history = json.loads(ckpt.with_suffix(".history.json").read_text())
+    assert [row["epoch"] for row in history] == [1]
+    assert {"train_loss", "val_loss", "val_accuracy", "val_macro_f1"} <= set(history[0])
+    assert ckpt.with_suffix(".curves.png").stat().st_size > 10_000
+
+    text = ok("evaluate", "--checkpoint", ckpt, "--data", tiny_data).stdout
+    assert "accuracy" in text and "macro-F1" in text and "precision" in text
+    assert "rows: true label, columns: predicted label" in text
+    report = json.loads(ok("evaluate", "--checkpoint", ckpt, "--data", tiny_data, "--json", "--split", "train").stdout)
+    assert report["split"] == "train" and report["n"] == 19
+    assert set(report["per_label"]) == {"English", "Italian", "Japanese"}
+    assert sum(map(sum, report["confusion"])) == report["n"]
+    assert 0 <= report["accuracy"] <= 1 and report["same_data_as_training"]
+
+    assert "0." in ok("confusion", "--checkpoint", ckpt, "--data", tiny_data, "--normalize").stdout
+    png = tmp_path / "plots" / "confusion.png"
+    out = ok("confusion", "--checkpoint", ckpt, "--data", tiny_data, "--plot", "--out", png, "--no-show").stdout
+    assert f"saved the confusion plot to {png}" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+    lines = ok("predict", "Jones", "Yamamoto", "-k", "2", "--checkpoint", ckpt).stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["Jones", "Yamamoto"]
+    assert all(len(line.split()) == 5 for line in lines)  # name, then 2 x (label, probability)
+
+
+def test_predict_json_file_and_stdin(tiny_data, tmp_path):
+    ckpt = tmp_path / "m.pt"
+    ok("train", "--data", tiny_data, *FAST, "--out", ckpt)
+    rows = json_lines(ok("predict", "Jones", "Ślusàrski", "--json", "-k", "3", "--checkpoint", ckpt).stdout)
+    assert [r["name"] for r in rows] == ["Jones", "Ślusàrski"]
+    assert rows[1]["as_read"] == "Slusarski"
+    probabilities = [p["probability"] for p in rows[0]["predictions"]]
+    assert len(probabilities) == 3 and probabilities == sorted(probabilities, reverse=True)
+    assert sum(probabilities) == pytest.approx(1, abs=1e-4)  # 3 labels: top-3 is everything
+    names = tmp_path / "names.txt"
+    names.write_text("Rossi\nTanaka\nSmith\n", encoding="utf-8")
+    from_file = json_lines(ok("predict", "--file", names, "--json", "--checkpoint", ckpt).stdout)
+    from_stdin = json_lines(ok("predict", "-", "--json", "--checkpoint", ckpt, input=names.read_text()).stdout)
+    assert [r["name"] for r in from_file] == ["Rossi", "Tanaka", "Smith"]
+    assert from_stdin == from_file
+
+
+def test_predict_reports_bad_names_and_keeps_going(tiny_data, tmp_path):
+    ckpt = tmp_path / "m.pt"
+    ok("train", "--data", tiny_data, *FAST, "--out", ckpt)
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_bytes("Jones\n\n😀\n\xff\xfe\nSatoshi\n".encode("utf-8").replace(b"\xc3\xbf\xc3\xbe", b"\xff\xfe"))
+    result = run("predict", "--file", mixed, "--json", "--checkpoint", ckpt)
+    assert result.exit_code == 1
+    rows = json_lines(result.stdout)
+    assert [r["name"] for r in rows][0] == "Jones" and rows[-1]["name"] == "Satoshi"
+    assert [("error" in r) for r in rows] == [False, True, True, True, False]
+    assert "line 4 is not valid UTF-8" in rows[3]["error"]
+    assert "3 of 5 names could not be predicted" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_commands_use_the_model_train_wrote_by_default(tiny_data, isolated_home):
+    result = run("predict", "Jones")
+    assert result.exit_code == 1
+    assert "no trained model" in result.stderr and "run `charclf train` first" in result.stderr
+    ok("train", "--data", tiny_data, *FAST)
+    assert (isolated_home / "model.pt").is_file()
+    assert ok("predict", "Jones").stdout.startswith("Jones")
+    assert "accuracy" in ok("evaluate", "--data", tiny_data).stdout
+
+
+def test_evaluate_finds_the_training_data_by_itself(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.delenv("CHARCLF_DATA", raising=False)
+    ok("train", "--data", tiny_data, *FAST, "--out", tmp_path / "m.pt")
+    assert "accuracy" in ok("evaluate", "--checkpoint", tmp_path / "m.pt").stdout
+
+
+def test_evaluate_warns_when_the_data_changed(tiny_data, tmp_path):
+    ok("train", "--data", tiny_data, *FAST, "--out", tmp_path / "m.pt")
+    with (tiny_data / "English.txt").open("a") as f:
+        f.write("Newname\n")
+    result = ok("evaluate", "--checkpoint", tmp_path / "m.pt", "--data", tiny_data)
+    assert "differs from the one this model was trained on" in result.stderr
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["train", "--arch", "transformer"], 2, "Invalid value for '--arch'"),
+    (["train", "--epochs", "0"], 2, "Invalid value for '--epochs'"),
+    (["train", "--hidden-size", "-3"], 2, "Invalid value for '--hidden-size'"),
+    (["predict"], 2, "no names"),
+    (["predict", "Jones", "--file", "x.txt"], 2, "not both"),
+    (["train", "--data", "/nonexistent/names"], 1, "charclf data fetch"),
+    (["predict", "Jones", "--checkpoint", "/nonexistent.pt"], 1, "no checkpoint file at /nonexistent.pt"),
+])
+def test_usage_and_runtime_errors_are_one_line(args, code, message):
+    result = run(*args)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_train_refuses_an_unwritable_out_before_training(tiny_data):
+    result = run("train", "--data", tiny_data, *FAST, "--out", "/proc/nope/m.pt")
+    assert result.exit_code == 1 and "cannot write to /proc/nope/m.pt" in result.stderr
+
+
+def test_train_without_cuda_says_so(tiny_data, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = run("train", "--data", tiny_data, *FAST, "--device", "cuda", "--out", tmp_path / "m.pt")
+    assert result.exit_code == 1 and "no usable CUDA GPU" in result.stderr
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_every_command_has_help():
+    for path in (["train"], ["evaluate"], ["confusion"], ["predict"], ["data"], ["data", "fetch"]):
+        text = ok(*path, "--help").stdout
+        assert "Usage:" in text and len(text.splitlines()) > 4
+
+
+def test_help_does_not_import_torch_or_matplotlib():
+    code = "import sys; from charclf.cli import main; import charclf; print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'matplotlib')))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    out = subprocess.run([sys.executable, "-m", "charclf", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "Usage: charclf" in out and "predict" in out
+
+
+def test_library_api_matches_the_cli(tiny_data, tmp_path):
+    import charclf
+
+    result = charclf.train(tiny_data, tmp_path / "m.pt", arch="rnn", model_options={"hidden_size": 8},
+                           config=charclf.TrainConfig(epochs=1), progress=False)
+    assert result.metrics["test"]["n"] == 3
+    clf = charclf.load(tmp_path / "m.pt", device="cpu")
+    [p] = clf.predict(["Rossi"], k=2)
+    cli = json_lines(ok("predict", "Rossi", "-k", "2", "--json", "--checkpoint", tmp_path / "m.pt").stdout)[0]
+    assert [(d["label"], round(d["probability"], 6)) for d in cli["predictions"]] == [(l, round(x, 6)) for l, x in p.top]

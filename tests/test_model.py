@@ -1,0 +1,71 @@
+import pytest
+import torch
+
+from charclf.config import ARCHS, POOLINGS, ModelConfig
+from charclf.data import letter_indices, pack_batch
+from charclf.errors import DeviceError
+from charclf.model import BACKBONES, NameClassifier, batched_logits, pick_device
+from charclf.text import DEFAULT_ALPHABET
+
+N_LETTERS = len(DEFAULT_ALPHABET)
+NAMES = ["Li", "Jones", "Abe", "Nakamura", "O'Neil"]
+
+
+def model_for(arch, **options):
+    torch.manual_seed(0)
+    return NameClassifier(ModelConfig(arch=arch, n_letters=N_LETTERS, n_classes=7, **options)).eval()
+
+
+def test_cli_choices_are_the_backbone_table():
+    assert sorted(BACKBONES) == sorted(ARCHS)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_output_shape(arch, bidirectional, pooling):
+    model = model_for(arch, bidirectional=bidirectional, pooling=pooling, num_layers=2, hidden_size=16)
+    packed = pack_batch([letter_indices(n, DEFAULT_ALPHABET) for n in NAMES], N_LETTERS)
+    assert model(packed).shape == (len(NAMES), 7)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_names_logits_do_not_depend_on_its_batch(arch):
+    """Packing must hide padding: a name scored alone equals the same name beside longer ones."""
+    model = model_for(arch, hidden_size=16)
+    indices = [letter_indices(n, DEFAULT_ALPHABET) for n in NAMES]
+    together = batched_logits(model, indices, torch.device("cpu"))
+    for i, x in enumerate(indices):
+        alone = batched_logits(model, [x], torch.device("cpu"))
+        assert torch.allclose(alone[0], together[i], atol=1e-5)
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(ValueError, match="unknown arch"):
+        ModelConfig(arch="transformer", n_letters=3, n_classes=2)
+    with pytest.raises(ValueError, match="hidden_size must be at least 1"):
+        ModelConfig(arch="gru", n_letters=3, n_classes=2, hidden_size=0)
+
+
+def test_pick_device():
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(DeviceError, match="unknown device"):
+        pick_device("tpu-please")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_clear_error():
+    with pytest.raises(DeviceError, match="no usable CUDA"):
+        pick_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("arch", ARCHS)
+def test_cuda_matches_cpu(arch):
+    model = model_for(arch, hidden_size=16)
+    indices = [letter_indices(n, DEFAULT_ALPHABET) for n in NAMES]
+    on_cpu = batched_logits(model, indices, torch.device("cpu"))
+    on_gpu = batched_logits(model.to("cuda"), indices, torch.device("cuda"))
+    assert on_gpu.device.type == "cpu"
+    assert torch.allclose(on_cpu, on_gpu, atol=1e-4)
