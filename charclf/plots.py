@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from matplotlib.figure import Figure  # the object API needs no GUI backend
+from matplotlib.ticker import MaxNLocator
 
 from charclf.checkpoint import atomic_write
 from charclf.metrics import normalize_rows
@@ -23,13 +24,14 @@ def plot_history(history: list[dict[str, float]], path: Path) -> None:
     epochs = [row["epoch"] for row in history]
     fig = Figure(figsize=(10, 4))
     loss_ax, score_ax = fig.subplots(1, 2)
-    loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train loss")
+    loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train loss (class-weighted, smoothed)")
     loss_ax.plot(epochs, [r["val_loss"] for r in history], marker="o", label="validation loss")
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
     score_ax.plot(epochs, [r["val_accuracy"] for r in history], marker="o", label="validation accuracy")
     score_ax.plot(epochs, [r["val_macro_f1"] for r in history], marker="o", label="validation macro-F1")
     score_ax.set(xlabel="epoch", ylabel="score", title="Validation", ylim=(0, 1))
     for ax in (loss_ax, score_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
