@@ -25,7 +25,9 @@ def reports_errors(command):
         try:
             return command(*args, **kwargs)
         except CharclfError as e:
-            raise click.ClickException(str(e)) from None
+            error = click.ClickException(str(e))
+            error.exit_code = getattr(e, "exit_code", 1)
+            raise error from None
 
     return wrapper
 
@@ -78,32 +80,45 @@ def main():
               help="Seeds the split, the initial weights and the batch order.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Checkpoint to write. Default: charclf's model file (see `charclf evaluate --help`).")
+              help="Checkpoint to write. Default: $CHARCLF_HOME/model.pt (~/.local/share/charclf/model.pt), "
+                   "the model evaluate, confusion and predict use without --checkpoint.")
+@click.option("--resume", is_flag=True,
+              help="Continue the interrupted run saved beside --out, with its own settings.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars (stderr).")
+@click.pass_context
 @reports_errors
-def train(data, arch, hidden_size, num_layers, bidirectional, dropout, pooling, epochs, batch_size, lr,
-          weight_decay, class_weighting, seed, device, out, progress):
+def train(ctx, data, arch, hidden_size, num_layers, bidirectional, dropout, pooling, epochs, batch_size, lr,
+          weight_decay, class_weighting, seed, device, out, resume, progress):
     """Train a classifier on a folder of <Label>.txt files.
 
     The names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name
     text in two splits). The checkpoint with the best validation macro-F1 is kept at --out,
-    with its metric history (.history.json) and curves (.curves.png) beside it.
+    with its metric history (.history.json) and curves (.curves.png) beside it. After every
+    epoch the run's state (.state.pt) is saved too: an interrupted run (Ctrl-C, a kill, a
+    crash) continues with --resume and ends as if it had never stopped.
 
     \b
-    Example:
+    Examples:
       charclf train --arch lstm --epochs 15 --out runs/lstm.pt
+      charclf train --out runs/lstm.pt --resume
     """
     from charclf.locations import default_checkpoint, resolve_data_dir
-    from charclf.training import train as run_training
+    from charclf import training
 
-    data_dir = resolve_data_dir(data)
     out = out or default_checkpoint()
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                         seed=seed, class_weighting=class_weighting)
-    options = dict(hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-                   dropout=dropout, pooling=pooling)
-    result = run_training(data_dir, out, arch=arch, model_options=options, config=config,
-                          device=device, progress=progress)
+    if resume:
+        state = training.load_training_state(out)
+        _check_resume_options(ctx, {**state["model_config"], **state["train_config"]})
+        data_dir = resolve_data_dir(data, fallback=state["data_dir"])
+        result = training.resume(out, data_dir=data_dir, device=device, progress=progress)
+        epochs, arch = state["train_config"]["epochs"], state["model_config"]["arch"]
+    else:
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                             seed=seed, class_weighting=class_weighting)
+        options = dict(hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+                       dropout=dropout, pooling=pooling)
+        result = training.train(resolve_data_dir(data), out, arch=arch, model_options=options, config=config,
+                                device=device, progress=progress)
     m = result.metrics
     base = m["test_majority_baseline"]
     click.echo(f"saved {arch} model to {out} (best epoch {m['best_epoch']} of {epochs}, "
@@ -111,8 +126,21 @@ def train(data, arch, hidden_size, num_layers, bidirectional, dropout, pooling, 
     click.echo(f"validation: accuracy {m['val']['accuracy']:.4f}  macro-F1 {m['val']['macro_f1']:.4f}")
     click.echo(f"test:       accuracy {m['test']['accuracy']:.4f}  macro-F1 {m['test']['macro_f1']:.4f}  "
                f"(always-{base['label']} baseline: accuracy {base['accuracy']:.4f})")
-    history, curves = result.checkpoint.with_suffix(".history.json"), result.checkpoint.with_suffix(".curves.png")
+    history, curves = training.history_paths(result.checkpoint)
     click.echo(f"history: {history}  curves: {curves}")
+
+
+def _check_resume_options(ctx: click.Context, saved: dict) -> None:
+    """--resume continues a run as it was started: an option given now must agree with it."""
+    from click.core import ParameterSource
+
+    for name, value in ctx.params.items():
+        given = ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+        if given and name in saved and value != saved[name]:
+            option = "--" + name.replace("_", "-")
+            raise click.UsageError(
+                f"--resume continues the saved run with its own settings: {option} {value} differs from its {saved[name]}"
+            )
 
 
 def _evaluation(checkpoint, data, split, device):

@@ -1,4 +1,5 @@
-"""Training: batches of packed names, AdamW with a one-cycle schedule, best-on-validation checkpoints."""
+"""Training: batches of packed names, AdamW with a one-cycle schedule, the best epoch on validation
+macro-F1 kept as the checkpoint, and a resumable state saved after every epoch."""
 
 from __future__ import annotations
 
@@ -18,14 +19,22 @@ from tqdm import tqdm
 from charclf.checkpoint import Checkpoint, atomic_write, ensure_writable, save_checkpoint
 from charclf.config import ModelConfig, TrainConfig
 from charclf.data import letter_indices, load_dataset, pack_batch, split_dataset
-from charclf.errors import CharclfError
+from charclf.errors import CharclfError, CheckpointError, DataError
 from charclf.metrics import report
 from charclf.model import NameClassifier, batched_logits, count_parameters, pick_device
 from charclf.text import DEFAULT_ALPHABET
 
+STATE_FORMAT = 1
+
 
 class TrainingDiverged(CharclfError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss or the outputs became NaN or infinite; the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(CharclfError):
+    """Ctrl-C: the best checkpoint so far is kept and the run can be resumed."""
+
+    exit_code = 130  # the shell's convention for a process ended by SIGINT
 
 
 @dataclass
@@ -50,6 +59,11 @@ def history_paths(checkpoint: Path) -> tuple[Path, Path]:
     return checkpoint.with_suffix(".history.json"), checkpoint.with_suffix(".curves.png")
 
 
+def state_path(checkpoint: Path) -> Path:
+    """The resumable training state (last epoch, optimizer, RNG), beside the checkpoint."""
+    return checkpoint.with_suffix(".state.pt")
+
+
 def train(
     data_dir: Path,
     out: Path,
@@ -62,127 +76,244 @@ def train(
 ) -> TrainResult:
     """Train on a folder of <Label>.txt files; keep the best model on validation macro-F1 at `out`."""
     config = config or TrainConfig()
-    out = Path(out)
-    log = log or (lambda line: tqdm.write(line, file=sys.stderr))
-    device = device if isinstance(device, torch.device) else pick_device(device)
-    ensure_writable(out)
-
+    ensure_writable(Path(out))
     dataset = load_dataset(Path(data_dir), DEFAULT_ALPHABET)
-    splits = split_dataset(dataset, seed=config.seed)
     model_config = ModelConfig(
         arch=arch, n_letters=len(DEFAULT_ALPHABET), n_classes=len(dataset.labels), **(model_options or {})
     )
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    model = NameClassifier(model_config).to(device)
+    trainer = Trainer(dataset, Path(data_dir), model_config, config, Path(out), device)
+    return trainer.fit(progress=progress, log=log)
 
-    train_x = [letter_indices(name, DEFAULT_ALPHABET) for name, _ in splits["train"]]
-    train_y = torch.tensor([label for _, label in splits["train"]])
-    val_x = [letter_indices(name, DEFAULT_ALPHABET) for name, _ in splits["val"]]
-    val_y = [label for _, label in splits["val"]]
 
-    steps_per_epoch = math.ceil(len(train_x) / config.batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
-    )
-    weights = class_weights(train_y.tolist(), model_config.n_classes, config.class_weighting)
-    loss_fn = nn.CrossEntropyLoss(
-        weight=None if weights is None else weights.to(device), label_smoothing=config.label_smoothing
-    )
+def resume(
+    out: Path,
+    data_dir: Path | None = None,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Continue the run whose state was saved beside `out`, with its own configuration, on the
+    same data (by default the folder it was trained on); ends as an uninterrupted run would."""
+    out = Path(out)
+    state = load_training_state(out)
+    ensure_writable(out)
+    data_dir = Path(data_dir or state["data_dir"])
+    dataset = load_dataset(data_dir, state["alphabet"])
+    if dataset.fingerprint != state["data_fingerprint"]:
+        raise DataError(f"the dataset at {data_dir} differs from the one the saved run was trained on; cannot resume")
+    trainer = Trainer(dataset, data_dir, ModelConfig(**state["model_config"]), TrainConfig(**state["train_config"]),
+                      out, device)
+    trainer.restore(state)
+    return trainer.fit(progress=progress, log=log)
 
-    train_info = {
-        **asdict(config),
-        "arch": arch,
-        "data_dir": str(Path(data_dir).resolve()),
-        "data_fingerprint": dataset.fingerprint,
-        "split_sizes": {name: len(pairs) for name, pairs in splits.items()},
-        "device": str(device),
-        "torch": str(torch.__version__),  # TorchVersion is not a plain str
-    }
-    log(
-        f"training {arch} ({count_parameters(model):,} parameters) on {device}: "
-        f"{len(dataset.labels)} labels, {len(splits['train'])} train / {len(splits['val'])} val / "
-        f"{len(splits['test'])} test pairs"
-    )
 
-    history: list[dict[str, float]] = []
-    best: dict[str, Any] | None = None
-    started = time.perf_counter()
-    epochs = tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", disable=not progress, file=sys.stderr)
-    for epoch in epochs:
-        model.train()
-        order = torch.randperm(len(train_x), generator=generator).tolist()
-        total_loss = 0.0
-        batches = tqdm(
-            range(0, len(order), config.batch_size), desc=f"epoch {epoch}", leave=False,
-            disable=not progress, file=sys.stderr, unit="batch",
+def load_training_state(out: Path) -> dict[str, Any]:
+    path = state_path(Path(out))
+    if not path.is_file():
+        raise CheckpointError(
+            f"no training state to resume at {path} (the run finished, or never completed an epoch); "
+            "train without --resume to start anew"
         )
-        for start in batches:
-            chunk = order[start : start + config.batch_size]
-            packed = pack_batch([train_x[i] for i in chunk], model_config.n_letters).to(device)
-            loss = loss_fn(model(packed), train_y[chunk].to(device))
-            if not torch.isfinite(loss):
-                kept = f"the best checkpoint so far is kept at {out}" if best else "nothing was saved"
-                raise TrainingDiverged(
-                    f"training diverged at epoch {epoch} (loss is {loss.item()}); {kept}; try a smaller --lr"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            total_loss += loss.item() * len(chunk)
-            batches.set_postfix(loss=f"{loss.item():.3f}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable training state: {str(e).splitlines()[0][:200]}") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise CheckpointError(f"{path} is not a charclf training state of format {STATE_FORMAT}")
+    return state
 
-        val_logits = batched_logits(model, val_x, device)
-        val = report(val_y, val_logits.argmax(1).tolist(), dataset.labels)
-        row = {
+
+class Trainer:
+    """One training run: model, optimizer, schedule, RNGs, history and the best epoch so far."""
+
+    def __init__(self, dataset, data_dir: Path, model_config: ModelConfig, config: TrainConfig, out: Path,
+                 device: str | torch.device):
+        self.dataset, self.config, self.model_config, self.out = dataset, config, model_config, out
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.splits = split_dataset(dataset, seed=config.seed)
+        alphabet = DEFAULT_ALPHABET
+        self.x = {s: [letter_indices(name, alphabet) for name, _ in pairs] for s, pairs in self.splits.items()}
+        self.y = {s: [label for _, label in pairs] for s, pairs in self.splits.items()}
+
+        torch.manual_seed(config.seed)  # initial weights and dropout masks
+        self.generator = torch.Generator().manual_seed(config.seed)  # batch order
+        self.model = NameClassifier(model_config).to(self.device)
+        steps_per_epoch = math.ceil(len(self.x["train"]) / config.batch_size)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
+        )
+        weights = class_weights(self.y["train"], model_config.n_classes, config.class_weighting)
+        self.loss_fn = nn.CrossEntropyLoss(
+            weight=None if weights is None else weights.to(self.device), label_smoothing=config.label_smoothing
+        )
+        self.epoch = 0  # epochs completed
+        self.history: list[dict[str, float]] = []
+        self.best: dict[str, Any] | None = None  # the history row of the best epoch
+        self.best_weights: dict[str, torch.Tensor] | None = None
+        self.seconds = 0.0  # training time over all sessions of this run
+        self.info = {
+            **asdict(config),
+            "arch": model_config.arch,
+            "data_dir": str(data_dir.resolve()),
+            "data_fingerprint": dataset.fingerprint,
+            "split_sizes": {s: len(pairs) for s, pairs in self.splits.items()},
+            "device": str(self.device),
+            "torch": str(torch.__version__),  # TorchVersion is not a plain str
+        }
+
+    def fit(self, progress: bool = True, log: Callable[[str], None] | None = None) -> TrainResult:
+        log = log or (lambda line: tqdm.write(line, file=sys.stderr))
+        first = self.epoch + 1
+        log(
+            f"{'resuming at epoch ' + str(first) + ': ' if first > 1 else ''}training {self.model_config.arch} "
+            f"({count_parameters(self.model):,} parameters) on {self.device}: {len(self.dataset.labels)} labels, "
+            f"{len(self.x['train'])} train / {len(self.x['val'])} val / {len(self.x['test'])} test pairs"
+        )
+        epochs = tqdm(range(first, self.config.epochs + 1), desc="epochs", unit="epoch", disable=not progress,
+                      file=sys.stderr, initial=first - 1, total=self.config.epochs)
+        try:
+            for epoch in epochs:
+                started = time.perf_counter()
+                train_loss = self._train_epoch(epoch, progress)
+                row = self._validate(epoch, train_loss)
+                self.seconds += time.perf_counter() - started
+                row["seconds"] = self.seconds
+                improved = self.best is None or (row["val_macro_f1"], row["val_accuracy"]) > (
+                    self.best["val_macro_f1"], self.best["val_accuracy"])
+                if improved:
+                    self.best = row
+                    self.best_weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+                self.epoch = epoch
+                self.history.append(row)
+                # State first: whenever the checkpoint exists, a state to resume from exists too.
+                self._save_state()
+                if improved:
+                    self._save_checkpoint({"best_epoch": epoch, "val": {
+                        "accuracy": row["val_accuracy"], "macro_f1": row["val_macro_f1"]}})
+                epochs.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{row['val_accuracy']:.3f}")
+                log(
+                    f"epoch {epoch:>3}/{self.config.epochs}  loss {train_loss:.4f}  val loss {row['val_loss']:.4f}  "
+                    f"val acc {row['val_accuracy']:.4f}  val macro-F1 {row['val_macro_f1']:.4f}"
+                    + ("  *best" if improved else "")
+                )
+        except KeyboardInterrupt:
+            epochs.close()
+            if self.best is None:
+                raise TrainingInterrupted(f"interrupted before the first epoch ended; nothing was saved at {self.out}") from None
+            result = self._finish()
+            raise TrainingInterrupted(
+                f"interrupted in epoch {self.epoch + 1}: kept the best checkpoint so far (epoch {self.best['epoch']}, "
+                f"test accuracy {result.metrics['test']['accuracy']:.4f}) at {self.out}; continue with --resume"
+            ) from None
+        result = self._finish()
+        state_path(self.out).unlink(missing_ok=True)  # the run is complete: nothing left to resume
+        return result
+
+    def _train_epoch(self, epoch: int, progress: bool) -> float:
+        self.model.train()
+        x, y = self.x["train"], torch.tensor(self.y["train"])
+        order = torch.randperm(len(x), generator=self.generator).tolist()
+        total = 0.0
+        batches = tqdm(range(0, len(order), self.config.batch_size), desc=f"epoch {epoch}", leave=False,
+                       disable=not progress, file=sys.stderr, unit="batch")
+        for start in batches:
+            chunk = order[start : start + self.config.batch_size]
+            packed = pack_batch([x[i] for i in chunk], self.model_config.n_letters).to(self.device)
+            loss = self.loss_fn(self.model(packed), y[chunk].to(self.device))
+            if not torch.isfinite(loss):
+                self._diverged(epoch, f"the loss is {loss.item()}")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            # Clip: a long name can send an RNN's gradient through the roof in one step.
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            total += loss.item() * len(chunk)
+            batches.set_postfix(loss=f"{loss.item():.3f}")
+        return total / len(x)
+
+    def _validate(self, epoch: int, train_loss: float) -> dict[str, float]:
+        logits = batched_logits(self.model, self.x["val"], self.device)
+        if not torch.isfinite(logits).all() or not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            self._diverged(epoch, "the model's outputs are no longer finite")
+        val = report(self.y["val"], logits.argmax(1).tolist(), self.dataset.labels)
+        return {
             "epoch": epoch,
-            "train_loss": total_loss / len(train_x),
-            "val_loss": nn.functional.cross_entropy(val_logits, torch.tensor(val_y)).item(),
+            "train_loss": train_loss,
+            "val_loss": nn.functional.cross_entropy(logits, torch.tensor(self.y["val"])).item(),
             "val_accuracy": val["accuracy"],
             "val_macro_f1": val["macro_f1"],
-            "lr": scheduler.get_last_lr()[0],
-            "seconds": time.perf_counter() - started,
+            "lr": self.scheduler.get_last_lr()[0],
         }
-        history.append(row)
-        improved = best is None or (val["macro_f1"], val["accuracy"]) > (best["val_macro_f1"], best["val_accuracy"])
-        if improved and all(torch.isfinite(p).all() for p in model.parameters()):
-            best = dict(row)
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            save_checkpoint(out, Checkpoint(model_config, DEFAULT_ALPHABET, dataset.labels, best_state,
-                                            train_info, {"best_epoch": epoch, "val": _summary(val)}))
-        epochs.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
-        log(
-            f"epoch {epoch:>3}/{config.epochs}  loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
-            f"val acc {val['accuracy']:.4f}  val macro-F1 {val['macro_f1']:.4f}"
-            + ("  *best" if improved else "")
-        )
-    seconds = time.perf_counter() - started
-    if best is None:
-        raise TrainingDiverged(f"no epoch produced finite weights; nothing was saved at {out}")
 
-    # Final metrics of the kept (best) model, on the held-out splits.
-    model.load_state_dict(best_state)
-    metrics = {"best_epoch": best["epoch"], "train_seconds": seconds, "parameters": count_parameters(model)}
-    for split in ("val", "test"):
-        xs = [letter_indices(name, DEFAULT_ALPHABET) for name, _ in splits[split]]
-        ys = [label for _, label in splits[split]]
-        metrics[split] = _summary(report(ys, batched_logits(model, xs, device).argmax(1).tolist(), dataset.labels))
-    majority = Counter(train_y.tolist()).most_common(1)[0][0]
-    test_y = [label for _, label in splits["test"]]
-    metrics["test_majority_baseline"] = {
-        "label": dataset.labels[majority],
-        "accuracy": sum(y == majority for y in test_y) / len(test_y),
-    }
-    save_checkpoint(out, Checkpoint(model_config, DEFAULT_ALPHABET, dataset.labels, best_state, train_info, metrics))
-    write_history(out, history)
-    return TrainResult(checkpoint=out, metrics=metrics, history=history)
+    def _diverged(self, epoch: int, what: str):
+        kept = f"kept the last good checkpoint (epoch {self.best['epoch']}) at {self.out}" if self.best else \
+            f"nothing was saved at {self.out}"
+        raise TrainingDiverged(f"training diverged in epoch {epoch} ({what}); {kept}; try a smaller --lr")
 
+    def _finish(self) -> TrainResult:
+        """Score the kept (best) weights on the held-out splits and save them with those metrics."""
+        model = NameClassifier(self.model_config).to(self.device)
+        model.load_state_dict(self.best_weights)
+        metrics: dict[str, Any] = {"best_epoch": self.best["epoch"], "epochs_run": self.epoch,
+                                   "train_seconds": self.seconds, "parameters": count_parameters(model)}
+        for split in ("val", "test"):
+            predicted = batched_logits(model, self.x[split], self.device).argmax(1).tolist()
+            result = report(self.y[split], predicted, self.dataset.labels)
+            metrics[split] = {"accuracy": result["accuracy"], "macro_f1": result["macro_f1"], "n": result["n"]}
+        majority = Counter(self.y["train"]).most_common(1)[0][0]
+        metrics["test_majority_baseline"] = {
+            "label": self.dataset.labels[majority],
+            "accuracy": sum(y == majority for y in self.y["test"]) / len(self.y["test"]),
+        }
+        self._save_checkpoint(metrics)
+        write_history(self.out, self.history)
+        return TrainResult(checkpoint=self.out, metrics=metrics, history=self.history)
 
-def _summary(result: dict) -> dict[str, float]:
-    return {"accuracy": result["accuracy"], "macro_f1": result["macro_f1"], "n": result["n"]}
+    def _save_checkpoint(self, metrics: dict[str, Any]) -> None:
+        save_checkpoint(self.out, Checkpoint(self.model_config, DEFAULT_ALPHABET, self.dataset.labels,
+                                             self.best_weights, self.info, metrics))
+
+    def _save_state(self) -> None:
+        state = {
+            "format": STATE_FORMAT,
+            "epoch": self.epoch,
+            "model_config": asdict(self.model_config),
+            "train_config": asdict(self.config),
+            "alphabet": DEFAULT_ALPHABET,
+            "data_dir": self.info["data_dir"],
+            "data_fingerprint": self.dataset.fingerprint,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "generator": self.generator.get_state(),
+            "history": self.history,
+            "best": self.best,
+            "best_weights": self.best_weights,
+            "seconds": self.seconds,
+        }
+        try:
+            atomic_write(state_path(self.out), lambda f: torch.save(state, f))
+        except OSError as e:
+            raise CheckpointError(f"cannot write {state_path(self.out)}: {e.strerror or e}") from None
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Put the run back exactly where `state` left it (weights, optimizer, schedule, RNGs)."""
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["torch_rng"])
+            if state["cuda_rng"] and self.device.type == "cuda":
+                torch.cuda.set_rng_state_all(state["cuda_rng"])
+            self.generator.set_state(state["generator"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise CheckpointError(f"the training state beside {self.out} does not fit its run ({e})") from None
+        self.epoch, self.history, self.seconds = state["epoch"], state["history"], state["seconds"]
+        self.best, self.best_weights = state["best"], state["best_weights"]
 
 
 def write_history(checkpoint: Path, history: list[dict[str, float]]) -> None:

@@ -1,0 +1,119 @@
+"""Training under faults, with real processes: SIGKILL then --resume, Ctrl-C, divergence."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from charclf.checkpoint import load_checkpoint
+from charclf.cli import main
+from charclf.training import state_path
+
+SMALL = ["--hidden-size", "16", "--batch-size", "32", "--no-progress"]
+
+
+@pytest.fixture
+def synthetic_data(tmp_path):
+    """Three made-up 'languages' with 400 names each: epochs long enough to kill one mid-run."""
+    rng = random.Random(0)
+    folder = tmp_path / "synthetic"
+    folder.mkdir()
+    for label, letters in {"Aish": "aeiou", "Bork": "bkrtz", "Clem": "lmnsy"}.items():
+        names = {"".join(rng.choice(letters + "aeh") for _ in range(rng.randint(3, 12))).title() for _ in range(400)}
+        (folder / f"{label}.txt").write_text("\n".join(sorted(names)) + "\n")
+    return folder
+
+
+def charclf(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "charclf", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def wait_for_epoch(out, epoch, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        if state_path(out).exists():
+            try:
+                if torch.load(state_path(out), weights_only=True)["epoch"] >= epoch:
+                    return
+            except Exception:
+                pass  # replaced while we read it
+        time.sleep(0.05)
+    process.kill()
+    pytest.fail(f"training did not reach epoch {epoch} in {timeout} s")
+
+
+def weights(path):
+    return load_checkpoint(path).state_dict
+
+
+def test_sigkill_then_resume_ends_like_an_uninterrupted_run(synthetic_data, tmp_path):
+    args = ["train", "--data", synthetic_data, "--epochs", "8", *SMALL]
+    straight = tmp_path / "straight.pt"
+    assert charclf(*args, "--out", straight).wait(timeout=300) == 0
+
+    killed = tmp_path / "killed.pt"
+    process = charclf(*args, "--out", killed)
+    wait_for_epoch(killed, 3, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert load_checkpoint(killed).metrics["best_epoch"] >= 1  # what was saved is loadable
+
+    resumed = subprocess.run([sys.executable, "-m", "charclf", *map(str, args), "--out", killed, "--resume"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming at epoch" in resumed.stderr
+    a, b = weights(straight), weights(killed)
+    assert a.keys() == b.keys()
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    assert load_checkpoint(killed).metrics["epochs_run"] == 8
+    assert not state_path(killed).exists()  # finished: nothing left to resume
+
+
+def test_sigint_keeps_the_best_checkpoint_and_says_so(synthetic_data, tmp_path):
+    out = tmp_path / "m.pt"
+    process = charclf("train", "--data", synthetic_data, "--epochs", "200", *SMALL, "--out", out)
+    wait_for_epoch(out, 2, process)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "kept the best checkpoint so far" in stderr and "--resume" in stderr
+    assert "Traceback" not in stderr
+    ck = load_checkpoint(out)
+    assert "test" in ck.metrics and 2 <= ck.metrics["epochs_run"] < 200
+    # The state stays for --resume, which refuses settings other than the run's own.
+    assert state_path(out).exists()
+    changed = CliRunner().invoke(main, ["train", "--out", str(out), "--resume", "--epochs", "5"])
+    assert changed.exit_code == 2 and "--epochs 5 differs from its 200" in changed.stderr
+
+
+def test_a_diverging_run_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
+    out = tmp_path / "m.pt"
+    runner = CliRunner()
+    assert runner.invoke(main, ["train", "--data", str(tiny_data), "--epochs", "2", *SMALL, "--out", str(out)]).exit_code == 0
+    before = out.read_bytes()
+    result = runner.invoke(main, ["train", "--data", str(tiny_data), "--epochs", "3", "--lr", "1e30", *SMALL,
+                                  "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "diverged" in result.stderr and "smaller --lr" in result.stderr
+    ck = load_checkpoint(out)
+    assert all(torch.isfinite(v).all() for v in ck.state_dict.values())
+    if "nothing was saved" in result.stderr:
+        assert out.read_bytes() == before
+
+
+def test_resume_refuses_changed_settings_and_missing_state(tiny_data, tmp_path):
+    out = tmp_path / "m.pt"
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", "--data", str(tiny_data), "--out", str(out), "--resume"])
+    assert result.exit_code == 1 and "no training state to resume" in result.stderr
+    assert runner.invoke(main, ["train", "--data", str(tiny_data), "--epochs", "1", *SMALL, "--out", str(out)]).exit_code == 0
+    # A finished run leaves no state behind: resuming it is an error, not a silent retrain.
+    assert runner.invoke(main, ["train", "--out", str(out), "--resume"]).exit_code == 1
