@@ -78,9 +78,10 @@ class Classifier:
         """Top-k labels with probabilities for each name, in input order, in batches."""
         k = max(1, min(k, len(self.labels)))
         predictions = [Prediction(name=name, as_read=fold(name, self.alphabet)) for name in names]
-        readable = [p for p in predictions if p.as_read]
+        # Punctuation alone ("...", "'") is no name: at least one letter is needed.
+        readable = [p for p in predictions if any(c.isalpha() for c in p.as_read)]
         for p in predictions:
-            if not p.as_read:
+            if not any(c.isalpha() for c in p.as_read):
                 p.error = "no letters the model can read (after folding to its alphabet)"
         if readable:
             probs, idx = self.probabilities([p.as_read for p in readable]).topk(k, dim=1)

@@ -270,7 +270,8 @@ def _read_lines(file: Path | str):
               help="How many labels to show per name.")
 @click.option("--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read names from FILE, one per line ('-' for stdin).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per name (JSON Lines).")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per name and line (JSON Lines, ASCII-escaped).")
 @checkpoint_option
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--batch-size", type=click.IntRange(min=1), default=8192, show_default=True,
@@ -328,13 +329,14 @@ def _predict_chunk(clf, chunk, k, as_json, from_file) -> int:
             failed += 1
             click.echo(f"{name!r}: {error}", err=True)
             if as_json:
-                click.echo(json.dumps({"name": name, "error": error}, ensure_ascii=False))
+                click.echo(json.dumps({"name": name, "error": error}))
             continue
         if as_json:
-            click.echo(json.dumps(p.to_dict(), ensure_ascii=False))
+            click.echo(json.dumps(p.to_dict()))
         else:
             guesses = "  ".join(f"{label} {prob:.3f}" for label, prob in p.top)
-            click.echo(f"{name:<{min(width, 30)}}  {guesses}")
+            shown = name if name.isprintable() else repr(name)  # one line per name, always
+            click.echo(f"{shown:<{min(width, 30)}}  {guesses}")
     return failed
 
 

@@ -17,5 +17,6 @@ def fold(name: str, alphabet: str = DEFAULT_ALPHABET) -> str:
     'Slusarski'
     """
     allowed = set(alphabet)
-    decomposed = unicodedata.normalize("NFD", name.strip())
-    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn" and c in allowed)
+    decomposed = unicodedata.normalize("NFD", name)
+    # Strip last: dropped characters can leave edge spaces ("12 Smith" -> " Smith").
+    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn" and c in allowed).strip()
