@@ -39,11 +39,15 @@ def checkpoint_option(command):
     )(command)
 
 
-def data_option(command):
+def data_option(default_help: str):
     return click.option(
         "--data", type=click.Path(file_okay=False, path_type=Path),
-        help="Folder of <Label>.txt files. Default: $CHARCLF_DATA, else ./data/names.",
-    )(command)
+        help=f"Folder of <Label>.txt files. Default: {default_help}.",
+    )
+
+
+TRAIN_DATA_DEFAULT = "$CHARCLF_DATA, else ./data/names"
+MODEL_DATA_DEFAULT = "$CHARCLF_DATA, else the folder the model was trained on, else ./data/names"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,7 +65,7 @@ def main():
 
 
 @main.command()
-@data_option
+@data_option(TRAIN_DATA_DEFAULT)
 @click.option("--arch", type=click.Choice(ARCHS), default="gru", show_default=True, help="Recurrent backbone.")
 @click.option("--hidden-size", type=click.IntRange(min=1), default=ModelConfig.hidden_size, show_default=True)
 @click.option("--num-layers", type=click.IntRange(min=1), default=ModelConfig.num_layers, show_default=True)
@@ -161,7 +165,7 @@ def _evaluation(checkpoint, data, split, device):
 
 @main.command()
 @checkpoint_option
-@data_option
+@data_option(MODEL_DATA_DEFAULT)
 @click.option("--split", type=SPLIT_CHOICE, default="test", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
@@ -170,8 +174,7 @@ def evaluate(checkpoint, data, split, as_json, device):
     """Score a model on a split of its dataset, re-made exactly as at training time.
 
     Prints accuracy, macro-F1 (mean F1 over labels), the always-majority baseline,
-    per-label precision/recall/F1/support, and the confusion matrix. The data folder is
-    --data, else $CHARCLF_DATA, else the folder the model was trained on.
+    per-label precision/recall/F1/support, and the confusion matrix.
 
     \b
     Example:
@@ -193,7 +196,7 @@ def evaluate(checkpoint, data, split, as_json, device):
 
 @main.command()
 @checkpoint_option
-@data_option
+@data_option(MODEL_DATA_DEFAULT)
 @click.option("--split", type=SPLIT_CHOICE, default="test", show_default=True)
 @click.option("--normalize", is_flag=True, help="Text matrix as shares of each true label's names.")
 @click.option("--plot", is_flag=True, help="Draw the row-normalised matrix as a PNG.")

@@ -10,7 +10,7 @@ TINY = {
     "Japanese": ["Sato", "Suzuki", "Takahashi", "Tanaka", "Watanabe", "Ito", "Yamamoto", "Nakamura"],
 }
 
-REAL_DATA = Path(os.environ.get("CHARCLF_DATA") or Path(__file__).resolve().parents[2] / "shared/data/names")
+REAL_DATA = Path(os.environ.get("CHARCLF_DATA") or Path(__file__).resolve().parents[1] / "data/names")
 
 
 @pytest.fixture(autouse=True)

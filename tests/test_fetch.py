@@ -22,8 +22,10 @@ import pytest
 from charclf.errors import FetchError
 from charclf.fetch import OFFICIAL_URL, fetch_dataset, read_manifest
 
-SOURCE = Path(os.environ.get("CHARCLF_DATA", Path(__file__).resolve().parents[2] / "shared/data/names"))
+SOURCE = Path(os.environ.get("CHARCLF_DATA") or Path(__file__).resolve().parents[1] / "data/names")
 
+if not SOURCE.is_dir() and os.environ.get("CI"):
+    raise RuntimeError(f"the names dataset is missing at {SOURCE} (set CHARCLF_DATA)")
 if not SOURCE.is_dir():
     pytest.skip(
         f"the names dataset is not at {SOURCE}; set CHARCLF_DATA to its data/names folder",
