@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from charclf.config import ARCHS, CLASS_WEIGHTINGS, POOLINGS, ModelConfig, TrainConfig
+from charclf.config import ARCH_DEFAULTS, ARCHS, CLASS_WEIGHTINGS, POOLINGS, ModelConfig, TrainConfig, defaults_for
 from charclf.errors import CharclfError
 
 SPLIT_CHOICE = click.Choice(["test", "val", "train"])
@@ -64,19 +64,27 @@ def main():
     """
 
 
+def per_arch(field: str) -> str:
+    """Help text naming each backbone's tuned default for `field`."""
+    values = {arch: ARCH_DEFAULTS[arch].get(field, getattr(TrainConfig, field, None)) for arch in ARCHS}
+    return "[default: " + ", ".join(f"{arch} {value:g}" for arch, value in values.items()) + "]"
+
+
 @main.command()
 @data_option(TRAIN_DATA_DEFAULT)
 @click.option("--arch", type=click.Choice(ARCHS), default="gru", show_default=True, help="Recurrent backbone.")
-@click.option("--hidden-size", type=click.IntRange(min=1), default=ModelConfig.hidden_size, show_default=True)
+@click.option("--hidden-size", type=click.IntRange(min=1), help=per_arch("hidden_size"))
 @click.option("--num-layers", type=click.IntRange(min=1), default=ModelConfig.num_layers, show_default=True)
 @click.option("--bidirectional/--unidirectional", default=ModelConfig.bidirectional, show_default=True)
+@click.option("--embedding-dim", type=click.IntRange(min=0), default=ModelConfig.embedding_dim, show_default=True,
+              help="Letter embedding width (0: one-hot letters straight into the RNN).")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=ModelConfig.dropout, show_default=True)
 @click.option("--pooling", type=click.Choice(POOLINGS), default=ModelConfig.pooling, show_default=True,
               help="Name vector: last states, max over letters, or both.")
-@click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), help=per_arch("epochs"))
 @click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.lr, show_default=True,
-              help="Peak learning rate of the one-cycle schedule.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True),
+              help="Peak learning rate of the one-cycle schedule. " + per_arch("lr"))
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=TrainConfig.weight_decay, show_default=True)
 @click.option("--class-weighting", type=click.Choice(CLASS_WEIGHTINGS), default=TrainConfig.class_weighting,
               show_default=True, help="Weigh rare labels more in the loss.")
@@ -91,9 +99,12 @@ def main():
 @click.option("--progress/--no-progress", default=True, help="Show progress bars (stderr).")
 @click.pass_context
 @reports_errors
-def train(ctx, data, arch, hidden_size, num_layers, bidirectional, dropout, pooling, epochs, batch_size, lr,
-          weight_decay, class_weighting, seed, device, out, resume, progress):
+def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim, dropout, pooling, epochs,
+          batch_size, lr, weight_decay, class_weighting, seed, device, out, resume, progress):
     """Train a classifier on a folder of <Label>.txt files.
+
+    Each backbone starts from its own tuned defaults (hidden size, epochs, learning rate);
+    options given here win.
 
     The names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name
     text in two splits). The checkpoint with the best validation macro-F1 is kept at --out,
@@ -117,12 +128,14 @@ def train(ctx, data, arch, hidden_size, num_layers, bidirectional, dropout, pool
         result = training.resume(out, data_dir=data_dir, device=device, progress=progress)
         epochs, arch = state["train_config"]["epochs"], state["model_config"]["arch"]
     else:
-        config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-                             seed=seed, class_weighting=class_weighting)
-        options = dict(hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-                       dropout=dropout, pooling=pooling)
+        options, config = defaults_for(
+            arch, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
+            embedding_dim=embedding_dim, dropout=dropout, pooling=pooling, epochs=epochs, batch_size=batch_size,
+            lr=lr, weight_decay=weight_decay, class_weighting=class_weighting, seed=seed,
+        )
         result = training.train(resolve_data_dir(data), out, arch=arch, model_options=options, config=config,
                                 device=device, progress=progress)
+        epochs = config.epochs
     m = result.metrics
     base = m["test_majority_baseline"]
     click.echo(f"saved {arch} model to {out} (best epoch {m['best_epoch']} of {epochs}, "

@@ -4,11 +4,19 @@ can show their defaults without importing it). Field names follow torch's own ar
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 ARCHS = ("gru", "lstm", "rnn")  # the keys of charclf.model.BACKBONES (a test keeps them equal)
 POOLINGS = ("last", "max", "last+max")  # how per-letter outputs become one vector per name
 CLASS_WEIGHTINGS = ("none", "sqrt", "inverse")
+
+# What each backbone gets on top of the dataclass defaults below, tuned on the validation split
+# (means over split seeds 0, 1, 2; see docs/benchmarks.md). Options given explicitly win.
+ARCH_DEFAULTS: dict[str, dict] = {
+    "gru": {"hidden_size": 128, "epochs": 20, "lr": 3e-3, "clip_grad_norm": 1.0},
+    "lstm": {"hidden_size": 128, "epochs": 22, "lr": 6e-3, "clip_grad_norm": 5.0},
+    "rnn": {"hidden_size": 192, "epochs": 30, "lr": 3e-3, "clip_grad_norm": 1.0},
+}
 
 
 @dataclass
@@ -21,10 +29,13 @@ class ModelConfig:
     bidirectional: bool = True
     dropout: float = 0.2
     pooling: str = "last+max"
+    embedding_dim: int = 48  # letters -> nn.Embedding of this width (0: one-hot letters straight into the RNN)
 
     def __post_init__(self):
         _check_choice("arch", self.arch, ARCHS)
         _check_choice("pooling", self.pooling, POOLINGS)
+        if self.embedding_dim < 0:
+            raise ValueError(f"embedding_dim must be at least 0, got {self.embedding_dim}")
         for name in ("n_letters", "n_classes", "hidden_size", "num_layers"):
             _check_positive(name, getattr(self, name))
         if not 0 <= self.dropout < 1:
@@ -33,14 +44,15 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 12
-    batch_size: int = 64
+    epochs: int = 20
+    batch_size: int = 128
     lr: float = 3e-3  # peak learning rate of the one-cycle schedule
     weight_decay: float = 1e-2
     seed: int = 0  # feeds the split, the initial weights and the batch order
     class_weighting: str = "sqrt"  # rare languages weigh more in the loss (for macro-F1)
     label_smoothing: float = 0.05
     clip_grad_norm: float = 1.0  # RNN gradients can spike on long names
+    bucket: bool = True  # batches of names of similar length: fewer RNN steps per batch, faster epochs
 
     def __post_init__(self):
         _check_positive("epochs", self.epochs)
@@ -50,6 +62,19 @@ class TrainConfig:
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         _check_choice("class_weighting", self.class_weighting, CLASS_WEIGHTINGS)
+
+
+def defaults_for(arch: str, **overrides) -> tuple[dict, "TrainConfig"]:
+    """(model options, TrainConfig) for `arch`: its tuned defaults, then `overrides` (None = unset)."""
+    _check_choice("arch", arch, ARCHS)
+    chosen = {**ARCH_DEFAULTS[arch], **{k: v for k, v in overrides.items() if v is not None}}
+    model_fields = {f.name for f in fields(ModelConfig)} - {"arch", "n_letters", "n_classes"}
+    train_fields = {f.name for f in fields(TrainConfig)}
+    unknown = set(chosen) - model_fields - train_fields
+    if unknown:
+        raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    model_options = {k: v for k, v in chosen.items() if k in model_fields}
+    return model_options, TrainConfig(**{k: v for k, v in chosen.items() if k in train_fields})
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

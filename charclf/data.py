@@ -107,10 +107,13 @@ def encode(name: str, alphabet: str = DEFAULT_ALPHABET) -> torch.Tensor:
     return F.one_hot(letter_indices(name, alphabet), len(alphabet)).float()
 
 
-def pack_batch(indices: Sequence[torch.Tensor], n_letters: int) -> PackedSequence:
+def pack_batch(indices: Sequence[torch.Tensor], n_letters: int | None) -> PackedSequence:
     """Folded names as (len_i,) letter positions -> one PackedSequence of (len_i, n_letters)
-    one-hot rows: one tensor op per batch, no loop over letters."""
+    one-hot rows: one tensor op per batch, no loop over letters. n_letters=None packs the letter
+    positions themselves (for a model with an embedding)."""
     lengths = torch.tensor([len(x) for x in indices])
     padded = pad_sequence(list(indices), batch_first=True)  # (B, T), 0-padded
+    if n_letters is None:
+        return pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False)
     one_hot = F.one_hot(padded, n_letters).float()  # (B, T, n_letters)
     return pack_padded_sequence(one_hot, lengths, batch_first=True, enforce_sorted=False)

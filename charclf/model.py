@@ -1,4 +1,4 @@
-"""The classifier: a recurrent backbone (RNN, LSTM or GRU) over one-hot letters, then a linear head."""
+"""The classifier: a recurrent backbone (RNN, LSTM or GRU) over embedded (or one-hot) letters, then a linear head."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ class NameClassifier(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
+        if config.embedding_dim:  # the same as one-hot x W, without the one-hot matmul
+            self.embed = nn.Embedding(config.n_letters, config.embedding_dim)
         self.rnn = BACKBONES[config.arch](
-            input_size=config.n_letters,
+            input_size=config.embedding_dim or config.n_letters,
             hidden_size=config.hidden_size,
             num_layers=config.num_layers,
             bidirectional=config.bidirectional,
@@ -31,8 +33,17 @@ class NameClassifier(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(width, config.n_classes)
 
+    def pack(self, indices: list[torch.Tensor]) -> PackedSequence:
+        """Letter positions of B names -> the PackedSequence forward() reads."""
+        from charclf.data import pack_batch  # data imports nothing from here; keep the module light
+
+        return pack_batch(indices, None if self.config.embedding_dim else self.config.n_letters)
+
     def forward(self, names: PackedSequence) -> torch.Tensor:
-        """Packed one-hot names (B names, n_letters wide) -> (B, n_classes) logits."""
+        """Packed names (letter positions with an embedding, else one-hot rows) -> (B, n_classes) logits."""
+        if self.config.embedding_dim:
+            names = PackedSequence(self.embed(names.data), names.batch_sizes, names.sorted_indices,
+                                   names.unsorted_indices)
         outputs, h = self.rnn(names)
         if isinstance(h, tuple):  # LSTM returns (h, c)
             h = h[0]
@@ -78,13 +89,11 @@ def batched_logits(
 
     Names are sorted by length first so that each batch pads little.
     """
-    from charclf.data import pack_batch  # data imports nothing from here; keep the module light
-
     model.eval()
     order = sorted(range(len(indices)), key=lambda i: len(indices[i]))
     out = torch.empty(len(indices), model.config.n_classes)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        packed = pack_batch([indices[i] for i in chunk], model.config.n_letters).to(device)
+        packed = model.pack([indices[i] for i in chunk]).to(device)
         out[chunk] = model(packed).float().cpu()
     return out

@@ -17,8 +17,8 @@ from torch import nn
 from tqdm import tqdm
 
 from charclf.checkpoint import Checkpoint, atomic_write, ensure_writable, save_checkpoint
-from charclf.config import ModelConfig, TrainConfig
-from charclf.data import letter_indices, load_dataset, pack_batch, split_dataset
+from charclf.config import ModelConfig, TrainConfig, defaults_for
+from charclf.data import letter_indices, load_dataset, split_dataset
 from charclf.errors import CharclfError, CheckpointError, DataError
 from charclf.metrics import report
 from charclf.model import NameClassifier, batched_logits, count_parameters, pick_device
@@ -74,8 +74,14 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Train on a folder of <Label>.txt files; keep the best model on validation macro-F1 at `out`."""
-    config = config or TrainConfig()
+    """Train on a folder of <Label>.txt files; keep the best model on validation macro-F1 at `out`.
+
+    `arch` brings its tuned defaults (config.ARCH_DEFAULTS); `model_options` entries override its
+    model options, and `config`, when given, replaces its training config whole.
+    """
+    arch_options, arch_config = defaults_for(arch)
+    model_options = {**arch_options, **(model_options or {})}
+    config = config or arch_config
     ensure_writable(Path(out))
     dataset = load_dataset(Path(data_dir), DEFAULT_ALPHABET)
     model_config = ModelConfig(
@@ -214,12 +220,21 @@ class Trainer:
         self.model.train()
         x, y = self.x["train"], torch.tensor(self.y["train"])
         order = torch.randperm(len(x), generator=self.generator).tolist()
+        size = self.config.batch_size
+        if self.config.bucket:
+            # Sort each run of 32 batches by name length, cut it into batches, shuffle the batches.
+            chunks = []
+            for start in range(0, len(order), 32 * size):
+                run = sorted(order[start : start + 32 * size], key=lambda i: len(x[i]))
+                chunks += [run[s : s + size] for s in range(0, len(run), size)]
+            chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=self.generator).tolist()]
+        else:
+            chunks = [order[start : start + size] for start in range(0, len(order), size)]
         total = 0.0
-        batches = tqdm(range(0, len(order), self.config.batch_size), desc=f"epoch {epoch}", leave=False,
-                       disable=not progress, file=sys.stderr, unit="batch")
-        for start in batches:
-            chunk = order[start : start + self.config.batch_size]
-            packed = pack_batch([x[i] for i in chunk], self.model_config.n_letters).to(self.device)
+        batches = tqdm(chunks, desc=f"epoch {epoch}", leave=False, disable=not progress, file=sys.stderr,
+                       unit="batch")
+        for chunk in batches:
+            packed = self.model.pack([x[i] for i in chunk]).to(self.device)
             loss = self.loss_fn(self.model(packed), y[chunk].to(self.device))
             if not torch.isfinite(loss):
                 self._diverged(epoch, f"the loss is {loss.item()}")

@@ -168,3 +168,14 @@ def test_library_api_matches_the_cli(tiny_data, tmp_path):
     [p] = clf.predict(["Rossi"], k=2)
     cli = json_lines(ok("predict", "Rossi", "-k", "2", "--json", "--checkpoint", tmp_path / "m.pt").stdout)[0]
     assert [(d["label"], round(d["probability"], 6)) for d in cli["predictions"]] == [(l, round(x, 6)) for l, x in p.top]
+
+
+def test_each_backbone_starts_from_its_own_defaults(tiny_data, tmp_path):
+    from charclf.checkpoint import load_checkpoint
+    from charclf.config import ARCH_DEFAULTS
+
+    ok("train", "--data", tiny_data, "--arch", "lstm", "--epochs", "1", "--no-progress", "--out", tmp_path / "l.pt")
+    ck = load_checkpoint(tmp_path / "l.pt")
+    assert ck.model_config.hidden_size == ARCH_DEFAULTS["lstm"]["hidden_size"]
+    assert ck.train_config["lr"] == ARCH_DEFAULTS["lstm"]["lr"]
+    assert ck.train_config["epochs"] == 1  # given on the command line: wins

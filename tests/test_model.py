@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from charclf.config import ARCHS, POOLINGS, ModelConfig
-from charclf.data import letter_indices, pack_batch
+from charclf.data import letter_indices
 from charclf.errors import DeviceError
 from charclf.model import BACKBONES, NameClassifier, batched_logits, pick_device
 from charclf.text import DEFAULT_ALPHABET
@@ -25,7 +25,7 @@ def test_cli_choices_are_the_backbone_table():
 @pytest.mark.parametrize("pooling", POOLINGS)
 def test_output_shape(arch, bidirectional, pooling):
     model = model_for(arch, bidirectional=bidirectional, pooling=pooling, num_layers=2, hidden_size=16)
-    packed = pack_batch([letter_indices(n, DEFAULT_ALPHABET) for n in NAMES], N_LETTERS)
+    packed = model.pack([letter_indices(n, DEFAULT_ALPHABET) for n in NAMES])
     assert model(packed).shape == (len(NAMES), 7)
 
 
@@ -69,3 +69,21 @@ def test_cuda_matches_cpu(arch):
     on_gpu = batched_logits(model.to("cuda"), indices, torch.device("cuda"))
     assert on_gpu.device.type == "cpu"
     assert torch.allclose(on_cpu, on_gpu, atol=1e-4)
+
+
+def test_defaults_for_merges_arch_defaults_and_overrides():
+    from charclf.config import ARCH_DEFAULTS, defaults_for
+
+    options, config = defaults_for("rnn", epochs=3, dropout=None)
+    assert options["hidden_size"] == ARCH_DEFAULTS["rnn"]["hidden_size"]
+    assert config.epochs == 3 and config.lr == ARCH_DEFAULTS["rnn"]["lr"]
+    with pytest.raises(ValueError, match="unknown option"):
+        defaults_for("gru", colour="blue")
+
+
+@pytest.mark.parametrize("embedding_dim", [0, 12])
+def test_one_hot_and_embedded_inputs(embedding_dim):
+    model = model_for("gru", hidden_size=8, embedding_dim=embedding_dim)
+    packed = model.pack([letter_indices(n, DEFAULT_ALPHABET) for n in NAMES])
+    assert packed.data.dim() == (2 if embedding_dim == 0 else 1)  # one-hot rows, or letter positions
+    assert model(packed).shape == (len(NAMES), 7)
