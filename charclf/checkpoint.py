@@ -51,6 +51,12 @@ def ensure_writable(path: Path) -> None:
         raise CheckpointError(f"cannot write to {path}: it is a folder")
 
 
+def remove_stale_temps(path: Path) -> None:
+    """Delete temp files that a killed writer of `path` left behind (see atomic_write)."""
+    for stale in Path(path).parent.glob(f".{Path(path).name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 def atomic_write(path: Path, write) -> None:
     """Call write(file_object) on a temp file beside `path`, fsync, then rename over `path`.
 

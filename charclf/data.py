@@ -97,6 +97,21 @@ def split_dataset(
     return splits
 
 
+def split_warnings(labels: list[str], splits: dict[str, list[tuple[str, int]]]) -> list[str]:
+    """One line per label that a split lacks: too few names to learn it or to score it."""
+    warnings = []
+    for index, label in enumerate(labels):
+        counts = {split: sum(1 for _, y in pairs if y == index) for split, pairs in splits.items()}
+        missing = [split for split, n in counts.items() if n == 0]
+        if missing:
+            consequence = "the model cannot learn it" if "train" in missing else "its scores there are 0"
+            warnings.append(
+                f"warning: label {label} has {sum(counts.values())} name(s), none in the "
+                f"{' and '.join(missing)} split(s): {consequence}"
+            )
+    return warnings
+
+
 def letter_indices(name: str, alphabet: str) -> torch.Tensor:
     """'Jones' -> (5,) int64 positions in the alphabet; the name must already be folded."""
     return torch.tensor([alphabet.index(c) for c in name], dtype=torch.long)

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from charclf.checkpoint import Checkpoint, atomic_write, ensure_writable, save_checkpoint
+from charclf.checkpoint import Checkpoint, atomic_write, ensure_writable, remove_stale_temps, save_checkpoint
 from charclf.config import ModelConfig, TrainConfig, defaults_for
-from charclf.data import letter_indices, load_dataset, split_dataset
+from charclf.data import letter_indices, load_dataset, split_dataset, split_warnings
 from charclf.errors import CharclfError, CheckpointError, DataError
 from charclf.metrics import report
 from charclf.model import NameClassifier, batched_logits, count_parameters, pick_device
@@ -171,11 +171,15 @@ class Trainer:
     def fit(self, progress: bool = True, log: Callable[[str], None] | None = None) -> TrainResult:
         log = log or (lambda line: tqdm.write(line, file=sys.stderr))
         first = self.epoch + 1
+        for path in (self.out, state_path(self.out)):
+            remove_stale_temps(path)  # left by a run killed while saving
         log(
             f"{'resuming at epoch ' + str(first) + ': ' if first > 1 else ''}training {self.model_config.arch} "
             f"({count_parameters(self.model):,} parameters) on {self.device}: {len(self.dataset.labels)} labels, "
             f"{len(self.x['train'])} train / {len(self.x['val'])} val / {len(self.x['test'])} test pairs"
         )
+        for warning in split_warnings(self.dataset.labels, self.splits):
+            log(warning)
         epochs = tqdm(range(first, self.config.epochs + 1), desc="epochs", unit="epoch", disable=not progress,
                       file=sys.stderr, initial=first - 1, total=self.config.epochs)
         try:

@@ -179,3 +179,30 @@ def test_each_backbone_starts_from_its_own_defaults(tiny_data, tmp_path):
     assert ck.model_config.hidden_size == ARCH_DEFAULTS["lstm"]["hidden_size"]
     assert ck.train_config["lr"] == ARCH_DEFAULTS["lstm"]["lr"]
     assert ck.train_config["epochs"] == 1  # given on the command line: wins
+
+
+def test_a_label_too_small_to_split_is_warned_about(tiny_data, tmp_path):
+    (tiny_data / "Basque.txt").write_text("Etxeberria\n")
+    result = ok("train", "--data", tiny_data, *FAST, "--out", tmp_path / "m.pt")
+    assert "warning: label Basque has 1 name(s), none in the" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["Иванов", "Σαρρής", "山田", "محمد", "😀", "", "   ", "12345", "...", "\x01\x02"])
+def test_unreadable_names_get_the_documented_error(tiny_data, tmp_path, name):
+    ckpt = tmp_path / "m.pt"
+    ok("train", "--data", tiny_data, *FAST, "--out", ckpt)
+    result = run("predict", name, "Rossi", "--json", "--checkpoint", ckpt)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    bad, good = json_lines(result.stdout)
+    assert bad == {"name": name, "error": "no letters the model can read (after folding to its alphabet)"}
+    assert good["predictions"]
+
+
+def test_control_characters_and_a_100k_letter_name_are_predicted(tiny_data, tmp_path):
+    ckpt = tmp_path / "m.pt"
+    ok("train", "--data", tiny_data, *FAST, "--out", ckpt)
+    names = tmp_path / "names.txt"
+    names.write_text("Ro\x01ssi\n" + "x" * 100_000 + "\n")
+    rows = json_lines(ok("predict", "--file", names, "--json", "--checkpoint", ckpt).stdout)
+    assert rows[0]["as_read"] == "Rossi" and len(rows[1]["as_read"]) == 100_000
+    assert all(len(r["predictions"]) == 3 for r in rows)

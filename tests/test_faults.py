@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from charclf.checkpoint import load_checkpoint
 from charclf.cli import main
-from charclf.training import state_path
+from charclf.training import load_training_state, state_path
 
 SMALL = ["--hidden-size", "16", "--batch-size", "32", "--no-progress"]
 
@@ -117,3 +117,28 @@ def test_resume_refuses_changed_settings_and_missing_state(tiny_data, tmp_path):
     assert runner.invoke(main, ["train", "--data", str(tiny_data), "--epochs", "1", *SMALL, "--out", str(out)]).exit_code == 0
     # A finished run leaves no state behind: resuming it is an error, not a silent retrain.
     assert runner.invoke(main, ["train", "--out", str(out), "--resume"]).exit_code == 1
+
+
+def test_sigkill_in_the_middle_of_a_save_keeps_a_loadable_checkpoint(synthetic_data, tmp_path):
+    """Kill the trainer while a temp file of a save is open: the checkpoint and state stay loadable."""
+    out = tmp_path / "m.pt"
+    process = charclf("train", "--data", synthetic_data, "--epochs", "100", "--hidden-size", "384",
+                      "--batch-size", "512", "--no-progress", "--out", out)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        if out.exists() and any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
+            process.send_signal(signal.SIGKILL)
+            break
+    else:
+        process.kill()
+        pytest.fail("never saw a save in progress")
+    process.wait()
+    assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # killed mid-save indeed
+    assert load_checkpoint(out).metrics["best_epoch"] >= 1
+    saved_epoch = load_training_state(out)["epoch"]
+    # The run goes on from the state that survived.
+    process = charclf("train", "--out", out, "--resume", "--no-progress")
+    wait_for_epoch(out, saved_epoch + 1, process)
+    process.kill()
+    assert "resuming at epoch" in process.communicate()[1]
