@@ -147,6 +147,55 @@ def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim
     click.echo(f"history: {history}  curves: {curves}")
 
 
+@main.command()
+@data_option(TRAIN_DATA_DEFAULT)
+@click.option("--archs", default=",".join(ARCHS), show_default=True, help="Backbones to train, comma-separated.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs for every backbone. Default: each one's own.")
+@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/compare"),
+              show_default=True, help="Where the checkpoints, compare.json and compare.png go.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars (stderr).")
+@reports_errors
+def compare(data, archs, epochs, seed, device, out_dir, progress):
+    """Train several backbones with their defaults on the same split and compare them.
+
+    Prints a table (test accuracy, macro-F1, parameters, training seconds) and draws their
+    validation curves side by side in one PNG: see how the gated cells (LSTM, GRU) fare
+    against the plain RNN on the same names.
+
+    \b
+    Example:
+      charclf compare --archs rnn,gru --epochs 10
+    """
+    from charclf import training
+    from charclf.checkpoint import atomic_write
+    from charclf.locations import resolve_data_dir
+    from charclf.plots import plot_comparison
+
+    chosen = [a.strip() for a in archs.split(",") if a.strip()]
+    unknown = sorted(set(chosen) - set(ARCHS))
+    if unknown or not chosen:
+        raise click.BadParameter(f"choose from {', '.join(ARCHS)}, got {archs!r}", param_hint="--archs")
+    data_dir = resolve_data_dir(data)
+    results = {}
+    for arch in chosen:
+        options, config = defaults_for(arch, epochs=epochs, seed=seed)
+        results[arch] = training.train(data_dir, out_dir / f"{arch}.pt", arch=arch, model_options=options,
+                                       config=config, device=device, progress=progress)
+    rows = [{"arch": arch, "test_accuracy": r.metrics["test"]["accuracy"], "test_macro_f1": r.metrics["test"]["macro_f1"],
+             "parameters": r.metrics["parameters"], "train_seconds": r.metrics["train_seconds"],
+             "best_epoch": r.metrics["best_epoch"], "epochs": r.metrics["epochs_run"], "checkpoint": str(r.checkpoint)}
+            for arch, r in results.items()]
+    atomic_write(out_dir / "compare.json", lambda f: f.write(json.dumps(rows, indent=2).encode()))
+    plot_comparison({arch: r.history for arch, r in results.items()}, out_dir / "compare.png")
+    click.echo(f"{'arch':<6} {'test acc':>8} {'macro-F1':>8} {'parameters':>10} {'seconds':>8} {'best epoch':>10}")
+    for row in rows:
+        click.echo(f"{row['arch']:<6} {row['test_accuracy']:>8.4f} {row['test_macro_f1']:>8.4f} {row['parameters']:>10,} "
+                   f"{row['train_seconds']:>8.1f} {str(row['best_epoch']) + '/' + str(row['epochs']):>10}")
+    click.echo(f"checkpoints and compare.json in {out_dir}; validation curves: {out_dir / 'compare.png'}")
+
+
 def _check_resume_options(ctx: click.Context, saved: dict) -> None:
     """--resume continues a run as it was started: an option given now must agree with it."""
     from click.core import ParameterSource

@@ -38,6 +38,21 @@ def plot_history(history: list[dict[str, float]], path: Path) -> None:
     _save(fig, path)
 
 
+def plot_comparison(histories: dict[str, list[dict[str, float]]], path: Path) -> None:
+    """Validation accuracy (left) and macro-F1 (right) per epoch, one line per backbone."""
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, key, title in zip(axes, ("val_accuracy", "val_macro_f1"), ("Validation accuracy", "Validation macro-F1")):
+        for arch, history in histories.items():
+            ax.plot([r["epoch"] for r in history], [r[key] for r in history], marker=".", label=arch)
+        ax.set(xlabel="epoch", title=title, ylim=(0, 1))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    _save(fig, path)
+
+
 def confusion_figure(matrix: list[list[int]], labels: Sequence[str], title: str) -> Figure:
     """Rows (true labels) normalised to 1, every label on both axes, a colour bar."""
     rows = normalize_rows(matrix)

@@ -146,7 +146,7 @@ def test_train_without_cuda_says_so(tiny_data, tmp_path):
 
 
 def test_every_command_has_help():
-    for path in (["train"], ["evaluate"], ["confusion"], ["predict"], ["data"], ["data", "fetch"]):
+    for path in (["train"], ["evaluate"], ["confusion"], ["predict"], ["compare"], ["data"], ["data", "fetch"]):
         text = ok(*path, "--help").stdout
         assert "Usage:" in text and len(text.splitlines()) > 4
 
@@ -206,3 +206,14 @@ def test_control_characters_and_a_100k_letter_name_are_predicted(tiny_data, tmp_
     rows = json_lines(ok("predict", "--file", names, "--json", "--checkpoint", ckpt).stdout)
     assert rows[0]["as_read"] == "Rossi" and len(rows[1]["as_read"]) == 100_000
     assert all(len(r["predictions"]) == 3 for r in rows)
+
+
+def test_compare_trains_every_backbone_on_one_split(tiny_data, tmp_path):
+    out = ok("compare", "--data", tiny_data, "--epochs", "1", "--no-progress", "--out-dir", tmp_path / "cmp").stdout
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["arch", "test", "acc"]
+    assert [line.split()[0] for line in lines[1:4]] == ["gru", "lstm", "rnn"]
+    rows = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert {r["arch"] for r in rows} == {"gru", "lstm", "rnn"} and all(r["epochs"] == 1 for r in rows)
+    assert (tmp_path / "cmp" / "compare.png").stat().st_size > 10_000
+    assert run("compare", "--archs", "gru,transformer").exit_code == 2
