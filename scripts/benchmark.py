@@ -13,7 +13,7 @@ Systems (names for --only):
   majority  always the most frequent training label
 
 Every system trains in a fresh subprocess of this script (so that its peak memory is its own)
-and reports back as one JSON line on stdout. The protocol is /work/shared/BENCHMARK.md's:
+and reports back as one JSON line on stdout. The split is the held-out protocol of the README:
 see `charclf.data.split_dataset`. Usage:
 
   python scripts/benchmark.py                       # everything, split seed 0 -> docs/benchmarks.md
@@ -53,7 +53,7 @@ except ImportError:  # a checkout without `pip install -e .`
     sys.path.insert(0, str(ROOT))
     import charclf  # noqa: F401
 
-# The tutorial's reference method (BENCHMARK.md), and the classical peer.
+# The tutorial's reference method, and the classical peer.
 TUTORIAL_STEPS, QUICK_TUTORIAL_STEPS = 100_000, 2_000
 TUTORIAL_LR = 0.005
 TUTORIAL_HIDDEN = 128
