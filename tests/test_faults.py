@@ -138,7 +138,7 @@ def test_sigkill_in_the_middle_of_a_save_keeps_a_loadable_checkpoint(synthetic_d
     assert load_checkpoint(out).metrics["best_epoch"] >= 1
     saved_epoch = load_training_state(out)["epoch"]
     # The run goes on from the state that survived.
-    process = charclf("train", "--out", out, "--resume", "--no-progress")
+    process = charclf("train", "--data", synthetic_data, "--out", out, "--resume", "--no-progress")
     wait_for_epoch(out, saved_epoch + 1, process)
     process.kill()
     assert "resuming at epoch" in process.communicate()[1]
