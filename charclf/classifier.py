@@ -12,7 +12,7 @@ import torch
 
 from charclf.checkpoint import Checkpoint, load_checkpoint
 from charclf.data import letter_indices, load_dataset, split_dataset
-from charclf.errors import DataError
+from charclf.errors import CheckpointError, DataError
 from charclf.locations import resolve_checkpoint
 from charclf.metrics import report
 from charclf.model import batched_logits, pick_device
@@ -53,7 +53,10 @@ class Classifier:
         self.checkpoint = checkpoint
         self.path = path
         self.device = device if isinstance(device, torch.device) else pick_device(device)
-        self.model = checkpoint.build_model(self.device)
+        try:
+            self.model = checkpoint.build_model(self.device)
+        except CheckpointError as e:
+            raise CheckpointError(f"{path}: {e}" if path else str(e)) from None
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, device: torch.device | str = "auto") -> "Classifier":

@@ -217,3 +217,44 @@ def test_compare_trains_every_backbone_on_one_split(tiny_data, tmp_path):
     assert {r["arch"] for r in rows} == {"gru", "lstm", "rnn"} and all(r["epochs"] == 1 for r in rows)
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 10_000
     assert run("compare", "--archs", "gru,transformer").exit_code == 2
+
+
+@pytest.mark.parametrize("files, message", [
+    (None, "no dataset folder at"),
+    ({}, "no <Label>.txt files"),
+    ({"A.txt": b"Smith\n", "B.txt": b""}, "B.txt holds no names"),
+    ({"A.txt": b"Smith\n", "B.txt": b"Jones\n\xff\xfeX\n"}, "B.txt, line 2: not valid UTF-8"),
+    ({"Only.txt": b"Smith\nJones\n"}, "only one label"),
+])
+def test_bad_datasets_through_the_cli(tmp_path, files, message):
+    folder = tmp_path / "d"
+    if files is not None:
+        folder.mkdir()
+        for name, content in files.items():
+            (folder / name).write_bytes(content)
+    result = run("train", "--data", folder, *FAST, "--out", tmp_path / "m.pt")
+    assert result.exit_code == 1 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_bad_checkpoints_through_the_cli(tiny_data, tmp_path):
+    import torch
+
+    good = tmp_path / "good.pt"
+    ok("train", "--data", tiny_data, *FAST, "--out", good)
+    payload = torch.load(good, weights_only=True)
+    files = {
+        "empty.pt": b"",
+        "random.pt": bytes(range(256)) * 40,
+        "truncated.pt": good.read_bytes()[:2000],
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    torch.save({**payload, "format": 7}, tmp_path / "version.pt")
+    torch.save({**payload, "model_config": {**payload["model_config"], "hidden_size": 17}}, tmp_path / "shape.pt")
+    for name in [*files, "version.pt", "shape.pt"]:
+        result = run("predict", "Jones", "--checkpoint", tmp_path / name)
+        assert result.exit_code == 1, name
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("Error: ") and name in line, line
