@@ -45,16 +45,26 @@ def default_checkpoint() -> Path:
     return home_dir() / "model.pt"
 
 
+def shipped_checkpoint() -> Path | None:
+    """The pretrained model inside the package (see scripts/train_shipped_model.py), if present."""
+    path = Path(__file__).parent / "pretrained" / "model.pt"
+    return path if path.is_file() else None
+
+
 def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> Path:
-    """`--checkpoint FILE`, else the model `charclf train` last wrote to its default place."""
+    """`--checkpoint FILE`, else the model `charclf train` last wrote to its default place, else
+    the pretrained model that ships with charclf."""
     if checkpoint is not None:
         path = Path(checkpoint)
         if not path.is_file():
             raise CheckpointError(f"no checkpoint file at {path}")
         return path
     path = default_checkpoint()
-    if not path.is_file():
+    if path.is_file():
+        return path
+    shipped = shipped_checkpoint()
+    if shipped is None:
         raise CheckpointError(
             f"no trained model at {path}: run `charclf train` first, or pass --checkpoint FILE"
         )
-    return path
+    return shipped

@@ -90,7 +90,10 @@ def test_predict_reports_bad_names_and_keeps_going(tiny_data, tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_commands_use_the_model_train_wrote_by_default(tiny_data, isolated_home):
+def test_commands_use_the_model_train_wrote_by_default(tiny_data, isolated_home, monkeypatch):
+    from charclf import locations
+
+    monkeypatch.setattr(locations, "shipped_checkpoint", lambda: None)  # as if charclf shipped none
     result = run("predict", "Jones")
     assert result.exit_code == 1
     assert "no trained model" in result.stderr and "run `charclf train` first" in result.stderr

@@ -1,0 +1,31 @@
+"""The pretrained model inside the package answers with no dataset and no training."""
+
+import json
+
+from click.testing import CliRunner
+
+import charclf
+from charclf.cli import main
+from charclf.locations import shipped_checkpoint
+
+UNAMBIGUOUS = {"Nakamura": "Japanese", "Ivanov": "Russian", "Nguyen": "Vietnamese", "Schmidt": "German",
+               "O'Brien": "Irish", "Ślusàrski": "Polish", "Satoshi": "Japanese"}
+
+
+def test_the_package_ships_a_small_model():
+    path = shipped_checkpoint()
+    assert path is not None and path.stat().st_size < 5_000_000
+    metrics = charclf.load(path, device="cpu").checkpoint.metrics
+    assert metrics["test"]["accuracy"] > 0.8 and metrics["test"]["n"] == 1797
+
+
+def test_predict_works_out_of_the_box(isolated_home, monkeypatch, tmp_path):
+    monkeypatch.delenv("CHARCLF_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./data/names either
+    assert not (isolated_home / "model.pt").exists()
+    [p] = charclf.load(device="cpu").predict(["Nakamura"], k=1)
+    assert p.label == "Japanese"
+    result = CliRunner().invoke(main, ["predict", *UNAMBIGUOUS, "--json", "-k", "1"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {r["name"]: r["predictions"][0]["label"] for r in rows} == UNAMBIGUOUS
