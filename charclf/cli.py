@@ -126,7 +126,7 @@ def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim
         _check_resume_options(ctx, {**state["model_config"], **state["train_config"]})
         data_dir = resolve_data_dir(data, fallback=state["data_dir"])
         result = training.resume(out, data_dir=data_dir, device=device, progress=progress)
-        epochs, arch = state["train_config"]["epochs"], state["model_config"]["arch"]
+        arch = state["model_config"]["arch"]
     else:
         options, config = defaults_for(
             arch, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
@@ -135,10 +135,9 @@ def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim
         )
         result = training.train(resolve_data_dir(data), out, arch=arch, model_options=options, config=config,
                                 device=device, progress=progress)
-        epochs = config.epochs
     m = result.metrics
     base = m["test_majority_baseline"]
-    click.echo(f"saved {arch} model to {out} (best epoch {m['best_epoch']} of {epochs}, "
+    click.echo(f"saved {arch} model to {out} (best epoch {m['best_epoch']} of {m['epochs_run']}, "
                f"{m['train_seconds']:.1f} s of training)")
     click.echo(f"validation: accuracy {m['val']['accuracy']:.4f}  macro-F1 {m['val']['macro_f1']:.4f}")
     click.echo(f"test:       accuracy {m['test']['accuracy']:.4f}  macro-F1 {m['test']['macro_f1']:.4f}  "
