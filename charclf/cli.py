@@ -168,7 +168,7 @@ def compare(data, archs, epochs, seed, device, out_dir, progress):
       charclf compare --archs rnn,gru --epochs 10
     """
     from charclf import training
-    from charclf.checkpoint import atomic_write
+    from charclf.files import atomic_write
     from charclf.locations import resolve_data_dir
     from charclf.plots import plot_comparison
 
@@ -301,7 +301,7 @@ def confusion(checkpoint, data, split, normalize, plot, out, show, device):
 
 
 def _write_text(path: Path, text: str) -> None:
-    from charclf.checkpoint import atomic_write
+    from charclf.files import atomic_write
 
     try:
         atomic_write(path, lambda f: f.write(text.encode()))

@@ -10,7 +10,7 @@ from typing import Sequence
 from matplotlib.figure import Figure  # the object API needs no GUI backend
 from matplotlib.ticker import MaxNLocator
 
-from charclf.checkpoint import atomic_write
+from charclf.files import atomic_write
 from charclf.metrics import normalize_rows
 
 

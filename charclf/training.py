@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from charclf.checkpoint import Checkpoint, atomic_write, ensure_writable, remove_stale_temps, save_checkpoint
+from charclf.checkpoint import Checkpoint, save_checkpoint
+from charclf.files import atomic_write, ensure_writable, remove_stale_temps
 from charclf.config import ModelConfig, TrainConfig, defaults_for
 from charclf.data import letter_indices, load_dataset, split_dataset, split_warnings
 from charclf.errors import CharclfError, CheckpointError, DataError

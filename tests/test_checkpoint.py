@@ -3,7 +3,8 @@ import os
 import pytest
 import torch
 
-from charclf.checkpoint import Checkpoint, atomic_write, load_checkpoint, save_checkpoint
+from charclf.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from charclf.files import atomic_write
 from charclf.classifier import Classifier
 from charclf.config import ModelConfig
 from charclf.errors import CheckpointError

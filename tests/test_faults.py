@@ -1,6 +1,5 @@
 """Training under faults, with real processes: SIGKILL then --resume, Ctrl-C, divergence."""
 
-import os
 import random
 import signal
 import subprocess
