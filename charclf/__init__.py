@@ -4,10 +4,10 @@ The Python API (the CLI calls the same functions)::
 
     import charclf
 
-    clf = charclf.load()                        # the model `charclf train` last wrote
+    clf = charclf.load()                        # the model `charclf train` last wrote, else the shipped one
     clf = charclf.load("runs/lstm.pt", device="cpu")
     for p in clf.predict(["Hinton", "Satoshi"], k=3):
-        print(p.name, p.top)                    # [('Scottish', 0.52), ('English', 0.31), ...]
+        print(p.name, p.top)                    # Hinton [('English', 0.65...), ('Scottish', 0.07...), ...]
 
     result = charclf.train("data/names", "runs/gru.pt", arch="gru",
                            config=charclf.TrainConfig(epochs=12))
@@ -38,7 +38,8 @@ __all__ = ["load", "ModelConfig", "TrainConfig", "CharclfError", "CheckpointErro
 
 
 def load(path=None, device="auto"):
-    """Load a checkpoint (default: the model `charclf train` last wrote) as a Classifier."""
+    """Load a checkpoint as a Classifier (default: the model `charclf train` last wrote, else the
+    pretrained model that ships with charclf)."""
     from charclf.classifier import Classifier
 
     return Classifier.load(path, device=device)
