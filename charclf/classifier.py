@@ -60,7 +60,7 @@ class Classifier:
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, device: torch.device | str = "auto") -> "Classifier":
-        """Load `path`, or the model `charclf train` last wrote to its default place."""
+        """Load `path`, or the model `charclf train` last wrote to its default place, or the shipped one."""
         path = resolve_checkpoint(path)
         return cls(load_checkpoint(path), device=device, path=path)
 

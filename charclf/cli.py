@@ -35,7 +35,8 @@ def reports_errors(command):
 def checkpoint_option(command):
     return click.option(
         "--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
-        help="Checkpoint file. Default: the model `charclf train` last wrote to its default place.",
+        help="Checkpoint file. Default: the model `charclf train` last wrote to its default place, "
+             "else the pretrained model that ships with charclf.",
     )(command)
 
 
