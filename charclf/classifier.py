@@ -11,7 +11,7 @@ from typing import Iterable
 import torch
 
 from charclf.checkpoint import Checkpoint, load_checkpoint
-from charclf.data import letter_indices, load_dataset, split_dataset
+from charclf.data import load_dataset, split_dataset
 from charclf.errors import CheckpointError, DataError
 from charclf.locations import resolve_checkpoint
 from charclf.metrics import report
@@ -74,8 +74,7 @@ class Classifier:
 
     def probabilities(self, folded: list[str]) -> torch.Tensor:
         """Already-folded, non-empty names -> (N, n_classes) probabilities."""
-        indices = [letter_indices(name, self.alphabet) for name in folded]
-        return torch.softmax(batched_logits(self.model, indices, self.device), dim=1)
+        return torch.softmax(batched_logits(self.model, folded, self.alphabet, self.device), dim=1)
 
     def predict(self, names: Iterable[str], k: int = 3) -> list[Prediction]:
         """Top-k labels with probabilities for each name, in input order, in batches."""

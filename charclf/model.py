@@ -33,11 +33,11 @@ class NameClassifier(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(width, config.n_classes)
 
-    def pack(self, indices: list[torch.Tensor]) -> PackedSequence:
-        """Letter positions of B names -> the PackedSequence forward() reads."""
+    def pack(self, padded: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
+        """(B, T) letter positions and (B,) lengths (data.index_batch) -> what forward() reads."""
         from charclf.data import pack_batch  # data imports nothing from here; keep the module light
 
-        return pack_batch(indices, None if self.config.embedding_dim else self.config.n_letters)
+        return pack_batch(padded, lengths, None if self.config.embedding_dim else self.config.n_letters)
 
     def forward(self, names: PackedSequence) -> torch.Tensor:
         """Packed names (letter positions with an embedding, else one-hot rows) -> (B, n_classes) logits."""
@@ -54,7 +54,7 @@ class NameClassifier(nn.Module):
             directions = 2 if self.config.bidirectional else 1
             features.append(torch.cat(list(h[-directions:]), dim=1))  # (B, directions * H)
         if self.config.pooling in ("max", "last+max"):
-            padded, lengths = pad_packed_sequence(outputs, batch_first=True, padding_value=float("-inf"))
+            padded, _ = pad_packed_sequence(outputs, batch_first=True, padding_value=float("-inf"))
             features.append(padded.max(dim=1).values)  # (B, directions * H), padding never wins
         return self.head(self.dropout(torch.cat(features, dim=1)))
 
@@ -83,17 +83,19 @@ def pick_device(name: str = "auto") -> torch.device:
 
 @torch.inference_mode()
 def batched_logits(
-    model: NameClassifier, indices: list[torch.Tensor], device: torch.device, batch_size: int = 2048
+    model: NameClassifier, names: list[str], alphabet: str, device: torch.device, batch_size: int = 2048
 ) -> torch.Tensor:
-    """Letter positions of N folded names -> (N, n_classes) logits on the CPU, in input order.
+    """N folded names -> (N, n_classes) logits on the CPU, in input order.
 
     Names are sorted by length first so that each batch pads little.
     """
+    from charclf.data import index_batch
+
     model.eval()
-    order = sorted(range(len(indices)), key=lambda i: len(indices[i]))
-    out = torch.empty(len(indices), model.config.n_classes)
+    order = sorted(range(len(names)), key=lambda i: len(names[i]))
+    out = torch.empty(len(names), model.config.n_classes)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        packed = model.pack([indices[i] for i in chunk]).to(device)
+        packed = model.pack(*index_batch([names[i] for i in chunk], alphabet)).to(device)
         out[chunk] = model(packed).float().cpu()
     return out

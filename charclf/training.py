@@ -19,7 +19,7 @@ from tqdm import tqdm
 from charclf.checkpoint import Checkpoint, save_checkpoint
 from charclf.files import atomic_write, ensure_writable, remove_stale_temps
 from charclf.config import ModelConfig, TrainConfig, defaults_for
-from charclf.data import letter_indices, load_dataset, split_dataset, split_warnings
+from charclf.data import index_batch, load_dataset, split_dataset, split_warnings
 from charclf.errors import CharclfError, CheckpointError, DataError
 from charclf.metrics import report
 from charclf.model import NameClassifier, batched_logits, count_parameters, pick_device
@@ -138,8 +138,7 @@ class Trainer:
         self.dataset, self.config, self.model_config, self.out = dataset, config, model_config, out
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.splits = split_dataset(dataset, seed=config.seed)
-        alphabet = DEFAULT_ALPHABET
-        self.x = {s: [letter_indices(name, alphabet) for name, _ in pairs] for s, pairs in self.splits.items()}
+        self.x = {s: [name for name, _ in pairs] for s, pairs in self.splits.items()}
         self.y = {s: [label for _, label in pairs] for s, pairs in self.splits.items()}
 
         torch.manual_seed(config.seed)  # initial weights and dropout masks
@@ -239,7 +238,7 @@ class Trainer:
         batches = tqdm(chunks, desc=f"epoch {epoch}", leave=False, disable=not progress, file=sys.stderr,
                        unit="batch")
         for chunk in batches:
-            packed = self.model.pack([x[i] for i in chunk]).to(self.device)
+            packed = self.model.pack(*index_batch([x[i] for i in chunk], DEFAULT_ALPHABET)).to(self.device)
             loss = self.loss_fn(self.model(packed), y[chunk].to(self.device))
             if not torch.isfinite(loss):
                 self._diverged(epoch, f"the loss is {loss.item()}")
@@ -254,7 +253,7 @@ class Trainer:
         return total / len(x)
 
     def _validate(self, epoch: int, train_loss: float) -> dict[str, float]:
-        logits = batched_logits(self.model, self.x["val"], self.device)
+        logits = batched_logits(self.model, self.x["val"], DEFAULT_ALPHABET, self.device)
         if not torch.isfinite(logits).all() or not all(torch.isfinite(p).all() for p in self.model.parameters()):
             self._diverged(epoch, "the model's outputs are no longer finite")
         val = report(self.y["val"], logits.argmax(1).tolist(), self.dataset.labels)
@@ -279,7 +278,7 @@ class Trainer:
         metrics: dict[str, Any] = {"best_epoch": self.best["epoch"], "epochs_run": self.epoch,
                                    "train_seconds": self.seconds, "parameters": count_parameters(model)}
         for split in ("val", "test"):
-            predicted = batched_logits(model, self.x[split], self.device).argmax(1).tolist()
+            predicted = batched_logits(model, self.x[split], DEFAULT_ALPHABET, self.device).argmax(1).tolist()
             result = report(self.y[split], predicted, self.dataset.labels)
             metrics[split] = {"accuracy": result["accuracy"], "macro_f1": result["macro_f1"], "n": result["n"]}
         majority = Counter(self.y["train"]).most_common(1)[0][0]

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from charclf.data import encode, letter_indices, load_dataset, pack_batch, split_dataset
+from charclf.data import encode, index_batch, letter_indices, load_dataset, pack_batch, split_dataset
 from charclf.errors import DataError
 from charclf.text import DEFAULT_ALPHABET
 
@@ -75,12 +75,20 @@ def test_encode_is_one_hot_per_letter():
     assert letter_indices("ab", DEFAULT_ALPHABET).tolist() == [0, 1]
 
 
-def test_pack_batch_keeps_each_names_letters():
+def test_index_batch_and_pack_batch_keep_each_names_letters():
     names = ["Li", "Jones", "Abe"]
-    packed = pack_batch([letter_indices(n, DEFAULT_ALPHABET) for n in names], len(DEFAULT_ALPHABET))
-    padded, lengths = torch.nn.utils.rnn.pad_packed_sequence(packed, batch_first=True)
-    assert lengths.tolist() == [2, 5, 3]
-    assert padded.shape == (3, 5, len(DEFAULT_ALPHABET))
+    padded, lengths = index_batch(names, DEFAULT_ALPHABET)
+    assert padded.shape == (3, 5) and lengths.tolist() == [2, 5, 3]
     for row, name in zip(padded, names):
-        assert torch.equal(row[: len(name)], encode(name))
+        assert row[: len(name)].tolist() == letter_indices(name, DEFAULT_ALPHABET).tolist()
         assert row[len(name):].sum() == 0
+    unpacked, unpacked_lengths = torch.nn.utils.rnn.pad_packed_sequence(
+        pack_batch(padded, lengths, len(DEFAULT_ALPHABET)), batch_first=True)
+    assert unpacked_lengths.tolist() == [2, 5, 3]
+    for row, name in zip(unpacked, names):
+        assert torch.equal(row[: len(name)], encode(name))  # one-hot rows, in input order
+
+
+def test_index_batch_with_a_non_ascii_alphabet():
+    padded, lengths = index_batch(["äb", "c"], "abcä")
+    assert padded.tolist() == [[3, 1], [2, 0]] and lengths.tolist() == [2, 1]

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from charclf.config import ARCHS, POOLINGS, ModelConfig
-from charclf.data import letter_indices
+from charclf.data import index_batch
 from charclf.errors import DeviceError
 from charclf.model import BACKBONES, NameClassifier, batched_logits, pick_device
 from charclf.text import DEFAULT_ALPHABET
@@ -25,7 +25,7 @@ def test_cli_choices_are_the_backbone_table():
 @pytest.mark.parametrize("pooling", POOLINGS)
 def test_output_shape(arch, bidirectional, pooling):
     model = model_for(arch, bidirectional=bidirectional, pooling=pooling, num_layers=2, hidden_size=16)
-    packed = model.pack([letter_indices(n, DEFAULT_ALPHABET) for n in NAMES])
+    packed = model.pack(*index_batch(NAMES, DEFAULT_ALPHABET))
     assert model(packed).shape == (len(NAMES), 7)
 
 
@@ -33,10 +33,9 @@ def test_output_shape(arch, bidirectional, pooling):
 def test_a_names_logits_do_not_depend_on_its_batch(arch):
     """Packing must hide padding: a name scored alone equals the same name beside longer ones."""
     model = model_for(arch, hidden_size=16)
-    indices = [letter_indices(n, DEFAULT_ALPHABET) for n in NAMES]
-    together = batched_logits(model, indices, torch.device("cpu"))
-    for i, x in enumerate(indices):
-        alone = batched_logits(model, [x], torch.device("cpu"))
+    together = batched_logits(model, NAMES, DEFAULT_ALPHABET, torch.device("cpu"))
+    for i, name in enumerate(NAMES):
+        alone = batched_logits(model, [name], DEFAULT_ALPHABET, torch.device("cpu"))
         assert torch.allclose(alone[0], together[i], atol=1e-5)
 
 
@@ -64,9 +63,8 @@ def test_cuda_without_cuda_is_a_clear_error():
 @pytest.mark.parametrize("arch", ARCHS)
 def test_cuda_matches_cpu(arch):
     model = model_for(arch, hidden_size=16)
-    indices = [letter_indices(n, DEFAULT_ALPHABET) for n in NAMES]
-    on_cpu = batched_logits(model, indices, torch.device("cpu"))
-    on_gpu = batched_logits(model.to("cuda"), indices, torch.device("cuda"))
+    on_cpu = batched_logits(model, NAMES, DEFAULT_ALPHABET, torch.device("cpu"))
+    on_gpu = batched_logits(model.to("cuda"), NAMES, DEFAULT_ALPHABET, torch.device("cuda"))
     assert on_gpu.device.type == "cpu"
     assert torch.allclose(on_cpu, on_gpu, atol=1e-4)
 
@@ -84,6 +82,7 @@ def test_defaults_for_merges_arch_defaults_and_overrides():
 @pytest.mark.parametrize("embedding_dim", [0, 12])
 def test_one_hot_and_embedded_inputs(embedding_dim):
     model = model_for("gru", hidden_size=8, embedding_dim=embedding_dim)
-    packed = model.pack([letter_indices(n, DEFAULT_ALPHABET) for n in NAMES])
+    packed = model.pack(*index_batch(NAMES, DEFAULT_ALPHABET))
     assert packed.data.dim() == (2 if embedding_dim == 0 else 1)  # one-hot rows, or letter positions
     assert model(packed).shape == (len(NAMES), 7)
+
