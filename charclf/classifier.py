@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -14,7 +13,7 @@ from charclf.checkpoint import Checkpoint, load_checkpoint
 from charclf.data import load_dataset, split_dataset
 from charclf.errors import CheckpointError, DataError
 from charclf.locations import resolve_checkpoint
-from charclf.metrics import report
+from charclf.metrics import majority_baseline, report
 from charclf.model import batched_logits, pick_device
 from charclf.text import fold
 
@@ -80,10 +79,12 @@ class Classifier:
         """Top-k labels with probabilities for each name, in input order, in batches."""
         k = max(1, min(k, len(self.labels)))
         predictions = [Prediction(name=name, as_read=fold(name, self.alphabet)) for name in names]
-        # Punctuation alone ("...", "'") is no name: at least one letter is needed.
-        readable = [p for p in predictions if any(c.isalpha() for c in p.as_read)]
+        readable = []
         for p in predictions:
-            if not any(c.isalpha() for c in p.as_read):
+            # Punctuation alone ("...", "'") is no name: at least one letter is needed.
+            if any(c.isalpha() for c in p.as_read):
+                readable.append(p)
+            else:
                 p.error = "no letters the model can read (after folding to its alphabet)"
         if readable:
             probs, idx = self.probabilities([p.as_read for p in readable]).topk(k, dim=1)
@@ -106,12 +107,8 @@ class Classifier:
         targets = [label for _, label in pairs]
         predicted = self.probabilities([name for name, _ in pairs]).argmax(1).tolist()
         result = report(targets, predicted, self.labels)
-        majority = Counter(label for _, label in splits["train"]).most_common(1)[0][0]
         result["split"] = split
         result["data_dir"] = str(data_dir)
-        result["majority_baseline"] = {
-            "label": self.labels[majority],
-            "accuracy": sum(t == majority for t in targets) / len(targets),
-        }
+        result["majority_baseline"] = majority_baseline([y for _, y in splits["train"]], targets, self.labels)
         result["same_data_as_training"] = dataset.fingerprint == self.checkpoint.train_config.get("data_fingerprint")
         return result

@@ -126,7 +126,7 @@ def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim
         state = training.load_training_state(out)
         _check_resume_options(ctx, {**state["model_config"], **state["train_config"]})
         data_dir = resolve_data_dir(data, fallback=state["data_dir"])
-        result = training.resume(out, data_dir=data_dir, device=device, progress=progress)
+        result = training.resume(out, data_dir=data_dir, device=device, progress=progress, state=state)
         arch = state["model_config"]["arch"]
     else:
         options, config = defaults_for(
@@ -311,7 +311,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _read_lines(file: Path | str):
-    """Yield (line number, text or None, error or None) from a file or '-' (stdin), streaming.
+    """Yield (line number, text, error or None) from a file or '-' (stdin), streaming.
 
     A line that is not valid UTF-8 is reported by number; it does not stop the others.
     """

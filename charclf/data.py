@@ -41,16 +41,16 @@ def read_label_file(path: Path) -> list[str]:
         raw = path.read_bytes()
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from None
-    lines = raw.splitlines()
-    for number, line in enumerate(lines, start=1):
+    lines = []
+    for number, line in enumerate(raw.splitlines(), start=1):
         try:
-            line.decode("utf-8")
+            lines.append(line.decode("utf-8"))
         except UnicodeDecodeError as e:
             raise DataError(
                 f"{path}, line {number}: not valid UTF-8 (byte 0x{line[e.start]:02x} at column "
                 f"{e.start + 1}); save the file as UTF-8"
             ) from None
-    return [line.decode("utf-8") for line in lines]
+    return lines
 
 
 def load_dataset(data_dir: Path, alphabet: str = DEFAULT_ALPHABET) -> Dataset:

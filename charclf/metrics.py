@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Sequence
 
 
@@ -35,6 +36,12 @@ def report(targets: Sequence[int], predictions: Sequence[int], labels: Sequence[
         "per_label": per_label,
         "confusion": matrix,
     }
+
+
+def majority_baseline(train_targets: Sequence[int], targets: Sequence[int], labels: Sequence[str]) -> dict:
+    """The accuracy on `targets` of always answering the most frequent training label."""
+    majority = Counter(train_targets).most_common(1)[0][0]
+    return {"label": labels[majority], "accuracy": sum(t == majority for t in targets) / len(targets)}
 
 
 def normalize_rows(matrix: list[list[int]]) -> list[list[float]]:

@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from charclf.config import ModelConfig
+from charclf.data import index_batch, pack_batch
 from charclf.errors import DeviceError
 
 # One table drives the model and the CLI's --arch choices (config.ARCHS, kept equal by a test).
@@ -35,8 +36,6 @@ class NameClassifier(nn.Module):
 
     def pack(self, padded: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
         """(B, T) letter positions and (B,) lengths (data.index_batch) -> what forward() reads."""
-        from charclf.data import pack_batch  # data imports nothing from here; keep the module light
-
         return pack_batch(padded, lengths, None if self.config.embedding_dim else self.config.n_letters)
 
     def forward(self, names: PackedSequence) -> torch.Tensor:
@@ -89,8 +88,6 @@ def batched_logits(
 
     Names are sorted by length first so that each batch pads little.
     """
-    from charclf.data import index_batch
-
     model.eval()
     order = sorted(range(len(names)), key=lambda i: len(names[i]))
     out = torch.empty(len(names), model.config.n_classes)

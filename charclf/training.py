@@ -21,7 +21,7 @@ from charclf.files import atomic_write, ensure_writable, remove_stale_temps
 from charclf.config import ModelConfig, TrainConfig, defaults_for
 from charclf.data import index_batch, load_dataset, split_dataset, split_warnings
 from charclf.errors import CharclfError, CheckpointError, DataError
-from charclf.metrics import report
+from charclf.metrics import majority_baseline, report
 from charclf.model import NameClassifier, batched_logits, count_parameters, pick_device
 from charclf.text import DEFAULT_ALPHABET
 
@@ -86,7 +86,7 @@ def train(
     ensure_writable(Path(out))
     dataset = load_dataset(Path(data_dir), DEFAULT_ALPHABET)
     model_config = ModelConfig(
-        arch=arch, n_letters=len(DEFAULT_ALPHABET), n_classes=len(dataset.labels), **(model_options or {})
+        arch=arch, n_letters=len(DEFAULT_ALPHABET), n_classes=len(dataset.labels), **model_options
     )
     trainer = Trainer(dataset, Path(data_dir), model_config, config, Path(out), device)
     return trainer.fit(progress=progress, log=log)
@@ -98,11 +98,13 @@ def resume(
     device: str | torch.device = "auto",
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    state: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Continue the run whose state was saved beside `out`, with its own configuration, on the
-    same data (by default the folder it was trained on); ends as an uninterrupted run would."""
+    same data (by default the folder it was trained on); ends as an uninterrupted run would.
+    `state`: that state, when the caller has already read it (load_training_state)."""
     out = Path(out)
-    state = load_training_state(out)
+    state = state or load_training_state(out)
     ensure_writable(out)
     data_dir = Path(data_dir or state["data_dir"])
     dataset = load_dataset(data_dir, state["alphabet"])
@@ -281,11 +283,7 @@ class Trainer:
             predicted = batched_logits(model, self.x[split], DEFAULT_ALPHABET, self.device).argmax(1).tolist()
             result = report(self.y[split], predicted, self.dataset.labels)
             metrics[split] = {"accuracy": result["accuracy"], "macro_f1": result["macro_f1"], "n": result["n"]}
-        majority = Counter(self.y["train"]).most_common(1)[0][0]
-        metrics["test_majority_baseline"] = {
-            "label": self.dataset.labels[majority],
-            "accuracy": sum(y == majority for y in self.y["test"]) / len(self.y["test"]),
-        }
+        metrics["test_majority_baseline"] = majority_baseline(self.y["train"], self.y["test"], self.dataset.labels)
         self._save_checkpoint(metrics)
         write_history(self.out, self.history)
         return TrainResult(checkpoint=self.out, metrics=metrics, history=self.history)
