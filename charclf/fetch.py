@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import FetchError
+from charclf.errors import FetchError
 
 OFFICIAL_URL = "https://download.pytorch.org/tutorial/data.zip"
 
