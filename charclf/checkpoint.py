@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,13 @@ class Checkpoint:
     state_dict: dict[str, torch.Tensor]
     train_config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # {"temperature": T, "fit_on": "val", ...}: logits are divided by T before the softmax.
+    # Optional in the file: a checkpoint without it is read with T = 1 (raw softmax).
+    calibration: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def temperature(self) -> float:
+        return float(self.calibration.get("temperature", 1.0))
 
     def build_model(self, device: torch.device | str = "cpu") -> NameClassifier:
         model = NameClassifier(self.model_config)
@@ -47,6 +55,7 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         "labels": list(checkpoint.labels),
         "train_config": checkpoint.train_config,
         "metrics": checkpoint.metrics,
+        "calibration": checkpoint.calibration,
     }
     try:
         atomic_write(Path(path), lambda f: torch.save(payload, f))
@@ -94,6 +103,10 @@ def _from_payload(payload: Any) -> Checkpoint:
         raise CheckpointError("its labels do not match its model config")
     if not isinstance(payload["model"], dict):
         raise CheckpointError("its weights are not a state_dict")
+    calibration = payload.get("calibration", {})
+    temperature = calibration.get("temperature", 1.0) if isinstance(calibration, dict) else None
+    if not isinstance(temperature, (int, float)) or not (math.isfinite(temperature) and temperature > 0):
+        raise CheckpointError(f"its calibration temperature is not a positive number ({temperature!r})")
     return Checkpoint(
         model_config=config,
         alphabet=alphabet,
@@ -101,4 +114,5 @@ def _from_payload(payload: Any) -> Checkpoint:
         state_dict=payload["model"],
         train_config=payload["train_config"],
         metrics=payload["metrics"],
+        calibration=calibration,
     )

@@ -9,34 +9,47 @@ from typing import Iterable
 
 import torch
 
+from charclf.calibration import coverage_curve, scores, selective
 from charclf.checkpoint import Checkpoint, load_checkpoint
 from charclf.data import load_dataset, split_dataset
 from charclf.errors import CheckpointError, DataError
 from charclf.locations import resolve_checkpoint
 from charclf.metrics import majority_baseline, report
 from charclf.model import batched_logits, pick_device
-from charclf.text import fold
+from charclf.text import read_name
+
+
+UNKNOWN = "unknown"
+UNREADABLE = "no letters to read, even after transliteration to Latin"
 
 
 @dataclass
 class Prediction:
-    """One name's answer: its top labels with probabilities, or why it has none."""
+    """One name's answer: its top labels with (calibrated) probabilities, or `unknown` and why."""
 
     name: str
-    as_read: str  # the name folded to the model's alphabet: what the model actually saw
-    top: list[tuple[str, float]] = field(default_factory=list)
-    error: str | None = None
+    as_read: str  # the name transliterated and folded to the model's alphabet: what the model saw
+    top: list[tuple[str, float]] = field(default_factory=list)  # best first; empty when unreadable
+    abstained: bool = False  # True: the answer is `unknown` (see reason; top[0] is the best guess)
+    reason: str | None = None  # why it abstained
+    caveats: list[str] = field(default_factory=list)  # where the Latin reading of the name may mislead
 
     @property
-    def label(self) -> str | None:
-        return self.top[0][0] if self.top else None
+    def label(self) -> str:
+        return UNKNOWN if self.abstained else self.top[0][0]
+
+    @property
+    def best_guess(self) -> tuple[str, float] | None:
+        return self.top[0] if self.top else None
 
     def to_dict(self) -> dict:
-        out = {"name": self.name, "as_read": self.as_read}
-        if self.error:
-            out["error"] = self.error
-        else:
-            out["predictions"] = [{"label": label, "probability": round(p, 6)} for label, p in self.top]
+        out = {"name": self.name, "as_read": self.as_read, "label": self.label, "abstained": self.abstained}
+        reason = "; ".join(([self.reason] if self.reason else []) + self.caveats)
+        if reason:
+            out["reason"] = reason
+        if self.abstained and self.top:
+            out["best_guess"] = {"label": self.top[0][0], "probability": round(self.top[0][1], 6)}
+        out["predictions"] = [{"label": label, "probability": round(p, 6)} for label, p in self.top]
         return out
 
 
@@ -71,30 +84,53 @@ class Classifier:
     def alphabet(self) -> str:
         return self.checkpoint.alphabet
 
-    def probabilities(self, folded: list[str]) -> torch.Tensor:
-        """Already-folded, non-empty names -> (N, n_classes) probabilities."""
-        return torch.softmax(batched_logits(self.model, folded, self.alphabet, self.device), dim=1)
+    @property
+    def temperature(self) -> float:
+        """Logits are divided by this before the softmax (fitted on validation at training time)."""
+        return self.checkpoint.temperature
 
-    def predict(self, names: Iterable[str], k: int = 3) -> list[Prediction]:
-        """Top-k labels with probabilities for each name, in input order, in batches."""
+    def logits(self, folded: list[str]) -> torch.Tensor:
+        """Already-folded, non-empty names -> (N, n_classes) raw logits."""
+        return batched_logits(self.model, folded, self.alphabet, self.device)
+
+    def probabilities(self, folded: list[str]) -> torch.Tensor:
+        """Already-folded, non-empty names -> (N, n_classes) calibrated probabilities."""
+        return torch.softmax(self.logits(folded) / self.temperature, dim=1)
+
+    def predict(self, names: Iterable[str], k: int = 3, min_confidence: float | None = None) -> list[Prediction]:
+        """Top-k labels with calibrated probabilities for each name, in input order, in batches.
+
+        Names in any script are transliterated to Latin first (`as_read`). A name with no
+        letters left, or (with `min_confidence`) whose top probability is below it, is
+        answered `unknown` with the reason (and, for the latter, its best guess).
+        """
         k = max(1, min(k, len(self.labels)))
-        predictions = [Prediction(name=name, as_read=fold(name, self.alphabet)) for name in names]
+        predictions = []
+        for name in names:
+            as_read, caveats = read_name(name, self.alphabet)
+            predictions.append(Prediction(name=name, as_read=as_read, caveats=caveats))
         readable = []
         for p in predictions:
             # Punctuation alone ("...", "'") is no name: at least one letter is needed.
             if any(c.isalpha() for c in p.as_read):
                 readable.append(p)
             else:
-                p.error = "no letters the model can read (after folding to its alphabet)"
+                p.abstained, p.reason = True, UNREADABLE
         if readable:
             probs, idx = self.probabilities([p.as_read for p in readable]).topk(k, dim=1)
             for p, row_p, row_i in zip(readable, probs.tolist(), idx.tolist()):
                 p.top = [(self.labels[i], prob) for i, prob in zip(row_i, row_p)]
+                if min_confidence is not None and row_p[0] < min_confidence:
+                    p.abstained = True
+                    p.reason = f"top probability {row_p[0]:.3f} is below the minimum confidence {min_confidence:g}"
         return predictions
 
-    def evaluate(self, data_dir: Path, split: str = "test") -> dict:
+    def evaluate(self, data_dir: Path, split: str = "test", min_confidence: float | None = None,
+                 bins: int = 15) -> dict:
         """Accuracy, macro-F1, per-label scores and the confusion matrix on one split of `data_dir`,
-        split exactly as at training time (same seed)."""
+        split exactly as at training time (same seed); calibration (ECE over `bins` bins, Brier
+        score, NLL) before and after the temperature; with `min_confidence`, the coverage and
+        accuracy of answering only above it ("selective"), and the whole coverage curve."""
         dataset = load_dataset(Path(data_dir), self.alphabet)
         if dataset.labels != self.labels:
             raise DataError(
@@ -105,10 +141,26 @@ class Classifier:
         splits = split_dataset(dataset, seed=seed)
         pairs = splits[split]
         targets = [label for _, label in pairs]
-        predicted = self.probabilities([name for name, _ in pairs]).argmax(1).tolist()
-        result = report(targets, predicted, self.labels)
+        logits = self.logits([name for name, _ in pairs])
+        result = report(targets, logits.argmax(1).tolist(), self.labels)
         result["split"] = split
         result["data_dir"] = str(data_dir)
         result["majority_baseline"] = majority_baseline([y for _, y in splits["train"]], targets, self.labels)
         result["same_data_as_training"] = dataset.fingerprint == self.checkpoint.train_config.get("data_fingerprint")
+        result["calibration"] = self._calibration(logits, torch.tensor(targets), bins)
+        if min_confidence is not None:
+            confidence = torch.softmax(logits / self.temperature, dim=1).max(dim=1).values
+            correct = logits.argmax(1) == torch.tensor(targets)
+            result["selective"] = selective(confidence, correct, min_confidence)
+            result["coverage_curve"] = coverage_curve(confidence, correct)
         return result
+
+    def _calibration(self, logits: torch.Tensor, targets: torch.Tensor, bins: int) -> dict:
+        """ECE, Brier score and NLL of the raw softmax (before) and with the temperature (after)."""
+        return {
+            "temperature": self.temperature,
+            "fit_on": self.checkpoint.calibration.get("fit_on"),
+            "bins": bins,
+            "before": scores(torch.softmax(logits, dim=1), targets, bins),
+            "after": scores(torch.softmax(logits / self.temperature, dim=1), targets, bins),
+        }

@@ -47,6 +47,10 @@ def data_option(default_help: str):
     )
 
 
+def min_confidence_option(help_text: str):
+    return click.option("--min-confidence", type=click.FloatRange(0, 1), metavar="P", help=help_text)
+
+
 TRAIN_DATA_DEFAULT = "$CHARCLF_DATA, else ./data/names"
 MODEL_DATA_DEFAULT = "$CHARCLF_DATA, else the folder the model was trained on, else ./data/names"
 
@@ -60,8 +64,9 @@ def main():
     Typical session:
       charclf data fetch          # the 18-language names dataset into ./data/names
       charclf train               # a bidirectional GRU, best checkpoint kept on validation
-      charclf evaluate            # held-out accuracy, macro-F1, per-label scores, confusion
-      charclf predict Hinton Satoshi
+      charclf evaluate            # held-out accuracy, macro-F1, calibration, per-label scores, confusion
+      charclf predict Hinton Satoshi Иванов
+      charclf predict Jones --min-confidence 0.5   # `unknown` when the model is unsure
     """
 
 
@@ -209,14 +214,14 @@ def _check_resume_options(ctx: click.Context, saved: dict) -> None:
             )
 
 
-def _evaluation(checkpoint, data, split, device):
+def _evaluation(checkpoint, data, split, device, **options):
     """Load the model and score it on one split of its dataset."""
     from charclf.classifier import Classifier
     from charclf.locations import resolve_data_dir
 
     clf = Classifier.load(checkpoint, device=device)
     recorded = clf.checkpoint.train_config.get("data_dir")
-    result = clf.evaluate(resolve_data_dir(data, fallback=recorded), split)
+    result = clf.evaluate(resolve_data_dir(data, fallback=recorded), split, **options)
     if not result["same_data_as_training"]:
         click.echo(
             f"warning: the dataset at {result['data_dir']} differs from the one this model was trained "
@@ -225,35 +230,132 @@ def _evaluation(checkpoint, data, split, device):
     return clf, result
 
 
+def show_option(command):
+    return click.option("--show/--no-show", default=None,
+                        help="Open the plot in a window. Default: when a display and a terminal exist.")(command)
+
+
+def _save_plot(draw, out: Path, show: bool | None, what: str) -> None:
+    """Call draw(out) to write a PNG; say where `what` went; open it when asked (or when a screen is there)."""
+    from charclf.plots import display_available, show_png
+
+    try:
+        draw(out)
+    except OSError as e:
+        raise click.ClickException(f"cannot write {out}: {e.strerror or e}") from None
+    click.echo(f"saved the {what} to {out}")
+    if show if show is not None else (display_available() and sys.stdin.isatty() and sys.stdout.isatty()):
+        show_png(out)
+
+
+def _calibration_line(calibration: dict) -> str:
+    before, after = calibration["before"], calibration["after"]
+    return (f"calibration: temperature {calibration['temperature']:.3f}; ECE ({calibration['bins']} bins) "
+            f"{before['ece']:.4f} -> {after['ece']:.4f}, Brier {before['brier']:.4f} -> {after['brier']:.4f}")
+
+
 @main.command()
 @checkpoint_option
 @data_option(MODEL_DATA_DEFAULT)
 @click.option("--split", type=SPLIT_CHOICE, default="test", show_default=True)
+@min_confidence_option("Also report coverage (the share of names answered) and the accuracy on those "
+                       "(selective accuracy) when answering only at calibrated confidence >= P.")
+@click.option("--plot", is_flag=True, help="Draw the coverage/accuracy curve over all thresholds as a PNG.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("coverage.png"),
+              show_default=True, help="Where --plot writes.")
+@show_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @reports_errors
-def evaluate(checkpoint, data, split, as_json, device):
+def evaluate(checkpoint, data, split, min_confidence, plot, out, show, as_json, device):
     """Score a model on a split of its dataset, re-made exactly as at training time.
 
-    Prints accuracy, macro-F1 (mean F1 over labels), the always-majority baseline,
-    per-label precision/recall/F1/support, and the confusion matrix.
+    Prints accuracy, macro-F1 (mean F1 over labels), the always-majority baseline, the
+    calibration of its probabilities (ECE and Brier score, raw softmax -> with its
+    temperature), per-label precision/recall/F1/support, and the confusion matrix.
 
     \b
-    Example:
+    Examples:
       charclf evaluate --split val --json
+      charclf evaluate --min-confidence 0.6 --plot --out coverage.png
     """
     from charclf.metrics import format_confusion, format_per_label
 
-    clf, result = _evaluation(checkpoint, data, split, device)
+    clf, result = _evaluation(checkpoint, data, split, device,
+                              min_confidence=0.0 if plot and min_confidence is None else min_confidence)
+    if min_confidence is None:
+        result.pop("selective", None)
+    if plot:
+        from charclf.plots import save_coverage
+
+        title = f"{clf.checkpoint.model_config.arch} on the {split} split"
+        _save_plot(lambda path: save_coverage(result["coverage_curve"], path, title, result.get("selective")), out, show,
+                   "coverage/accuracy curve")
     if as_json:
         click.echo(json.dumps({"checkpoint": str(clf.path), "labels": clf.labels, **result}, indent=2))
         return
     base = result["majority_baseline"]
     click.echo(f"{clf.path}: {split} split of {result['data_dir']} ({result['n']} names)")
     click.echo(f"accuracy  {result['accuracy']:.4f}   (always-{base['label']} baseline {base['accuracy']:.4f})")
-    click.echo(f"macro-F1  {result['macro_f1']:.4f}\n")
-    click.echo(format_per_label(result) + "\n")
+    click.echo(f"macro-F1  {result['macro_f1']:.4f}")
+    click.echo(_calibration_line(result["calibration"]))
+    if "selective" in result:
+        sel = result["selective"]
+        accuracy = "-" if sel["selective_accuracy"] is None else f"{sel['selective_accuracy']:.4f}"
+        click.echo(f"min confidence {sel['min_confidence']:g}: answered {sel['answered']} of {result['n']} "
+                   f"(coverage {sel['coverage']:.4f}), accuracy on those {accuracy}")
+    click.echo("\n" + format_per_label(result) + "\n")
     click.echo(format_confusion(result["confusion"], clf.labels))
+
+
+@main.command()
+@checkpoint_option
+@data_option(MODEL_DATA_DEFAULT)
+@click.option("--split", type=SPLIT_CHOICE, default="test", show_default=True)
+@click.option("--bins", type=click.IntRange(min=1), default=15, show_default=True, help="Confidence bins for ECE.")
+@click.option("--plot", is_flag=True, help="Draw the reliability diagram (before and after) as a PNG.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("calibration.png"),
+              show_default=True, help="Where --plot writes.")
+@show_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@reports_errors
+def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device):
+    """How far the model's probabilities can be trusted, before and after its temperature.
+
+    Training fits one temperature on the validation split (temperature scaling) and stores
+    it in the checkpoint; predict divides the logits by it. This shows, on a split, the
+    expected calibration error (ECE: the gap between confidence and accuracy, averaged over
+    confidence bins), the Brier score and the log-loss of the raw softmax and of the
+    calibrated probabilities, and per bin how often the model was right.
+
+    \b
+    Example:
+      charclf calibration --plot --out calibration.png
+    """
+    clf, result = _evaluation(checkpoint, data, split, device, bins=bins)
+    cal = result["calibration"]
+    if plot:
+        from charclf.plots import save_reliability
+
+        title = f"{clf.checkpoint.model_config.arch} on the {split} split (T = {cal['temperature']:.3f})"
+        _save_plot(lambda path: save_reliability(cal["before"]["bins"], cal["after"]["bins"], path, title), out, show,
+                   "reliability diagram")
+    if as_json:
+        click.echo(json.dumps({"checkpoint": str(clf.path), "split": split, "n": result["n"],
+                               "accuracy": result["accuracy"], **cal}, indent=2))
+        return
+    fit = "fitted on the validation split" if cal["fit_on"] == "val" else "none stored: raw softmax"
+    click.echo(f"{clf.path}: {split} split ({result['n']} names), accuracy {result['accuracy']:.4f}")
+    click.echo(f"temperature {cal['temperature']:.4f} ({fit})\n")
+    click.echo(f"{'':<12} {'ECE':>7} {'Brier':>7} {'log-loss':>8}")
+    for when, label in (("before", "raw softmax"), ("after", "calibrated")):
+        row = cal[when]
+        click.echo(f"{label:<12} {row['ece']:>7.4f} {row['brier']:>7.4f} {row['nll']:>8.4f}")
+    click.echo(f"\n{'confidence':<12} {'names':>6} {'mean conf':>9} {'accuracy':>8}   (calibrated)")
+    for b in cal["after"]["bins"]:
+        if b["count"]:
+            click.echo(f"{b['low']:.2f}-{b['high']:.2f}    {b['count']:>6} {b['confidence']:>9.3f} {b['accuracy']:>8.3f}")
 
 
 @main.command()
@@ -264,8 +366,7 @@ def evaluate(checkpoint, data, split, as_json, device):
 @click.option("--plot", is_flag=True, help="Draw the row-normalised matrix as a PNG.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write: the PNG with --plot (default confusion.png), else the text matrix.")
-@click.option("--show/--no-show", default=None,
-              help="Open the plot in a window. Default: when a display and a terminal exist.")
+@show_option
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @reports_errors
 def confusion(checkpoint, data, split, normalize, plot, out, show, device):
@@ -287,18 +388,12 @@ def confusion(checkpoint, data, split, normalize, plot, out, show, device):
         else:
             click.echo(table)
         return
-    from charclf.plots import display_available, save_confusion, show_png
+    from charclf.plots import save_confusion
 
     out = out or Path("confusion.png")
     title = f"{clf.checkpoint.model_config.arch} on the {split} split: accuracy {result['accuracy']:.3f}"
-    try:
-        save_confusion(result["confusion"], clf.labels, out, title)
-    except OSError as e:
-        raise click.ClickException(f"cannot write {out}: {e.strerror or e}") from None
     click.echo(table)
-    click.echo(f"saved the confusion plot to {out}")
-    if show if show is not None else (display_available() and sys.stdin.isatty() and sys.stdout.isatty()):
-        show_png(out)
+    _save_plot(lambda path: save_confusion(result["confusion"], clf.labels, path, title), out, show, "confusion plot")
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -335,6 +430,8 @@ def _read_lines(file: Path | str):
               help="How many labels to show per name.")
 @click.option("--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read names from FILE, one per line ('-' for stdin).")
+@min_confidence_option("Answer `unknown` (with the reason and the best guess) when the top calibrated "
+                       "probability is below P (0-1).")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object per name and line (JSON Lines, ASCII-escaped).")
 @checkpoint_option
@@ -342,18 +439,20 @@ def _read_lines(file: Path | str):
 @click.option("--batch-size", type=click.IntRange(min=1), default=8192, show_default=True,
               help="Names per batch when reading a file.")
 @reports_errors
-def predict(names, k, file, as_json, checkpoint, device, batch_size):
-    """Predict the likeliest languages of NAMES, with probabilities.
+def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_size):
+    """Predict the likeliest languages of NAMES, with calibrated probabilities.
 
     Names come from the arguments, or from --file (one per line; '-' or a lone '-' argument
-    reads stdin). A name with no letters the model can read (after folding to its alphabet)
-    or an undecodable line gets its own error, on stderr (or in its JSON object), and the
-    others are still predicted; the exit code is then 1.
+    reads stdin). Names in other scripts are transliterated to Latin first and shown as
+    read (Иванов -> Ivanov); where that reading is known to mislead (Han characters read as
+    Mandarin, Arabic and Hebrew without vowels) the answer says so. A name with no letters
+    at all is answered `unknown` with the reason. An undecodable line gets an error on
+    stderr (or in its JSON object) and the others are still predicted; the exit code is then 1.
 
     \b
     Examples:
-      charclf predict Hinton Satoshi -k 5
-      charclf predict --file names.txt --json > predictions.jsonl
+      charclf predict Hinton Satoshi Иванов -k 5
+      charclf predict --file names.txt --min-confidence 0.5 --json > predictions.jsonl
     """
     if names == ("-",) and not file:
         names, file = (), "-"
@@ -370,38 +469,45 @@ def predict(names, k, file, as_json, checkpoint, device, batch_size):
     for item in lines:
         chunk.append(item)
         if len(chunk) >= batch_size:
-            failed += _predict_chunk(clf, chunk, k, as_json, from_file=bool(file))
+            failed += _predict_chunk(clf, chunk, k, min_confidence, as_json)
             total += len(chunk)
             chunk = []
-    failed += _predict_chunk(clf, chunk, k, as_json, from_file=bool(file))
+    failed += _predict_chunk(clf, chunk, k, min_confidence, as_json)
     total += len(chunk)
     if failed:
-        click.echo(f"Error: {failed} of {total} names could not be predicted", err=True)
+        click.echo(f"Error: {failed} of {total} lines could not be read", err=True)
         sys.exit(1)
 
 
-def _predict_chunk(clf, chunk, k, as_json, from_file) -> int:
-    """Predict one batch of (line number, name, read error); print results; return failures."""
+def _predict_chunk(clf, chunk, k, min_confidence, as_json) -> int:
+    """Predict one batch of (line number, name, read error); print results; return read errors."""
     readable = [name for _, name, error in chunk if error is None]
-    predictions = iter(clf.predict(readable, k=k))
+    predictions = iter(clf.predict(readable, k=k, min_confidence=min_confidence))
     failed = 0
-    width = max((len(name) for _, name, _ in chunk), default=0)
+    width = min(max((len(name) for _, name, _ in chunk), default=0), 30)
+    out = []
     for number, name, error in chunk:
-        if error is None:
-            p = next(predictions)
-            error = p.error and (f"line {number}: {p.error}" if from_file else p.error)
         if error:
             failed += 1
             click.echo(f"{name!r}: {error}", err=True)
             if as_json:
-                click.echo(json.dumps({"name": name, "error": error}))
+                out.append(json.dumps({"name": name, "error": error}))
             continue
+        p = next(predictions)
         if as_json:
-            click.echo(json.dumps(p.to_dict()))
+            out.append(json.dumps(p.to_dict()))
+            continue
+        shown = name if name.isprintable() else repr(name)  # one line per name, always
+        if p.abstained:
+            answer = f"unknown: {p.reason}"
+            if p.top:
+                answer += f" (best guess {p.top[0][0]} {p.top[0][1]:.3f})"
         else:
-            guesses = "  ".join(f"{label} {prob:.3f}" for label, prob in p.top)
-            shown = name if name.isprintable() else repr(name)  # one line per name, always
-            click.echo(f"{shown:<{min(width, 30)}}  {guesses}")
+            answer = "  ".join(f"{label} {prob:.3f}" for label, prob in p.top)
+        notes = ([f"read as {p.as_read}"] if p.as_read and p.as_read != name.strip() else []) + p.caveats
+        out.append(f"{shown:<{width}}  {answer}" + (f"  ({'; '.join(notes)})" if notes else ""))
+    if out:
+        click.echo("\n".join(out))
     return failed
 
 

@@ -92,3 +92,48 @@ def show_png(path: Path) -> None:
     ax.imshow(image)
     ax.axis("off")
     plt.show()
+
+
+def save_reliability(before: list[dict], after: list[dict], path: Path, title: str) -> None:
+    """Reliability diagram: per confidence bin, the accuracy (bar) and the mean confidence (red mark
+    on the diagonal), raw softmax on the left and calibrated on the right; a bar's gap to its
+    mark is that bin's calibration error. Bins come from calibration.reliability()."""
+    fig = Figure(figsize=(11, 5))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, bins, name in zip(axes, (before, after), ("raw softmax", "calibrated (temperature)")):
+        filled = [b for b in bins if b["count"]]
+        width = bins[0]["high"] - bins[0]["low"]
+        ax.bar([b["low"] for b in filled], [b["accuracy"] for b in filled], width=width, align="edge",
+               edgecolor="black", color="tab:blue", alpha=0.8, label="accuracy in the bin")
+        ax.scatter([b["confidence"] for b in filled], [b["confidence"] for b in filled], color="tab:red",
+                   marker="_", s=200, zorder=3, label="mean confidence in the bin")
+        ax.plot([0, 1], [0, 1], color="gray", linestyle="--", label="perfect calibration")
+        n = sum(b["count"] for b in bins)
+        ece = sum(abs(b["accuracy"] - b["confidence"]) * b["count"] for b in filled) / n if n else 0.0
+        ax.set(xlabel="confidence (top probability)", title=f"{name}: ECE {ece:.4f}", xlim=(0, 1), ylim=(0, 1))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left")
+    axes[0].set_ylabel("accuracy")
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def save_coverage(curve: list[dict], path: Path, title: str, marked: dict | None = None) -> None:
+    """Accuracy on the names answered against coverage (share answered), one point per threshold
+    from calibration.coverage_curve(); `marked` (a calibration.selective() result) is highlighted."""
+    points = [c for c in curve if c["answered"]]
+    fig = Figure(figsize=(6.5, 5))
+    ax = fig.subplots()
+    ax.plot([c["coverage"] for c in points], [c["selective_accuracy"] for c in points], marker=".",
+            label="min confidence 0 -> 1")
+    if marked and marked["answered"]:
+        ax.scatter([marked["coverage"]], [marked["selective_accuracy"]], color="tab:red", zorder=3,
+                   label=f"min confidence {marked['min_confidence']:g}: coverage {marked['coverage']:.2f}, "
+                         f"accuracy {marked['selective_accuracy']:.3f}")
+    ax.set(xlabel="coverage (share of names answered)", ylabel="accuracy on the names answered",
+           title=title, xlim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    _save(fig, path)

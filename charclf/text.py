@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import string
 import unicodedata
 
@@ -9,9 +10,26 @@ import unicodedata
 # It is stored in every checkpoint, so a model always reads names the way it was trained.
 DEFAULT_ALPHABET = string.ascii_letters + " .,;'"
 
+# Scripts whose Latin reading is known to mislead, keyed by the start of their characters'
+# Unicode names; the note goes into the prediction's reason.
+CAVEATS = {
+    "CJK": "Han characters are read as Mandarin pinyin, so a Japanese name in kanji loses its Japanese reading",
+    "ARABIC": "Arabic script leaves most vowels unwritten, so the reading lacks them",
+    "HEBREW": "Hebrew script leaves most vowels unwritten, so the reading lacks them",
+    "HANGUL": "Hangul is read in Revised Romanization, not the usual spellings of names (Gim, not Kim)",
+    **dict.fromkeys(
+        ("DEVANAGARI", "BENGALI", "GURMUKHI", "GUJARATI", "ORIYA", "TAMIL", "TELUGU", "KANNADA", "MALAYALAM"),
+        "Indic scripts are read letter by letter, often without their inherent vowels (Srma for Sharma)",
+    ),
+}
+
+# Greek "ου" is one sound, written "ou" in every romanisation of names (Papadopoulos).
+GREEK_DIGRAPHS = {"ου": "ou", "ού": "ou", "Ου": "Ou", "Ού": "Ou", "ΟΥ": "OU", "ΟΎ": "OU"}
+
 
 def fold(name: str, alphabet: str = DEFAULT_ALPHABET) -> str:
     """Fold a name to the alphabet the tutorial's way: NFD, drop combining marks, drop the rest.
+    This is how the dataset is read for training and evaluation.
 
     >>> fold("Ślusàrski")
     'Slusarski'
@@ -20,3 +38,50 @@ def fold(name: str, alphabet: str = DEFAULT_ALPHABET) -> str:
     decomposed = unicodedata.normalize("NFD", name)
     # Strip last: dropped characters can leave edge spaces ("12 Smith" -> " Smith").
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn" and c in allowed).strip()
+
+
+def read_name(name: str, alphabet: str = DEFAULT_ALPHABET) -> tuple[str, list[str]]:
+    """What the model reads for a name typed by a user, and caveats about that reading.
+
+    Characters the tutorial's folding keeps are read as in training; other letters, marks
+    and punctuation are transliterated to Latin first (anyascii), so names in any script
+    can be read. A word written wholly in another script is capitalised like the dataset's
+    names. Symbols, emoji and digits are dropped.
+
+    >>> read_name("Иванов")
+    ('Ivanov', [])
+    >>> read_name("O’Brien")
+    ("O'Brien", [])
+    """
+    if name.isascii():  # the common case, kept fast: the same as fold() for ASCII
+        return name.translate(_ascii_deletions(alphabet)).strip(), []
+    from anyascii import anyascii
+
+    words, caveats = [], []
+    normalized = unicodedata.normalize("NFC", name)
+    for greek, latin in GREEK_DIGRAPHS.items():  # anyascii reads letter by letter: ου -> oy
+        normalized = normalized.replace(greek, latin)
+    for word in normalized.split():
+        parts, native = [], False
+        for c in word:
+            kept = fold(c, alphabet)
+            if kept or unicodedata.category(c)[0] not in "LMP":  # symbols, digits, controls: dropped
+                parts.append(kept)
+                native = native or kept.isalpha()
+                continue
+            latin = anyascii(c)
+            if unicodedata.category(c)[0] == "P" and not set(latin) & set(alphabet):
+                latin = " "  # a separator such as the katakana middle dot: keep the words apart
+            parts.append(latin)
+            caveat = CAVEATS.get(unicodedata.name(c, "").split(" ")[0].split("-")[0])
+            if caveat and caveat not in caveats:
+                caveats.append(caveat)
+        text = "".join(parts)
+        words.append(text if native else " ".join(w.capitalize() for w in text.split()))  # GimMinJun -> Gimminjun
+    return fold(" ".join(words), alphabet), caveats
+
+
+@functools.lru_cache(maxsize=8)
+def _ascii_deletions(alphabet: str) -> dict[int, None]:
+    """str.translate table deleting every ASCII character outside `alphabet`."""
+    return {code: None for code in range(128) if chr(code) not in alphabet}

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from charclf.calibration import fit_temperature, scores
 from charclf.checkpoint import Checkpoint, save_checkpoint
 from charclf.files import atomic_write, ensure_writable, remove_stale_temps
 from charclf.config import ModelConfig, TrainConfig, defaults_for
@@ -279,18 +280,26 @@ class Trainer:
         model.load_state_dict(self.best_weights)
         metrics: dict[str, Any] = {"best_epoch": self.best["epoch"], "epochs_run": self.epoch,
                                    "train_seconds": self.seconds, "parameters": count_parameters(model)}
-        for split in ("val", "test"):
-            predicted = batched_logits(model, self.x[split], DEFAULT_ALPHABET, self.device).argmax(1).tolist()
-            result = report(self.y[split], predicted, self.dataset.labels)
+        logits = {split: batched_logits(model, self.x[split], DEFAULT_ALPHABET, self.device) for split in ("val", "test")}
+        for split, split_logits in logits.items():
+            result = report(self.y[split], split_logits.argmax(1).tolist(), self.dataset.labels)
             metrics[split] = {"accuracy": result["accuracy"], "macro_f1": result["macro_f1"], "n": result["n"]}
         metrics["test_majority_baseline"] = majority_baseline(self.y["train"], self.y["test"], self.dataset.labels)
-        self._save_checkpoint(metrics)
+        # Temperature scaling: one scalar fitted on validation, judged on test (argmax unchanged).
+        temperature = fit_temperature(logits["val"], torch.tensor(self.y["val"]))
+        calibration = {"temperature": temperature, "fit_on": "val", "n": len(self.y["val"])}
+        test_targets = torch.tensor(self.y["test"])
+        for when, t in (("before", 1.0), ("after", temperature)):
+            test_scores = scores(torch.softmax(logits["test"] / t, dim=1), test_targets)
+            calibration[f"test_{when}"] = {key: test_scores[key] for key in ("ece", "brier", "nll")}
+        metrics["calibration"] = calibration
+        self._save_checkpoint(metrics, calibration)
         write_history(self.out, self.history)
         return TrainResult(checkpoint=self.out, metrics=metrics, history=self.history)
 
-    def _save_checkpoint(self, metrics: dict[str, Any]) -> None:
+    def _save_checkpoint(self, metrics: dict[str, Any], calibration: dict[str, Any] | None = None) -> None:
         save_checkpoint(self.out, Checkpoint(self.model_config, DEFAULT_ALPHABET, self.dataset.labels,
-                                             self.best_weights, self.info, metrics))
+                                             self.best_weights, self.info, metrics, calibration or {}))
 
     def _save_state(self) -> None:
         state = {

@@ -56,6 +56,10 @@ def test_loading_never_runs_code(tmp_path):
     (lambda p: p.update(labels=["A"]), "labels do not match"),
     (lambda p: p["model_config"].update(hidden_size=9), "weights do not fit"),
     (lambda p: p["model_config"].update(arch="transformer"), "bad model config"),
+    (lambda p: p.update(calibration={"temperature": -1.0}), "temperature is not a positive number"),
+    (lambda p: p.update(calibration={"temperature": float("nan")}), "temperature is not a positive number"),
+    (lambda p: p.update(calibration={"temperature": "hot"}), "temperature is not a positive number"),
+    (lambda p: p.update(calibration=[2.0]), "temperature is not a positive number"),
 ])
 def test_wrong_contents_are_named(tmp_path, mutate, message):
     path = tmp_path / "m.pt"
@@ -98,3 +102,19 @@ def test_a_failed_write_leaves_the_old_file_intact(tmp_path):
         atomic_write(path, crash)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.pt"]
+
+
+def test_a_checkpoint_without_calibration_reads_with_temperature_1(tmp_path):
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, make_checkpoint())
+    payload = torch.load(path, weights_only=True)
+    del payload["calibration"]  # as written before calibration existed
+    torch.save(payload, path)
+    assert load_checkpoint(path).temperature == 1.0
+
+
+def test_the_temperature_round_trips(tmp_path):
+    ck = make_checkpoint()
+    ck.calibration = {"temperature": 1.7, "fit_on": "val"}
+    save_checkpoint(tmp_path / "m.pt", ck)
+    assert load_checkpoint(tmp_path / "m.pt").temperature == 1.7

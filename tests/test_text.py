@@ -1,4 +1,8 @@
-from charclf.text import DEFAULT_ALPHABET, fold
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from charclf.text import DEFAULT_ALPHABET, fold, read_name
 
 
 def test_alphabet_is_the_tutorials():
@@ -22,3 +26,59 @@ def test_fold_drops_what_the_alphabet_lacks():
 
 def test_fold_follows_a_custom_alphabet():
     assert fold("Abc", alphabet="abc") == "bc"
+
+
+# Real names in other scripts, and how charclf reads them (anyascii, then the tutorial's folding).
+READINGS = {
+    "Иванов": "Ivanov",            # Cyrillic
+    "Хрущёв": "Khrushchev",
+    "Σαρρής": "Sarris",            # Greek
+    "Παπαδόπουλος": "Papadopoulos",  # "ου" is read as one sound, not letter by letter ("oy")
+    "محمد": "Mhmd",                # Arabic: vowels unwritten
+    "כהן": "Khhn",                 # Hebrew: vowels unwritten
+    "राहुल": "Rahul",               # Devanagari
+    "김민준": "Gimminjun",           # Hangul, syllables joined and capitalised like the dataset's names
+    "やまだ": "Yamada",             # hiragana
+    "タナカ": "Tanaka",             # katakana
+    "ヤマダ・タロウ": "Yamada Tarou",  # the katakana middle dot separates words
+    "山田": "Shantian",             # Han, read as Mandarin
+    "Müller": "Muller",            # Latin: the tutorial's folding, as in training
+    "Straße": "Strasse",           # letters the folding would drop are transliterated instead
+    "Łukasz": "Lukasz",
+    "O’Brien": "O'Brien",          # typographic apostrophe
+    "ИВАНОВ": "Ivanov",
+}
+
+
+@pytest.mark.parametrize("name, expected", READINGS.items())
+def test_names_in_any_script_are_read_in_latin(name, expected):
+    assert read_name(name)[0] == expected
+
+
+@pytest.mark.parametrize("name, script", [("山田", "Han"), ("محمد", "Arabic"), ("כהן", "Hebrew"),
+                                          ("김", "Hangul"), ("शर्मा", "Indic")])
+def test_misleading_readings_come_with_a_caveat(name, script):
+    [caveat] = read_name(name)[1]
+    assert caveat.startswith(script)
+
+
+@pytest.mark.parametrize("name", ["Иванов", "やまだ", "Nguyễn", "Jones"])
+def test_faithful_readings_have_no_caveat(name):
+    assert read_name(name)[1] == []
+
+
+@pytest.mark.parametrize("name", ["😀", "12345", "١٢٣", "   ", "", "\x01"])
+def test_symbols_and_digits_are_not_transliterated(name):
+    assert read_name(name) == ("", [])  # anyascii would spell 😀 as ":grinning:"
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_reads_exactly_as_the_training_folding(text):
+    assert read_name(text)[0] == fold(text)
+
+
+@given(st.text())
+def test_readings_stay_in_the_alphabet_and_are_stable(text):
+    as_read, _ = read_name(text)
+    assert set(as_read) <= set(DEFAULT_ALPHABET)
+    assert read_name(as_read) == (as_read, [])  # reading a reading changes nothing
