@@ -15,6 +15,8 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
     validation split, never on the split it is judged on. The NLL is convex in 1/T, so a
     golden-section search over log T in [1/100, 100] finds the optimum to ~1e-6.
     """
+    if len(targets) == 0:
+        return 1.0  # nothing to fit on (a tiny dataset's empty validation split): raw softmax
     logits, targets = logits.double(), targets.long()
 
     def nll(log_t: float) -> float:

@@ -120,3 +120,7 @@ def test_names_in_other_scripts_are_read_and_predicted(model):
     assert "reason" not in rows[0] and "kanji" in rows[1]["reason"]
     text = ok("predict", "Иванов", "山田", "--checkpoint", model).stdout.splitlines()
     assert "(read as Ivanov)" in text[0] and "read as Shantian; Han characters" in text[1]
+
+
+def test_an_empty_validation_split_leaves_the_softmax_raw():
+    assert fit_temperature(torch.empty(0, 3), torch.empty(0, dtype=torch.long)) == 1.0
