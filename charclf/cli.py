@@ -235,15 +235,16 @@ def show_option(command):
                         help="Open the plot in a window. Default: when a display and a terminal exist.")(command)
 
 
-def _save_plot(draw, out: Path, show: bool | None, what: str) -> None:
-    """Call draw(out) to write a PNG; say where `what` went; open it when asked (or when a screen is there)."""
+def _save_plot(draw, out: Path, show: bool | None, what: str, quiet_stdout: bool = False) -> None:
+    """Call draw(out) to write a PNG; say where `what` went (on stderr when stdout carries JSON);
+    open it when asked (or when a screen is there)."""
     from charclf.plots import display_available, show_png
 
     try:
         draw(out)
     except OSError as e:
         raise click.ClickException(f"cannot write {out}: {e.strerror or e}") from None
-    click.echo(f"saved the {what} to {out}")
+    click.echo(f"saved the {what} to {out}", err=quiet_stdout)
     if show if show is not None else (display_available() and sys.stdin.isatty() and sys.stdout.isatty()):
         show_png(out)
 
@@ -290,7 +291,7 @@ def evaluate(checkpoint, data, split, min_confidence, plot, out, show, as_json, 
 
         title = f"{clf.checkpoint.model_config.arch} on the {split} split"
         _save_plot(lambda path: save_coverage(result["coverage_curve"], path, title, result.get("selective")), out, show,
-                   "coverage/accuracy curve")
+                   "coverage/accuracy curve", quiet_stdout=as_json)
     if as_json:
         click.echo(json.dumps({"checkpoint": str(clf.path), "labels": clf.labels, **result}, indent=2))
         return
@@ -340,7 +341,7 @@ def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device)
 
         title = f"{clf.checkpoint.model_config.arch} on the {split} split (T = {cal['temperature']:.3f})"
         _save_plot(lambda path: save_reliability(cal["before"]["bins"], cal["after"]["bins"], path, title), out, show,
-                   "reliability diagram")
+                   "reliability diagram", quiet_stdout=as_json)
     if as_json:
         click.echo(json.dumps({"checkpoint": str(clf.path), "split": split, "n": result["n"],
                                "accuracy": result["accuracy"], **cal}, indent=2))

@@ -74,7 +74,10 @@ def test_calibration_command_reports_and_plots(model, tiny_data, tmp_path):
     assert "raw softmax" in out and "calibrated" in out and "temperature" in out
     assert f"saved the reliability diagram to {png}" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    report = json.loads(ok("calibration", "--checkpoint", model, "--data", tiny_data, "--json", "--bins", "10").stdout)
+    result = ok("calibration", "--checkpoint", model, "--data", tiny_data, "--json", "--bins", "10", "--plot",
+                "--out", png, "--no-show")
+    report = json.loads(result.stdout)  # the note about the plot goes to stderr, keeping stdout JSON
+    assert f"saved the reliability diagram to {png}" in result.stderr
     assert report["temperature"] == pytest.approx(load_checkpoint(model).temperature)
     assert len(report["after"]["bins"]) == 10 and {"ece", "brier", "nll"} <= set(report["before"])
 
@@ -87,7 +90,7 @@ def test_evaluate_reports_calibration_and_selective_accuracy(model, tiny_data, t
     assert "min confidence 0.4: answered" in out and "coverage" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads(ok("evaluate", "--checkpoint", model, "--data", tiny_data, "--json",
-                           "--min-confidence", "0").stdout)
+                           "--min-confidence", "0", "--plot", "--out", png, "--no-show").stdout)
     assert report["selective"]["coverage"] == 1 and report["selective"]["abstained"] == 0
     assert report["selective"]["selective_accuracy"] == pytest.approx(report["accuracy"])
     plain = json.loads(ok("evaluate", "--checkpoint", model, "--data", tiny_data, "--json").stdout)
