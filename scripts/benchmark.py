@@ -190,10 +190,12 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
     clf.predict(names)
     names_per_second = len(names) / (time.perf_counter() - started)
 
+    cli_rate = cli_names_per_second(out, names, Path(args.workdir))
     train_info = clf.checkpoint.train_config
     return {
         "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "n_test": scores["n"],
         "train_seconds": train_seconds, "names_per_second": names_per_second, "inference_names": len(names),
+        "cli_names_per_second": cli_rate,
         "peak_train_mb": peak, "torch_threads": torch.get_num_threads(),
         "resolved": {
             "model": dataclasses.asdict(clf.checkpoint.model_config),
@@ -205,6 +207,30 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
             "epoch_seconds": result.metrics.get("train_seconds"), "parameters": result.metrics.get("parameters"),
         },
     }
+
+
+def cli_names_per_second(checkpoint: Path, names: list[str], workdir: Path) -> float:
+    """The rate of `charclf predict --file` once the model is loaded: (N - 1) names over the time of
+    a run on all N names minus that of a run on one (start-up, imports and loading cancel out).
+    Each is the best of two runs, with as many torch threads as this process."""
+    import torch
+
+    files = {}
+    for key, chunk in (("all", names), ("one", names[:1])):
+        files[key] = workdir / f"cli-{key}-names.txt"
+        files[key].write_text("\n".join(chunk) + "\n", encoding="utf-8")
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+
+    def seconds(path: Path) -> float:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "charclf", "predict", "--file", str(path), "--checkpoint",
+                               str(checkpoint), "--device", "cpu"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, env=env)
+        if done.returncode != 0:
+            raise SystemExit(f"Error: charclf predict --file failed: {done.stderr.decode()[-300:]}")
+        return time.perf_counter() - started
+
+    return (len(names) - 1) / (min(seconds(files["all"]) for _ in range(2)) - min(seconds(files["one"]) for _ in range(2)))
 
 
 def _tutorial_rnn(n_letters: int, hidden_size: int, n_classes: int):
@@ -464,8 +490,9 @@ def build_report(args, seeds: list[int], systems: list[str], results: dict, merg
         labels[arch] = f"charclf {arch}" + (" (charclf's per-arch defaults)" if has_arch_defaults else "")
     shown = [s for s in systems if not (s in merged and all(merged[s].get(seed) for seed in seeds))]
 
-    header = ["| system | test accuracy | macro-F1 | training s | inference names/s | peak training memory (MB) |",
-              "|---|---:|---:|---:|---:|---:|"]
+    header = ["| system | test accuracy | macro-F1 | training s | inference names/s | `predict --file` names/s "
+              "| peak training memory (MB) |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
     rows: list[str] = []
     means: dict[str, dict] = {}
     for system in shown:
@@ -473,21 +500,22 @@ def build_report(args, seeds: list[int], systems: list[str], results: dict, merg
         for seed, r in zip(seeds, per_seed):
             label = labels[system] + (f", seed {seed}" if len(seeds) > 1 else "")
             if "error" in r:
-                rows.append(f"| {label} | failed ({r['error']}) | - | - | - | - |")
+                rows.append(f"| {label} | failed ({r['error']}) | - | - | - | - | - |")
                 continue
             rows.append(f"| {label} | {fmt(r['accuracy'], 'score')} | {fmt(r['macro_f1'], 'score')} | "
                         f"{fmt(r['train_seconds'], 'seconds')} | {fmt(r['names_per_second'], 'rate')} | "
-                        f"{fmt(r['peak_train_mb'], 'mb')} |")
+                        f"{fmt(r.get('cli_names_per_second'), 'rate')} | {fmt(r['peak_train_mb'], 'mb')} |")
         ok = [r for r in per_seed if "error" not in r]
         if len(ok) == len(per_seed):
-            means[system] = {k: mean([r[k] for r in ok]) for k in
-                             ("accuracy", "macro_f1", "train_seconds", "names_per_second", "peak_train_mb")}
+            means[system] = {k: mean([r.get(k) for r in ok]) for k in
+                             ("accuracy", "macro_f1", "train_seconds", "names_per_second", "cli_names_per_second",
+                              "peak_train_mb")}
         if len(seeds) > 1 and system in means:
             m = means[system]
             rows.append(f"| **{labels[system]}, mean of seeds {', '.join(map(str, seeds))}** | "
                         f"**{fmt(m['accuracy'], 'score')}** | **{fmt(m['macro_f1'], 'score')}** | "
                         f"{fmt(m['train_seconds'], 'seconds')} | {fmt(m['names_per_second'], 'rate')} | "
-                        f"{fmt(m['peak_train_mb'], 'mb')} |")
+                        f"{fmt(m['cli_names_per_second'], 'rate')} | {fmt(m['peak_train_mb'], 'mb')} |")
     table = "\n".join(header + rows)
 
     where = f"split seed {seeds[0]}" if len(seeds) == 1 else f"mean over split seeds {', '.join(map(str, seeds))}"
@@ -517,7 +545,9 @@ def build_report(args, seeds: list[int], systems: list[str], results: dict, merg
         f"ends (interpreter and libraries included), and inference names/s is measured on the loaded model after a "
         f"warm-up (charclf: `Classifier.load(path, device='cpu').predict` on {n_infer:,} raw dataset lines drawn "
         f"with replacement; logistic regression: folding + `predict_proba` on the same lines; tutorial: its "
-        f"one-name-at-a-time loop over the test names)."
+        f"one-name-at-a-time loop over the test names). `predict --file` names/s is the command itself on those "
+        f"lines, start-up and model loading excluded: (N - 1) / (time for N names - time for one name), each the "
+        f"best of two runs, output to /dev/null."
     )
 
     notes = []
