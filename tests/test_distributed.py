@@ -158,6 +158,9 @@ def test_a_killed_rank_fails_the_whole_run_quickly(folder, tmp_path):
     # Rank 0 either saw its peer vanish (one line, no traceback of ours) or was stopped by torchrun.
     assert not re.search(r'File ".*charclf', stderr)
     load_checkpoint(out)  # what rank 0 saved is intact
+    # Its state resumes only with as many processes as it trained with (the schedule depends on it).
+    resumed = CliRunner().invoke(main, ["train", "--out", str(out), "--resume", "--no-progress"])
+    assert resumed.exit_code == 1 and "trained in 2 process(es), this one has 1" in resumed.stderr
 
 
 def test_a_data_error_under_torchrun_is_one_line_per_rank(tmp_path):
