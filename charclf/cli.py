@@ -115,7 +115,7 @@ def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim
     Each backbone starts from its own tuned defaults (hidden size, epochs, learning rate);
     options given here win.
 
-    The names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name
+    A folder's names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name
     text in two splits). The checkpoint with the best validation macro-F1 is kept at --out,
     with its metric history (.history.json) and curves (.curves.png) beside it. After every
     epoch the run's state (.state.pt) is saved too: an interrupted run (Ctrl-C, a kill, a

@@ -179,10 +179,9 @@ class Trainer:
                 self.net = nn.parallel.DistributedDataParallel(self.model)
         # Each rank steps once per batch of its own share: the schedule counts those steps.
         self.steps_per_epoch = math.ceil(batches_per_epoch / self.dist.world_size)
-        steps_per_epoch = self.steps_per_epoch
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
+            self.optimizer, max_lr=config.lr, total_steps=config.epochs * self.steps_per_epoch
         )
         weights = class_weights(self.y["train"], model_config.n_classes, config.class_weighting)
         self.loss_fn = nn.CrossEntropyLoss(
@@ -269,6 +268,11 @@ class Trainer:
         ds = self.dataset
         counts = ", ".join(f"{label} {sum(ds.counts[s][i] for s in ds.counts):,}" for i, label in enumerate(ds.labels))
         notes = [f"{ds.path}: rows per label: {counts}"]
+        for i, label in enumerate(ds.labels):
+            missing = [split for split in ("train", "val", "test") if ds.counts[split][i] == 0]
+            if missing:
+                consequence = "the model cannot learn it" if "train" in missing else "its scores there are 0"
+                notes.append(f"warning: label {label} has no rows in the {' and '.join(missing)} split(s): {consequence}")
         if ds.skipped:
             notes.append(f"warning: {ds.skipped:,} row(s) of {ds.path} have no letters left after folding: skipped")
         for split in ("val", "test"):
