@@ -57,10 +57,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def torchrun(*args, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def torchrun(*args, env=None, stderr=subprocess.PIPE) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+                            stdout=subprocess.PIPE, stderr=stderr, text=True)
 
 
 def finish(process: subprocess.Popen, timeout: float = TIMEOUT) -> tuple[int, str, str]:
@@ -161,6 +161,31 @@ def test_a_killed_rank_fails_the_whole_run_quickly(folder, tmp_path):
     # Its state resumes only with as many processes as it trained with (the schedule depends on it).
     resumed = CliRunner().invoke(main, ["train", "--out", str(out), "--resume", "--no-progress"])
     assert resumed.exit_code == 1 and "trained in 2 process(es), this one has 1" in resumed.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker processes in /proc")
+def test_a_stalled_rank_times_out_with_one_line_instead_of_hanging(folder, tmp_path):
+    out, log = tmp_path / "m.pt", tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        launcher = torchrun("--standalone", "--nproc_per_node", "2", "-m", "charclf", "train", "--data", folder,
+                            "--epochs", "1000", *TINY_MODEL, "--out", out, env={"CHARCLF_DIST_TIMEOUT": "3"},
+                            stderr=stderr)
+    deadline = time.monotonic() + TIMEOUT
+    while not state_path(out).exists():
+        assert launcher.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    stalled = worker_pids(launcher)[1]
+    os.kill(stalled, signal.SIGSTOP)  # alive but silent: its peer must not wait for it forever
+    try:
+        expected = "Error: [rank 0] lost the other processes while"
+        while expected not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    finally:
+        os.kill(stalled, signal.SIGCONT)  # lets torchrun's SIGTERM end it at once
+    code, _, _ = finish(launcher, timeout=60)
+    assert code != 0
+    assert "timed out after 3 s" in log.read_text() and not re.search(r'File ".*charclf', log.read_text())
 
 
 def test_a_data_error_under_torchrun_is_one_line_per_rank(tmp_path):

@@ -195,3 +195,21 @@ def test_a_killed_csv_run_resumes_to_the_same_weights(tmp_path):
     assert resumed.returncode == 0 and "resuming at epoch" in resumed.stderr, resumed.stderr
     a, b = load_checkpoint(straight).state_dict, load_checkpoint(killed).state_dict
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_an_epoch_streams_the_file_instead_of_loading_it(names_csv, monkeypatch):
+    monkeypatch.setattr(stream, "BUFFER", 50)
+    ds = scan(names_csv, DEFAULT_ALPHABET, seed=0)
+    rows_read = []
+    read_rows = stream.read_rows
+
+    def counting(*args, **kwargs):
+        for row in read_rows(*args, **kwargs):
+            rows_read.append(row)
+            yield row
+
+    monkeypatch.setattr(stream, "read_rows", counting)
+    next(ds.train_batches(1, batch_size=16, bucket=True))
+    # The first batch came as soon as the first buffer of 50 train names was full (a few val and
+    # test rows read on the way), not after reading all 450 rows.
+    assert 50 <= len(rows_read) < 100
