@@ -36,7 +36,11 @@ def _rank_prefix() -> str:
     """Under torchrun with several processes, which one an error line comes from."""
     import os
 
-    return f"[rank {os.environ['RANK']}] " if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "RANK" in os.environ else ""
+    if "WORLD_SIZE" not in os.environ:  # not under torchrun: no need to import torch to know
+        return ""
+    from charclf.distributed import rank_prefix
+
+    return rank_prefix()
 
 
 def checkpoint_option(command):

@@ -38,7 +38,12 @@ def under_torchrun() -> bool:
 
 def is_main_process() -> bool:
     """Rank 0 (or a run without torchrun): the process that prints, logs and writes files."""
-    return int(os.environ.get("RANK", "0") or 0) == 0
+    return not under_torchrun() or int(os.environ["RANK"]) == 0
+
+
+def rank_prefix() -> str:
+    """'[rank N] ' under torchrun with several processes (which one an error line comes from)."""
+    return f"[rank {os.environ['RANK']}] " if under_torchrun() and int(os.environ["WORLD_SIZE"]) > 1 else ""
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,10 @@ def collective(what: str) -> Iterator[None]:
     """Turn a failed collective (a peer died, the network broke, a timeout) into one line."""
     try:
         yield
-    except (dist.DistError, RuntimeError) as e:
+    except RuntimeError as e:  # gloo and nccl raise plain RuntimeErrors, as torch does for other faults
+        peers = ("gloo", "nccl", "connection", "timed out", "timeout", "processgroup", "c10d")
+        if not isinstance(e, dist.DistError) and not any(word in str(e).lower() for word in peers):
+            raise
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
         raise DistributedError(
             f"lost the other processes while {what} (one of them failed, "
@@ -146,6 +154,9 @@ def _rank_device(device: str | torch.device) -> torch.device:
     """'auto' or 'cuda' under torchrun: cuda:LOCAL_RANK (each process its own GPU); else as asked."""
     local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0)
     chosen = device if isinstance(device, torch.device) else pick_device(str(device))
+    if chosen.type == "cuda" and chosen.index is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise DeviceError(f"--device {chosen} would put every process on one GPU: under torchrun give --device "
+                          "cuda or auto, and each process takes cuda:LOCAL_RANK")
     if chosen.type == "cuda" and chosen.index is None:
         if local_rank >= torch.cuda.device_count():
             raise DeviceError(

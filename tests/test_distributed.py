@@ -199,9 +199,13 @@ def test_a_data_error_under_torchrun_is_one_line_per_rank(tmp_path):
 
 
 def test_single_process_output_is_unchanged_by_the_distributed_code(folder, tmp_path):
-    """Without torchrun: no process group, no rank prefix, the same files."""
+    """Without torchrun: no process group, no rank prefix, the same files; a stray RANK (set by
+    some other tool) without the rest of torchrun's variables does not make this process silent."""
+    stray = {"RANK": "3", "WORLD_SIZE": "4"}
     result = CliRunner().invoke(main, ["train", "--data", str(folder), "--epochs", "1", *TINY_MODEL,
-                                       "--out", str(tmp_path / "m.pt")])
+                                       "--out", str(tmp_path / "m.pt")], env=stray)
     assert result.exit_code == 0, result.output
-    assert "training gru" in result.stderr and "processes" not in result.stderr
+    assert "training gru" in result.stderr and "processes" not in result.stderr and "saved gru" in result.stdout
     assert load_checkpoint(tmp_path / "m.pt").train_config["processes"] == 1
+    error = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "missing")], env=stray)
+    assert error.exit_code == 1 and error.stderr.startswith("Error: no dataset folder")
