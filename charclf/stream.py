@@ -138,9 +138,10 @@ class Reservoir:
 
 
 def scan(path: Path, alphabet: str, seed: int, held: Sequence[str] = ("val", "test"),
-         held_max: int = HELD_MAX) -> StreamDataset:
-    """The first pass over a CSV/TSV file: labels, counts per split, samples of the `held` splits."""
-    path = Path(path)
+         held_max: int | None = None) -> StreamDataset:
+    """The first pass over a CSV/TSV file: labels, counts per split, samples of at most `held_max`
+    (default HELD_MAX) rows of the `held` splits."""
+    path, held_max = Path(path), held_max or HELD_MAX
     layout = detect_layout(path)
     counts = {split: Counter() for split in SPLITS}
     samples = {split: Reservoir(held_max, random.Random(f"charclf:{seed}:{split}")) for split in held}

@@ -97,10 +97,18 @@ def test_a_label_name_header_swaps_the_columns(tmp_path):
     assert scan(path, DEFAULT_ALPHABET, seed=0).labels == ["Aish", "Bork", "Clem"]
 
 
-def test_held_out_samples_are_bounded_and_evaluate_says_so(names_csv, tmp_path):
+def test_held_out_samples_are_bounded_and_evaluate_says_so(names_csv, tmp_path, monkeypatch):
     ds = scan(names_csv, DEFAULT_ALPHABET, seed=0, held_max=10)
     assert all(len(pairs) == 10 for pairs in ds.held.values()) and ds.size("val") > 10
     assert scan(names_csv, DEFAULT_ALPHABET, seed=0, held_max=10).held == ds.held  # the same sample again
+    monkeypatch.setattr(stream, "HELD_MAX", 10)  # as if the file were huge
+    ckpt = tmp_path / "m.pt"
+    trained = CliRunner().invoke(main, ["train", "--data", str(names_csv), *FAST, "--out", str(ckpt)])
+    assert trained.exit_code == 0, trained.output
+    assert f"val: scored on a random sample of 10 of its {ds.size('val')} rows" in trained.stderr
+    assert load_checkpoint(ckpt).metrics["test"]["n"] == 10
+    evaluated = CliRunner().invoke(main, ["evaluate", "--checkpoint", str(ckpt), "--data", str(names_csv)])
+    assert f"(10 names, a random sample of its {ds.size('test')})" in evaluated.stdout
 
 
 def test_epochs_read_every_train_row_once_per_rank_set(names_csv, monkeypatch):
