@@ -187,7 +187,7 @@ def detect_layout(path: Path) -> Layout:
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from None
     delimiter = DELIMITERS.get(path.suffix.lower())
-    text = sample.decode("utf-8", errors="replace")
+    text = sample.decode("utf-8", errors="replace").removeprefix("\ufeff")  # a BOM, as spreadsheets write
     if delimiter is None:
         try:
             delimiter = csv.Sniffer().sniff(text, delimiters=",\t;|").delimiter
@@ -230,7 +230,7 @@ def _decoded_lines(handle: BinaryIO, path: Path, digest) -> Iterator[str]:
         if digest is not None:
             digest.update(raw)
         try:
-            yield raw.decode("utf-8")
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")  # -sig: drop a leading BOM
         except UnicodeDecodeError as e:
             raise DataError(f"{path}, line {number}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
                             f"{e.start + 1}); save the file as UTF-8") from None

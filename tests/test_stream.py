@@ -91,6 +91,12 @@ def test_delimiters_and_headers(tmp_path, filename, delimiter, header):
     assert ds.labels == ["Aish", "Bork", "Clem"] and sum(ds.size(s) for s in ("train", "val", "test")) == 450
 
 
+def test_a_byte_order_mark_before_the_header_is_ignored(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "name,label\n".encode() + "".join(f"{n},{l}\n" for n, l in made_up_rows()).encode())
+    assert detect_layout(path).header and scan(path, DEFAULT_ALPHABET, seed=0).labels == ["Aish", "Bork", "Clem"]
+
+
 def test_a_label_name_header_swaps_the_columns(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("label,name\n" + "".join(f"{l},{n}\n" for n, l in made_up_rows()))
