@@ -386,6 +386,9 @@ class Trainer:
                                              self.best_weights, self.info, metrics))
 
     def _save_state(self) -> None:
+        # Each rank's own RNG states (its dropout masks drew from them, on batches of its own sizes):
+        # collected from all ranks, so that a resumed rank continues its own stream.
+        rngs = self.dist.gather_objects(self._rng_states())
         if not self.dist.is_main:
             return
         state = {
@@ -399,8 +402,9 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "torch_rng": rngs[0][0],
+            "cuda_rng": rngs[0][1],
+            "rng_by_rank": rngs if self.dist.enabled else [],
             "generator": self.generator.get_state(),
             "history": self.history,
             "best": self.best,
@@ -413,15 +417,26 @@ class Trainer:
         except OSError as e:
             raise CheckpointError(f"cannot write {state_path(self.out)}: {e.strerror or e}") from None
 
+    def _rng_states(self) -> tuple[torch.Tensor, Any]:
+        """(CPU RNG state, CUDA RNG state(s): this rank's device under torchrun, else all; [] on CPU)."""
+        if self.device.type != "cuda":
+            return torch.get_rng_state(), []
+        return torch.get_rng_state(), (torch.cuda.get_rng_state(self.device) if self.dist.enabled
+                                       else torch.cuda.get_rng_state_all())
+
     def restore(self, state: dict[str, Any]) -> None:
         """Put the run back exactly where `state` left it (weights, optimizer, schedule, RNGs)."""
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["torch_rng"])
-            if state["cuda_rng"] and self.device.type == "cuda":
-                torch.cuda.set_rng_state_all(state["cuda_rng"])
+            torch_rng, cuda_rng = (state.get("rng_by_rank") or [(state["torch_rng"], state["cuda_rng"])])[self.dist.rank]
+            torch.set_rng_state(torch_rng)
+            if cuda_rng and self.device.type == "cuda":
+                if self.dist.enabled:
+                    torch.cuda.set_rng_state(cuda_rng, self.device)
+                else:
+                    torch.cuda.set_rng_state_all(cuda_rng)
             self.generator.set_state(state["generator"])
         except (KeyError, RuntimeError, ValueError) as e:
             raise CheckpointError(f"the training state beside {self.out} does not fit its run ({e})") from None

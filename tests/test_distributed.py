@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from charclf.checkpoint import load_checkpoint
@@ -209,3 +210,34 @@ def test_single_process_output_is_unchanged_by_the_distributed_code(folder, tmp_
     assert load_checkpoint(tmp_path / "m.pt").train_config["processes"] == 1
     error = CliRunner().invoke(main, ["train", "--data", str(tmp_path / "missing")], env=stray)
     assert error.exit_code == 1 and error.stderr.startswith("Error: no dataset folder")
+
+
+def test_a_stopped_two_process_run_resumes_to_the_same_weights(tmp_path):
+    """torchrun stopped (SIGTERM, as a preempted job) after epoch 2; --resume with 2 processes again
+    ends with the weights of an uninterrupted 2-process run."""
+    rng = random.Random(2)
+    rows = [("".join(rng.choice(letters + "aeh") for _ in range(rng.randint(3, 12))).title(), label)
+            for label, letters in {"Aish": "aeiou", "Bork": "bkrtz", "Clem": "lmnsy"}.items() for _ in range(1500)]
+    rng.shuffle(rows)
+    data = tmp_path / "d.csv"
+    data.write_text("".join(f"{n},{l}\n" for n, l in rows))
+    args = ["--standalone", "--nproc_per_node", "2", "-m", "charclf", "train", "--data", data, "--epochs", "5",
+            "--hidden-size", "16", "--batch-size", "32", "--no-progress"]
+    straight, stopped = tmp_path / "straight.pt", tmp_path / "stopped.pt"
+    assert finish(torchrun(*args, "--out", straight))[0] == 0
+    launcher = torchrun(*args, "--out", stopped)
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
+        try:
+            if torch.load(state_path(stopped), weights_only=True)["epoch"] >= 2:
+                break
+        except Exception:
+            time.sleep(0.05)  # not written yet, or being replaced
+    launcher.send_signal(signal.SIGTERM)
+    assert finish(launcher)[0] != 0
+    code, stdout, stderr = finish(torchrun(*args, "--out", stopped, "--resume"))
+    assert code == 0, stderr
+    assert "resuming at epoch" in stderr and stdout.count("saved gru model") == 1
+    a, b = load_checkpoint(straight).state_dict, load_checkpoint(stopped).state_dict
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
