@@ -1,3 +1,4 @@
 from charclf.cli import main
 
-main(prog_name="charclf")
+if __name__ == "__main__":  # `python -m charclf`, also as each process torchrun starts with -m
+    main(prog_name="charclf")

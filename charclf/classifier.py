@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -11,13 +12,13 @@ import torch
 
 from charclf.calibration import coverage_curve, scores, selective
 from charclf.checkpoint import Checkpoint, load_checkpoint
-from charclf.data import load_dataset, split_dataset
+from charclf.data import split_dataset
 from charclf.errors import CheckpointError, DataError
 from charclf.locations import resolve_checkpoint
 from charclf.metrics import majority_baseline, report
 from charclf.model import batched_logits, pick_device
+from charclf.stream import StreamDataset, open_dataset
 from charclf.text import read_name
-
 
 UNKNOWN = "unknown"
 UNREADABLE = "no letters to read, even after transliteration to Latin"
@@ -127,25 +128,33 @@ class Classifier:
 
     def evaluate(self, data_dir: Path, split: str = "test", min_confidence: float | None = None,
                  bins: int = 15) -> dict:
-        """Accuracy, macro-F1, per-label scores and the confusion matrix on one split of `data_dir`,
-        split exactly as at training time (same seed); calibration (ECE over `bins` bins, Brier
-        score, NLL) before and after the temperature; with `min_confidence`, the coverage and
+        """Accuracy, macro-F1, per-label scores and the confusion matrix on one split of `data_dir`
+        (a folder, or a CSV/TSV file: then on a sample of at most stream.HELD_MAX of the split's
+        rows), split exactly as at training time (same seed); calibration (ECE over `bins` bins,
+        Brier score, NLL) before and after the temperature; with `min_confidence`, the coverage and
         accuracy of answering only above it ("selective"), and the whole coverage curve."""
-        dataset = load_dataset(Path(data_dir), self.alphabet)
+        seed = self.checkpoint.train_config.get("seed", 0)
+        dataset = open_dataset(Path(data_dir), self.alphabet, seed, held=(split,))
         if dataset.labels != self.labels:
             raise DataError(
                 f"the dataset at {data_dir} has labels {', '.join(dataset.labels)}, but the model was "
                 f"trained on {', '.join(self.labels)}"
             )
-        seed = self.checkpoint.train_config.get("seed", 0)
-        splits = split_dataset(dataset, seed=seed)
-        pairs = splits[split]
+        if isinstance(dataset, StreamDataset):
+            pairs, split_rows = dataset.held[split], dataset.size(split)
+            # The train split's label counts, as a Counter of label indices: all the baseline needs.
+            train_targets = Counter(dict(enumerate(dataset.counts["train"])))
+        else:
+            splits = split_dataset(dataset, seed=seed)
+            pairs, split_rows = splits[split], len(splits[split])
+            train_targets = [y for _, y in splits["train"]]
         targets = [label for _, label in pairs]
         logits = self.logits([name for name, _ in pairs])
         result = report(targets, logits.argmax(1).tolist(), self.labels)
         result["split"] = split
+        result["split_rows"] = split_rows  # more than n when a large file's split was sampled
         result["data_dir"] = str(data_dir)
-        result["majority_baseline"] = majority_baseline([y for _, y in splits["train"]], targets, self.labels)
+        result["majority_baseline"] = majority_baseline(train_targets, targets, self.labels)
         result["same_data_as_training"] = dataset.fingerprint == self.checkpoint.train_config.get("data_fingerprint")
         result["calibration"] = self._calibration(logits, torch.tensor(targets), bins)
         if min_confidence is not None:

@@ -25,11 +25,22 @@ def reports_errors(command):
         try:
             return command(*args, **kwargs)
         except CharclfError as e:
-            error = click.ClickException(str(e))
+            error = click.ClickException(_rank_prefix() + str(e))
             error.exit_code = getattr(e, "exit_code", 1)
             raise error from None
 
     return wrapper
+
+
+def _rank_prefix() -> str:
+    """Under torchrun with several processes, which one an error line comes from."""
+    import os
+
+    if "WORLD_SIZE" not in os.environ:  # not under torchrun: no need to import torch to know
+        return ""
+    from charclf.distributed import rank_prefix
+
+    return rank_prefix()
 
 
 def checkpoint_option(command):
@@ -42,8 +53,9 @@ def checkpoint_option(command):
 
 def data_option(default_help: str):
     return click.option(
-        "--data", type=click.Path(file_okay=False, path_type=Path),
-        help=f"Folder of <Label>.txt files. Default: {default_help}.",
+        "--data", type=click.Path(path_type=Path),
+        help=f"Folder of <Label>.txt files, or a CSV/TSV file of name,label rows (read as a stream). "
+             f"Default: {default_help}.",
     )
 
 
@@ -107,22 +119,29 @@ def per_arch(field: str) -> str:
 @reports_errors
 def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim, dropout, pooling, epochs,
           batch_size, lr, weight_decay, class_weighting, seed, device, out, resume, progress):
-    """Train a classifier on a folder of <Label>.txt files.
+    """Train a classifier on a folder of <Label>.txt files or a CSV/TSV file of names.
 
     Each backbone starts from its own tuned defaults (hidden size, epochs, learning rate);
     options given here win.
 
-    The names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name
+    A folder's names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name
     text in two splits). The checkpoint with the best validation macro-F1 is kept at --out,
     with its metric history (.history.json) and curves (.curves.png) beside it. After every
     epoch the run's state (.state.pt) is saved too: an interrupted run (Ctrl-C, a kill, a
     crash) continues with --resume and ends as if it had never stopped.
 
+    A CSV/TSV file (name,label rows) is streamed: each name's split comes from a hash of
+    the name, and memory stays flat however large the file. Started by torchrun, the
+    processes train one model data-parallel; rank 0 writes the files.
+
     \b
     Examples:
       charclf train --arch lstm --epochs 15 --out runs/lstm.pt
       charclf train --out runs/lstm.pt --resume
+      charclf train --data names.csv --out runs/big.pt
+      torchrun --nproc_per_node 4 -m charclf train --out runs/ddp.pt
     """
+    from charclf.distributed import is_main_process
     from charclf.locations import default_checkpoint, resolve_data_dir
     from charclf import training
 
@@ -141,6 +160,8 @@ def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim
         )
         result = training.train(resolve_data_dir(data), out, arch=arch, model_options=options, config=config,
                                 device=device, progress=progress)
+    if not is_main_process():
+        return  # rank 0 reports for all
     m = result.metrics
     base = m["test_majority_baseline"]
     click.echo(f"saved {arch} model to {out} (best epoch {m['best_epoch']} of {m['epochs_run']}, "
@@ -296,7 +317,8 @@ def evaluate(checkpoint, data, split, min_confidence, plot, out, show, as_json, 
         click.echo(json.dumps({"checkpoint": str(clf.path), "labels": clf.labels, **result}, indent=2))
         return
     base = result["majority_baseline"]
-    click.echo(f"{clf.path}: {split} split of {result['data_dir']} ({result['n']} names)")
+    sampled = f", a random sample of its {result['split_rows']}" if result["split_rows"] > result["n"] else ""
+    click.echo(f"{clf.path}: {split} split of {result['data_dir']} ({result['n']} names{sampled})")
     click.echo(f"accuracy  {result['accuracy']:.4f}   (always-{base['label']} baseline {base['accuracy']:.4f})")
     click.echo(f"macro-F1  {result['macro_f1']:.4f}")
     click.echo(_calibration_line(result["calibration"]))

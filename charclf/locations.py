@@ -13,21 +13,23 @@ DEFAULT_DATA = Path("data/names")
 
 
 def resolve_data_dir(data: str | os.PathLike | None, fallback: str | None = None) -> Path:
-    """`--data DIR`, else $CHARCLF_DATA, else `fallback` (the folder a model was trained on) if it
-    still exists, else ./data/names; the error says how to get the data."""
+    """`--data DIR` (or a CSV/TSV file), else $CHARCLF_DATA, else `fallback` (the folder or file a
+    model was trained on) if it still exists, else ./data/names; the error says how to get the data."""
     if data is not None:
         path, origin = Path(data), "--data"
     elif os.environ.get(DATA_ENV):
         path, origin = Path(os.environ[DATA_ENV]), f"${DATA_ENV}"
-    elif fallback and Path(fallback).is_dir():
+    elif fallback and Path(fallback).exists():
         path, origin = Path(fallback), "the folder the model was trained on"
     else:
         path, origin = DEFAULT_DATA, "the default ./data/names"
+    if path.is_file():
+        return path
     if not path.is_dir():
         raise DataError(
             f"no dataset folder at {path} (from {origin}): run `charclf data fetch` to download "
             f"the names dataset into ./data/names, or point --data or ${DATA_ENV} at a folder of "
-            "<Label>.txt files"
+            "<Label>.txt files or a CSV/TSV file of name,label rows"
         )
     return path
 

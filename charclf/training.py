@@ -16,14 +16,16 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from charclf import distributed
 from charclf.calibration import fit_temperature, scores
 from charclf.checkpoint import Checkpoint, save_checkpoint
 from charclf.files import atomic_write, ensure_writable, remove_stale_temps
 from charclf.config import ModelConfig, TrainConfig, defaults_for
-from charclf.data import index_batch, load_dataset, split_dataset, split_warnings
+from charclf.data import index_batch, split_dataset, split_warnings
 from charclf.errors import CharclfError, CheckpointError, DataError
 from charclf.metrics import majority_baseline, report
 from charclf.model import NameClassifier, batched_logits, count_parameters, pick_device
+from charclf.stream import StreamDataset, open_dataset
 from charclf.text import DEFAULT_ALPHABET
 
 STATE_FORMAT = 1
@@ -76,7 +78,9 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Train on a folder of <Label>.txt files; keep the best model on validation macro-F1 at `out`.
+    """Train on a folder of <Label>.txt files or a CSV/TSV file of name,label rows; keep the best
+    model on validation macro-F1 at `out`. Under torchrun, every process runs this and they train
+    one model data-parallel (see charclf.distributed); only rank 0 writes files.
 
     `arch` brings its tuned defaults (config.ARCH_DEFAULTS); `model_options` entries override its
     model options, and `config`, when given, replaces its training config whole.
@@ -84,13 +88,15 @@ def train(
     arch_options, arch_config = defaults_for(arch)
     model_options = {**arch_options, **(model_options or {})}
     config = config or arch_config
-    ensure_writable(Path(out))
-    dataset = load_dataset(Path(data_dir), DEFAULT_ALPHABET)
-    model_config = ModelConfig(
-        arch=arch, n_letters=len(DEFAULT_ALPHABET), n_classes=len(dataset.labels), **model_options
-    )
-    trainer = Trainer(dataset, Path(data_dir), model_config, config, Path(out), device)
-    return trainer.fit(progress=progress, log=log)
+    if distributed.is_main_process():
+        ensure_writable(Path(out))
+    with distributed.session(device) as dist:
+        dataset = open_dataset(Path(data_dir), DEFAULT_ALPHABET, config.seed)
+        model_config = ModelConfig(
+            arch=arch, n_letters=len(DEFAULT_ALPHABET), n_classes=len(dataset.labels), **model_options
+        )
+        trainer = Trainer(dataset, Path(data_dir), model_config, config, Path(out), dist.device, dist)
+        return trainer.fit(progress=progress, log=log)
 
 
 def resume(
@@ -106,15 +112,21 @@ def resume(
     `state`: that state, when the caller has already read it (load_training_state)."""
     out = Path(out)
     state = state or load_training_state(out)
-    ensure_writable(out)
+    if distributed.is_main_process():
+        ensure_writable(out)
     data_dir = Path(data_dir or state["data_dir"])
-    dataset = load_dataset(data_dir, state["alphabet"])
-    if dataset.fingerprint != state["data_fingerprint"]:
-        raise DataError(f"the dataset at {data_dir} differs from the one the saved run was trained on; cannot resume")
-    trainer = Trainer(dataset, data_dir, ModelConfig(**state["model_config"]), TrainConfig(**state["train_config"]),
-                      out, device)
-    trainer.restore(state)
-    return trainer.fit(progress=progress, log=log)
+    config = TrainConfig(**state["train_config"])
+    with distributed.session(device) as dist:
+        saved_world = state.get("world_size", 1)
+        if saved_world != dist.world_size:
+            raise CheckpointError(f"the saved run trained in {saved_world} process(es), this one has {dist.world_size}: "
+                                  f"resume it with as many (torchrun --nproc_per_node, --nnodes)")
+        dataset = open_dataset(data_dir, state["alphabet"], config.seed)
+        if dataset.fingerprint != state["data_fingerprint"]:
+            raise DataError(f"the dataset at {data_dir} differs from the one the saved run was trained on; cannot resume")
+        trainer = Trainer(dataset, data_dir, ModelConfig(**state["model_config"]), config, out, dist.device, dist)
+        trainer.restore(state)
+        return trainer.fit(progress=progress, log=log)
 
 
 def load_training_state(out: Path) -> dict[str, Any]:
@@ -137,20 +149,40 @@ class Trainer:
     """One training run: model, optimizer, schedule, RNGs, history and the best epoch so far."""
 
     def __init__(self, dataset, data_dir: Path, model_config: ModelConfig, config: TrainConfig, out: Path,
-                 device: str | torch.device):
+                 device: str | torch.device, dist: distributed.Distributed | None = None):
         self.dataset, self.config, self.model_config, self.out = dataset, config, model_config, out
         self.device = device if isinstance(device, torch.device) else pick_device(device)
-        self.splits = split_dataset(dataset, seed=config.seed)
-        self.x = {s: [name for name, _ in pairs] for s, pairs in self.splits.items()}
-        self.y = {s: [label for _, label in pairs] for s, pairs in self.splits.items()}
+        self.dist = dist or distributed.Distributed.single(self.device)
+        if isinstance(dataset, StreamDataset):
+            # Held in memory: the validation and test samples only. A Counter of label counts
+            # stands in for the train targets: class_weights and majority_baseline only count them.
+            self.splits = None
+            self.sizes = {s: dataset.size(s) for s in ("train", "val", "test")}
+            self.x = {s: [name for name, _ in pairs] for s, pairs in dataset.held.items()}
+            self.y = {s: [label for _, label in pairs] for s, pairs in dataset.held.items()}
+            self.y["train"] = Counter(dict(enumerate(dataset.counts["train"])))
+            batches_per_epoch = dataset.n_batches(config.batch_size)
+        else:
+            self.splits = split_dataset(dataset, seed=config.seed)
+            self.sizes = {s: len(pairs) for s, pairs in self.splits.items()}
+            self.x = {s: [name for name, _ in pairs] for s, pairs in self.splits.items()}
+            self.y = {s: [label for _, label in pairs] for s, pairs in self.splits.items()}
+            batches_per_epoch = math.ceil(len(self.x["train"]) / config.batch_size)
 
         torch.manual_seed(config.seed)  # initial weights and dropout masks
         self.generator = torch.Generator().manual_seed(config.seed)  # batch order
         self.model = NameClassifier(model_config).to(self.device)
-        steps_per_epoch = math.ceil(len(self.x["train"]) / config.batch_size)
+        # What trains: the model itself, or its DDP wrapper (which averages the gradients of all
+        # ranks in backward). Checkpoints always hold the plain model's state_dict.
+        self.net = self.model
+        if self.dist.enabled:
+            with self.dist.collectives("sharing the initial weights"):
+                self.net = nn.parallel.DistributedDataParallel(self.model)
+        # Each rank steps once per batch of its own share: the schedule counts those steps.
+        self.steps_per_epoch = math.ceil(batches_per_epoch / self.dist.world_size)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
+            self.optimizer, max_lr=config.lr, total_steps=config.epochs * self.steps_per_epoch
         )
         weights = class_weights(self.y["train"], model_config.n_classes, config.class_weighting)
         self.loss_fn = nn.CrossEntropyLoss(
@@ -166,23 +198,28 @@ class Trainer:
             "arch": model_config.arch,
             "data_dir": str(data_dir.resolve()),
             "data_fingerprint": dataset.fingerprint,
-            "split_sizes": {s: len(pairs) for s, pairs in self.splits.items()},
+            "split_sizes": self.sizes,
             "device": str(self.device),
+            "processes": self.dist.world_size,
             "torch": str(torch.__version__),  # TorchVersion is not a plain str
         }
 
     def fit(self, progress: bool = True, log: Callable[[str], None] | None = None) -> TrainResult:
         log = log or (lambda line: tqdm.write(line, file=sys.stderr))
+        if not self.dist.is_main:  # the other ranks train silently and write nothing
+            log, progress = (lambda line: None), False
         first = self.epoch + 1
-        for path in (self.out, state_path(self.out)):
-            remove_stale_temps(path)  # left by a run killed while saving
+        if self.dist.is_main:
+            for path in (self.out, state_path(self.out)):
+                remove_stale_temps(path)  # left by a run killed while saving
+        where = f"{self.dist.world_size} processes ({self.device.type})" if self.dist.enabled else self.device
         log(
             f"{'resuming at epoch ' + str(first) + ': ' if first > 1 else ''}training {self.model_config.arch} "
-            f"({count_parameters(self.model):,} parameters) on {self.device}: {len(self.dataset.labels)} labels, "
-            f"{len(self.x['train'])} train / {len(self.x['val'])} val / {len(self.x['test'])} test pairs"
+            f"({count_parameters(self.model):,} parameters) on {where}: {len(self.dataset.labels)} labels, "
+            f"{self.sizes['train']} train / {self.sizes['val']} val / {self.sizes['test']} test pairs"
         )
-        for warning in split_warnings(self.dataset.labels, self.splits):
-            log(warning)
+        for line in self._data_notes():
+            log(line)
         epochs = tqdm(range(first, self.config.epochs + 1), desc="epochs", unit="epoch", disable=not progress,
                       file=sys.stderr, initial=first - 1, total=self.config.epochs)
         try:
@@ -219,12 +256,50 @@ class Trainer:
                 f"interrupted in epoch {self.epoch + 1}: kept the best checkpoint so far (epoch {self.best['epoch']}, "
                 f"test accuracy {result.metrics['test']['accuracy']:.4f}) at {self.out}; continue with --resume"
             ) from None
+        self._check_replicas(log)
         result = self._finish()
-        state_path(self.out).unlink(missing_ok=True)  # the run is complete: nothing left to resume
+        if self.dist.is_main:
+            state_path(self.out).unlink(missing_ok=True)  # the run is complete: nothing left to resume
         return result
 
-    def _train_epoch(self, epoch: int, progress: bool) -> float:
-        self.model.train()
+    def _data_notes(self) -> list[str]:
+        """Warnings about the split, and for a CSV file what the scan found."""
+        if self.splits is not None:
+            return split_warnings(self.dataset.labels, self.splits)
+        ds = self.dataset
+        counts = ", ".join(f"{label} {sum(ds.counts[s][i] for s in ds.counts):,}" for i, label in enumerate(ds.labels))
+        notes = [f"{ds.path}: rows per label: {counts}"]
+        for i, label in enumerate(ds.labels):
+            missing = [split for split in ("train", "val", "test") if ds.counts[split][i] == 0]
+            if missing:
+                consequence = "the model cannot learn it" if "train" in missing else "its scores there are 0"
+                notes.append(f"warning: label {label} has no rows in the {' and '.join(missing)} split(s): {consequence}")
+        if ds.skipped:
+            notes.append(f"warning: {ds.skipped:,} row(s) of {ds.path} have no letters left after folding: skipped")
+        for split in ("val", "test"):
+            if len(self.x[split]) < self.sizes[split]:
+                notes.append(f"{split}: scored on a random sample of {len(self.x[split]):,} of its "
+                             f"{self.sizes[split]:,} rows")
+        return notes
+
+    def _check_replicas(self, log: Callable[[str], None]) -> None:
+        """Data parallel: every rank must end with the same weights; say so, or stop."""
+        if not self.dist.enabled:
+            return
+        mine = (distributed.weights_digest(self.model.state_dict()), distributed.weights_digest(self.best_weights))
+        digests = self.dist.gather_objects(mine)
+        if len(set(digests)) != 1:
+            raise distributed.DistributedError(f"the processes ended with different weights: {digests}")
+        log(f"all {self.dist.world_size} processes hold identical weights (sha256: last epoch {mine[0]}, "
+            f"checkpoint {mine[1]})")
+
+    def _epoch_batches(self, epoch: int):
+        """This rank's (names, (B,) targets) batches of one epoch, steps_per_epoch of them."""
+        if isinstance(self.dataset, StreamDataset):
+            for batch in self.dataset.train_batches(epoch, self.config.batch_size, self.config.bucket,
+                                                    self.dist.rank, self.dist.world_size):
+                yield [name for name, _ in batch], torch.tensor([label for _, label in batch])
+            return
         x, y = self.x["train"], torch.tensor(self.y["train"])
         order = torch.randperm(len(x), generator=self.generator).tolist()
         size = self.config.batch_size
@@ -237,23 +312,35 @@ class Trainer:
             chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=self.generator).tolist()]
         else:
             chunks = [order[start : start + size] for start in range(0, len(order), size)]
-        total = 0.0
-        batches = tqdm(chunks, desc=f"epoch {epoch}", leave=False, disable=not progress, file=sys.stderr,
-                       unit="batch")
-        for chunk in batches:
-            packed = self.model.pack(*index_batch([x[i] for i in chunk], DEFAULT_ALPHABET)).to(self.device)
-            loss = self.loss_fn(self.model(packed), y[chunk].to(self.device))
-            if not torch.isfinite(loss):
-                self._diverged(epoch, f"the loss is {loss.item()}")
+        # Every rank drew the same chunks (same generator state): rank r takes every world_size-th,
+        # the first ones repeated at the end so that all ranks take the same number of steps.
+        world = self.dist.world_size
+        chunks = [chunks[i % len(chunks)] for i in range(self.steps_per_epoch * world)][self.dist.rank :: world]
+        for chunk in chunks:
+            yield [x[i] for i in chunk], y[chunk]
+
+    def _train_epoch(self, epoch: int, progress: bool) -> float:
+        self.net.train()
+        total = count = 0.0
+        batches = tqdm(self._epoch_batches(epoch), total=self.steps_per_epoch, desc=f"epoch {epoch}", leave=False,
+                       disable=not progress, file=sys.stderr, unit="batch")
+        for names, targets in batches:
+            packed = self.model.pack(*index_batch(names, DEFAULT_ALPHABET)).to(self.device)
+            loss = self.loss_fn(self.net(packed), targets.to(self.device))
+            # Summed over all ranks: the epoch's mean loss, and the same NaN verdict on every rank.
+            loss_sum, n = self.dist.all_reduce_sum([loss.item() * len(names), len(names)])
+            if not math.isfinite(loss_sum):
+                self._diverged(epoch, f"the loss is {loss_sum / n}")
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            with self.dist.collectives("averaging gradients"):
+                loss.backward()
             # Clip: a long name can send an RNN's gradient through the roof in one step.
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
             self.optimizer.step()
             self.scheduler.step()
-            total += loss.item() * len(chunk)
+            total, count = total + loss_sum, count + n
             batches.set_postfix(loss=f"{loss.item():.3f}")
-        return total / len(x)
+        return total / count
 
     def _validate(self, epoch: int, train_loss: float) -> dict[str, float]:
         logits = batched_logits(self.model, self.x["val"], DEFAULT_ALPHABET, self.device)
@@ -294,14 +381,25 @@ class Trainer:
             calibration[f"test_{when}"] = {key: test_scores[key] for key in ("ece", "brier", "nll")}
         metrics["calibration"] = calibration
         self._save_checkpoint(metrics, calibration)
-        write_history(self.out, self.history)
+        self._write_history()
         return TrainResult(checkpoint=self.out, metrics=metrics, history=self.history)
 
+    def _write_history(self) -> None:
+        if self.dist.is_main:
+            write_history(self.out, self.history)
+
     def _save_checkpoint(self, metrics: dict[str, Any], calibration: dict[str, Any] | None = None) -> None:
+        if not self.dist.is_main:
+            return
         save_checkpoint(self.out, Checkpoint(self.model_config, DEFAULT_ALPHABET, self.dataset.labels,
                                              self.best_weights, self.info, metrics, calibration or {}))
 
     def _save_state(self) -> None:
+        # Each rank's own RNG states (its dropout masks drew from them, on batches of its own sizes):
+        # collected from all ranks, so that a resumed rank continues its own stream.
+        rngs = self.dist.gather_objects(self._rng_states())
+        if not self.dist.is_main:
+            return
         state = {
             "format": STATE_FORMAT,
             "epoch": self.epoch,
@@ -313,18 +411,27 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "torch_rng": rngs[0][0],
+            "cuda_rng": rngs[0][1],
+            "rng_by_rank": rngs if self.dist.enabled else [],
             "generator": self.generator.get_state(),
             "history": self.history,
             "best": self.best,
             "best_weights": self.best_weights,
             "seconds": self.seconds,
+            "world_size": self.dist.world_size,  # the schedule's steps per epoch depend on it
         }
         try:
             atomic_write(state_path(self.out), lambda f: torch.save(state, f))
         except OSError as e:
             raise CheckpointError(f"cannot write {state_path(self.out)}: {e.strerror or e}") from None
+
+    def _rng_states(self) -> tuple[torch.Tensor, Any]:
+        """(CPU RNG state, CUDA RNG state(s): this rank's device under torchrun, else all; [] on CPU)."""
+        if self.device.type != "cuda":
+            return torch.get_rng_state(), []
+        return torch.get_rng_state(), (torch.cuda.get_rng_state(self.device) if self.dist.enabled
+                                       else torch.cuda.get_rng_state_all())
 
     def restore(self, state: dict[str, Any]) -> None:
         """Put the run back exactly where `state` left it (weights, optimizer, schedule, RNGs)."""
@@ -332,9 +439,13 @@ class Trainer:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["torch_rng"])
-            if state["cuda_rng"] and self.device.type == "cuda":
-                torch.cuda.set_rng_state_all(state["cuda_rng"])
+            torch_rng, cuda_rng = (state.get("rng_by_rank") or [(state["torch_rng"], state["cuda_rng"])])[self.dist.rank]
+            torch.set_rng_state(torch_rng)
+            if cuda_rng and self.device.type == "cuda":
+                if self.dist.enabled:
+                    torch.cuda.set_rng_state(cuda_rng, self.device)
+                else:
+                    torch.cuda.set_rng_state_all(cuda_rng)
             self.generator.set_state(state["generator"])
         except (KeyError, RuntimeError, ValueError) as e:
             raise CheckpointError(f"the training state beside {self.out} does not fit its run ({e})") from None
