@@ -40,6 +40,9 @@ def main() -> None:
     print(f"test accuracy {m['test']['accuracy']:.4f}, macro-F1 {m['test']['macro_f1']:.4f} "
           f"({m['test']['n']} pairs; always-{m['test_majority_baseline']['label']} "
           f"{m['test_majority_baseline']['accuracy']:.4f}), seed {checkpoint.train_config['seed']}")
+    c = m["calibration"]
+    print(f"temperature {c['temperature']:.4f} (fit on validation): test ECE {c['test_before']['ece']:.4f} -> "
+          f"{c['test_after']['ece']:.4f}, Brier {c['test_before']['brier']:.4f} -> {c['test_after']['brier']:.4f}")
 
 
 if __name__ == "__main__":

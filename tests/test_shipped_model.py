@@ -29,3 +29,21 @@ def test_predict_works_out_of_the_box(isolated_home, monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert {r["name"]: r["predictions"][0]["label"] for r in rows} == UNAMBIGUOUS
+
+
+def test_the_shipped_model_is_calibrated_on_held_out_names():
+    calibration = charclf.load(shipped_checkpoint(), device="cpu").checkpoint.calibration
+    assert calibration["fit_on"] == "val" and calibration["temperature"] != 1.0
+    metrics = charclf.load(shipped_checkpoint(), device="cpu").checkpoint.metrics["calibration"]
+    assert metrics["test_after"]["ece"] <= metrics["test_before"]["ece"] / 2  # temperature scaling's target
+    assert metrics["test_after"]["brier"] < metrics["test_before"]["brier"]
+
+
+def test_the_shipped_model_evaluates_as_recorded(real_data):
+    result = CliRunner().invoke(main, ["evaluate", "--data", str(real_data), "--json", "--min-confidence", "0.5"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    recorded = charclf.load(shipped_checkpoint(), device="cpu").checkpoint.metrics
+    assert report["accuracy"] == recorded["test"]["accuracy"]  # calibration changed no prediction
+    assert report["calibration"]["after"]["ece"] == recorded["calibration"]["test_after"]["ece"]
+    assert report["selective"]["selective_accuracy"] > report["accuracy"]
