@@ -1,4 +1,5 @@
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,20 @@ def real_data() -> Path:
             pytest.fail(f"the real dataset is missing at {REAL_DATA} (set CHARCLF_DATA)")
         pytest.skip(f"the real dataset is not at {REAL_DATA} (set CHARCLF_DATA)")
     return REAL_DATA
+
+
+def wait_for_saved_epoch(process, checkpoint: Path, epoch: int, timeout: float) -> None:
+    """Block until the run `process` trains has saved the state of `epoch` beside `checkpoint`
+    (it must not end or take longer than `timeout` seconds first)."""
+    import torch
+
+    from charclf.training import state_path
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        try:
+            if torch.load(state_path(checkpoint), weights_only=True)["epoch"] >= epoch:
+                return
+        except Exception:
+            time.sleep(0.05)  # not written yet, or being replaced

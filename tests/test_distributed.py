@@ -19,6 +19,7 @@ from charclf.checkpoint import load_checkpoint
 from charclf.cli import main
 from charclf.distributed import weights_digest
 from charclf.training import state_path
+from tests.conftest import wait_for_saved_epoch
 
 TINY_MODEL = ["--hidden-size", "8", "--embedding-dim", "8", "--batch-size", "16", "--no-progress"]
 TIMEOUT = 180  # a run takes seconds; this only stops a hang from stalling the suite
@@ -226,14 +227,7 @@ def test_a_stopped_two_process_run_resumes_to_the_same_weights(tmp_path):
     straight, stopped = tmp_path / "straight.pt", tmp_path / "stopped.pt"
     assert finish(torchrun(*args, "--out", straight))[0] == 0
     launcher = torchrun(*args, "--out", stopped)
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
-        try:
-            if torch.load(state_path(stopped), weights_only=True)["epoch"] >= 2:
-                break
-        except Exception:
-            time.sleep(0.05)  # not written yet, or being replaced
+    wait_for_saved_epoch(launcher, stopped, 2, TIMEOUT)
     launcher.send_signal(signal.SIGTERM)
     assert finish(launcher)[0] != 0
     code, stdout, stderr = finish(torchrun(*args, "--out", stopped, "--resume"))

@@ -13,6 +13,7 @@ from charclf.cli import main
 from charclf.errors import DataError
 from charclf.stream import detect_layout, scan, split_of
 from charclf.text import DEFAULT_ALPHABET
+from tests.conftest import wait_for_saved_epoch
 
 FAST = ["--epochs", "1", "--hidden-size", "8", "--embedding-dim", "8", "--no-progress"]
 
@@ -183,11 +184,8 @@ def test_a_killed_csv_run_resumes_to_the_same_weights(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     import torch
-
-    from charclf.training import state_path
 
     path = write_rows(tmp_path / "d.csv", made_up_rows(n_per_label=1500))
     args = [sys.executable, "-m", "charclf", "train", "--data", str(path), "--epochs", "6", "--hidden-size", "16",
@@ -195,14 +193,7 @@ def test_a_killed_csv_run_resumes_to_the_same_weights(tmp_path):
     straight, killed = tmp_path / "straight.pt", tmp_path / "killed.pt"
     assert subprocess.run([*args, "--out", str(straight)], capture_output=True, timeout=300).returncode == 0
     process = subprocess.Popen([*args, "--out", str(killed)], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while True:
-        assert process.poll() is None and time.monotonic() < deadline
-        try:
-            if torch.load(state_path(killed), weights_only=True)["epoch"] >= 2:
-                break
-        except Exception:
-            time.sleep(0.05)  # not written yet, or being replaced
+    wait_for_saved_epoch(process, killed, 2, 120)
     process.send_signal(signal.SIGKILL)
     process.wait()
     resumed = subprocess.run([*args, "--out", str(killed), "--resume"], capture_output=True, text=True, timeout=300)
