@@ -89,6 +89,10 @@ def per_arch(field: str) -> str:
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=TrainConfig.weight_decay, show_default=True)
 @click.option("--class-weighting", type=click.Choice(CLASS_WEIGHTINGS), default=TrainConfig.class_weighting,
               show_default=True, help="Weigh rare labels more in the loss.")
+@click.option("--ngram-buckets", type=click.IntRange(min=0),
+              help="Hash buckets of the character n-gram part beside the RNN (0: none). " + per_arch("ngram_buckets"))
+@click.option("--ngram-c", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.ngram_c,
+              show_default=True, help="Inverse L2 strength of the n-gram part's logistic regression.")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
               help="Seeds the split, the initial weights and the batch order.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
@@ -101,7 +105,7 @@ def per_arch(field: str) -> str:
 @click.pass_context
 @reports_errors
 def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim, dropout, pooling, epochs,
-          batch_size, lr, weight_decay, class_weighting, seed, device, out, resume, progress):
+          batch_size, lr, weight_decay, class_weighting, ngram_buckets, ngram_c, seed, device, out, resume, progress):
     """Train a classifier on a folder of <Label>.txt files.
 
     Each backbone starts from its own tuned defaults (hidden size, epochs, learning rate);
@@ -132,7 +136,8 @@ def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim
         options, config = defaults_for(
             arch, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
             embedding_dim=embedding_dim, dropout=dropout, pooling=pooling, epochs=epochs, batch_size=batch_size,
-            lr=lr, weight_decay=weight_decay, class_weighting=class_weighting, seed=seed,
+            lr=lr, weight_decay=weight_decay, class_weighting=class_weighting, ngram_buckets=ngram_buckets,
+            ngram_c=ngram_c, seed=seed,
         )
         result = training.train(resolve_data_dir(data), out, arch=arch, model_options=options, config=config,
                                 device=device, progress=progress)

@@ -22,6 +22,7 @@ from charclf.config import ModelConfig, TrainConfig, defaults_for
 from charclf.data import index_batch, load_dataset, split_dataset, split_warnings
 from charclf.errors import CharclfError, CheckpointError, DataError
 from charclf.metrics import majority_baseline, report
+from charclf.ngrams import letter_codes
 from charclf.model import NameClassifier, batched_logits, count_parameters, pick_device
 from charclf.text import DEFAULT_ALPHABET
 
@@ -147,7 +148,9 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed)  # batch order
         self.model = NameClassifier(model_config).to(self.device)
         steps_per_epoch = math.ceil(len(self.x["train"]) / config.batch_size)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        # The n-gram part (if any) is fitted on its own before the epochs and stays frozen.
+        trained = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
         )
@@ -182,6 +185,10 @@ class Trainer:
         )
         for warning in split_warnings(self.dataset.labels, self.splits):
             log(warning)
+        if self.model.ngrams is not None and first == 1:
+            started = time.perf_counter()
+            self._fit_ngrams(log)
+            self.seconds += time.perf_counter() - started
         epochs = tqdm(range(first, self.config.epochs + 1), desc="epochs", unit="epoch", disable=not progress,
                       file=sys.stderr, initial=first - 1, total=self.config.epochs)
         try:
@@ -241,7 +248,7 @@ class Trainer:
                        unit="batch")
         for chunk in batches:
             packed = self.model.pack(*index_batch([x[i] for i in chunk], DEFAULT_ALPHABET)).to(self.device)
-            loss = self.loss_fn(self.model(packed), y[chunk].to(self.device))
+            loss = self.loss_fn(self.model.recurrent(packed), y[chunk].to(self.device))
             if not torch.isfinite(loss):
                 self._diverged(epoch, f"the loss is {loss.item()}")
             self.optimizer.zero_grad(set_to_none=True)
@@ -254,12 +261,54 @@ class Trainer:
             batches.set_postfix(loss=f"{loss.item():.3f}")
         return total / len(x)
 
+    def _fit_ngrams(self, log: Callable[[str], None]) -> None:
+        """Fit the n-gram part as a logistic regression on the training names (to convergence)."""
+        ngrams = self.model.ngrams
+        padded, lengths = index_batch(self.x["train"], DEFAULT_ALPHABET)
+        weights = class_weights(self.y["train"], self.model_config.n_classes, self.config.class_weighting)
+        iterations = ngrams.fit(padded.to(self.device), lengths.to(self.device),
+                                torch.tensor(self.y["train"], device=self.device),
+                                letter_codes(DEFAULT_ALPHABET).to(self.device), c=self.config.ngram_c,
+                                max_iter=self.config.ngram_iterations, min_df=self.config.ngram_min_df,
+                                class_weight=None if weights is None else weights.to(self.device))
+        self.ngram_val = self._part_logits("val", mix=1.0)
+        val = report(self.y["val"], self.ngram_val.argmax(1).tolist(), self.dataset.labels)
+        log(f"n-gram part: {int((ngrams.idf > 0).sum()):,} of {ngrams.n_buckets:,} buckets used, {iterations} "
+            f"L-BFGS iterations, val acc {val['accuracy']:.4f}  val macro-F1 {val['macro_f1']:.4f}")
+
+    def _part_logits(self, split: str, mix: float) -> torch.Tensor:
+        """Log-probabilities of one part on a split: mix 0 = the recurrent part, 1 = the n-grams."""
+        kept = self.model.mix.clone()
+        self.model.mix.fill_(mix)
+        try:
+            return batched_logits(self.model, self.x[split], DEFAULT_ALPHABET, self.device)
+        finally:
+            self.model.mix.copy_(kept)
+
+    def _choose_mix(self, recurrent: torch.Tensor) -> float:
+        """The n-gram weight in 0, 0.05, ..., 1 with the best validation accuracy + macro-F1."""
+        best = None
+        for mix in torch.linspace(0, 1, 21).tolist():
+            predicted = ((1 - mix) * recurrent + mix * self.ngram_val).argmax(1).tolist()
+            val = report(self.y["val"], predicted, self.dataset.labels)
+            score = val["accuracy"] + val["macro_f1"]
+            if best is None or score > best[0]:
+                best = (score, mix)
+        return best[1]
+
     def _validate(self, epoch: int, train_loss: float) -> dict[str, float]:
+        mix = None
+        if self.model.ngrams is not None:
+            if not hasattr(self, "ngram_val"):  # resumed: the fitted part came with the state
+                self.ngram_val = self._part_logits("val", mix=1.0)
+            mix = self._choose_mix(self._part_logits("val", mix=0.0))
+            self.model.mix.fill_(mix)
         logits = batched_logits(self.model, self.x["val"], DEFAULT_ALPHABET, self.device)
         if not torch.isfinite(logits).all() or not all(torch.isfinite(p).all() for p in self.model.parameters()):
             self._diverged(epoch, "the model's outputs are no longer finite")
         val = report(self.y["val"], logits.argmax(1).tolist(), self.dataset.labels)
         return {
+            **({} if mix is None else {"mix": mix}),
             "epoch": epoch,
             "train_loss": train_loss,
             "val_loss": nn.functional.cross_entropy(logits, torch.tensor(self.y["val"])).item(),
