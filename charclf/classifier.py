@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,18 @@ class Prediction:
         else:
             out["predictions"] = [{"label": label, "probability": round(p, 6)} for label, p in self.top]
         return out
+
+    def to_json(self) -> str:
+        """json.dumps(self.to_dict()), character for character, written out directly (several times
+        faster, which matters when predicting a file of millions of names)."""
+        head = f'{{"name": {_json_str(self.name)}, "as_read": {_json_str(self.as_read)}, '
+        if self.error:
+            return head + f'"error": {_json_str(self.error)}}}'
+        guesses = ", ".join(f'{{"label": {_json_str(label)}, "probability": {round(p, 6)!r}}}' for label, p in self.top)
+        return head + f'"predictions": [{guesses}]}}'
+
+
+_json_str = json.JSONEncoder().encode  # str -> its JSON literal, ASCII-escaped as json.dumps does
 
 
 class Classifier:
@@ -78,18 +91,19 @@ class Classifier:
     def predict(self, names: Iterable[str], k: int = 3) -> list[Prediction]:
         """Top-k labels with probabilities for each name, in input order, in batches."""
         k = max(1, min(k, len(self.labels)))
-        predictions = [Prediction(name=name, as_read=fold(name, self.alphabet)) for name in names]
+        alphabet, labels = self.alphabet, self.labels
+        predictions = [Prediction(name=name, as_read=fold(name, alphabet)) for name in names]
         readable = []
         for p in predictions:
             # Punctuation alone ("...", "'") is no name: at least one letter is needed.
-            if any(c.isalpha() for c in p.as_read):
+            if any(map(str.isalpha, p.as_read)):
                 readable.append(p)
             else:
                 p.error = "no letters the model can read (after folding to its alphabet)"
         if readable:
             probs, idx = self.probabilities([p.as_read for p in readable]).topk(k, dim=1)
             for p, row_p, row_i in zip(readable, probs.tolist(), idx.tolist()):
-                p.top = [(self.labels[i], prob) for i, prob in zip(row_i, row_p)]
+                p.top = list(zip(map(labels.__getitem__, row_i), row_p))
         return predictions
 
     def evaluate(self, data_dir: Path, split: str = "test") -> dict:

@@ -68,7 +68,9 @@ def main():
 def per_arch(field: str) -> str:
     """Help text naming each backbone's tuned default for `field`."""
     values = {arch: ARCH_DEFAULTS[arch].get(field, getattr(TrainConfig, field, None)) for arch in ARCHS}
-    return "[default: " + ", ".join(f"{arch} {value:g}" for arch, value in values.items()) + "]"
+    shown = {arch: ("bidirectional" if value else "unidirectional") if isinstance(value, bool)
+             else f"{value:g}" if isinstance(value, (int, float)) else value for arch, value in values.items()}
+    return "[default: " + ", ".join(f"{arch} {value}" for arch, value in shown.items()) + "]"
 
 
 @main.command()
@@ -76,7 +78,7 @@ def per_arch(field: str) -> str:
 @click.option("--arch", type=click.Choice(ARCHS), default="gru", show_default=True, help="Recurrent backbone.")
 @click.option("--hidden-size", type=click.IntRange(min=1), help=per_arch("hidden_size"))
 @click.option("--num-layers", type=click.IntRange(min=1), default=ModelConfig.num_layers, show_default=True)
-@click.option("--bidirectional/--unidirectional", default=ModelConfig.bidirectional, show_default=True)
+@click.option("--bidirectional/--unidirectional", default=None, help=per_arch("bidirectional"))
 @click.option("--embedding-dim", type=click.IntRange(min=0), default=ModelConfig.embedding_dim, show_default=True,
               help="Letter embedding width (0: one-hot letters straight into the RNN).")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=ModelConfig.dropout, show_default=True)
@@ -87,8 +89,8 @@ def per_arch(field: str) -> str:
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True),
               help="Peak learning rate of the one-cycle schedule. " + per_arch("lr"))
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=TrainConfig.weight_decay, show_default=True)
-@click.option("--class-weighting", type=click.Choice(CLASS_WEIGHTINGS), default=TrainConfig.class_weighting,
-              show_default=True, help="Weigh rare labels more in the loss.")
+@click.option("--class-weighting", type=click.Choice(CLASS_WEIGHTINGS),
+              help="Weigh rare labels more in the loss. " + per_arch("class_weighting"))
 @click.option("--ngram-buckets", type=click.IntRange(min=0),
               help="Hash buckets of the character n-gram part beside the RNN (0: none). " + per_arch("ngram_buckets"))
 @click.option("--ngram-c", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.ngram_c,
@@ -112,7 +114,7 @@ def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim
     options given here win.
 
     The names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name
-    text in two splits). The checkpoint with the best validation macro-F1 is kept at --out,
+    text in two splits). The checkpoint with the best validation accuracy + macro-F1 is kept at --out,
     with its metric history (.history.json) and curves (.curves.png) beside it. After every
     epoch the run's state (.state.pt) is saved too: an interrupted run (Ctrl-C, a kill, a
     crash) continues with --resume and ends as if it had never stopped.
@@ -390,23 +392,29 @@ def _predict_chunk(clf, chunk, k, as_json, from_file) -> int:
     readable = [name for _, name, error in chunk if error is None]
     predictions = iter(clf.predict(readable, k=k))
     failed = 0
-    width = max((len(name) for _, name, _ in chunk), default=0)
+    width = min(max((len(name) for _, name, _ in chunk), default=0), 30)
+    lines = []  # stdout, written in one go: one echo per name would cost more than the model
     for number, name, error in chunk:
         if error is None:
             p = next(predictions)
             error = p.error and (f"line {number}: {p.error}" if from_file else p.error)
         if error:
             failed += 1
+            if lines:  # keep stdout and stderr in input order
+                click.echo("\n".join(lines))
+                lines = []
             click.echo(f"{name!r}: {error}", err=True)
             if as_json:
                 click.echo(json.dumps({"name": name, "error": error}))
             continue
         if as_json:
-            click.echo(json.dumps(p.to_dict()))
+            lines.append(p.to_json())
         else:
-            guesses = "  ".join(f"{label} {prob:.3f}" for label, prob in p.top)
+            guesses = "  ".join([f"{label} {prob:.3f}" for label, prob in p.top])
             shown = name if name.isprintable() else repr(name)  # one line per name, always
-            click.echo(f"{shown:<{min(width, 30)}}  {guesses}")
+            lines.append(f"{shown:<{width}}  {guesses}")
+    if lines:
+        click.echo("\n".join(lines))
     return failed
 
 

@@ -41,6 +41,9 @@ class NameClassifier(nn.Module):
             self.ngrams = NgramTable(config.n_letters, config.n_classes, config.ngram_buckets, config.ngram_max_n)
             self.ngrams.requires_grad_(False)
             self.register_buffer("mix", torch.tensor(0.5))
+            # Added to the mixed log-probabilities: -tau * log(training label shares) with tau chosen
+            # on validation, which trades a little accuracy for better recall of rare labels.
+            self.register_buffer("adjust", torch.zeros(config.n_classes))
 
     def pack(self, padded: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
         """(B, T) letter positions and (B,) lengths (data.index_batch) -> what forward() reads."""
@@ -98,9 +101,10 @@ class NameClassifier(nn.Module):
         return self.combine(logits, self.ngrams(letters, lengths))
 
     def combine(self, recurrent: torch.Tensor, ngrams: torch.Tensor) -> torch.Tensor:
-        """Both parts' log-probabilities, weighted: mix * n-grams + (1 - mix) * recurrent."""
+        """Both parts' log-probabilities, weighted (mix * n-grams + (1 - mix) * recurrent), + adjust."""
         mix = self.mix.to(recurrent.dtype)
-        return (1 - mix) * torch.log_softmax(recurrent, dim=1) + mix * torch.log_softmax(ngrams, dim=1)
+        mixed = (1 - mix) * torch.log_softmax(recurrent, dim=1) + mix * torch.log_softmax(ngrams, dim=1)
+        return mixed + self.adjust.to(recurrent.dtype)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -142,7 +142,12 @@ class NgramTable(nn.Module):
             bias.grad.copy_(error.sum(0) / n)
             return loss / n
 
-        optimizer.step(closure)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # vectors of ~10^6 floats: threads wait on each other more than they help
+        try:
+            optimizer.step(closure)
+        finally:
+            torch.set_num_threads(threads)
         self.weight.zero_()
         self.weight[used] = weight
         self.bias.copy_(bias)

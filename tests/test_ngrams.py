@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -112,3 +113,41 @@ def test_fast_inference_equals_the_packed_forward(arch, pooling, bidirectional, 
         packed = model(model.pack(*index_batch(NAMES, DEFAULT_ALPHABET)))
     fast = batched_logits(model, NAMES, DEFAULT_ALPHABET, torch.device("cpu"), batch_size=2)
     assert torch.allclose(fast, packed, atol=1e-5)
+
+
+def test_the_ngram_design_round_trips_through_the_cli(tiny_data, tmp_path):
+    """train writes one checkpoint with both parts; predict and evaluate read it as any other."""
+    from click.testing import CliRunner
+
+    from charclf.checkpoint import load_checkpoint
+    from charclf.cli import main
+
+    def ok(*args):
+        result = CliRunner().invoke(main, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    ckpt = tmp_path / "wide.pt"
+    ok("train", "--data", tiny_data, "--epochs", "2", "--hidden-size", "8", "--ngram-buckets", "4096",
+       "--ngram-c", "10", "--no-progress", "--out", ckpt)
+    checkpoint = load_checkpoint(ckpt)
+    assert checkpoint.model_config.ngram_buckets == 4096 and checkpoint.train_config["ngram_c"] == 10
+    model = checkpoint.build_model()
+    assert 0 < int((model.ngrams.idf > 0).sum()) < 4096  # fitted on the training names
+    assert 0 <= float(model.mix) <= 1
+    names = ["Tanaka", "Rossi", "Smith", "Watanabe"]
+    lines = [json.loads(line) for line in ok("predict", *names, "--json", "-k", "3", "--checkpoint", ckpt).splitlines()]
+    assert [line["name"] for line in lines] == names
+    # The CLI's probabilities are the model's own (softmax of its training-time forward).
+    with torch.no_grad():
+        expected = torch.softmax(model(model.pack(*index_batch(names, DEFAULT_ALPHABET))), dim=1)
+    for line, probs in zip(lines, expected):
+        top = probs.topk(3)
+        assert [p["label"] for p in line["predictions"]] == [checkpoint.labels[i] for i in top.indices]
+        assert [p["probability"] for p in line["predictions"]] == pytest.approx(top.values.tolist(), abs=2e-6)
+    assert "accuracy" in ok("evaluate", "--checkpoint", ckpt, "--data", tiny_data)
+
+    plain = tmp_path / "plain.pt"
+    ok("train", "--data", tiny_data, "--epochs", "1", "--hidden-size", "8", "--ngram-buckets", "0", "--no-progress",
+       "--out", plain)
+    assert load_checkpoint(plain).build_model().ngrams is None
