@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -43,15 +44,38 @@ class Prediction:
     def best_guess(self) -> tuple[str, float] | None:
         return self.top[0] if self.top else None
 
+    @property
+    def full_reason(self) -> str:
+        """Why it abstained, then the caveats, in one string ("" when there is neither)."""
+        return "; ".join(([self.reason] if self.reason else []) + self.caveats)
+
     def to_dict(self) -> dict:
         out = {"name": self.name, "as_read": self.as_read, "label": self.label, "abstained": self.abstained}
-        reason = "; ".join(([self.reason] if self.reason else []) + self.caveats)
-        if reason:
-            out["reason"] = reason
+        if self.full_reason:
+            out["reason"] = self.full_reason
         if self.abstained and self.top:
             out["best_guess"] = {"label": self.top[0][0], "probability": round(self.top[0][1], 6)}
         out["predictions"] = [{"label": label, "probability": round(p, 6)} for label, p in self.top]
         return out
+
+    def to_json(self) -> str:
+        """json.dumps(self.to_dict()), character for character, written out directly (several times
+        faster, which matters when predicting a file of millions of names)."""
+        parts = [f'"name": {_json_str(self.name)}', f'"as_read": {_json_str(self.as_read)}',
+                 f'"label": {_json_str(self.label)}', f'"abstained": {"true" if self.abstained else "false"}']
+        if self.full_reason:
+            parts.append(f'"reason": {_json_str(self.full_reason)}')
+        if self.abstained and self.top:
+            parts.append(f'"best_guess": {_json_label(*self.top[0])}')
+        parts.append(f'"predictions": [{", ".join([_json_label(label, p) for label, p in self.top])}]')
+        return "{" + ", ".join(parts) + "}"
+
+
+def _json_label(label: str, probability: float) -> str:
+    return f'{{"label": {_json_str(label)}, "probability": {round(probability, 6)!r}}}'
+
+
+_json_str = json.JSONEncoder().encode  # str -> its JSON literal, ASCII-escaped as json.dumps does
 
 
 class Classifier:
@@ -110,17 +134,18 @@ class Classifier:
         for name in names:
             as_read, caveats = read_name(name, self.alphabet)
             predictions.append(Prediction(name=name, as_read=as_read, caveats=caveats))
+        labels = self.labels
         readable = []
         for p in predictions:
             # Punctuation alone ("...", "'") is no name: at least one letter is needed.
-            if any(c.isalpha() for c in p.as_read):
+            if any(map(str.isalpha, p.as_read)):
                 readable.append(p)
             else:
                 p.abstained, p.reason = True, UNREADABLE
         if readable:
             probs, idx = self.probabilities([p.as_read for p in readable]).topk(k, dim=1)
             for p, row_p, row_i in zip(readable, probs.tolist(), idx.tolist()):
-                p.top = [(self.labels[i], prob) for i, prob in zip(row_i, row_p)]
+                p.top = list(zip(map(labels.__getitem__, row_i), row_p))
                 if min_confidence is not None and row_p[0] < min_confidence:
                     p.abstained = True
                     p.reason = f"top probability {row_p[0]:.3f} is below the minimum confidence {min_confidence:g}"

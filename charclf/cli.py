@@ -85,7 +85,9 @@ def main():
 def per_arch(field: str) -> str:
     """Help text naming each backbone's tuned default for `field`."""
     values = {arch: ARCH_DEFAULTS[arch].get(field, getattr(TrainConfig, field, None)) for arch in ARCHS}
-    return "[default: " + ", ".join(f"{arch} {value:g}" for arch, value in values.items()) + "]"
+    shown = {arch: ("bidirectional" if value else "unidirectional") if isinstance(value, bool)
+             else f"{value:g}" if isinstance(value, (int, float)) else value for arch, value in values.items()}
+    return "[default: " + ", ".join(f"{arch} {value}" for arch, value in shown.items()) + "]"
 
 
 @main.command()
@@ -93,7 +95,7 @@ def per_arch(field: str) -> str:
 @click.option("--arch", type=click.Choice(ARCHS), default="gru", show_default=True, help="Recurrent backbone.")
 @click.option("--hidden-size", type=click.IntRange(min=1), help=per_arch("hidden_size"))
 @click.option("--num-layers", type=click.IntRange(min=1), default=ModelConfig.num_layers, show_default=True)
-@click.option("--bidirectional/--unidirectional", default=ModelConfig.bidirectional, show_default=True)
+@click.option("--bidirectional/--unidirectional", default=None, help=per_arch("bidirectional"))
 @click.option("--embedding-dim", type=click.IntRange(min=0), default=ModelConfig.embedding_dim, show_default=True,
               help="Letter embedding width (0: one-hot letters straight into the RNN).")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=ModelConfig.dropout, show_default=True)
@@ -104,8 +106,12 @@ def per_arch(field: str) -> str:
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True),
               help="Peak learning rate of the one-cycle schedule. " + per_arch("lr"))
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=TrainConfig.weight_decay, show_default=True)
-@click.option("--class-weighting", type=click.Choice(CLASS_WEIGHTINGS), default=TrainConfig.class_weighting,
-              show_default=True, help="Weigh rare labels more in the loss.")
+@click.option("--class-weighting", type=click.Choice(CLASS_WEIGHTINGS),
+              help="Weigh rare labels more in the loss. " + per_arch("class_weighting"))
+@click.option("--ngram-buckets", type=click.IntRange(min=0),
+              help="Hash buckets of the character n-gram part beside the RNN (0: none). " + per_arch("ngram_buckets"))
+@click.option("--ngram-c", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.ngram_c,
+              show_default=True, help="Inverse L2 strength of the n-gram part's logistic regression.")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
               help="Seeds the split, the initial weights and the batch order.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
@@ -118,14 +124,14 @@ def per_arch(field: str) -> str:
 @click.pass_context
 @reports_errors
 def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim, dropout, pooling, epochs,
-          batch_size, lr, weight_decay, class_weighting, seed, device, out, resume, progress):
+          batch_size, lr, weight_decay, class_weighting, ngram_buckets, ngram_c, seed, device, out, resume, progress):
     """Train a classifier on a folder of <Label>.txt files or a CSV/TSV file of names.
 
     Each backbone starts from its own tuned defaults (hidden size, epochs, learning rate);
     options given here win.
 
     A folder's names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name
-    text in two splits). The checkpoint with the best validation macro-F1 is kept at --out,
+    text in two splits). The checkpoint with the best validation accuracy + macro-F1 is kept at --out,
     with its metric history (.history.json) and curves (.curves.png) beside it. After every
     epoch the run's state (.state.pt) is saved too: an interrupted run (Ctrl-C, a kill, a
     crash) continues with --resume and ends as if it had never stopped.
@@ -156,7 +162,8 @@ def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim
         options, config = defaults_for(
             arch, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
             embedding_dim=embedding_dim, dropout=dropout, pooling=pooling, epochs=epochs, batch_size=batch_size,
-            lr=lr, weight_decay=weight_decay, class_weighting=class_weighting, seed=seed,
+            lr=lr, weight_decay=weight_decay, class_weighting=class_weighting, ngram_buckets=ngram_buckets,
+            ngram_c=ngram_c, seed=seed,
         )
         result = training.train(resolve_data_dir(data), out, arch=arch, model_options=options, config=config,
                                 device=device, progress=progress)
@@ -508,17 +515,20 @@ def _predict_chunk(clf, chunk, k, min_confidence, as_json) -> int:
     predictions = iter(clf.predict(readable, k=k, min_confidence=min_confidence))
     failed = 0
     width = min(max((len(name) for _, name, _ in chunk), default=0), 30)
-    out = []
+    out = []  # stdout, written in one go: one echo per name would cost more than the model
     for number, name, error in chunk:
         if error:
             failed += 1
+            if out:  # keep stdout and stderr in input order
+                click.echo("\n".join(out))
+                out = []
             click.echo(f"{name!r}: {error}", err=True)
             if as_json:
                 out.append(json.dumps({"name": name, "error": error}))
             continue
         p = next(predictions)
         if as_json:
-            out.append(json.dumps(p.to_dict()))
+            out.append(p.to_json())
             continue
         shown = name if name.isprintable() else repr(name)  # one line per name, always
         if p.abstained:
@@ -526,7 +536,7 @@ def _predict_chunk(clf, chunk, k, min_confidence, as_json) -> int:
             if p.top:
                 answer += f" (best guess {p.top[0][0]} {p.top[0][1]:.3f})"
         else:
-            answer = "  ".join(f"{label} {prob:.3f}" for label, prob in p.top)
+            answer = "  ".join([f"{label} {prob:.3f}" for label, prob in p.top])
         notes = ([f"read as {p.as_read}"] if p.as_read and p.as_read != name.strip() else []) + p.caveats
         out.append(f"{shown:<{width}}  {answer}" + (f"  ({'; '.join(notes)})" if notes else ""))
     if out:

@@ -34,6 +34,8 @@ def fold(name: str, alphabet: str = DEFAULT_ALPHABET) -> str:
     >>> fold("Ślusàrski")
     'Slusarski'
     """
+    if name.isascii():  # the usual case: NFD changes no ASCII text and ASCII has no combining marks
+        return name.translate(_ascii_deletions(alphabet)).strip()
     allowed = set(alphabet)
     decomposed = unicodedata.normalize("NFD", name)
     # Strip last: dropped characters can leave edge spaces ("12 Smith" -> " Smith").
@@ -53,8 +55,8 @@ def read_name(name: str, alphabet: str = DEFAULT_ALPHABET) -> tuple[str, list[st
     >>> read_name("O’Brien")
     ("O'Brien", [])
     """
-    if name.isascii():  # the common case, kept fast: the same as fold() for ASCII
-        return name.translate(_ascii_deletions(alphabet)).strip(), []
+    if name.isascii():  # the common case, kept fast: fold() has an ASCII shortcut
+        return fold(name, alphabet), []
     from anyascii import anyascii
 
     words, caveats = [], []

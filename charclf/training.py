@@ -1,5 +1,6 @@
-"""Training: batches of packed names, AdamW with a one-cycle schedule, the best epoch on validation
-macro-F1 kept as the checkpoint, and a resumable state saved after every epoch."""
+"""Training: the n-gram part fitted first (if the model has one), then batches of packed names for the
+recurrent part, AdamW with a one-cycle schedule, the best epoch on validation accuracy + macro-F1
+kept as the checkpoint, and a resumable state saved after every epoch."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from charclf.config import ModelConfig, TrainConfig, defaults_for
 from charclf.data import index_batch, split_dataset, split_warnings
 from charclf.errors import CharclfError, CheckpointError, DataError
 from charclf.metrics import majority_baseline, report
+from charclf.ngrams import letter_codes
 from charclf.model import NameClassifier, batched_logits, count_parameters, pick_device
 from charclf.stream import StreamDataset, open_dataset
 from charclf.text import DEFAULT_ALPHABET
@@ -79,8 +81,8 @@ def train(
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train on a folder of <Label>.txt files or a CSV/TSV file of name,label rows; keep the best
-    model on validation macro-F1 at `out`. Under torchrun, every process runs this and they train
-    one model data-parallel (see charclf.distributed); only rank 0 writes files.
+    model on validation accuracy + macro-F1 at `out`. Under torchrun, every process runs this and they
+    train one model data-parallel (see charclf.distributed); only rank 0 writes files.
 
     `arch` brings its tuned defaults (config.ARCH_DEFAULTS); `model_options` entries override its
     model options, and `config`, when given, replaces its training config whole.
@@ -91,7 +93,9 @@ def train(
     if distributed.is_main_process():
         ensure_writable(Path(out))
     with distributed.session(device) as dist:
-        dataset = open_dataset(Path(data_dir), DEFAULT_ALPHABET, config.seed)
+        # A streamed file's n-gram part is fitted on a sample of its training rows: keep one.
+        held = ("train", "val", "test") if model_options.get("ngram_buckets") else ("val", "test")
+        dataset = open_dataset(Path(data_dir), DEFAULT_ALPHABET, config.seed, held)
         model_config = ModelConfig(
             arch=arch, n_letters=len(DEFAULT_ALPHABET), n_classes=len(dataset.labels), **model_options
         )
@@ -158,8 +162,10 @@ class Trainer:
             # stands in for the train targets: class_weights and majority_baseline only count them.
             self.splits = None
             self.sizes = {s: dataset.size(s) for s in ("train", "val", "test")}
-            self.x = {s: [name for name, _ in pairs] for s, pairs in dataset.held.items()}
-            self.y = {s: [label for _, label in pairs] for s, pairs in dataset.held.items()}
+            held = dict(dataset.held)
+            self.ngram_train = held.pop("train", [])  # all training rows up to stream.HELD_MAX, else a sample
+            self.x = {s: [name for name, _ in pairs] for s, pairs in held.items()}
+            self.y = {s: [label for _, label in pairs] for s, pairs in held.items()}
             self.y["train"] = Counter(dict(enumerate(dataset.counts["train"])))
             batches_per_epoch = dataset.n_batches(config.batch_size)
         else:
@@ -167,20 +173,23 @@ class Trainer:
             self.sizes = {s: len(pairs) for s, pairs in self.splits.items()}
             self.x = {s: [name for name, _ in pairs] for s, pairs in self.splits.items()}
             self.y = {s: [label for _, label in pairs] for s, pairs in self.splits.items()}
+            self.ngram_train = self.splits["train"]
             batches_per_epoch = math.ceil(len(self.x["train"]) / config.batch_size)
 
         torch.manual_seed(config.seed)  # initial weights and dropout masks
         self.generator = torch.Generator().manual_seed(config.seed)  # batch order
         self.model = NameClassifier(model_config).to(self.device)
-        # What trains: the model itself, or its DDP wrapper (which averages the gradients of all
-        # ranks in backward). Checkpoints always hold the plain model's state_dict.
+        # What trains: the model's recurrent part, or its DDP wrapper (which averages the gradients
+        # of all ranks in backward). Checkpoints always hold the plain model's state_dict.
         self.net = self.model
         if self.dist.enabled:
             with self.dist.collectives("sharing the initial weights"):
                 self.net = nn.parallel.DistributedDataParallel(self.model)
         # Each rank steps once per batch of its own share: the schedule counts those steps.
         self.steps_per_epoch = math.ceil(batches_per_epoch / self.dist.world_size)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        # The n-gram part (if any) is fitted on its own before the epochs and stays frozen.
+        trained = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=config.lr, total_steps=config.epochs * self.steps_per_epoch
         )
@@ -220,6 +229,10 @@ class Trainer:
         )
         for line in self._data_notes():
             log(line)
+        if self.model.ngrams is not None and first == 1:
+            started = time.perf_counter()
+            self._fit_ngrams(log)
+            self.seconds += time.perf_counter() - started
         epochs = tqdm(range(first, self.config.epochs + 1), desc="epochs", unit="epoch", disable=not progress,
                       file=sys.stderr, initial=first - 1, total=self.config.epochs)
         try:
@@ -229,8 +242,9 @@ class Trainer:
                 row = self._validate(epoch, train_loss)
                 self.seconds += time.perf_counter() - started
                 row["seconds"] = self.seconds
-                improved = self.best is None or (row["val_macro_f1"], row["val_accuracy"]) > (
-                    self.best["val_macro_f1"], self.best["val_accuracy"])
+                # Both targets count: accuracy (frequent labels) and macro-F1 (rare ones).
+                improved = self.best is None or (row["val_accuracy"] + row["val_macro_f1"], row["val_macro_f1"]) > (
+                    self.best["val_accuracy"] + self.best["val_macro_f1"], self.best["val_macro_f1"])
                 if improved:
                     self.best = row
                     self.best_weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
@@ -276,6 +290,9 @@ class Trainer:
                 notes.append(f"warning: label {label} has no rows in the {' and '.join(missing)} split(s): {consequence}")
         if ds.skipped:
             notes.append(f"warning: {ds.skipped:,} row(s) of {ds.path} have no letters left after folding: skipped")
+        if self.model.ngrams is not None and self.epoch == 0 and len(self.ngram_train) < self.sizes["train"]:
+            notes.append(f"n-gram part: fitted on a random sample of {len(self.ngram_train):,} of the "
+                         f"{self.sizes['train']:,} training rows")
         for split in ("val", "test"):
             if len(self.x[split]) < self.sizes[split]:
                 notes.append(f"{split}: scored on a random sample of {len(self.x[split]):,} of its "
@@ -326,7 +343,7 @@ class Trainer:
                        disable=not progress, file=sys.stderr, unit="batch")
         for names, targets in batches:
             packed = self.model.pack(*index_batch(names, DEFAULT_ALPHABET)).to(self.device)
-            loss = self.loss_fn(self.net(packed), targets.to(self.device))
+            loss = self.loss_fn(self.net(packed, recurrent_only=True), targets.to(self.device))
             # Summed over all ranks: the epoch's mean loss, and the same NaN verdict on every rank.
             loss_sum, n = self.dist.all_reduce_sum([loss.item() * len(names), len(names)])
             if not math.isfinite(loss_sum):
@@ -342,12 +359,72 @@ class Trainer:
             batches.set_postfix(loss=f"{loss.item():.3f}")
         return total / count
 
+    def _fit_ngrams(self, log: Callable[[str], None]) -> None:
+        """Fit the n-gram part as a logistic regression on the training names (to convergence)."""
+        ngrams = self.model.ngrams
+        names, targets = [name for name, _ in self.ngram_train], [label for _, label in self.ngram_train]
+        padded, lengths = index_batch(names, DEFAULT_ALPHABET)
+        weights = class_weights(targets, self.model_config.n_classes, self.config.class_weighting)
+        iterations = ngrams.fit(padded.to(self.device), lengths.to(self.device),
+                                torch.tensor(targets, device=self.device),
+                                letter_codes(DEFAULT_ALPHABET).to(self.device), c=self.config.ngram_c,
+                                max_iter=self.config.ngram_iterations, min_df=self.config.ngram_min_df,
+                                class_weight=None if weights is None else weights.to(self.device))
+        # Every rank fitted the same regression on the same names; rank 0's copy makes sure of it.
+        self.dist.broadcast_([ngrams.weight.data, ngrams.bias.data, ngrams.idf, ngrams.codes], "sharing the n-gram part")
+        self.ngram_val = self._part_logits("val", mix=1.0)
+        val = report(self.y["val"], self.ngram_val.argmax(1).tolist(), self.dataset.labels)
+        log(f"n-gram part: {int((ngrams.idf > 0).sum()):,} of {ngrams.n_buckets:,} buckets used, {iterations} "
+            f"L-BFGS iterations, val acc {val['accuracy']:.4f}  val macro-F1 {val['macro_f1']:.4f}")
+
+    def _part_logits(self, split: str, mix: float) -> torch.Tensor:
+        """Log-probabilities of one part on a split: mix 0 = the recurrent part, 1 = the n-grams."""
+        kept = self.model.mix.clone(), self.model.adjust.clone()
+        self.model.mix.fill_(mix)
+        self.model.adjust.zero_()
+        try:
+            return batched_logits(self.model, self.x[split], DEFAULT_ALPHABET, self.device)
+        finally:
+            self.model.mix.copy_(kept[0])
+            self.model.adjust.copy_(kept[1])
+
+    def _choose_combination(self, recurrent: torch.Tensor) -> tuple[float, float]:
+        """(mix, tau): the n-gram weight in 0, 0.05, ..., 1 and the prior correction in 0, 0.25, ..., 1
+        with the best validation accuracy + macro-F1."""
+        targets = torch.tensor(self.y["val"])
+        log_prior = self._log_prior()
+        best = None
+        for tau in (0.0, 0.25, 0.5, 0.75, 1.0):
+            for mix in torch.linspace(0, 1, 21).tolist():
+                predicted = ((1 - mix) * recurrent + mix * self.ngram_val - tau * log_prior).argmax(1)
+                accuracy, macro_f1 = quick_scores(targets, predicted, self.model_config.n_classes)
+                if best is None or accuracy + macro_f1 > best[0]:
+                    best = (accuracy + macro_f1, mix, tau)
+        return best[1], best[2]
+
+    def _log_prior(self) -> torch.Tensor:
+        """(n_classes,) log of each label's share of the training names (at least one name each)."""
+        # y["train"]: a list of labels, or (streamed data) a Counter of them
+        counts = torch.zeros(self.model_config.n_classes)
+        for label, count in Counter(self.y["train"]).items():
+            counts[label] = count
+        return torch.log(counts.clamp_min(1) / counts.sum())
+
     def _validate(self, epoch: int, train_loss: float) -> dict[str, float]:
+        chosen = {}
+        if self.model.ngrams is not None:
+            if not hasattr(self, "ngram_val"):  # resumed: the fitted part came with the state
+                self.ngram_val = self._part_logits("val", mix=1.0)
+            mix, tau = self._choose_combination(self._part_logits("val", mix=0.0))
+            self.model.mix.fill_(mix)
+            self.model.adjust.copy_(-tau * self._log_prior())
+            chosen = {"mix": mix, "tau": tau}
         logits = batched_logits(self.model, self.x["val"], DEFAULT_ALPHABET, self.device)
         if not torch.isfinite(logits).all() or not all(torch.isfinite(p).all() for p in self.model.parameters()):
             self._diverged(epoch, "the model's outputs are no longer finite")
         val = report(self.y["val"], logits.argmax(1).tolist(), self.dataset.labels)
         return {
+            **chosen,
             "epoch": epoch,
             "train_loss": train_loss,
             "val_loss": nn.functional.cross_entropy(logits, torch.tensor(self.y["val"])).item(),
@@ -451,6 +528,15 @@ class Trainer:
             raise CheckpointError(f"the training state beside {self.out} does not fit its run ({e})") from None
         self.epoch, self.history, self.seconds = state["epoch"], state["history"], state["seconds"]
         self.best, self.best_weights = state["best"], state["best_weights"]
+
+
+def quick_scores(targets: torch.Tensor, predicted: torch.Tensor, n_classes: int) -> tuple[float, float]:
+    """(accuracy, macro-F1 over all labels) as metrics.report computes them, from one bincount."""
+    confusion = torch.bincount(targets * n_classes + predicted, minlength=n_classes * n_classes)
+    confusion = confusion.view(n_classes, n_classes).double()  # [true, predicted]
+    tp = confusion.diag()
+    f1 = torch.where(tp > 0, 2 * tp / (confusion.sum(0) + confusion.sum(1)), torch.zeros_like(tp))
+    return (tp.sum() / len(targets)).item(), f1.mean().item()
 
 
 def write_history(checkpoint: Path, history: list[dict[str, float]]) -> None:

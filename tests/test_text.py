@@ -82,3 +82,15 @@ def test_readings_stay_in_the_alphabet_and_are_stable(text):
     as_read, _ = read_name(text)
     assert set(as_read) <= set(DEFAULT_ALPHABET)
     assert read_name(as_read) == (as_read, [])  # reading a reading changes nothing
+
+
+def test_the_ascii_shortcut_folds_like_the_general_path():
+    import unicodedata
+
+    def general(name, alphabet):
+        decomposed = unicodedata.normalize("NFD", name)
+        return "".join(c for c in decomposed if unicodedata.category(c) != "Mn" and c in set(alphabet)).strip()
+
+    for name in ["Smith2/3:", "  Jones \n", "O'Neal", "\t\x00Ab-c;d ", "x y", "...", ""]:
+        for alphabet in (DEFAULT_ALPHABET, "abc", "ab "):
+            assert fold(name, alphabet) == general(name, alphabet)

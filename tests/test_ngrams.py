@@ -1,0 +1,154 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from charclf.config import ARCHS, POOLINGS, ModelConfig
+from charclf.data import index_batch
+from charclf.model import NameClassifier, batched_logits
+from charclf.ngrams import NgramTable, letter_codes
+from charclf.text import DEFAULT_ALPHABET
+
+N_LETTERS = len(DEFAULT_ALPHABET)
+# Mixed lengths, repeated lengths, one letter, spaces and punctuation.
+NAMES = ["Li", "Jones", "Abe", "Nakamura", "O'Neil", "Ng", "Smith", "de la Cruz", "X", "Wojciechowski", "Ito",
+         "Abel", "St. John"]
+
+
+def fitted_table(names, n_buckets=4096, n_classes=3):
+    torch.manual_seed(0)
+    table = NgramTable(N_LETTERS, n_classes, n_buckets)
+    targets = torch.arange(len(names)) % n_classes
+    table.fit(*index_batch(names, DEFAULT_ALPHABET), targets, letter_codes(DEFAULT_ALPHABET), max_iter=20)
+    return table
+
+
+def test_ngrams_of_a_name_are_char_wb_ngrams():
+    """'Abe' -> ' abe ': 5 unigrams (two boundaries), 4 bigrams, 3, 2 and 1 longer n-grams."""
+    table = NgramTable(N_LETTERS, 2, 1 << 20)
+    table.codes.copy_(letter_codes(DEFAULT_ALPHABET))
+    rows, buckets = table.buckets(*index_batch(["Abe"], DEFAULT_ALPHABET))
+    assert len(rows) == 5 + 4 + 3 + 2 + 1
+    # Case does not matter; the same n-grams in another name hash to the same buckets.
+    _, lower = table.buckets(*index_batch(["abe"], DEFAULT_ALPHABET))
+    assert torch.equal(buckets, lower)
+    rows, both = table.buckets(*index_batch(["Abe", "Ab"], DEFAULT_ALPHABET))
+    assert set(both[rows == 0].tolist()) == set(buckets.tolist())
+
+
+def test_ngram_buckets_do_not_depend_on_batch_padding():
+    table = NgramTable(N_LETTERS, 2, 4096)
+    table.codes.copy_(letter_codes(DEFAULT_ALPHABET))
+    rows, together = table.buckets(*index_batch(NAMES, DEFAULT_ALPHABET))
+    for i, name in enumerate(NAMES):
+        _, alone = table.buckets(*index_batch([name], DEFAULT_ALPHABET))
+        assert sorted(alone.tolist()) == sorted(together[rows == i].tolist())
+
+
+HASH_SCRIPT = """
+import sys, torch
+from charclf.data import index_batch
+from charclf.ngrams import NgramTable, letter_codes
+from charclf.text import DEFAULT_ALPHABET
+table = NgramTable(len(DEFAULT_ALPHABET), 2, 1 << 18)
+table.codes.copy_(letter_codes(DEFAULT_ALPHABET))
+print(table.buckets(*index_batch(sys.argv[1:], DEFAULT_ALPHABET))[1].tolist())
+"""
+
+
+def test_ngram_hashing_is_the_same_in_every_process():
+    """Not Python's salted hash(): other processes with other hash seeds agree with this one."""
+    table = NgramTable(N_LETTERS, 2, 1 << 18)
+    table.codes.copy_(letter_codes(DEFAULT_ALPHABET))
+    here = table.buckets(*index_batch(NAMES, DEFAULT_ALPHABET))[1].tolist()
+    for seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", HASH_SCRIPT, *NAMES], capture_output=True, text=True, check=True,
+                             env={"PYTHONHASHSEED": seed, "PATH": ""})
+        assert eval(out.stdout) == here
+    assert len(set(here)) > len(here) * 0.7  # and it spreads the n-grams over the buckets
+
+
+def test_fitted_ngrams_separate_the_training_names():
+    names = ["Smith", "Jones", "Sato", "Suzuki", "Rossi", "Russo", "Taylor", "Tanaka", "Ricci"]
+    targets = torch.tensor([0, 0, 1, 1, 2, 2, 0, 1, 2])
+    table = NgramTable(N_LETTERS, 3, 4096)
+    table.fit(*index_batch(names, DEFAULT_ALPHABET), targets, letter_codes(DEFAULT_ALPHABET))
+    with torch.no_grad():
+        assert torch.equal(table(*index_batch(names, DEFAULT_ALPHABET)).argmax(1), targets)
+    # Features are L2-normalised TF-IDF rows.
+    rows, _, values = table.features(*index_batch(names, DEFAULT_ALPHABET))
+    norms = torch.zeros(len(names)).index_add_(0, rows, values * values)
+    assert torch.allclose(norms, torch.ones(len(names)))
+
+
+def test_a_checkpoint_keeps_only_the_seen_ngram_rows():
+    table = fitted_table(NAMES, n_buckets=1 << 16)
+    state = table.state_dict()
+    seen = int((table.idf > 0).sum())
+    assert state["weight"].shape == (seen, 3) and state["rows"].shape == (seen,)
+    again = NgramTable(N_LETTERS, 3, 1 << 16)
+    again.load_state_dict(state)
+    assert torch.equal(again.weight, table.weight) and torch.equal(again.idf, table.idf)
+
+
+def model_for(arch, **options):
+    torch.manual_seed(0)
+    model = NameClassifier(ModelConfig(arch=arch, n_letters=N_LETTERS, n_classes=3, **options)).eval()
+    if model.ngrams is not None:
+        model.ngrams.load_state_dict(fitted_table(NAMES, options["ngram_buckets"]).state_dict())
+        model.mix.fill_(0.3)
+    return model
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("options", [{}, {"ngram_buckets": 4096}, {"embedding_dim": 0, "num_layers": 2}])
+def test_fast_inference_equals_the_packed_forward(arch, pooling, bidirectional, options):
+    """batched_logits (names grouped by length, no packing) == forward() on one packed batch."""
+    model = model_for(arch, pooling=pooling, bidirectional=bidirectional, hidden_size=16, **options)
+    with torch.no_grad():
+        packed = model(model.pack(*index_batch(NAMES, DEFAULT_ALPHABET)))
+    fast = batched_logits(model, NAMES, DEFAULT_ALPHABET, torch.device("cpu"), batch_size=2)
+    assert torch.allclose(fast, packed, atol=1e-5)
+
+
+def test_the_ngram_design_round_trips_through_the_cli(tiny_data, tmp_path):
+    """train writes one checkpoint with both parts; predict and evaluate read it as any other."""
+    from click.testing import CliRunner
+
+    from charclf.checkpoint import load_checkpoint
+    from charclf.cli import main
+
+    def ok(*args):
+        result = CliRunner().invoke(main, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    ckpt = tmp_path / "wide.pt"
+    ok("train", "--data", tiny_data, "--epochs", "2", "--hidden-size", "8", "--ngram-buckets", "4096",
+       "--ngram-c", "10", "--no-progress", "--out", ckpt)
+    checkpoint = load_checkpoint(ckpt)
+    assert checkpoint.model_config.ngram_buckets == 4096 and checkpoint.train_config["ngram_c"] == 10
+    model = checkpoint.build_model()
+    assert 0 < int((model.ngrams.idf > 0).sum()) < 4096  # fitted on the training names
+    assert 0 <= float(model.mix) <= 1
+    names = ["Tanaka", "Rossi", "Smith", "Watanabe"]
+    lines = [json.loads(line) for line in ok("predict", *names, "--json", "-k", "3", "--checkpoint", ckpt).splitlines()]
+    assert [line["name"] for line in lines] == names
+    # The CLI's probabilities are the model's own: softmax of its training-time forward / temperature.
+    with torch.no_grad():
+        logits = model(model.pack(*index_batch(names, DEFAULT_ALPHABET)))
+        expected = torch.softmax(logits / checkpoint.temperature, dim=1)
+    for line, probs in zip(lines, expected):
+        top = probs.topk(3)
+        assert [p["label"] for p in line["predictions"]] == [checkpoint.labels[i] for i in top.indices]
+        assert [p["probability"] for p in line["predictions"]] == pytest.approx(top.values.tolist(), abs=2e-6)
+    assert "accuracy" in ok("evaluate", "--checkpoint", ckpt, "--data", tiny_data)
+
+    plain = tmp_path / "plain.pt"
+    ok("train", "--data", tiny_data, "--epochs", "1", "--hidden-size", "8", "--ngram-buckets", "0", "--no-progress",
+       "--out", plain)
+    assert load_checkpoint(plain).build_model().ngrams is None
