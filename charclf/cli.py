@@ -131,10 +131,10 @@ def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim
     options given here win.
 
     A folder's names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name
-    text in two splits). The checkpoint with the best validation accuracy + macro-F1 is kept at --out,
-    with its metric history (.history.json) and curves (.curves.png) beside it. After every
-    epoch the run's state (.state.pt) is saved too: an interrupted run (Ctrl-C, a kill, a
-    crash) continues with --resume and ends as if it had never stopped.
+    text in two splits). The checkpoint with the best validation accuracy (macro-F1 breaking
+    ties) is kept at --out, with its metric history (.history.json) and curves (.curves.png)
+    beside it. After every epoch the run's state (.state.pt) is saved too: an interrupted run
+    (Ctrl-C, a kill, a crash) continues with --resume and ends as if it had never stopped.
 
     A CSV/TSV file (name,label rows) is streamed: each name's split comes from a hash of
     the name, and memory stays flat however large the file. Started by torchrun, the

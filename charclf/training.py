@@ -1,6 +1,6 @@
 """Training: the n-gram part fitted first (if the model has one), then batches of packed names for the
-recurrent part, AdamW with a one-cycle schedule, the best epoch on validation accuracy + macro-F1
-kept as the checkpoint, and a resumable state saved after every epoch."""
+recurrent part, AdamW with a one-cycle schedule, the best epoch on validation accuracy (macro-F1
+breaking ties) kept as the checkpoint, and a resumable state saved after every epoch."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def train(
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train on a folder of <Label>.txt files or a CSV/TSV file of name,label rows; keep the best
-    model on validation accuracy + macro-F1 at `out`. Under torchrun, every process runs this and they
+    model on validation accuracy (macro-F1 breaking ties) at `out`. Under torchrun, every process runs this and they
     train one model data-parallel (see charclf.distributed); only rank 0 writes files.
 
     `arch` brings its tuned defaults (config.ARCH_DEFAULTS); `model_options` entries override its
@@ -242,9 +242,10 @@ class Trainer:
                 row = self._validate(epoch, train_loss)
                 self.seconds += time.perf_counter() - started
                 row["seconds"] = self.seconds
-                # Both targets count: accuracy (frequent labels) and macro-F1 (rare ones).
-                improved = self.best is None or (row["val_accuracy"] + row["val_macro_f1"], row["val_macro_f1"]) > (
-                    self.best["val_accuracy"] + self.best["val_macro_f1"], self.best["val_macro_f1"])
+                # Accuracy first; macro-F1 (the rare labels) breaks ties. Choosing on their sum kept
+                # epochs that traded accuracy for macro-F1 (docs/tuning.md).
+                improved = self.best is None or (row["val_accuracy"], row["val_macro_f1"]) > (
+                    self.best["val_accuracy"], self.best["val_macro_f1"])
                 if improved:
                     self.best = row
                     self.best_weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
@@ -390,7 +391,7 @@ class Trainer:
 
     def _choose_combination(self, recurrent: torch.Tensor) -> tuple[float, float]:
         """(mix, tau): the n-gram weight in 0, 0.05, ..., 1 and the prior correction in 0, 0.25, ..., 1
-        with the best validation accuracy + macro-F1."""
+        with the best validation accuracy, macro-F1 breaking ties."""
         targets = torch.tensor(self.y["val"])
         log_prior = self._log_prior()
         best = None
@@ -398,8 +399,8 @@ class Trainer:
             for mix in torch.linspace(0, 1, 21).tolist():
                 predicted = ((1 - mix) * recurrent + mix * self.ngram_val - tau * log_prior).argmax(1)
                 accuracy, macro_f1 = quick_scores(targets, predicted, self.model_config.n_classes)
-                if best is None or accuracy + macro_f1 > best[0]:
-                    best = (accuracy + macro_f1, mix, tau)
+                if best is None or (accuracy, macro_f1) > best[0]:
+                    best = ((accuracy, macro_f1), mix, tau)
         return best[1], best[2]
 
     def _log_prior(self) -> torch.Tensor:

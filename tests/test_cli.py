@@ -7,6 +7,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+from charclf.checkpoint import load_checkpoint
 from charclf.cli import main
 from charclf.config import ARCHS
 
@@ -26,6 +27,17 @@ def ok(*args, input=None):
 def json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
+
+
+def test_train_keeps_the_first_epoch_with_the_best_validation_accuracy_then_macro_f1(tiny_data, tmp_path):
+    ckpt = tmp_path / "m.pt"
+    out = ok("train", "--data", tiny_data, "--epochs", "6", "--hidden-size", "8", "--no-progress", "--out", ckpt).stdout
+    history = json.loads(ckpt.with_suffix(".history.json").read_text())
+    best = max(history, key=lambda row: (row["val_accuracy"], row["val_macro_f1"], -row["epoch"]))
+    assert load_checkpoint(ckpt).metrics["best_epoch"] == best["epoch"]
+    assert f"best epoch {best['epoch']} of 6" in out
+    # The default design mixes the n-gram part in, with a weight chosen on validation every epoch.
+    assert all(0 <= row["mix"] <= 1 and row["tau"] in (0, 0.25, 0.5, 0.75, 1) for row in history)
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_train_evaluate_confusion_predict(arch, tiny_data, tmp_path):
