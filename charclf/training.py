@@ -184,7 +184,9 @@ class Trainer:
         self.net = self.model
         if self.dist.enabled:
             with self.dist.collectives("sharing the initial weights"):
-                self.net = nn.parallel.DistributedDataParallel(self.model)
+                # No buffer broadcast in every forward: the buffers (the n-gram part, its mix) are
+                # set the same on every rank, and the n-gram table is large.
+                self.net = nn.parallel.DistributedDataParallel(self.model, broadcast_buffers=False)
         # Each rank steps once per batch of its own share: the schedule counts those steps.
         self.steps_per_epoch = math.ceil(batches_per_epoch / self.dist.world_size)
         # The n-gram part (if any) is fitted on its own before the epochs and stays frozen.
