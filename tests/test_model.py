@@ -79,6 +79,14 @@ def test_defaults_for_merges_arch_defaults_and_overrides():
         defaults_for("gru", colour="blue")
 
 
+def test_a_plain_train_config_is_the_default_backbones():
+    from charclf.config import TrainConfig, defaults_for
+
+    # training.train(config=TrainConfig(seed=1)) replaces the training config whole: it must then
+    # still train what `charclf train --seed 1` trains.
+    assert defaults_for("gru", seed=1)[1] == TrainConfig(seed=1)
+
+
 @pytest.mark.parametrize("embedding_dim", [0, 12])
 def test_one_hot_and_embedded_inputs(embedding_dim):
     model = model_for("gru", hidden_size=8, embedding_dim=embedding_dim)
