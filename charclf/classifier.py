@@ -25,7 +25,7 @@ UNKNOWN = "unknown"
 UNREADABLE = "no letters to read, even after transliteration to Latin"
 
 
-@dataclass
+@dataclass(slots=True)
 class Prediction:
     """One name's answer: its top labels with (calibrated) probabilities, or `unknown` and why."""
 
@@ -130,15 +130,14 @@ class Classifier:
         answered `unknown` with the reason (and, for the latter, its best guess).
         """
         k = max(1, min(k, len(self.labels)))
-        predictions = []
+        alphabet, labels = self.alphabet, self.labels
+        predictions, readable = [], []
         for name in names:
-            as_read, caveats = read_name(name, self.alphabet)
-            predictions.append(Prediction(name=name, as_read=as_read, caveats=caveats))
-        labels = self.labels
-        readable = []
-        for p in predictions:
+            as_read, caveats = read_name(name, alphabet)
+            p = Prediction(name, as_read, caveats=caveats)
+            predictions.append(p)
             # Punctuation alone ("...", "'") is no name: at least one letter is needed.
-            if any(map(str.isalpha, p.as_read)):
+            if as_read.isalpha() or any(map(str.isalpha, as_read)):
                 readable.append(p)
             else:
                 p.abstained, p.reason = True, UNREADABLE

@@ -537,6 +537,9 @@ def _predict_chunk(clf, chunk, k, min_confidence, as_json) -> int:
                 answer += f" (best guess {p.top[0][0]} {p.top[0][1]:.3f})"
         else:
             answer = "  ".join([f"{label} {prob:.3f}" for label, prob in p.top])
+        if p.as_read == name and not p.caveats:  # the usual case: nothing to note
+            out.append(f"{shown:<{width}}  {answer}")
+            continue
         notes = ([f"read as {p.as_read}"] if p.as_read and p.as_read != name.strip() else []) + p.caveats
         out.append(f"{shown:<{width}}  {answer}" + (f"  ({'; '.join(notes)})" if notes else ""))
     if out:

@@ -98,8 +98,7 @@ class NameClassifier(nn.Module):
         logits = self.head(self.dropout(torch.cat(features, dim=1)))
         if self.ngrams is None:
             return logits
-        lengths = torch.full((len(letters),), letters.shape[1], dtype=torch.long, device=letters.device)
-        return self.combine(logits, self.ngrams(letters, lengths))
+        return self.combine(logits, self.ngrams.same_length(letters))
 
     def combine(self, recurrent: torch.Tensor, ngrams: torch.Tensor) -> torch.Tensor:
         """Both parts' log-probabilities, weighted (mix * n-grams + (1 - mix) * recurrent), + adjust."""

@@ -62,7 +62,6 @@ class NgramTable(nn.Module):
     def buckets(self, padded: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (rows, buckets): one entry per n-gram occurrence (n = 1..max_n), int64, flat."""
         B, T = padded.shape
-        base = int(self.codes.max()) + 1 if self.codes.numel() else 2
         # (B, T + 2) codes: boundary, the letters, boundary, then padding.
         seq = torch.zeros(B, T + 2, dtype=torch.long, device=padded.device)
         positions = torch.arange(T + 2, device=padded.device)
@@ -71,19 +70,33 @@ class NgramTable(nn.Module):
         seq[:, 0] = _BOUNDARY
         seq[torch.arange(B, device=padded.device), lengths + 1] = _BOUNDARY
         rows, keys = [], []
-        key = torch.zeros(B, T + 2, dtype=torch.long, device=padded.device)
+        for n, key in self._keys(seq):
+            width = key.shape[1]
+            valid = positions[None, :width] + n <= lengths[:, None] + 2  # window inside boundary..boundary
+            r, i = valid.nonzero(as_tuple=True)
+            rows.append(r)
+            keys.append(key[r, i])
+        return torch.cat(rows), torch.cat(keys)
+
+    def same_length_buckets(self, letters: torch.Tensor) -> torch.Tensor:
+        """(B, L) letter positions of names that all have L letters -> (B, M) buckets of all their
+        n-grams: with no padding every window is a real n-gram, so nothing is masked or flattened."""
+        boundary = torch.full((len(letters), 1), _BOUNDARY, dtype=torch.long, device=letters.device)
+        seq = torch.cat([boundary, self.codes[letters], boundary], dim=1)  # (B, L + 2)
+        return torch.cat([key for _, key in self._keys(seq)], dim=1)
+
+    def _keys(self, seq: torch.Tensor):
+        """(B, W) codes -> (n, (B, W + 1 - n) buckets of the n-grams starting at each position) for n = 1..max_n."""
+        base = int(self.codes.max()) + 1 if self.codes.numel() else 2
+        key = torch.zeros_like(seq)
         for n in range(1, self.max_n + 1):
-            width = T + 3 - n  # windows [i, i + n) inside the (T + 2) codes
+            width = seq.shape[1] + 1 - n  # windows [i, i + n)
             if width <= 0:
                 break
             # Horner step: key of the n-gram at i = key of the (n-1)-gram at i, times base, plus letter i+n-1.
             key = (key[:, :width] * base + seq[:, n - 1 : n - 1 + width]) % _PRIME
-            valid = positions[None, :width] + n <= lengths[:, None] + 2  # window inside boundary..boundary
-            r, i = valid.nonzero(as_tuple=True)
-            rows.append(r)
-            keys.append(key[r, i] * (self.max_n + 1) + n)  # n keeps a 'ab' apart from ' ab' hashes
-        keys = torch.cat(keys)
-        return torch.cat(rows), (keys * _MULTIPLIER % _PRIME) % self.n_buckets
+            # n keeps 'ab' apart from ' ab'; the multiplier mixes the key before it is cut to n_buckets.
+            yield n, ((key * (self.max_n + 1) + n) * _MULTIPLIER % _PRIME) % self.n_buckets
 
     def features(self, padded: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """TF-IDF, L2-normalised: (rows, buckets, values) with one entry per distinct (name, bucket)."""
@@ -98,6 +111,22 @@ class NgramTable(nn.Module):
         rows, buckets, values = self.features(padded, lengths)
         logits = self.bias.expand(len(lengths), -1).clone()
         return logits.index_add_(0, rows, self.weight[buckets] * values[:, None])
+
+    def same_length(self, letters: torch.Tensor) -> torch.Tensor:
+        """forward() for (B, L) names that all have L letters, without sorting out distinct n-grams
+        first: the logits are linear in the counts, so every occurrence adds idf * weight."""
+        buckets = self.same_length_buckets(letters)  # (B, M)
+        summed = nn.functional.embedding_bag(buckets, self.weight, per_sample_weights=self.idf[buckets], mode="sum")
+        # The L2 norm needs the counts: sum over distinct buckets of (count * idf)^2. Sorted, the k-th
+        # occurrence (k = 0, 1, ...) of a bucket adds (2k + 1) * idf^2, and 1 + 3 + ... + (2c - 1) = c^2.
+        ordered = buckets.sort(dim=1).values
+        positions = torch.arange(ordered.shape[1], device=letters.device).expand_as(ordered)
+        starts = torch.ones_like(ordered, dtype=torch.bool)
+        starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        run_start = torch.where(starts, positions, 0).cummax(dim=1).values
+        idf = self.idf[ordered]
+        norms = ((2 * (positions - run_start) + 1) * idf * idf).sum(1).sqrt().clamp_min(1e-12)  # (B,)
+        return self.bias + summed / norms[:, None]
 
     @torch.no_grad()
     def fit(self, padded: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, codes: torch.Tensor,

@@ -1,8 +1,8 @@
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from charclf.text import DEFAULT_ALPHABET, fold, read_name
+from charclf.text import DEFAULT_ALPHABET, fold, read_name, transliterate
 
 
 def test_alphabet_is_the_tutorials():
@@ -94,3 +94,23 @@ def test_the_ascii_shortcut_folds_like_the_general_path():
     for name in ["Smith2/3:", "  Jones \n", "O'Neal", "\t\x00Ab-c;d ", "x y", "...", ""]:
         for alphabet in (DEFAULT_ALPHABET, "abc", "ab "):
             assert fold(name, alphabet) == general(name, alphabet)
+
+
+# Mostly what the shortcut must get right (accented Latin, spaces of all kinds, marks, digits,
+# symbols), with the characters that must not take it (ß, ł, ø, Greek, Cyrillic, punctuation).
+LATIN_AND_MORE = st.text(alphabet=st.one_of(
+    st.sampled_from("abcXYZ .,;'éüÁñçŠžőĕǎẹễ \u00a0\u2003\t\n\u0301\u0308019€😀-’ßłøæΣουИ"),
+    st.characters(max_codepoint=0x24F)))
+
+
+@settings(max_examples=500)
+@given(LATIN_AND_MORE)
+@example("é\u00a0b")
+@example("Jan  Nováček ")
+@example("Nguyễn\tVăn")
+@example("Zoë-Ann")
+@example("Øster 2")
+def test_the_latin_shortcut_reads_as_the_general_way(text):
+    """read_name's shortcut for accented Latin names changes no reading of a non-ASCII name."""
+    if not text.isascii():
+        assert read_name(text) == transliterate(text)
