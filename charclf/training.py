@@ -81,8 +81,9 @@ def train(
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train on a folder of <Label>.txt files or a CSV/TSV file of name,label rows; keep the best
-    model on validation accuracy (macro-F1 breaking ties) at `out`. Under torchrun, every process runs this and they
-    train one model data-parallel (see charclf.distributed); only rank 0 writes files.
+    model on validation accuracy (macro-F1 breaking ties) at `out`. Under torchrun, every process
+    runs this and they train one model data-parallel (see charclf.distributed); only rank 0 writes
+    files.
 
     `arch` brings its tuned defaults (config.ARCH_DEFAULTS); `model_options` entries override its
     model options, and `config`, when given, replaces its training config whole.
@@ -455,7 +456,7 @@ class Trainer:
         for split, split_logits in logits.items():
             result = report(self.y[split], split_logits.argmax(1).tolist(), self.dataset.labels)
             metrics[split] = {"accuracy": result["accuracy"], "macro_f1": result["macro_f1"], "n": result["n"]}
-        if model.ngrams is not None:  # each part alone on test: what each brings
+        if model.ngrams is not None:  # each part alone on test, what each brings (model: our own copy)
             for part, mix in (("recurrent_alone", 0.0), ("ngrams_alone", 1.0)):
                 model.mix.fill_(mix)
                 model.adjust.zero_()
