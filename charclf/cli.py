@@ -195,7 +195,8 @@ def compare(data, archs, epochs, seed, device, out_dir, progress):
 
     Prints a table (test accuracy, macro-F1, parameters, training seconds) and draws their
     validation curves side by side in one PNG: see how the gated cells (LSTM, GRU) fare
-    against the plain RNN on the same names.
+    against the plain RNN on the same names. Beside the n-gram part the backbones end close
+    together, so the table and the curves (dashed) also show each recurrent part alone.
 
     \b
     Example:
@@ -217,16 +218,24 @@ def compare(data, archs, epochs, seed, device, out_dir, progress):
         results[arch] = training.train(data_dir, out_dir / f"{arch}.pt", arch=arch, model_options=options,
                                        config=config, device=device, progress=progress)
     rows = [{"arch": arch, "test_accuracy": r.metrics["test"]["accuracy"], "test_macro_f1": r.metrics["test"]["macro_f1"],
+             # The recurrent part without the n-grams: where the backbones differ most.
+             "recurrent_alone": r.metrics.get("recurrent_alone", {}).get("test"),
              "parameters": r.metrics["parameters"], "train_seconds": r.metrics["train_seconds"],
              "best_epoch": r.metrics["best_epoch"], "epochs": r.metrics["epochs_run"], "checkpoint": str(r.checkpoint)}
             for arch, r in results.items()]
     atomic_write(out_dir / "compare.json", lambda f: f.write(json.dumps(rows, indent=2).encode()))
     plot_comparison({arch: r.history for arch, r in results.items()}, out_dir / "compare.png")
-    click.echo(f"{'arch':<6} {'test acc':>8} {'macro-F1':>8} {'parameters':>10} {'seconds':>8} {'best epoch':>10}")
+    alone = any(row["recurrent_alone"] for row in rows)
+    click.echo(f"{'arch':<6} {'test acc':>8} {'macro-F1':>8}" + ("  RNN alone: acc  macro-F1" if alone else "")
+               + f" {'parameters':>10} {'seconds':>8} {'best epoch':>10}")
     for row in rows:
-        click.echo(f"{row['arch']:<6} {row['test_accuracy']:>8.4f} {row['test_macro_f1']:>8.4f} {row['parameters']:>10,} "
-                   f"{row['train_seconds']:>8.1f} {str(row['best_epoch']) + '/' + str(row['epochs']):>10}")
-    click.echo(f"checkpoints and compare.json in {out_dir}; validation curves: {out_dir / 'compare.png'}")
+        part = row["recurrent_alone"]
+        part = f"{part['accuracy']:>16.4f} {part['macro_f1']:>9.4f}" if part else " " * 26 if alone else ""
+        click.echo(f"{row['arch']:<6} {row['test_accuracy']:>8.4f} {row['test_macro_f1']:>8.4f}{part} "
+                   f"{row['parameters']:>10,} {row['train_seconds']:>8.1f} "
+                   f"{str(row['best_epoch']) + '/' + str(row['epochs']):>10}")
+    click.echo(f"checkpoints and compare.json in {out_dir}; validation curves: {out_dir / 'compare.png'}"
+               + (" (dashed: the recurrent part alone)" if alone else ""))
 
 
 def _check_resume_options(ctx: click.Context, saved: dict) -> None:

@@ -108,7 +108,13 @@ class NameClassifier(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Learned numbers; of the n-gram table only the rows of buckets seen in training count (the
+    others stay 0 and are not even stored)."""
+    total = sum(p.numel() for name, p in model.named_parameters() if not name.startswith("ngrams."))
+    if getattr(model, "ngrams", None) is not None:
+        seen = int((model.ngrams.idf > 0).sum())
+        total += seen * model.ngrams.weight.shape[1] + model.ngrams.bias.numel()
+    return total
 
 
 def pick_device(name: str = "auto") -> torch.device:

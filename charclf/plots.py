@@ -39,12 +39,18 @@ def plot_history(history: list[dict[str, float]], path: Path) -> None:
 
 
 def plot_comparison(histories: dict[str, list[dict[str, float]]], path: Path) -> None:
-    """Validation accuracy (left) and macro-F1 (right) per epoch, one line per backbone."""
+    """Validation accuracy (left) and macro-F1 (right) per epoch, one line per backbone (dashed, in
+    the same colour: its recurrent part alone, when the model has an n-gram part)."""
     fig = Figure(figsize=(11, 4))
     axes = fig.subplots(1, 2, sharey=True)
     for ax, key, title in zip(axes, ("val_accuracy", "val_macro_f1"), ("Validation accuracy", "Validation macro-F1")):
         for arch, history in histories.items():
-            ax.plot([r["epoch"] for r in history], [r[key] for r in history], marker=".", label=arch)
+            epochs = [r["epoch"] for r in history]
+            [line] = ax.plot(epochs, [r[key] for r in history], marker=".", label=arch)
+            alone = key.replace("val_", "val_recurrent_")
+            if all(alone in r for r in history):
+                ax.plot(epochs, [r[alone] for r in history], linestyle="--", color=line.get_color(),
+                        label=f"{arch}, RNN alone")
         ax.set(xlabel="epoch", title=title, ylim=(0, 1))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)

@@ -81,8 +81,9 @@ def train(
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train on a folder of <Label>.txt files or a CSV/TSV file of name,label rows; keep the best
-    model on validation accuracy (macro-F1 breaking ties) at `out`. Under torchrun, every process runs this and they
-    train one model data-parallel (see charclf.distributed); only rank 0 writes files.
+    model on validation accuracy (macro-F1 breaking ties) at `out`. Under torchrun, every process
+    runs this and they train one model data-parallel (see charclf.distributed); only rank 0 writes
+    files.
 
     `arch` brings its tuned defaults (config.ARCH_DEFAULTS); `model_options` entries override its
     model options, and `config`, when given, replaces its training config whole.
@@ -418,10 +419,14 @@ class Trainer:
         if self.model.ngrams is not None:
             if not hasattr(self, "ngram_val"):  # resumed: the fitted part came with the state
                 self.ngram_val = self._part_logits("val", mix=1.0)
-            mix, tau = self._choose_combination(self._part_logits("val", mix=0.0))
+            recurrent = self._part_logits("val", mix=0.0)
+            mix, tau = self._choose_combination(recurrent)
             self.model.mix.fill_(mix)
             self.model.adjust.copy_(-tau * self._log_prior())
-            chosen = {"mix": mix, "tau": tau}
+            alone = report(self.y["val"], recurrent.argmax(1).tolist(), self.dataset.labels)
+            # The recurrent part's own scores, to compare backbones (compare's dashed curves).
+            chosen = {"mix": mix, "tau": tau, "val_recurrent_accuracy": alone["accuracy"],
+                      "val_recurrent_macro_f1": alone["macro_f1"]}
         logits = batched_logits(self.model, self.x["val"], DEFAULT_ALPHABET, self.device)
         if not torch.isfinite(logits).all() or not all(torch.isfinite(p).all() for p in self.model.parameters()):
             self._diverged(epoch, "the model's outputs are no longer finite")
@@ -451,6 +456,13 @@ class Trainer:
         for split, split_logits in logits.items():
             result = report(self.y[split], split_logits.argmax(1).tolist(), self.dataset.labels)
             metrics[split] = {"accuracy": result["accuracy"], "macro_f1": result["macro_f1"], "n": result["n"]}
+        if model.ngrams is not None:  # each part alone on test, what each brings (model: our own copy)
+            for part, mix in (("recurrent_alone", 0.0), ("ngrams_alone", 1.0)):
+                model.mix.fill_(mix)
+                model.adjust.zero_()
+                alone = report(self.y["test"], batched_logits(model, self.x["test"], DEFAULT_ALPHABET, self.device)
+                               .argmax(1).tolist(), self.dataset.labels)
+                metrics[part] = {"test": {"accuracy": alone["accuracy"], "macro_f1": alone["macro_f1"]}}
         metrics["test_majority_baseline"] = majority_baseline(self.y["train"], self.y["test"], self.dataset.labels)
         # Temperature scaling: one scalar fitted on validation, judged on test (argmax unchanged).
         temperature = fit_temperature(logits["val"], torch.tensor(self.y["val"]))

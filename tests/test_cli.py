@@ -234,6 +234,15 @@ def test_compare_trains_every_backbone_on_one_split(tiny_data, tmp_path):
     rows = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert {r["arch"] for r in rows} == {"gru", "lstm", "rnn"} and all(r["epochs"] == 1 for r in rows)
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 10_000
+    # Each row also shows its recurrent part alone (the n-gram part is in every default model).
+    assert "RNN alone" in lines[0] and "dashed: the recurrent part alone" in out
+    for row, line in zip(rows, lines[1:4]):
+        assert 0 <= row["recurrent_alone"]["accuracy"] <= 1
+        assert line.split()[1:5] == [f"{row['test_accuracy']:.4f}", f"{row['test_macro_f1']:.4f}",
+                                     f"{row['recurrent_alone']['accuracy']:.4f}", f"{row['recurrent_alone']['macro_f1']:.4f}"]
+        checkpoint = load_checkpoint(row["checkpoint"])
+        # Parameters: the recurrent part, and the n-gram rows of buckets seen in training only.
+        assert row["parameters"] < checkpoint.model_config.ngram_buckets * len(checkpoint.labels)
     assert run("compare", "--archs", "gru,transformer").exit_code == 2
 
 

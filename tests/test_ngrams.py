@@ -4,6 +4,8 @@ import sys
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from charclf.config import ARCHS, POOLINGS, ModelConfig
 from charclf.data import index_batch
@@ -152,3 +154,15 @@ def test_the_ngram_design_round_trips_through_the_cli(tiny_data, tmp_path):
     ok("train", "--data", tiny_data, "--epochs", "1", "--hidden-size", "8", "--ngram-buckets", "0", "--no-progress",
        "--out", plain)
     assert load_checkpoint(plain).build_model().ngrams is None
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=60))
+def test_quick_scores_are_the_reports_accuracy_and_macro_f1(pairs):
+    """The mix is chosen with quick_scores; the epoch with metrics.report: they must agree."""
+    from charclf.metrics import report
+    from charclf.training import quick_scores
+
+    targets, predicted = zip(*pairs)
+    full = report(list(targets), list(predicted), ["a", "b", "c", "d", "e"])
+    accuracy, macro_f1 = quick_scores(torch.tensor(targets), torch.tensor(predicted), 5)
+    assert accuracy == pytest.approx(full["accuracy"]) and macro_f1 == pytest.approx(full["macro_f1"])
