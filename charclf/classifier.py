@@ -19,7 +19,7 @@ from charclf.locations import resolve_checkpoint
 from charclf.metrics import majority_baseline, report
 from charclf.model import batched_logits, pick_device
 from charclf.stream import StreamDataset, open_dataset
-from charclf.text import read_name
+from charclf.text import DEFAULT_ALPHABET, read_name
 
 UNKNOWN = "unknown"
 UNREADABLE = "no letters to read, even after transliteration to Latin"
@@ -131,20 +131,25 @@ class Classifier:
         """
         k = max(1, min(k, len(self.labels)))
         alphabet, labels = self.alphabet, self.labels
+        plain = alphabet == DEFAULT_ALPHABET
         predictions, readable = [], []
         for name in names:
-            as_read, caveats = read_name(name, alphabet)
-            p = Prediction(name, as_read, caveats=caveats)
-            predictions.append(p)
-            # Punctuation alone ("...", "'") is no name: at least one letter is needed.
-            if as_read.isalpha() or any(map(str.isalpha, as_read)):
+            if plain and name.isascii() and name.isalpha():  # most names (Smith): read as they are
+                p = Prediction(name, name)
                 readable.append(p)
             else:
-                p.abstained, p.reason = True, UNREADABLE
+                as_read, caveats = read_name(name, alphabet)
+                p = Prediction(name, as_read, caveats=caveats)
+                # Punctuation alone ("...", "'") is no name: at least one letter is needed.
+                if any(map(str.isalpha, as_read)):
+                    readable.append(p)
+                else:
+                    p.abstained, p.reason = True, UNREADABLE
+            predictions.append(p)
         if readable:
             probs, idx = self.probabilities([p.as_read for p in readable]).topk(k, dim=1)
             for p, row_p, row_i in zip(readable, probs.tolist(), idx.tolist()):
-                p.top = list(zip(map(labels.__getitem__, row_i), row_p))
+                p.top = [(labels[i], probability) for i, probability in zip(row_i, row_p)]
                 if min_confidence is not None and row_p[0] < min_confidence:
                     p.abstained = True
                     p.reason = f"top probability {row_p[0]:.3f} is below the minimum confidence {min_confidence:g}"

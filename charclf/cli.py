@@ -539,16 +539,16 @@ def _predict_chunk(clf, chunk, k, min_confidence, as_json) -> int:
         if as_json:
             out.append(p.to_json())
             continue
-        shown = name if name.isprintable() else repr(name)  # one line per name, always
         if p.abstained:
             answer = f"unknown: {p.reason}"
             if p.top:
                 answer += f" (best guess {p.top[0][0]} {p.top[0][1]:.3f})"
         else:
             answer = "  ".join([f"{label} {prob:.3f}" for label, prob in p.top])
-        if p.as_read == name and not p.caveats:  # the usual case: nothing to note
-            out.append(f"{shown:<{width}}  {answer}")
+        if p.as_read == name and not p.caveats:  # the usual case: a printable name, nothing to note
+            out.append(f"{name:<{width}}  {answer}")
             continue
+        shown = name if name.isprintable() else repr(name)  # one line per name, always
         notes = ([f"read as {p.as_read}"] if p.as_read and p.as_read != name.strip() else []) + p.caveats
         out.append(f"{shown:<{width}}  {answer}" + (f"  ({'; '.join(notes)})" if notes else ""))
     if out:

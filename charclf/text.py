@@ -35,6 +35,8 @@ def fold(name: str, alphabet: str = DEFAULT_ALPHABET) -> str:
     'Slusarski'
     """
     if name.isascii():  # the usual case: NFD changes no ASCII text and ASCII has no combining marks
+        if name.isalpha() and alphabet == DEFAULT_ALPHABET:  # letters only (Smith): nothing to drop
+            return name
         return name.translate(_ascii_deletions(alphabet)).strip()
     allowed = set(alphabet)
     decomposed = unicodedata.normalize("NFD", name)
