@@ -7,7 +7,7 @@ The Python API (the CLI calls the same functions)::
     clf = charclf.load()                        # the model `charclf train` last wrote, else the shipped one
     clf = charclf.load("runs/lstm.pt", device="cpu")
     for p in clf.predict(["Hinton", "Satoshi"], k=3):
-        print(p.name, p.top)                    # Hinton [('English', 0.65...), ('Scottish', 0.07...), ...]
+        print(p.name, p.top)                    # Hinton [('English', 0.95...), ('Scottish', 0.01...), ...]
 
     result = charclf.train("data/names", "runs/gru.pt", arch="gru",
                            config=charclf.TrainConfig(epochs=12))

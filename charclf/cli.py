@@ -87,6 +87,8 @@ def per_arch(field: str) -> str:
     values = {arch: ARCH_DEFAULTS[arch].get(field, getattr(TrainConfig, field, None)) for arch in ARCHS}
     shown = {arch: ("bidirectional" if value else "unidirectional") if isinstance(value, bool)
              else f"{value:g}" if isinstance(value, (int, float)) else value for arch, value in values.items()}
+    if len(set(shown.values())) == 1:  # the same for every backbone
+        return f"[default: {next(iter(shown.values()))}]"
     return "[default: " + ", ".join(f"{arch} {value}" for arch, value in shown.items()) + "]"
 
 

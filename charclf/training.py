@@ -224,10 +224,12 @@ class Trainer:
         if self.dist.is_main:
             for path in (self.out, state_path(self.out)):
                 remove_stale_temps(path)  # left by a run killed while saving
+        # Before its fit, the n-gram part has no rows in use, so no parameters to count yet.
+        ngram_note = " + the n-gram part" if self.model.ngrams is not None and first == 1 else ""
         where = f"{self.dist.world_size} processes ({self.device.type})" if self.dist.enabled else self.device
         log(
             f"{'resuming at epoch ' + str(first) + ': ' if first > 1 else ''}training {self.model_config.arch} "
-            f"({count_parameters(self.model):,} parameters) on {where}: {len(self.dataset.labels)} labels, "
+            f"({count_parameters(self.model):,} parameters{ngram_note}) on {where}: {len(self.dataset.labels)} labels, "
             f"{self.sizes['train']} train / {self.sizes['val']} val / {self.sizes['test']} test pairs"
         )
         for line in self._data_notes():

@@ -285,3 +285,14 @@ def test_bad_checkpoints_through_the_cli(tiny_data, tmp_path):
         assert result.exit_code == 1, name
         [line] = result.stderr.strip().splitlines()
         assert line.startswith("Error: ") and name in line, line
+
+
+def test_train_help_shows_each_backbones_own_defaults():
+    from charclf.config import ARCH_DEFAULTS
+
+    text = " ".join(ok("train", "--help").stdout.split())  # undo click's line wrapping
+    hidden = ", ".join(f"{arch} {ARCH_DEFAULTS[arch]['hidden_size']}" for arch in ARCHS)
+    assert f"[default: {hidden}]" in text
+    # One value when every backbone has the same.
+    assert "Weigh rare labels more in the loss. [default: none]" in text
+    assert "--bidirectional / --unidirectional [default: unidirectional]" in text
