@@ -154,9 +154,10 @@ class NgramTable(nn.Module):
             x_t = torch.sparse_coo_tensor(torch.stack([columns, rows]), values, shape[::-1],
                                           check_invariants=False).coalesce().to_sparse_csr()
         onehot = nn.functional.one_hot(targets, self.weight.shape[1]).to(values.dtype)  # (n, C)
-        sample_weight = torch.ones(n) if class_weight is None else class_weight[targets]  # (n,)
-        weight = torch.zeros(len(used), self.weight.shape[1])
-        bias = torch.zeros(self.weight.shape[1])
+        device = values.device
+        sample_weight = torch.ones(n, device=device) if class_weight is None else class_weight[targets]  # (n,)
+        weight = torch.zeros(len(used), self.weight.shape[1], device=device)
+        bias = torch.zeros(self.weight.shape[1], device=device)
         weight.grad, bias.grad = torch.zeros_like(weight), torch.zeros_like(bias)
         optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=max_iter, history_size=history_size,
                                       tolerance_grad=1e-6, tolerance_change=1e-10, line_search_fn="strong_wolfe")
@@ -180,7 +181,7 @@ class NgramTable(nn.Module):
         self.weight.zero_()
         self.weight[used] = weight
         self.bias.copy_(bias)
-        return optimizer.state[optimizer._params[0]]["n_iter"]
+        return optimizer.state[weight]["n_iter"]
 
 
 def _keep_seen_rows(module: NgramTable, state_dict, prefix, local_metadata):

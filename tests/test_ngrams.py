@@ -166,3 +166,26 @@ def test_quick_scores_are_the_reports_accuracy_and_macro_f1(pairs):
     full = report(list(targets), list(predicted), ["a", "b", "c", "d", "e"])
     accuracy, macro_f1 = quick_scores(torch.tensor(targets), torch.tensor(predicted), 5)
     assert accuracy == pytest.approx(full["accuracy"]) and macro_f1 == pytest.approx(full["macro_f1"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_ngram_design_trains_and_predicts_on_cuda(tiny_data, tmp_path):
+    from click.testing import CliRunner
+
+    from charclf.cli import main
+
+    def ok(*args):
+        result = CliRunner().invoke(main, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    def probabilities(*args):
+        return [[p["probability"] for p in json.loads(line)["predictions"]] for line in ok(*args).splitlines()]
+
+    ckpt = tmp_path / "cuda.pt"
+    ok("train", "--data", tiny_data, "--epochs", "2", "--hidden-size", "8", "--ngram-buckets", "4096",
+       "--device", "cuda", "--no-progress", "--out", ckpt)
+    names = ["Tanaka", "Rossi", "Smith"]
+    on_gpu = probabilities("predict", *names, "--json", "--device", "cuda", "--checkpoint", ckpt)
+    on_cpu = probabilities("predict", *names, "--json", "--device", "cpu", "--checkpoint", ckpt)
+    assert on_gpu == pytest.approx(on_cpu, abs=1e-4)
