@@ -132,7 +132,7 @@ class NgramTable(nn.Module):
     def fit(self, padded: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, codes: torch.Tensor,
             c: float = 30.0, max_iter: int = 300, class_weight: torch.Tensor | None = None,
             history_size: int = 10, min_df: int = 1) -> int:
-        """Multinomial logistic regression on the training names, to convergence with L-BFGS:
+        """Multinomial logistic regression on the training names by L-BFGS (at most max_iter iterations):
         minimise sum of losses + ||weight||^2 / (2c) (scikit-learn's LogisticRegression(C=c)).
         Returns the number of L-BFGS iterations."""
         self.codes.copy_(codes)

@@ -366,7 +366,7 @@ class Trainer:
         return total / count
 
     def _fit_ngrams(self, log: Callable[[str], None]) -> None:
-        """Fit the n-gram part as a logistic regression on the training names (to convergence)."""
+        """Fit the n-gram part as a logistic regression on the training names (TrainConfig.ngram_iterations)."""
         ngrams = self.model.ngrams
         names, targets = [name for name, _ in self.ngram_train], [label for _, label in self.ngram_train]
         padded, lengths = index_batch(names, DEFAULT_ALPHABET)
