@@ -274,6 +274,16 @@ def show_option(command):
                         help="Open the plot in a window. Default: when a display and a terminal exist.")(command)
 
 
+def plot_options(plot_help: str, default_out: str):
+    """--plot, --out (where it writes) and --show, for a command that can draw one PNG."""
+    def apply(command):
+        command = show_option(command)
+        command = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path(default_out),
+                               show_default=True, help="Where --plot writes.")(command)
+        return click.option("--plot", is_flag=True, help=plot_help)(command)
+    return apply
+
+
 def _save_plot(draw, out: Path, show: bool | None, what: str, quiet_stdout: bool = False) -> None:
     """Call draw(out) to write a PNG; say where `what` went (on stderr when stdout carries JSON);
     open it when asked (or when a screen is there)."""
@@ -300,10 +310,7 @@ def _calibration_line(calibration: dict) -> str:
 @click.option("--split", type=SPLIT_CHOICE, default="test", show_default=True)
 @min_confidence_option("Also report coverage (the share of names answered) and the accuracy on those "
                        "(selective accuracy) when answering only at calibrated confidence >= P.")
-@click.option("--plot", is_flag=True, help="Draw the coverage/accuracy curve over all thresholds as a PNG.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("coverage.png"),
-              show_default=True, help="Where --plot writes.")
-@show_option
+@plot_options("Draw the coverage/accuracy curve over all thresholds as a PNG.", "coverage.png")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @reports_errors
@@ -354,10 +361,7 @@ def evaluate(checkpoint, data, split, min_confidence, plot, out, show, as_json, 
 @data_option(MODEL_DATA_DEFAULT)
 @click.option("--split", type=SPLIT_CHOICE, default="test", show_default=True)
 @click.option("--bins", type=click.IntRange(min=1), default=15, show_default=True, help="Confidence bins for ECE.")
-@click.option("--plot", is_flag=True, help="Draw the reliability diagram (before and after) as a PNG.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("calibration.png"),
-              show_default=True, help="Where --plot writes.")
-@show_option
+@plot_options("Draw the reliability diagram (before and after) as a PNG.", "calibration.png")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @reports_errors
