@@ -12,9 +12,9 @@ import torch
 from charclf.config import ModelConfig
 from charclf.errors import CheckpointError
 from charclf.files import atomic_write
-from charclf.model import NameClassifier
+from charclf.model import build_model
 
-FORMAT = 1
+FORMAT = 2  # 2: purely recurrent models (mean+max pooling, lower-cased letters) or the n-gram baseline
 REQUIRED = ("format", "model", "model_config", "alphabet", "labels", "train_config", "metrics")
 
 
@@ -36,8 +36,8 @@ class Checkpoint:
     def temperature(self) -> float:
         return float(self.calibration.get("temperature", 1.0))
 
-    def build_model(self, device: torch.device | str = "cpu") -> NameClassifier:
-        model = NameClassifier(self.model_config)
+    def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
+        model = build_model(self.model_config)
         try:
             model.load_state_dict(self.state_dict)
         except RuntimeError as e:
@@ -88,7 +88,7 @@ def _from_payload(payload: Any) -> Checkpoint:
     if not isinstance(payload, dict) or "format" not in payload:
         raise CheckpointError("not a charclf checkpoint (no format version)")
     if payload["format"] != FORMAT:
-        raise CheckpointError(f"checkpoint format {payload['format']!r} is not supported (this charclf reads {FORMAT})")
+        raise CheckpointError(f"checkpoint format {payload['format']!r} is not supported (this charclf reads {FORMAT}: retrain it with this version)")
     missing = [key for key in REQUIRED if key not in payload]
     if missing:
         raise CheckpointError(f"not a complete charclf checkpoint (missing {', '.join(missing)})")

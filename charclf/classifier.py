@@ -13,12 +13,12 @@ import torch
 
 from charclf.calibration import coverage_curve, scores, selective
 from charclf.checkpoint import Checkpoint, load_checkpoint
-from charclf.data import split_dataset
+from charclf.batches import open_source
 from charclf.errors import CheckpointError, DataError
 from charclf.locations import resolve_checkpoint
-from charclf.metrics import majority_baseline, report
+from charclf.loop import evaluate
+from charclf.metrics import majority_baseline
 from charclf.model import batched_logits, pick_device
-from charclf.stream import StreamDataset, open_dataset
 from charclf.text import DEFAULT_ALPHABET, read_name
 
 UNKNOWN = "unknown"
@@ -165,28 +165,22 @@ class Classifier:
         Brier score, NLL) before and after the temperature; with `min_confidence`, the coverage and
         accuracy of answering only above it ("selective"), and the whole coverage curve."""
         seed = self.checkpoint.train_config.get("seed", 0)
-        dataset = open_dataset(Path(data_dir), self.alphabet, seed, held=(split,))
-        if dataset.labels != self.labels:
+        source = open_source(Path(data_dir), self.alphabet, seed, held=(split,))
+        if source.labels != self.labels:
             raise DataError(
-                f"the dataset at {data_dir} has labels {', '.join(dataset.labels)}, but the model was "
+                f"the dataset at {data_dir} has labels {', '.join(source.labels)}, but the model was "
                 f"trained on {', '.join(self.labels)}"
             )
-        if isinstance(dataset, StreamDataset):
-            pairs, split_rows = dataset.held[split], dataset.size(split)
-            # The train split's label counts, as a Counter of label indices: all the baseline needs.
-            train_targets = Counter(dict(enumerate(dataset.counts["train"])))
-        else:
-            splits = split_dataset(dataset, seed=seed)
-            pairs, split_rows = splits[split], len(splits[split])
-            train_targets = [y for _, y in splits["train"]]
-        targets = [label for _, label in pairs]
-        logits = self.logits([name for name, _ in pairs])
-        result = report(targets, logits.argmax(1).tolist(), self.labels)
+        names, targets = source.held[split]
+        result = evaluate(self.model, names, targets, self.labels, self.alphabet, self.device)
+        logits = result.pop("logits")
+        result.pop("loss")
         result["split"] = split
-        result["split_rows"] = split_rows  # more than n when a large file's split was sampled
+        result["split_rows"] = source.sizes[split]  # more than n when a large file's split was sampled
         result["data_dir"] = str(data_dir)
-        result["majority_baseline"] = majority_baseline(train_targets, targets, self.labels)
-        result["same_data_as_training"] = dataset.fingerprint == self.checkpoint.train_config.get("data_fingerprint")
+        train_counts = Counter(dict(enumerate(source.train_counts)))  # all the baseline needs
+        result["majority_baseline"] = majority_baseline(train_counts, targets, self.labels)
+        result["same_data_as_training"] = source.fingerprint == self.checkpoint.train_config.get("data_fingerprint")
         result["calibration"] = self._calibration(logits, torch.tensor(targets), bins)
         if min_confidence is not None:
             confidence = torch.softmax(logits / self.temperature, dim=1).max(dim=1).values

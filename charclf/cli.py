@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from charclf.config import ARCH_DEFAULTS, ARCHS, CLASS_WEIGHTINGS, POOLINGS, ModelConfig, TrainConfig, defaults_for
+from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MODELS, NGRAM, POOLINGS, ModelConfig, TrainConfig, default_of,
+                            defaults_for)
 from charclf.errors import CharclfError
 
 SPLIT_CHOICE = click.Choice(["test", "val", "train"])
@@ -75,7 +76,8 @@ def main():
     \b
     Typical session:
       charclf data fetch          # the 18-language names dataset into ./data/names
-      charclf train               # a bidirectional GRU, best checkpoint kept on validation
+      charclf train               # a bidirectional GRU over the letters, best epoch kept on validation
+      charclf compare             # GRU, LSTM, plain RNN and the n-gram baseline side by side
       charclf evaluate            # held-out accuracy, macro-F1, calibration, per-label scores, confusion
       charclf predict Hinton Satoshi Иванов
       charclf predict Jones --min-confidence 0.5   # `unknown` when the model is unsure
@@ -83,8 +85,8 @@ def main():
 
 
 def per_arch(field: str) -> str:
-    """Help text naming each backbone's tuned default for `field`."""
-    values = {arch: ARCH_DEFAULTS[arch].get(field, getattr(TrainConfig, field, None)) for arch in ARCHS}
+    """Help text naming each recurrent backbone's default for `field`."""
+    values = {arch: default_of(arch, field) for arch in ARCHS}
     shown = {arch: ("bidirectional" if value else "unidirectional") if isinstance(value, bool)
              else f"{value:g}" if isinstance(value, (int, float)) else value for arch, value in values.items()}
     if len(set(shown.values())) == 1:  # the same for every backbone
@@ -92,31 +94,58 @@ def per_arch(field: str) -> str:
     return "[default: " + ", ".join(f"{arch} {value}" for arch, value in shown.items()) + "]"
 
 
+def threads_option(command):
+    return click.option(
+        "--threads", type=click.IntRange(min=1), metavar="N",
+        help="CPU threads for torch. Default: $CHARCLF_THREADS, else 1 (more rarely helps these small "
+             "models, and on a busy machine slows them down many times).",
+    )(command)
+
+
+def _use_threads(threads: int | None) -> None:
+    from charclf.threads import use_threads
+
+    try:
+        use_threads(threads)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
 @main.command()
 @data_option(TRAIN_DATA_DEFAULT)
-@click.option("--arch", type=click.Choice(ARCHS), default="gru", show_default=True, help="Recurrent backbone.")
+@click.option("--model", "--arch", "arch", type=click.Choice(MODELS), default="gru", show_default=True,
+              help="Recurrent backbone, or ngram: the classical baseline (a logistic regression over "
+                   "character 1-5-grams, no network).")
 @click.option("--hidden-size", type=click.IntRange(min=1), help=per_arch("hidden_size"))
-@click.option("--num-layers", type=click.IntRange(min=1), default=ModelConfig.num_layers, show_default=True)
+@click.option("--num-layers", type=click.IntRange(min=1), help=per_arch("num_layers"))
 @click.option("--bidirectional/--unidirectional", default=None, help=per_arch("bidirectional"))
-@click.option("--embedding-dim", type=click.IntRange(min=0), default=ModelConfig.embedding_dim, show_default=True,
-              help="Letter embedding width (0: one-hot letters straight into the RNN).")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=ModelConfig.dropout, show_default=True)
-@click.option("--pooling", type=click.Choice(POOLINGS), default=ModelConfig.pooling, show_default=True,
-              help="Name vector: last states, max over letters, or both.")
+@click.option("--embedding-dim", type=click.IntRange(min=0),
+              help="Letter embedding width (0: one-hot letters straight into the RNN). " + per_arch("embedding_dim"))
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help=per_arch("dropout"))
+@click.option("--pooling", type=click.Choice(POOLINGS),
+              help="Name vector: the last states, the max over letters, or the mean and the max. " + per_arch("pooling"))
+@click.option("--lowercase/--case-sensitive", default=None,
+              help="Read letters lower-cased (Jones and JONES alike). " + per_arch("lowercase"))
 @click.option("--epochs", type=click.IntRange(min=1), help=per_arch("epochs"))
-@click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), help=per_arch("batch_size"))
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True),
               help="Peak learning rate of the one-cycle schedule. " + per_arch("lr"))
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=TrainConfig.weight_decay, show_default=True)
-@click.option("--class-weighting", type=click.Choice(CLASS_WEIGHTINGS),
-              help="Weigh rare labels more in the loss. " + per_arch("class_weighting"))
-@click.option("--ngram-buckets", type=click.IntRange(min=0),
-              help="Hash buckets of the character n-gram part beside the RNN (0: none). " + per_arch("ngram_buckets"))
-@click.option("--ngram-c", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.ngram_c,
-              show_default=True, help="Inverse L2 strength of the n-gram part's logistic regression.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), help=per_arch("weight_decay"))
+@click.option("--class-weighting", type=click.Choice(list(CLASS_WEIGHTINGS)),
+              help="Weigh rare labels more in the loss: (names / names of the label) to the power 1/4, "
+                   "1/2 or 1. " + per_arch("class_weighting"))
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), help=per_arch("label_smoothing"))
+@click.option("--average-decay", type=click.FloatRange(0, 1, max_open=True),
+              help="Keep a moving average of the weights with this decay per step (0: the weights as "
+                   "trained). " + per_arch("average_decay"))
+@click.option("--ngram-buckets", type=click.IntRange(min=1),
+              help=f"--model ngram: hash buckets of its n-grams. [default: {ModelConfig.ngram_buckets}]")
+@click.option("--ngram-c", type=click.FloatRange(min=0, min_open=True),
+              help=f"--model ngram: inverse L2 strength of its logistic regression. [default: {TrainConfig.ngram_c:g}]")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
               help="Seeds the split, the initial weights and the batch order.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@threads_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Checkpoint to write. Default: $CHARCLF_HOME/model.pt (~/.local/share/charclf/model.pt), "
                    "the model evaluate, confusion and predict use without --checkpoint.")
@@ -125,12 +154,12 @@ def per_arch(field: str) -> str:
 @click.option("--progress/--no-progress", default=True, help="Show progress bars (stderr).")
 @click.pass_context
 @reports_errors
-def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim, dropout, pooling, epochs,
-          batch_size, lr, weight_decay, class_weighting, ngram_buckets, ngram_c, seed, device, out, resume, progress):
+def train(ctx, data, arch, seed, device, threads, out, resume, progress, **options):
     """Train a classifier on a folder of <Label>.txt files or a CSV/TSV file of names.
 
-    Each backbone starts from its own tuned defaults (hidden size, epochs, learning rate);
-    options given here win.
+    The default model is a bidirectional GRU over letter embeddings, its outputs pooled over
+    all letters (mean and max), then a linear layer; the weights kept are a moving average
+    over the training steps. lstm and rnn change a few of its settings; options given here win.
 
     A folder's names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name
     text in two splits). The checkpoint with the best validation accuracy (macro-F1 breaking
@@ -144,15 +173,17 @@ def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim
 
     \b
     Examples:
-      charclf train --arch lstm --epochs 15 --out runs/lstm.pt
+      charclf train --model lstm --epochs 15 --out runs/lstm.pt
+      charclf train --model ngram --out runs/ngram.pt
       charclf train --out runs/lstm.pt --resume
-      charclf train --data names.csv --out runs/big.pt
+      charclf train --data names.csv --out runs/big.pt --threads 2
       torchrun --nproc_per_node 4 -m charclf train --out runs/ddp.pt
     """
     from charclf.distributed import is_main_process
     from charclf.locations import default_checkpoint, resolve_data_dir
     from charclf import training
 
+    _use_threads(threads)
     out = out or default_checkpoint()
     if resume:
         state = training.load_training_state(out)
@@ -161,83 +192,64 @@ def train(ctx, data, arch, hidden_size, num_layers, bidirectional, embedding_dim
         result = training.resume(out, data_dir=data_dir, device=device, progress=progress, state=state)
         arch = state["model_config"]["arch"]
     else:
-        options, config = defaults_for(
-            arch, hidden_size=hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-            embedding_dim=embedding_dim, dropout=dropout, pooling=pooling, epochs=epochs, batch_size=batch_size,
-            lr=lr, weight_decay=weight_decay, class_weighting=class_weighting, ngram_buckets=ngram_buckets,
-            ngram_c=ngram_c, seed=seed,
-        )
-        result = training.train(resolve_data_dir(data), out, arch=arch, model_options=options, config=config,
+        model_options, config = defaults_for(arch, seed=seed, **options)
+        result = training.train(resolve_data_dir(data), out, arch=arch, model_options=model_options, config=config,
                                 device=device, progress=progress)
     if not is_main_process():
         return  # rank 0 reports for all
     m = result.metrics
     base = m["test_majority_baseline"]
     click.echo(f"saved {arch} model to {out} (best epoch {m['best_epoch']} of {m['epochs_run']}, "
-               f"{m['train_seconds']:.1f} s of training)")
+               f"{m['train_seconds']:.1f} s of training, {m['parameters']:,} parameters)")
     click.echo(f"validation: accuracy {m['val']['accuracy']:.4f}  macro-F1 {m['val']['macro_f1']:.4f}")
     click.echo(f"test:       accuracy {m['test']['accuracy']:.4f}  macro-F1 {m['test']['macro_f1']:.4f}  "
                f"(always-{base['label']} baseline: accuracy {base['accuracy']:.4f})")
     history, curves = training.history_paths(result.checkpoint)
-    click.echo(f"history: {history}  curves: {curves}")
+    click.echo(f"history: {history}" + (f"  curves: {curves}" if arch != NGRAM else ""))
 
 
 @main.command()
 @data_option(TRAIN_DATA_DEFAULT)
-@click.option("--archs", default=",".join(ARCHS), show_default=True, help="Backbones to train, comma-separated.")
+@click.option("--archs", default=",".join(MODELS), show_default=True,
+              help="Models to train, comma-separated: backbones and ngram (the baseline).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs for every backbone. Default: each one's own.")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@threads_option
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/compare"),
               show_default=True, help="Where the checkpoints, compare.json and compare.png go.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars (stderr).")
 @reports_errors
-def compare(data, archs, epochs, seed, device, out_dir, progress):
-    """Train several backbones with their defaults on the same split and compare them.
+def compare(data, archs, epochs, seed, device, threads, out_dir, progress):
+    """Train several models with their defaults on the same split and compare them.
 
     Prints a table (test accuracy, macro-F1, parameters, training seconds) and draws their
     validation curves side by side in one PNG: see how the gated cells (LSTM, GRU) fare
-    against the plain RNN on the same names. Beside the n-gram part the backbones end close
-    together, so the table and the curves (dashed) also show each recurrent part alone.
+    against the plain RNN on the same names, and all three against the n-gram baseline
+    (a level line: it is fitted in one go). Below the table, each model's test accuracy by
+    name length shows where the plain RNN falls behind: on long names.
 
     \b
     Example:
       charclf compare --archs rnn,gru --epochs 10
     """
     from charclf import training
-    from charclf.files import atomic_write
+    from charclf.comparison import compare_models
     from charclf.locations import resolve_data_dir
-    from charclf.plots import plot_comparison
 
     chosen = [a.strip() for a in archs.split(",") if a.strip()]
-    unknown = sorted(set(chosen) - set(ARCHS))
+    unknown = sorted(set(chosen) - set(MODELS))
     if unknown or not chosen:
-        raise click.BadParameter(f"choose from {', '.join(ARCHS)}, got {archs!r}", param_hint="--archs")
+        raise click.BadParameter(f"choose from {', '.join(MODELS)}, got {archs!r}", param_hint="--archs")
+    _use_threads(threads)
     data_dir = resolve_data_dir(data)
     results = {}
     for arch in chosen:
         options, config = defaults_for(arch, epochs=epochs, seed=seed)
         results[arch] = training.train(data_dir, out_dir / f"{arch}.pt", arch=arch, model_options=options,
                                        config=config, device=device, progress=progress)
-    rows = [{"arch": arch, "test_accuracy": r.metrics["test"]["accuracy"], "test_macro_f1": r.metrics["test"]["macro_f1"],
-             # The recurrent part without the n-grams: where the backbones differ most.
-             "recurrent_alone": r.metrics.get("recurrent_alone", {}).get("test"),
-             "parameters": r.metrics["parameters"], "train_seconds": r.metrics["train_seconds"],
-             "best_epoch": r.metrics["best_epoch"], "epochs": r.metrics["epochs_run"], "checkpoint": str(r.checkpoint)}
-            for arch, r in results.items()]
-    atomic_write(out_dir / "compare.json", lambda f: f.write(json.dumps(rows, indent=2).encode()))
-    plot_comparison({arch: r.history for arch, r in results.items()}, out_dir / "compare.png")
-    alone = any(row["recurrent_alone"] for row in rows)
-    click.echo(f"{'arch':<6} {'test acc':>8} {'macro-F1':>8}" + ("  RNN alone: acc  macro-F1" if alone else "")
-               + f" {'parameters':>10} {'seconds':>8} {'best epoch':>10}")
-    for row in rows:
-        part = row["recurrent_alone"]
-        part = f"{part['accuracy']:>16.4f} {part['macro_f1']:>9.4f}" if part else " " * 26 if alone else ""
-        click.echo(f"{row['arch']:<6} {row['test_accuracy']:>8.4f} {row['test_macro_f1']:>8.4f}{part} "
-                   f"{row['parameters']:>10,} {row['train_seconds']:>8.1f} "
-                   f"{str(row['best_epoch']) + '/' + str(row['epochs']):>10}")
-    click.echo(f"checkpoints and compare.json in {out_dir}; validation curves: {out_dir / 'compare.png'}"
-               + (" (dashed: the recurrent part alone)" if alone else ""))
+    for line in compare_models(results, data_dir, out_dir, device):
+        click.echo(line)
 
 
 def _check_resume_options(ctx: click.Context, saved: dict) -> None:
@@ -313,8 +325,9 @@ def _calibration_line(calibration: dict) -> str:
 @plot_options("Draw the coverage/accuracy curve over all thresholds as a PNG.", "coverage.png")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@threads_option
 @reports_errors
-def evaluate(checkpoint, data, split, min_confidence, plot, out, show, as_json, device):
+def evaluate(checkpoint, data, split, min_confidence, plot, out, show, as_json, device, threads):
     """Score a model on a split of its dataset, re-made exactly as at training time.
 
     Prints accuracy, macro-F1 (mean F1 over labels), the always-majority baseline, the
@@ -326,6 +339,7 @@ def evaluate(checkpoint, data, split, min_confidence, plot, out, show, as_json, 
       charclf evaluate --split val --json
       charclf evaluate --min-confidence 0.6 --plot --out coverage.png
     """
+    _use_threads(threads)
     from charclf.metrics import format_confusion, format_per_label
 
     clf, result = _evaluation(checkpoint, data, split, device,
@@ -364,8 +378,9 @@ def evaluate(checkpoint, data, split, min_confidence, plot, out, show, as_json, 
 @plot_options("Draw the reliability diagram (before and after) as a PNG.", "calibration.png")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@threads_option
 @reports_errors
-def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device):
+def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device, threads):
     """How far the model's probabilities can be trusted, before and after its temperature.
 
     Training fits one temperature on the validation split (temperature scaling) and stores
@@ -378,6 +393,7 @@ def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device)
     Example:
       charclf calibration --plot --out calibration.png
     """
+    _use_threads(threads)
     clf, result = _evaluation(checkpoint, data, split, device, bins=bins)
     cal = result["calibration"]
     if plot:
@@ -413,8 +429,9 @@ def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device)
               help="Where to write: the PNG with --plot (default confusion.png), else the text matrix.")
 @show_option
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@threads_option
 @reports_errors
-def confusion(checkpoint, data, split, normalize, plot, out, show, device):
+def confusion(checkpoint, data, split, normalize, plot, out, show, device, threads):
     """Show which labels the model mistakes for which (rows: true, columns: predicted).
 
     \b
@@ -422,6 +439,7 @@ def confusion(checkpoint, data, split, normalize, plot, out, show, device):
       charclf confusion --normalize
       charclf confusion --plot --out confusion.png
     """
+    _use_threads(threads)
     from charclf.metrics import format_confusion
 
     clf, result = _evaluation(checkpoint, data, split, device)
@@ -481,10 +499,11 @@ def _read_lines(file: Path | str):
               help="One JSON object per name and line (JSON Lines, ASCII-escaped).")
 @checkpoint_option
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@threads_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=8192, show_default=True,
               help="Names per batch when reading a file.")
 @reports_errors
-def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_size):
+def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_size, threads):
     """Predict the likeliest languages of NAMES, with calibrated probabilities.
 
     Names come from the arguments, or from --file (one per line; '-' or a lone '-' argument
@@ -507,6 +526,7 @@ def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_s
         raise click.UsageError("no names: give some as arguments, or use --file FILE ('-' for stdin)")
     from charclf.classifier import Classifier
 
+    _use_threads(threads)
     clf = Classifier.load(checkpoint, device=device)
     lines = ((i, name, None) for i, name in enumerate(names, start=1)) if names else _read_lines(file)
     failed = total = 0

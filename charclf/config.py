@@ -1,26 +1,32 @@
 """The two configs, model shape and training, as plain dataclasses (no torch, so the CLI's help
-can show their defaults without importing it). Field names follow torch's own arguments."""
+can show their defaults without importing it). Field names follow torch's own arguments.
+
+One source of defaults: `ModelConfig()` and `TrainConfig()` hold the default model's (the
+bidirectional GRU) settings, what `charclf train` uses with no options. The other backbones
+change a few of them (ARCH_DEFAULTS), and the n-gram baseline uses its own fields."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
 
-ARCHS = ("gru", "lstm", "rnn")  # the keys of charclf.model.BACKBONES (a test keeps them equal)
-POOLINGS = ("last", "max", "last+max")  # how per-letter outputs become one vector per name
-CLASS_WEIGHTINGS = ("none", "sqrt", "inverse")
+ARCHS = ("gru", "lstm", "rnn")  # the recurrent backbones: the keys of charclf.model.BACKBONES
+NGRAM = "ngram"  # the classical baseline: a logistic regression over character n-grams (charclf.ngrams)
+MODELS = ARCHS + (NGRAM,)  # what `charclf train --model` accepts
+POOLINGS = ("last", "max", "mean+max", "last+max")  # how per-letter outputs become one vector per name
+# Loss weight of a label = (names / names of that label) ** power, scaled to mean 1.
+CLASS_WEIGHTINGS = {"none": 0.0, "fourth-root": 0.25, "sqrt": 0.5, "inverse": 1.0}
 
-# What each backbone gets on top of the dataclass defaults below, tuned on the validation split
-# (see docs/tuning.md). Options given explicitly win. Every backbone gets the n-gram part and no
-# class weights: a small one-directional RNN beside the n-grams is as accurate as a big two-way
-# one, and trains and predicts several times faster.
-_SHARED = {"ngram_buckets": 1 << 18, "class_weighting": "none"}
+# What each backbone changes in the defaults below, tuned on the validation split (docs/tuning.md).
+# Options given explicitly win.
 ARCH_DEFAULTS: dict[str, dict] = {
-    "gru": {"hidden_size": 64, "bidirectional": False, "epochs": 30, "lr": 6e-3, "clip_grad_norm": 1.0},
-    "lstm": {"hidden_size": 64, "bidirectional": False, "epochs": 20, "lr": 6e-3, "clip_grad_norm": 5.0},
-    "rnn": {"hidden_size": 96, "bidirectional": False, "epochs": 30, "lr": 3e-3, "clip_grad_norm": 1.0},
+    "gru": {},
+    "lstm": {"lr": 4e-3},
+    # A plain RNN's gradients explode or vanish over long names: smaller steps, one direction
+    # more hidden units, tighter clipping.
+    "rnn": {"lr": 2e-3, "clip_grad_norm": 0.5},
+    NGRAM: {},
 }
-ARCH_DEFAULTS = {arch: {**_SHARED, **options} for arch, options in ARCH_DEFAULTS.items()}
 
 
 @dataclass
@@ -31,22 +37,20 @@ class ModelConfig:
     hidden_size: int = 128
     num_layers: int = 1
     bidirectional: bool = True
-    dropout: float = 0.2
-    pooling: str = "last+max"
+    dropout: float = 0.25
+    pooling: str = "mean+max"
     embedding_dim: int = 48  # letters -> nn.Embedding of this width (0: one-hot letters straight into the RNN)
-    # A linear model of hashed character 1..ngram_max_n-grams beside the RNN (0 buckets: none).
-    ngram_buckets: int = 0
+    lowercase: bool = True  # read every letter lower-cased (A and a share an embedding); see model.py
+    # Only for arch "ngram": hash buckets and the longest n-gram of the baseline.
+    ngram_buckets: int = 1 << 18
     ngram_max_n: int = 5
 
     def __post_init__(self):
-        _check_choice("arch", self.arch, ARCHS)
+        _check_choice("arch", self.arch, MODELS)
         _check_choice("pooling", self.pooling, POOLINGS)
-        if self.ngram_buckets < 0:
-            raise ValueError(f"ngram_buckets must be at least 0, got {self.ngram_buckets}")
-        _check_positive("ngram_max_n", self.ngram_max_n)
         if self.embedding_dim < 0:
             raise ValueError(f"embedding_dim must be at least 0, got {self.embedding_dim}")
-        for name in ("n_letters", "n_classes", "hidden_size", "num_layers"):
+        for name in ("n_letters", "n_classes", "hidden_size", "num_layers", "ngram_buckets", "ngram_max_n"):
             _check_positive(name, getattr(self, name))
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
@@ -54,19 +58,20 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    # The defaults are the default backbone's (gru in ARCH_DEFAULTS), so that TrainConfig(seed=1)
-    # passed to training.train() trains what `charclf train --seed 1` does.
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 6e-3  # peak learning rate of the one-cycle schedule
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 5e-3  # peak learning rate of the one-cycle schedule
     weight_decay: float = 1e-2
     seed: int = 0  # feeds the split, the initial weights and the batch order
-    class_weighting: str = "none"  # "sqrt", "inverse": rare languages weigh more in the loss
-    label_smoothing: float = 0.05
+    class_weighting: str = "fourth-root"  # rare languages weigh a little more in the loss
+    label_smoothing: float = 0.1
     clip_grad_norm: float = 1.0  # RNN gradients can spike on long names
     bucket: bool = True  # batches of names of similar length: fewer RNN steps per batch, faster epochs
-    # The n-gram part (model.ngram_buckets > 0): L2 strength 1/C of its logistic regression, its
-    # L-BFGS iterations, and how many training names an n-gram needs to get a weight.
+    # Weight averaging (averaging.py): the model kept is an exponential moving average of the
+    # weights over the steps, with this decay per step (0: the weights as trained).
+    average_decay: float = 0.998
+    # The n-gram baseline (--model ngram): L2 strength 1/C of its logistic regression, its L-BFGS
+    # iterations, and how many training names an n-gram needs to get a weight.
     ngram_c: float = 30.0
     ngram_iterations: int = 150
     ngram_min_df: int = 2
@@ -78,7 +83,9 @@ class TrainConfig:
             raise ValueError(f"lr must be a positive number, got {self.lr}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        _check_choice("class_weighting", self.class_weighting, CLASS_WEIGHTINGS)
+        if not 0 <= self.average_decay < 1:
+            raise ValueError(f"average_decay must be in [0, 1), got {self.average_decay}")
+        _check_choice("class_weighting", self.class_weighting, tuple(CLASS_WEIGHTINGS))
         if not (self.ngram_c > 0 and math.isfinite(self.ngram_c)):
             raise ValueError(f"ngram_c must be a positive number, got {self.ngram_c}")
         _check_positive("ngram_iterations", self.ngram_iterations)
@@ -86,16 +93,26 @@ class TrainConfig:
 
 
 def defaults_for(arch: str, **overrides) -> tuple[dict, "TrainConfig"]:
-    """(model options, TrainConfig) for `arch`: its tuned defaults, then `overrides` (None = unset)."""
-    _check_choice("arch", arch, ARCHS)
-    chosen = {**ARCH_DEFAULTS[arch], **{k: v for k, v in overrides.items() if v is not None}}
-    model_fields = {f.name for f in fields(ModelConfig)} - {"arch", "n_letters", "n_classes"}
-    train_fields = {f.name for f in fields(TrainConfig)}
-    unknown = set(chosen) - model_fields - train_fields
+    """(model options, TrainConfig) for `arch`: the dataclass defaults, its changes in
+    ARCH_DEFAULTS, then `overrides` (None = unset)."""
+    _check_choice("model", arch, MODELS)
+    model_fields = [f.name for f in fields(ModelConfig) if f.name not in ("arch", "n_letters", "n_classes")]
+    train_fields = [f.name for f in fields(TrainConfig)]
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = set(given) - set(model_fields) - set(train_fields)
     if unknown:
         raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    model_options = {k: v for k, v in chosen.items() if k in model_fields}
-    return model_options, TrainConfig(**{k: v for k, v in chosen.items() if k in train_fields})
+    chosen = {name: given.get(name, default_of(arch, name)) for name in model_fields + train_fields}
+    return ({name: chosen[name] for name in model_fields},
+            TrainConfig(**{name: chosen[name] for name in train_fields}))
+
+
+def default_of(arch: str, name: str):
+    """The value `arch` trains with for one option when none is given."""
+    if name in ARCH_DEFAULTS[arch]:
+        return ARCH_DEFAULTS[arch][name]
+    source = ModelConfig if name in {f.name for f in fields(ModelConfig)} else TrainConfig
+    return next(f.default for f in fields(source) if f.name == name)
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

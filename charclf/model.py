@@ -1,17 +1,19 @@
-"""The classifier: a recurrent backbone (RNN, LSTM or GRU) over embedded (or one-hot) letters, then a linear head."""
+"""The classifier: a recurrent backbone (RNN, LSTM or GRU) over embedded (or one-hot) letters,
+pooled over all letters, then a linear head. Nothing else is inside it."""
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from charclf.config import ModelConfig
+from charclf.config import NGRAM, ModelConfig
 from charclf.data import index_batch, pack_batch
 from charclf.errors import DeviceError
-from charclf.ngrams import NgramTable
 
-# One table drives the model and the CLI's --arch choices (config.ARCHS, kept equal by a test).
+# One table drives the model and the CLI's --model choices (config.ARCHS, kept equal by a test).
 BACKBONES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
@@ -31,90 +33,74 @@ class NameClassifier(nn.Module):
             batch_first=True,
         )
         directions = 2 if config.bidirectional else 1
-        width = config.hidden_size * directions * (2 if config.pooling == "last+max" else 1)
+        width = config.hidden_size * directions * (1 if config.pooling in ("last", "max") else 2)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(width, config.n_classes)
-        self.ngrams = None
-        if config.ngram_buckets:
-            # The linear n-gram part (fitted before the recurrent part, then frozen) and the weight
-            # of its log-probabilities in the output, chosen on validation (training.py).
-            self.ngrams = NgramTable(config.n_letters, config.n_classes, config.ngram_buckets, config.ngram_max_n)
-            self.ngrams.requires_grad_(False)
-            self.register_buffer("mix", torch.tensor(0.5))
-            # Added to the mixed log-probabilities: -tau * log(training label shares) with tau chosen
-            # on validation, which trades a little accuracy for better recall of rare labels.
-            self.register_buffer("adjust", torch.zeros(config.n_classes))
+
+    def index(self, names: Sequence[str], alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """B folded names -> ((B, T) letter positions, (B,) lengths), as this model reads them
+        (lower-cased when config.lowercase: Jones and JONES are then one input)."""
+        return index_batch([name.lower() for name in names] if self.config.lowercase else names, alphabet)
 
     def pack(self, padded: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
-        """(B, T) letter positions and (B,) lengths (data.index_batch) -> what forward() reads."""
+        """(B, T) letter positions and (B,) lengths (index()) -> what forward() reads."""
         return pack_batch(padded, lengths, None if self.config.embedding_dim else self.config.n_letters)
 
-    def forward(self, names: PackedSequence, recurrent_only: bool = False) -> torch.Tensor:
-        """Packed names (letter positions with an embedding, else one-hot rows) -> (B, n_classes) logits.
-        recurrent_only: the recurrent part's logits alone (what training fits; DDP calls forward)."""
-        logits = self.recurrent(names)
-        if self.ngrams is None or recurrent_only:
-            return logits
-        letters = names if self.config.embedding_dim else PackedSequence(
-            names.data.argmax(1), names.batch_sizes, names.sorted_indices, names.unsorted_indices)
-        padded, lengths = pad_packed_sequence(letters, batch_first=True)  # (B, T), (B,) in input order
-        return self.combine(logits, self.ngrams(padded, lengths))
-
-    def recurrent(self, names: PackedSequence) -> torch.Tensor:
-        """The recurrent part alone: packed names -> (B, n_classes) logits (what training fits)."""
+    def forward(self, names: PackedSequence) -> torch.Tensor:
+        """Packed names (letter positions with an embedding, else one-hot rows) -> (B, n_classes) logits."""
         if self.config.embedding_dim:
             names = PackedSequence(self.embed(names.data), names.batch_sizes, names.sorted_indices,
                                    names.unsorted_indices)
         outputs, h = self.rnn(names)
-        if isinstance(h, tuple):  # LSTM returns (h, c)
-            h = h[0]
-        features = []
-        if self.config.pooling in ("last", "last+max"):
-            # h: (num_layers * directions, B, H). With packed input the forward state is each
-            # name's last real letter and the backward state its first: the top layer's pair.
-            directions = 2 if self.config.bidirectional else 1
-            features.append(torch.cat(list(h[-directions:]), dim=1))  # (B, directions * H)
-        if self.config.pooling in ("max", "last+max"):
-            padded, _ = pad_packed_sequence(outputs, batch_first=True, padding_value=float("-inf"))
-            features.append(padded.max(dim=1).values)  # (B, directions * H), padding never wins
-        return self.head(self.dropout(torch.cat(features, dim=1)))
+        padded, lengths = pad_packed_sequence(outputs, batch_first=True)  # (B, T, D) zero-padded, (B,)
+        return self.head(self.dropout(self._pool(padded, lengths, h)))
 
     def same_length(self, letters: torch.Tensor) -> torch.Tensor:
         """(B, L) letter positions of B names that all have L letters -> (B, n_classes) logits.
 
-        The same numbers as forward(), faster: with no padding there is nothing to pack or to
-        mask, the last states are h_n and max pooling is a plain max over the L steps."""
+        The same numbers as forward(), faster: with no padding there is nothing to pack or to mask."""
         rows = self.embed(letters) if self.config.embedding_dim else \
             nn.functional.one_hot(letters, self.config.n_letters).float()  # (B, L, E)
         outputs, h = self.rnn(rows)  # outputs: (B, L, directions * H)
-        if isinstance(h, tuple):
-            h = h[0]
-        features = []
-        if self.config.pooling in ("last", "last+max"):
-            directions = 2 if self.config.bidirectional else 1
-            features.append(torch.cat(list(h[-directions:]), dim=1))
-        if self.config.pooling in ("max", "last+max"):
-            features.append(outputs.max(dim=1).values)
-        logits = self.head(self.dropout(torch.cat(features, dim=1)))
-        if self.ngrams is None:
-            return logits
-        return self.combine(logits, self.ngrams.same_length(letters))
+        lengths = torch.full((len(letters),), letters.shape[1], dtype=torch.long)
+        return self.head(self.dropout(self._pool(outputs, lengths, h)))
 
-    def combine(self, recurrent: torch.Tensor, ngrams: torch.Tensor) -> torch.Tensor:
-        """Both parts' log-probabilities, weighted (mix * n-grams + (1 - mix) * recurrent), + adjust."""
-        mix = self.mix.to(recurrent.dtype)
-        mixed = (1 - mix) * torch.log_softmax(recurrent, dim=1) + mix * torch.log_softmax(ngrams, dim=1)
-        return mixed + self.adjust.to(recurrent.dtype)
+    def _pool(self, outputs: torch.Tensor, lengths: torch.Tensor, h) -> torch.Tensor:
+        """(B, T, D) per-letter outputs (zeros after each name's end), (B,) lengths and the final
+        states -> (B, features): the name as one vector, as config.pooling says."""
+        pooling = self.config.pooling
+        features = []
+        if pooling in ("last", "last+max"):
+            h = h[0] if isinstance(h, tuple) else h  # LSTM returns (h, c)
+            # h: (num_layers * directions, B, H). With packed input the forward state is each
+            # name's last real letter and the backward state its first: the top layer's pair.
+            directions = 2 if self.config.bidirectional else 1
+            features.append(torch.cat(list(h[-directions:]), dim=1))  # (B, directions * H)
+        if pooling == "mean+max":
+            features.append(outputs.sum(dim=1) / lengths.to(outputs)[:, None])  # padding adds 0
+        if pooling in ("max", "mean+max", "last+max"):
+            if outputs.shape[1] > int(lengths.min()):  # some padding: it must never win the max
+                pad = torch.arange(outputs.shape[1], device=outputs.device)[None, :] >= lengths.to(outputs.device)[:, None]
+                outputs = outputs.masked_fill(pad[:, :, None], float("-inf"))
+            features.append(outputs.max(dim=1).values)  # (B, D)
+        return torch.cat(features, dim=1)
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """The module a config describes: a NameClassifier, or for arch "ngram" the n-gram baseline."""
+    if config.arch == NGRAM:
+        from charclf.ngrams import NgramClassifier
+
+        return NgramClassifier(config)
+    return NameClassifier(config)
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Learned numbers; of the n-gram table only the rows of buckets seen in training count (the
-    others stay 0 and are not even stored)."""
-    total = sum(p.numel() for name, p in model.named_parameters() if not name.startswith("ngrams."))
-    if getattr(model, "ngrams", None) is not None:
-        seen = int((model.ngrams.idf > 0).sum())
-        total += seen * model.ngrams.weight.shape[1] + model.ngrams.bias.numel()
-    return total
+    """Learned numbers (of the n-gram baseline, only the rows of buckets seen in training, which
+    are all a checkpoint stores)."""
+    if hasattr(model, "count_parameters"):
+        return model.count_parameters()
+    return sum(p.numel() for p in model.parameters())
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -137,17 +123,17 @@ def pick_device(name: str = "auto") -> torch.device:
 
 @torch.inference_mode()
 def batched_logits(
-    model: NameClassifier, names: list[str], alphabet: str, device: torch.device, batch_size: int = 4096
+    model: nn.Module, names: list[str], alphabet: str, device: torch.device, batch_size: int = 4096
 ) -> torch.Tensor:
     """N folded, non-empty names -> (N, n_classes) logits on the CPU, in input order.
 
-    Names are grouped by exact length and each group runs through NameClassifier.same_length in
+    Names are grouped by exact length and each group runs through the model's same_length in
     batches: no packing and no padding (the same logits as the packed forward)."""
     model.eval()
     out = torch.empty(len(names), model.config.n_classes)
     if not names:
         return out
-    padded, lengths = index_batch(names, alphabet)  # (N, T), (N,)
+    padded, lengths = model.index(names, alphabet)  # (N, T), (N,)
     lengths, order = lengths.sort(stable=True)
     # Where each length's run starts and ends in `order`.
     values, counts = torch.unique_consecutive(lengths, return_counts=True)

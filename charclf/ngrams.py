@@ -1,4 +1,5 @@
-"""Character n-grams as a linear model: hashed, TF-IDF weighted, L2-normalised 1-5-grams of the
+"""The classical baseline (`charclf train --model ngram`), a model of its own: character n-grams as
+a linear model: hashed, TF-IDF weighted, L2-normalised 1-5-grams of the
 lower-cased name with a boundary mark at each end (scikit-learn's `char_wb` features), a weight
 table of n_classes logits per hash bucket, fitted as a multinomial logistic regression.
 
@@ -10,9 +11,13 @@ same name lands in the same buckets in every process.
 from __future__ import annotations
 
 import warnings
+from typing import Sequence
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from charclf.data import index_batch, pack_batch
 
 _PRIME = 2_147_483_647  # 2^31 - 1: keys stay below it, so key * multiplier fits in int64
 _MULTIPLIER = 1_000_003  # mixes a key before it is cut to n_buckets
@@ -182,6 +187,44 @@ class NgramTable(nn.Module):
         self.weight[used] = weight
         self.bias.copy_(bias)
         return optimizer.state[weight]["n_iter"]
+
+
+class NgramClassifier(nn.Module):
+    """The n-gram baseline with the same interface as model.NameClassifier (index, pack, forward,
+    same_length), so that training, evaluation and prediction treat both alike. It is fitted in
+    one go (fit), not by epochs."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.table = NgramTable(config.n_letters, config.n_classes, config.ngram_buckets, config.ngram_max_n)
+
+    def index(self, names: Sequence[str], alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return index_batch(names, alphabet)  # letter codes already ignore case
+
+    def pack(self, padded: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
+        return pack_batch(padded, lengths, None)
+
+    def forward(self, names: PackedSequence) -> torch.Tensor:
+        padded, lengths = pad_packed_sequence(names, batch_first=True)  # (B, T), (B,) in input order
+        return self.table(padded.to(self.table.codes.device), lengths.to(self.table.codes.device))
+
+    def same_length(self, letters: torch.Tensor) -> torch.Tensor:
+        return self.table.same_length(letters)
+
+    def count_parameters(self) -> int:
+        """Only the rows of buckets seen in training count (the others stay 0 and are not stored)."""
+        return int((self.table.idf > 0).sum()) * self.table.weight.shape[1] + self.table.bias.numel()
+
+    def fit(self, names: list[str], targets: list[int], alphabet: str, train_config,
+            class_weight: torch.Tensor | None = None) -> int:
+        """Fit the logistic regression on the training names; returns its L-BFGS iterations."""
+        device = self.table.codes.device
+        padded, lengths = index_batch(names, alphabet)
+        return self.table.fit(padded.to(device), lengths.to(device), torch.tensor(targets, device=device),
+                              letter_codes(alphabet).to(device), c=train_config.ngram_c,
+                              max_iter=train_config.ngram_iterations, min_df=train_config.ngram_min_df,
+                              class_weight=None if class_weight is None else class_weight.to(device))
 
 
 def _keep_seen_rows(module: NgramTable, state_dict, prefix, local_metadata):

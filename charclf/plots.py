@@ -20,15 +20,21 @@ def _save(fig: Figure, path: Path) -> None:
 
 
 def plot_history(history: list[dict[str, float]], path: Path) -> None:
-    """Loss (train, val) on the left; validation accuracy and macro-F1 on the right."""
+    """One model's losses on the left (the weights as stepped: training loss, with its dropout,
+    label smoothing and class weights, and validation loss; dotted, the averaged weights that
+    are kept); their validation accuracy and macro-F1 on the right."""
     epochs = [row["epoch"] for row in history]
     fig = Figure(figsize=(10, 4))
     loss_ax, score_ax = fig.subplots(1, 2)
-    loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train loss (class-weighted, smoothed)")
+    loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o",
+                 label="training loss (dropout, smoothing, class weights)")
     loss_ax.plot(epochs, [r["val_loss"] for r in history], marker="o", label="validation loss")
+    if all("val_loss_kept" in r for r in history):
+        loss_ax.plot(epochs, [r["val_loss_kept"] for r in history], linestyle=":", marker=".",
+                     label="validation loss, averaged weights (kept)")
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
-    score_ax.plot(epochs, [r["val_accuracy"] for r in history], marker="o", label="validation accuracy")
-    score_ax.plot(epochs, [r["val_macro_f1"] for r in history], marker="o", label="validation macro-F1")
+    score_ax.plot(epochs, [r["val_accuracy"] for r in history], marker="o", label="validation accuracy (kept weights)")
+    score_ax.plot(epochs, [r["val_macro_f1"] for r in history], marker="o", label="validation macro-F1 (kept weights)")
     score_ax.set(xlabel="epoch", ylabel="score", title="Validation", ylim=(0, 1))
     for ax in (loss_ax, score_ax):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -39,18 +45,17 @@ def plot_history(history: list[dict[str, float]], path: Path) -> None:
 
 
 def plot_comparison(histories: dict[str, list[dict[str, float]]], path: Path) -> None:
-    """Validation accuracy (left) and macro-F1 (right) per epoch, one line per backbone (dashed, in
-    the same colour: its recurrent part alone, when the model has an n-gram part)."""
+    """Validation accuracy (left) and macro-F1 (right) per epoch, one line per backbone; a model
+    fitted in one go (the n-gram baseline: one history row) is a dashed level line."""
     fig = Figure(figsize=(11, 4))
     axes = fig.subplots(1, 2, sharey=True)
+    longest = max((len(h) for h in histories.values()), default=1)
     for ax, key, title in zip(axes, ("val_accuracy", "val_macro_f1"), ("Validation accuracy", "Validation macro-F1")):
         for arch, history in histories.items():
-            epochs = [r["epoch"] for r in history]
-            [line] = ax.plot(epochs, [r[key] for r in history], marker=".", label=arch)
-            alone = key.replace("val_", "val_recurrent_")
-            if all(alone in r for r in history):
-                ax.plot(epochs, [r[alone] for r in history], linestyle="--", color=line.get_color(),
-                        label=f"{arch}, RNN alone")
+            if len(history) == 1 and longest > 1:
+                ax.axhline(history[0][key], linestyle="--", color="grey", label=f"{arch} (fitted once)")
+                continue
+            ax.plot([r["epoch"] for r in history], [r[key] for r in history], marker=".", label=arch)
         ax.set(xlabel="epoch", title=title, ylim=(0, 1))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)

@@ -36,8 +36,8 @@ def test_train_keeps_the_first_epoch_with_the_best_validation_accuracy_then_macr
     best = max(history, key=lambda row: (row["val_accuracy"], row["val_macro_f1"], -row["epoch"]))
     assert load_checkpoint(ckpt).metrics["best_epoch"] == best["epoch"]
     assert f"best epoch {best['epoch']} of 6" in out
-    # The default design mixes the n-gram part in, with a weight chosen on validation every epoch.
-    assert all(0 <= row["mix"] <= 1 and row["tau"] in (0, 0.25, 0.5, 0.75, 1) for row in history)
+    # Losses of the weights as stepped; scores (and a loss) of the averaged weights that are kept.
+    assert all({"train_loss", "val_loss", "val_loss_kept"} <= set(row) for row in history)
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_train_evaluate_confusion_predict(arch, tiny_data, tmp_path):
@@ -131,7 +131,7 @@ def test_evaluate_warns_when_the_data_changed(tiny_data, tmp_path):
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["train", "--arch", "transformer"], 2, "Invalid value for '--arch'"),
+    (["train", "--model", "transformer"], 2, "Invalid value for '--model'"),
     (["train", "--epochs", "0"], 2, "Invalid value for '--epochs'"),
     (["train", "--hidden-size", "-3"], 2, "Invalid value for '--hidden-size'"),
     (["predict"], 2, "no names"),
@@ -188,12 +188,13 @@ def test_library_api_matches_the_cli(tiny_data, tmp_path):
 
 def test_each_backbone_starts_from_its_own_defaults(tiny_data, tmp_path):
     from charclf.checkpoint import load_checkpoint
-    from charclf.config import ARCH_DEFAULTS
+    from charclf.config import ARCH_DEFAULTS, default_of
 
-    ok("train", "--data", tiny_data, "--arch", "lstm", "--epochs", "1", "--no-progress", "--out", tmp_path / "l.pt")
-    ck = load_checkpoint(tmp_path / "l.pt")
-    assert ck.model_config.hidden_size == ARCH_DEFAULTS["lstm"]["hidden_size"]
-    assert ck.train_config["lr"] == ARCH_DEFAULTS["lstm"]["lr"]
+    ok("train", "--data", tiny_data, "--model", "rnn", "--epochs", "1", "--no-progress", "--out", tmp_path / "r.pt")
+    ck = load_checkpoint(tmp_path / "r.pt")
+    assert ck.model_config.arch == "rnn"
+    assert ck.model_config.hidden_size == default_of("rnn", "hidden_size")
+    assert ck.train_config["lr"] == ARCH_DEFAULTS["rnn"]["lr"] != default_of("gru", "lr")
     assert ck.train_config["epochs"] == 1  # given on the command line: wins
 
 
@@ -226,23 +227,21 @@ def test_control_characters_and_a_100k_letter_name_are_predicted(tiny_data, tmp_
     assert all(len(r["predictions"]) == 3 for r in rows)
 
 
-def test_compare_trains_every_backbone_on_one_split(tiny_data, tmp_path):
+def test_compare_trains_every_backbone_and_the_baseline_on_one_split(tiny_data, tmp_path):
     out = ok("compare", "--data", tiny_data, "--epochs", "1", "--no-progress", "--out-dir", tmp_path / "cmp").stdout
     lines = out.splitlines()
-    assert lines[0].split()[:3] == ["arch", "test", "acc"]
-    assert [line.split()[0] for line in lines[1:4]] == ["gru", "lstm", "rnn"]
+    assert lines[0].split()[:3] == ["model", "test", "acc"]
+    assert [line.split()[0] for line in lines[1:5]] == ["gru", "lstm", "rnn", "ngram"]
     rows = json.loads((tmp_path / "cmp" / "compare.json").read_text())
-    assert {r["arch"] for r in rows} == {"gru", "lstm", "rnn"} and all(r["epochs"] == 1 for r in rows)
+    assert [r["arch"] for r in rows] == ["gru", "lstm", "rnn", "ngram"] and all(r["epochs"] == 1 for r in rows)
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 10_000
-    # Each row also shows its recurrent part alone (the n-gram part is in every default model).
-    assert "RNN alone" in lines[0] and "dashed: the recurrent part alone" in out
-    for row, line in zip(rows, lines[1:4]):
-        assert 0 <= row["recurrent_alone"]["accuracy"] <= 1
-        assert line.split()[1:5] == [f"{row['test_accuracy']:.4f}", f"{row['test_macro_f1']:.4f}",
-                                     f"{row['recurrent_alone']['accuracy']:.4f}", f"{row['recurrent_alone']['macro_f1']:.4f}"]
-        checkpoint = load_checkpoint(row["checkpoint"])
-        # Parameters: the recurrent part, and the n-gram rows of buckets seen in training only.
-        assert row["parameters"] < checkpoint.model_config.ngram_buckets * len(checkpoint.labels)
+    for row, line in zip(rows, lines[1:5]):
+        assert line.split()[1:4] == [f"{row['test_accuracy']:.4f}", f"{row['test_macro_f1']:.4f}", f"{row['parameters']:,}"]
+        assert load_checkpoint(row["checkpoint"]).model_config.arch == row["arch"]
+        # Accuracy by name length covers every test name once.
+        groups = row["test_accuracy_by_length"]
+        assert sum(g["n"] for g in groups.values()) == 3
+    assert "test accuracy by name length (letters):" in out
     assert run("compare", "--archs", "gru,transformer").exit_code == 2
 
 
@@ -288,11 +287,34 @@ def test_bad_checkpoints_through_the_cli(tiny_data, tmp_path):
 
 
 def test_train_help_shows_each_backbones_own_defaults():
-    from charclf.config import ARCH_DEFAULTS
+    from charclf.config import default_of
 
     text = " ".join(ok("train", "--help").stdout.split())  # undo click's line wrapping
-    hidden = ", ".join(f"{arch} {ARCH_DEFAULTS[arch]['hidden_size']}" for arch in ARCHS)
-    assert f"[default: {hidden}]" in text
+    lr = ", ".join(f"{arch} {default_of(arch, 'lr'):g}" for arch in ARCHS)
+    assert f"[default: {lr}]" in text
     # One value when every backbone has the same.
-    assert "Weigh rare labels more in the loss. [default: none]" in text
-    assert "--bidirectional / --unidirectional [default: unidirectional]" in text
+    assert f"--hidden-size INTEGER RANGE [default: {default_of('gru', 'hidden_size')}]" in text
+    assert "--bidirectional / --unidirectional [default: bidirectional]" in text
+    assert "--model, --arch [gru|lstm|rnn|ngram]" in text
+
+
+def test_threads_are_set_by_option_or_environment(tiny_data, tmp_path, monkeypatch):
+    """--threads and $CHARCLF_THREADS reach torch; a bad value is a usage error (exit 2)."""
+    import torch
+
+    ckpt = tmp_path / "m.pt"
+    ok("train", "--data", tiny_data, *FAST, "--threads", "2", "--out", ckpt)
+    assert torch.get_num_threads() == 2
+    ok("predict", "Rossi", "--checkpoint", ckpt)
+    assert torch.get_num_threads() == 1  # the default
+    monkeypatch.setenv("CHARCLF_THREADS", "3")
+    ok("evaluate", "--checkpoint", ckpt, "--data", tiny_data)
+    assert torch.get_num_threads() == 3
+    ok("predict", "Rossi", "--checkpoint", ckpt, "--threads", "2")
+    assert torch.get_num_threads() == 2  # the option wins
+    monkeypatch.setenv("CHARCLF_THREADS", "many")
+    result = run("predict", "Rossi", "--checkpoint", ckpt)
+    assert result.exit_code == 2 and "CHARCLF_THREADS must be a whole number" in result.stderr
+    assert run("train", "--threads", "0").exit_code == 2
+    for command in ("train", "compare", "evaluate", "calibration", "confusion", "predict"):
+        assert "--threads N" in ok(command, "--help").stdout

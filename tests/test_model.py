@@ -70,21 +70,52 @@ def test_cuda_matches_cpu(arch):
 
 
 def test_defaults_for_merges_arch_defaults_and_overrides():
-    from charclf.config import ARCH_DEFAULTS, defaults_for
+    from charclf.config import ARCH_DEFAULTS, default_of, defaults_for
 
     options, config = defaults_for("rnn", epochs=3, dropout=None)
-    assert options["hidden_size"] == ARCH_DEFAULTS["rnn"]["hidden_size"]
-    assert config.epochs == 3 and config.lr == ARCH_DEFAULTS["rnn"]["lr"]
+    assert options["hidden_size"] == default_of("rnn", "hidden_size")
+    assert config.epochs == 3 and config.lr == ARCH_DEFAULTS["rnn"]["lr"] == default_of("rnn", "lr")
     with pytest.raises(ValueError, match="unknown option"):
         defaults_for("gru", colour="blue")
 
 
-def test_a_plain_train_config_is_the_default_backbones():
-    from charclf.config import TrainConfig, defaults_for
+def test_one_source_of_defaults():
+    """ModelConfig() and TrainConfig() are what `charclf train` trains: the default gru changes nothing."""
+    from dataclasses import fields
 
-    # training.train(config=TrainConfig(seed=1)) replaces the training config whole: it must then
-    # still train what `charclf train --seed 1` trains.
-    assert defaults_for("gru", seed=1)[1] == TrainConfig(seed=1)
+    from charclf.config import ARCH_DEFAULTS, TrainConfig, defaults_for
+
+    assert ARCH_DEFAULTS["gru"] == {}
+    options, config = defaults_for("gru", seed=1)
+    assert config == TrainConfig(seed=1)
+    plain = ModelConfig(arch="gru", n_letters=N_LETTERS, n_classes=7)
+    assert options == {f.name: getattr(plain, f.name) for f in fields(ModelConfig)
+                       if f.name not in ("arch", "n_letters", "n_classes")}
+    # The backbones do differ.
+    assert defaults_for("rnn")[1] != defaults_for("gru")[1]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("options", [{}, {"embedding_dim": 0, "num_layers": 2}, {"lowercase": False}])
+def test_fast_inference_equals_the_packed_forward(arch, pooling, bidirectional, options):
+    """batched_logits (names grouped by length, no packing) == forward() on one packed batch."""
+    names = ["Li", "Jones", "Abe", "Nakamura", "O'Neil", "Ng", "Smith", "de la Cruz", "X", "Wojciechowski"]
+    model = model_for(arch, pooling=pooling, bidirectional=bidirectional, hidden_size=16, **options)
+    with torch.no_grad():
+        packed = model(model.pack(*model.index(names, DEFAULT_ALPHABET)))
+    fast = batched_logits(model, names, DEFAULT_ALPHABET, torch.device("cpu"), batch_size=2)
+    assert torch.allclose(fast, packed, atol=1e-5)
+
+
+def test_lowercase_models_read_names_in_any_case():
+    model = model_for("gru", hidden_size=8)
+    logits = batched_logits(model, ["Jones", "JONES", "jones"], DEFAULT_ALPHABET, torch.device("cpu"))
+    assert torch.allclose(logits[0], logits[1]) and torch.allclose(logits[0], logits[2])
+    sensitive = model_for("gru", hidden_size=8, lowercase=False)
+    logits = batched_logits(sensitive, ["Jones", "JONES"], DEFAULT_ALPHABET, torch.device("cpu"))
+    assert not torch.allclose(logits[0], logits[1])
 
 
 @pytest.mark.parametrize("embedding_dim", [0, 12])

@@ -4,13 +4,10 @@ import sys
 
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
-
-from charclf.config import ARCHS, POOLINGS, ModelConfig
+from charclf.config import ModelConfig
 from charclf.data import index_batch
-from charclf.model import NameClassifier, batched_logits
-from charclf.ngrams import NgramTable, letter_codes
+from charclf.model import batched_logits
+from charclf.ngrams import NgramClassifier, NgramTable, letter_codes
 from charclf.text import DEFAULT_ALPHABET
 
 N_LETTERS = len(DEFAULT_ALPHABET)
@@ -95,52 +92,45 @@ def test_a_checkpoint_keeps_only_the_seen_ngram_rows():
     assert torch.equal(again.weight, table.weight) and torch.equal(again.idf, table.idf)
 
 
-def model_for(arch, **options):
-    torch.manual_seed(0)
-    model = NameClassifier(ModelConfig(arch=arch, n_letters=N_LETTERS, n_classes=3, **options)).eval()
-    if model.ngrams is not None:
-        model.ngrams.load_state_dict(fitted_table(NAMES, options["ngram_buckets"]).state_dict())
-        model.mix.fill_(0.3)
-    return model
-
-
-@pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("pooling", POOLINGS)
-@pytest.mark.parametrize("bidirectional", [True, False])
-@pytest.mark.parametrize("options", [{}, {"ngram_buckets": 4096}, {"embedding_dim": 0, "num_layers": 2}])
-def test_fast_inference_equals_the_packed_forward(arch, pooling, bidirectional, options):
-    """batched_logits (names grouped by length, no packing) == forward() on one packed batch."""
-    model = model_for(arch, pooling=pooling, bidirectional=bidirectional, hidden_size=16, **options)
+def test_the_ngram_classifier_fast_path_equals_its_packed_forward():
+    """batched_logits (names grouped by length: embedding_bag, sort-based norm) == the table on one batch."""
+    config = ModelConfig(arch="ngram", n_letters=N_LETTERS, n_classes=3, ngram_buckets=4096)
+    model = NgramClassifier(config)
+    model.table.load_state_dict(fitted_table(NAMES, 4096).state_dict())
     with torch.no_grad():
         packed = model(model.pack(*index_batch(NAMES, DEFAULT_ALPHABET)))
     fast = batched_logits(model, NAMES, DEFAULT_ALPHABET, torch.device("cpu"), batch_size=2)
     assert torch.allclose(fast, packed, atol=1e-5)
 
 
-def test_the_ngram_design_round_trips_through_the_cli(tiny_data, tmp_path):
-    """train writes one checkpoint with both parts; predict and evaluate read it as any other."""
+def ok(*args):
     from click.testing import CliRunner
 
-    from charclf.checkpoint import load_checkpoint
     from charclf.cli import main
 
-    def ok(*args):
-        result = CliRunner().invoke(main, [str(a) for a in args])
-        assert result.exit_code == 0, result.output
-        return result.stdout
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
 
-    ckpt = tmp_path / "wide.pt"
-    ok("train", "--data", tiny_data, "--epochs", "2", "--hidden-size", "8", "--ngram-buckets", "4096",
-       "--ngram-c", "10", "--no-progress", "--out", ckpt)
+
+def test_the_ngram_baseline_round_trips_through_the_cli(tiny_data, tmp_path):
+    """train --model ngram writes a checkpoint of the baseline alone; predict and evaluate read it
+    as any other, with the probabilities of its own forward / temperature."""
+    from charclf.checkpoint import load_checkpoint
+
+    ckpt = tmp_path / "ngram.pt"
+    out = ok("train", "--data", tiny_data, "--model", "ngram", "--ngram-buckets", "4096", "--ngram-c", "10",
+             "--no-progress", "--out", ckpt)
+    assert f"saved ngram model to {ckpt}" in out and "curves" not in out
     checkpoint = load_checkpoint(ckpt)
-    assert checkpoint.model_config.ngram_buckets == 4096 and checkpoint.train_config["ngram_c"] == 10
+    assert checkpoint.model_config.arch == "ngram" and checkpoint.model_config.ngram_buckets == 4096
+    assert checkpoint.train_config["ngram_c"] == 10
+    assert set(checkpoint.state_dict) == {"table.codes", "table.idf", "table.weight", "table.bias", "table.rows"}
     model = checkpoint.build_model()
-    assert 0 < int((model.ngrams.idf > 0).sum()) < 4096  # fitted on the training names
-    assert 0 <= float(model.mix) <= 1
+    assert 0 < int((model.table.idf > 0).sum()) < 4096  # fitted on the training names
     names = ["Tanaka", "Rossi", "Smith", "Watanabe"]
     lines = [json.loads(line) for line in ok("predict", *names, "--json", "-k", "3", "--checkpoint", ckpt).splitlines()]
     assert [line["name"] for line in lines] == names
-    # The CLI's probabilities are the model's own: softmax of its training-time forward / temperature.
     with torch.no_grad():
         logits = model(model.pack(*index_batch(names, DEFAULT_ALPHABET)))
         expected = torch.softmax(logits / checkpoint.temperature, dim=1)
@@ -150,41 +140,24 @@ def test_the_ngram_design_round_trips_through_the_cli(tiny_data, tmp_path):
         assert [p["probability"] for p in line["predictions"]] == pytest.approx(top.values.tolist(), abs=2e-6)
     assert "accuracy" in ok("evaluate", "--checkpoint", ckpt, "--data", tiny_data)
 
-    plain = tmp_path / "plain.pt"
-    ok("train", "--data", tiny_data, "--epochs", "1", "--hidden-size", "8", "--ngram-buckets", "0", "--no-progress",
-       "--out", plain)
-    assert load_checkpoint(plain).build_model().ngrams is None
 
+def test_the_default_model_holds_no_ngram_parameters(tiny_data, tmp_path):
+    from charclf.checkpoint import load_checkpoint
 
-@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=60))
-def test_quick_scores_are_the_reports_accuracy_and_macro_f1(pairs):
-    """The mix is chosen with quick_scores; the epoch with metrics.report: they must agree."""
-    from charclf.metrics import report
-    from charclf.training import quick_scores
-
-    targets, predicted = zip(*pairs)
-    full = report(list(targets), list(predicted), ["a", "b", "c", "d", "e"])
-    accuracy, macro_f1 = quick_scores(torch.tensor(targets), torch.tensor(predicted), 5)
-    assert accuracy == pytest.approx(full["accuracy"]) and macro_f1 == pytest.approx(full["macro_f1"])
+    ckpt = tmp_path / "default.pt"
+    ok("train", "--data", tiny_data, "--epochs", "1", "--no-progress", "--out", ckpt)
+    keys = set(load_checkpoint(ckpt).state_dict)
+    assert keys and all(key.split(".")[0] in ("embed", "rnn", "head") for key in keys), keys
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_the_ngram_design_trains_and_predicts_on_cuda(tiny_data, tmp_path):
-    from click.testing import CliRunner
-
-    from charclf.cli import main
-
-    def ok(*args):
-        result = CliRunner().invoke(main, [str(a) for a in args])
-        assert result.exit_code == 0, result.output
-        return result.stdout
-
+def test_the_ngram_baseline_fits_and_predicts_on_cuda(tiny_data, tmp_path):
     def probabilities(*args):
         return [[p["probability"] for p in json.loads(line)["predictions"]] for line in ok(*args).splitlines()]
 
     ckpt = tmp_path / "cuda.pt"
-    ok("train", "--data", tiny_data, "--epochs", "2", "--hidden-size", "8", "--ngram-buckets", "4096",
-       "--device", "cuda", "--no-progress", "--out", ckpt)
+    ok("train", "--data", tiny_data, "--model", "ngram", "--ngram-buckets", "4096", "--device", "cuda",
+       "--no-progress", "--out", ckpt)
     names = ["Tanaka", "Rossi", "Smith"]
     on_gpu = probabilities("predict", *names, "--json", "--device", "cuda", "--checkpoint", ckpt)
     on_cpu = probabilities("predict", *names, "--json", "--device", "cpu", "--checkpoint", ckpt)
