@@ -1,26 +1,29 @@
 #!/usr/bin/env python
 """Benchmark charclf against its peers on one machine, in one run, on charclf's own split.
 
-Systems (names for --only):
+Systems (names for --only), in this order:
 
-  default   charclf.train() with every default (its default backbone)
-  gru, lstm, rnn (charclf.config.ARCHS)
-            each backbone with charclf's defaults for it (charclf.config.ARCH_DEFAULTS[arch]
-            when that table exists); the default backbone's run is skipped when it would be
-            the very same run as `default`
-  tutorial  the PyTorch tutorial's char-RNN: one name per step, SGD, class-uniform sampling
-  logreg    TF-IDF character 1-5-grams (char_wb) + LogisticRegression(C=30), scikit-learn
-  majority  always the most frequent training label
+  gru              charclf's default model, the bidirectional GRU
+  lstm, rnn        charclf's other recurrent backbones
+  ngram            charclf --model ngram: its n-gram baseline, no network
+                   (all four: charclf.train() with charclf.config.defaults_for(arch, seed=seed), nothing else)
+  logreg           TF-IDF character 1-5-grams (char_wb) + LogisticRegression(C=30), scikit-learn,
+                   fitted on the train split
+  logreg-trainval  the same, fitted on train + validation (it does no model selection, so the
+                   validation split is free training data: the fair-use variant of the protocol)
+  tutorial         the PyTorch tutorial's char-RNN: one name per step, SGD, class-uniform sampling
+  majority         always the most frequent training label
 
-Every system trains in a fresh subprocess of this script (so that its peak memory is its own)
-and reports back as one JSON line on stdout. The split is the held-out protocol of the README:
-see `charclf.data.split_dataset`. Usage:
+Every system but majority runs in a fresh subprocess of this script (so that its peak memory is its
+own), with --threads threads (default 1), and reports back as one JSON line on stdout. The split is
+the README's held-out protocol (`charclf.data.split_dataset`); charclf's models are also scored by
+name length. Writes a markdown report and a JSON file of every result. Usage:
 
-  python scripts/benchmark.py                       # everything, split seed 0 -> docs/benchmarks.md
-  python scripts/benchmark.py --seeds 0,1,2         # per-seed rows and their mean
-  python scripts/benchmark.py --quick --threads 1 --out /tmp/bench-quick.md   # smoke test
+  python scripts/benchmark.py                    # everything, split seed 0 -> docs/benchmarks.md (+ .json)
+  python scripts/benchmark.py --seeds 0,1,2      # per-seed rows and their mean
+  python scripts/benchmark.py --quick --out /tmp/bench-quick.md   # smoke test (no --out: writes nothing)
 
-scikit-learn is needed for `logreg`: pip install -e ".[bench]".
+scikit-learn is needed for logreg and logreg-trainval: pip install -e ".[bench]".
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
-import inspect
+import importlib.util
 import json
 import os
 import platform
@@ -42,7 +45,6 @@ import time
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "docs" / "benchmarks.md"
@@ -53,6 +55,18 @@ except ImportError:  # a checkout without `pip install -e .`
     sys.path.insert(0, str(ROOT))
     import charclf  # noqa: F401
 
+CHARCLF_SYSTEMS = ("gru", "lstm", "rnn", "ngram")  # charclf.train(arch=...) with defaults_for(arch)
+SYSTEMS = (*CHARCLF_SYSTEMS, "logreg", "logreg-trainval", "tutorial", "majority")
+LABELS = {
+    "gru": "**charclf default: bidirectional GRU**",
+    "lstm": "charclf lstm",
+    "rnn": "charclf rnn (plain tanh RNN)",
+    "ngram": "charclf --model ngram (its n-gram baseline, no network)",
+    "logreg": "TF-IDF char 1-5-grams (char_wb) + LogisticRegression(C=30), scikit-learn",
+    "logreg-trainval": "same, fitted on train+validation",
+    "tutorial": "PyTorch tutorial char-RNN (one name per step, SGD, class-uniform sampling)",
+    "majority": "always the majority label",
+}
 # The tutorial's reference method, and the classical peer.
 TUTORIAL_STEPS, QUICK_TUTORIAL_STEPS = 100_000, 2_000
 TUTORIAL_LR = 0.005
@@ -63,74 +77,11 @@ LOGREG_MAX_ITER, QUICK_LOGREG_MAX_ITER = 1000, 100
 INFER_NAMES, QUICK_INFER_NAMES = 100_000, 10_000
 INFER_SEED = 12345
 WARMUP_NAMES = 2048
-
-TUTORIAL_LABEL = "PyTorch tutorial char-RNN (one name per step, SGD, class-uniform sampling)"
-LOGREG_LABEL = "TF-IDF char 1-5-grams (char_wb) + LogisticRegression(C=30), scikit-learn"
-MAJORITY_LABEL = "always the majority label"
+MEAN_KEYS = ("accuracy", "macro_f1", "train_seconds", "names_per_second", "cli_names_per_second", "peak_train_mb")
 
 
-# ----------------------------------------------------------------------------- helpers
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def arch_names() -> tuple[str, ...]:
-    from charclf.config import ARCHS
-
-    return tuple(ARCHS)
-
-
-def all_systems() -> tuple[str, ...]:
-    return ("default", *arch_names(), "tutorial", "logreg", "majority")
-
-
-def default_arch() -> str:
-    """charclf.train()'s own default backbone (imports torch)."""
-    import charclf
-
-    return inspect.signature(charclf.train).parameters["arch"].default
-
-
-def charclf_settings(system: str, seed: int, quick: bool) -> tuple[str | None, dict[str, Any], Any]:
-    """(arch or None for train()'s default, model_options, TrainConfig) for a charclf system,
-    read from charclf itself: the dataclass defaults, plus charclf.config.ARCH_DEFAULTS[arch]
-    (model options and training overrides in one dict) when charclf has that table."""
-    import charclf.config as config
-
-    model_fields = {f.name for f in dataclasses.fields(config.ModelConfig)} - {"arch", "n_letters", "n_classes"}
-    train_fields = {f.name for f in dataclasses.fields(config.TrainConfig)}
-    model_options: dict[str, Any] = {}
-    train_options: dict[str, Any] = {}
-    arch = None
-    if system != "default":
-        arch = system
-        overrides = dict(getattr(config, "ARCH_DEFAULTS", {}).get(arch, {}) or {})
-        for key, value in overrides.items():
-            if key in model_fields:
-                model_options[key] = value
-            elif key in train_fields:
-                train_options[key] = value
-            else:
-                raise SystemExit(f"Error: charclf.config.ARCH_DEFAULTS[{arch!r}] has {key!r}, which is neither a "
-                                 "ModelConfig nor a TrainConfig field")
-    train_options["seed"] = seed
-    if quick:
-        train_options["epochs"] = 1
-    return arch, model_options, config.TrainConfig(**train_options)
-
-
-def expected_resolved(system: str, seed: int, quick: bool, n_classes: int) -> dict[str, Any]:
-    """The model and training configs a charclf system's checkpoint will record."""
-    from charclf.config import ModelConfig
-    from charclf.text import DEFAULT_ALPHABET
-
-    arch, model_options, train_config = charclf_settings(system, seed, quick)
-    model = ModelConfig(arch=arch or default_arch(), n_letters=len(DEFAULT_ALPHABET), n_classes=n_classes,
-                        **model_options)
-    # Through JSON, as the child's copy came.
-    return json.loads(json.dumps({"model": dataclasses.asdict(model), "train": dataclasses.asdict(train_config)}))
+def log(message: str, system: str = "") -> None:
+    print(f"[bench{':' + system if system else ''}] {message}", file=sys.stderr, flush=True)
 
 
 def peak_rss_mb() -> float | None:
@@ -143,35 +94,46 @@ def peak_rss_mb() -> float | None:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
-def set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def read_json(path: Path) -> Any:
+def read_json(path: Path):
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def thread_env(threads: int) -> dict[str, str]:
+    return {**os.environ, "CHARCLF_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+
+
+def scored(targets_of: list, predicted: list[int], labels: list[str]) -> dict:
+    from charclf.metrics import report
+
+    scores = report([label for _, label in targets_of], predicted, labels)
+    return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "n_test": scores["n"]}
+
+
+def names_per_second(predict, names: list[str]) -> float:
+    """The rate of `predict` (a function of a list of raw names) after a warm-up."""
+    predict(names[:WARMUP_NAMES])
+    started = time.perf_counter()
+    predict(names)
+    return len(names) / (time.perf_counter() - started)
+
+
 # ----------------------------------------------------------------------------- children
-# Each runs in a fresh process, reads the split the parent wrote (made with charclf's own
-# load_dataset + split_dataset), and prints one JSON object on stdout.
+# Each runs in a fresh process, reads the split the parent wrote (charclf's own load_dataset +
+# split_dataset), and prints one JSON object on stdout.
 
 
 def child_charclf(args, split: dict, names: list[str]) -> dict:
     import charclf
-    import torch
     from charclf.classifier import Classifier
-    from charclf.metrics import report
+    from charclf.comparison import accuracy_by_length
+    from charclf.config import defaults_for
+    from charclf.loop import evaluate
 
-    arch, model_options, train_config = charclf_settings(args.child, args.seed, args.quick)
+    model_options, config = defaults_for(args.child, seed=args.seed, epochs=1 if args.quick else None)
     out = Path(args.workdir) / f"{args.child}-seed{args.seed}.pt"
-    kwargs: dict[str, Any] = {} if arch is None else {"arch": arch, "model_options": model_options or None}
     started = time.perf_counter()
-    result = charclf.train(args.data, out, config=train_config, progress=False,
-                           log=lambda line: print(f"[bench:{args.child}] {line}", file=sys.stderr, flush=True),
-                           **kwargs)
+    result = charclf.train(args.data, out, arch=args.child, model_options=model_options, config=config,
+                           progress=False, log=lambda line: log(line, args.child))
     train_seconds = time.perf_counter() - started
     peak = peak_rss_mb()
 
@@ -179,58 +141,55 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
     if clf.labels != split["labels"]:
         raise SystemExit(f"Error: the model's labels {clf.labels} are not the split's {split['labels']}")
     test = split["test"]
-    predicted = clf.probabilities([name for name, _ in test]).argmax(1).tolist()
-    scores = report([label for _, label in test], predicted, split["labels"])
-    if abs(scores["accuracy"] - result.metrics["test"]["accuracy"]) > 1e-9:
+    # charclf's one scorer (training, `charclf evaluate` and the Python API use it too).
+    evaluated = evaluate(clf.model, [name for name, _ in test], [label for _, label in test], split["labels"],
+                         clf.alphabet, clf.device)
+    scores = {"accuracy": evaluated["accuracy"], "macro_f1": evaluated["macro_f1"], "n_test": evaluated["n"]}
+    metrics = result.metrics
+    if abs(scores["accuracy"] - metrics["test"]["accuracy"]) > 1e-9:
         log(f"note: test accuracy on CPU {scores['accuracy']:.4f} differs from training's own "
-            f"{result.metrics['test']['accuracy']:.4f} (trained on {clf.checkpoint.train_config.get('device')})")
-
-    clf.predict(names[:WARMUP_NAMES])
-    started = time.perf_counter()
-    clf.predict(names)
-    names_per_second = len(names) / (time.perf_counter() - started)
-
-    cli_rate = cli_names_per_second(out, names, Path(args.workdir))
-    train_info = clf.checkpoint.train_config
+            f"{metrics['test']['accuracy']:.4f}", args.child)
     return {
-        "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "n_test": scores["n"],
-        "train_seconds": train_seconds, "names_per_second": names_per_second, "inference_names": len(names),
-        "cli_names_per_second": cli_rate,
-        "peak_train_mb": peak, "torch_threads": torch.get_num_threads(),
-        "resolved": {
-            "model": dataclasses.asdict(clf.checkpoint.model_config),
-            "train": {f.name: train_info.get(f.name) for f in dataclasses.fields(charclf.TrainConfig)},
-        },
-        "details": {
-            "arch": clf.checkpoint.model_config.arch, "device": train_info.get("device"),
-            "best_epoch": result.metrics.get("best_epoch"), "epochs_run": result.metrics.get("epochs_run"),
-            "epoch_seconds": result.metrics.get("train_seconds"), "parameters": result.metrics.get("parameters"),
-        },
+        **scores, "train_seconds": train_seconds, "peak_train_mb": peak,
+        "names_per_second": names_per_second(clf.predict, names), "inference_names": len(names),
+        "cli_names_per_second": cli_names_per_second(out, names, Path(args.workdir), args.threads),
+        "by_length": accuracy_by_length(out, args.data, device="cpu"),
+        "resolved": resolved_configs(out),
+        "details": {"best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run"),
+                    "parameters": metrics.get("parameters"), "lbfgs_iterations": metrics.get("lbfgs_iterations"),
+                    "epoch_seconds": metrics.get("train_seconds"), "device": clf.checkpoint.train_config.get("device")},
     }
 
 
-def cli_names_per_second(checkpoint: Path, names: list[str], workdir: Path) -> float:
+def resolved_configs(checkpoint: Path) -> dict:
+    """The model and training configs the checkpoint records (the training one without run info)."""
+    from charclf.checkpoint import load_checkpoint
+    from charclf.config import TrainConfig
+
+    ck = load_checkpoint(checkpoint)
+    return {"model": dataclasses.asdict(ck.model_config),
+            "train": {f.name: ck.train_config.get(f.name) for f in dataclasses.fields(TrainConfig)}}
+
+
+def cli_names_per_second(checkpoint: Path, names: list[str], workdir: Path, threads: int) -> float:
     """The rate of `charclf predict --file` once the model is loaded: (N - 1) names over the time of
     a run on all N names minus that of a run on one (start-up, imports and loading cancel out).
-    Each is the best of two runs, with as many torch threads as this process."""
-    import torch
-
-    files = {}
-    for key, chunk in (("all", names), ("one", names[:1])):
-        files[key] = workdir / f"cli-{key}-names.txt"
-        files[key].write_text("\n".join(chunk) + "\n", encoding="utf-8")
-    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
-
+    Each is the best of two runs, with `threads` threads."""
     def seconds(path: Path) -> float:
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "charclf", "predict", "--file", str(path), "--checkpoint",
                                str(checkpoint), "--device", "cpu"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, env=env)
+                              stderr=subprocess.PIPE, env=thread_env(threads))
         if done.returncode != 0:
             raise SystemExit(f"Error: charclf predict --file failed: {done.stderr.decode()[-300:]}")
         return time.perf_counter() - started
 
-    return (len(names) - 1) / (min(seconds(files["all"]) for _ in range(2)) - min(seconds(files["one"]) for _ in range(2)))
+    best = {}
+    for key, chunk in (("all", names), ("one", names[:1])):
+        path = workdir / f"cli-{key}-names.txt"
+        path.write_text("\n".join(chunk) + "\n", encoding="utf-8")
+        best[key] = min(seconds(path) for _ in range(2))
+    return (len(names) - 1) / (best["all"] - best["one"])
 
 
 def _tutorial_rnn(n_letters: int, hidden_size: int, n_classes: int):
@@ -320,41 +279,30 @@ def child_logreg(args, split: dict, names: list[str]) -> dict:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from charclf.metrics import report
+    from threadpoolctl import threadpool_limits
     from charclf.text import fold
 
+    fit_on = split["train"] + (split["val"] if args.child == "logreg-trainval" else [])
     max_iter = QUICK_LOGREG_MAX_ITER if args.quick else LOGREG_MAX_ITER
-    limits = contextlib.nullcontext()
-    if args.threads:
-        from threadpoolctl import threadpool_limits
-
-        limits = threadpool_limits(limits=args.threads)
-    with limits:
+    with threadpool_limits(limits=args.threads):
         started = time.perf_counter()
         pipeline = make_pipeline(TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 5)),
                                  LogisticRegression(C=LOGREG_C, max_iter=max_iter))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            pipeline.fit([name for name, _ in split["train"]], [label for _, label in split["train"]])
+            pipeline.fit([name for name, _ in fit_on], [label for _, label in fit_on])
         train_seconds = time.perf_counter() - started
         peak = peak_rss_mb()
-
         test = split["test"]
-        predicted = [int(p) for p in pipeline.predict([name for name, _ in test])]
-        scores = report([label for _, label in test], predicted, split["labels"])
-
+        scores = scored(test, [int(p) for p in pipeline.predict([name for name, _ in test])], split["labels"])
         # Same work as charclf's predict: fold the raw names, then probabilities for every label.
-        pipeline.predict_proba([fold(name) for name in names[:WARMUP_NAMES]])
-        started = time.perf_counter()
-        pipeline.predict_proba([fold(name) for name in names])
-        names_per_second = len(names) / (time.perf_counter() - started)
+        rate = names_per_second(lambda chunk: pipeline.predict_proba([fold(name) for name in chunk]), names)
     n_iter = int(max(pipeline[-1].n_iter_))
     return {
-        "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "n_test": scores["n"],
-        "train_seconds": train_seconds, "names_per_second": names_per_second, "inference_names": len(names),
-        "peak_train_mb": peak, "torch_threads": None,
+        **scores, "train_seconds": train_seconds, "peak_train_mb": peak,
+        "names_per_second": rate, "inference_names": len(names),
         "details": {"sklearn": sklearn.__version__, "features": len(pipeline[0].vocabulary_), "n_iter": n_iter,
-                    "max_iter": max_iter, "converged": n_iter < max_iter},
+                    "max_iter": max_iter, "converged": n_iter < max_iter, "fitted_pairs": len(fit_on)},
     }
 
 
@@ -362,21 +310,22 @@ def child_main(args) -> int:
     real_stdout = sys.stdout
     try:
         with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON answer only
-            set_threads(args.threads if args.child != "logreg" else None)
             split = read_json(Path(args.workdir) / f"split-seed{args.seed}.json")
             names = read_json(Path(args.workdir) / "inference-names.json")
-            if args.child == "tutorial":
-                result = child_tutorial(args, split, names)
-            elif args.child == "logreg":
+            if args.child.startswith("logreg"):
                 result = child_logreg(args, split, names)
             else:
-                result = child_charclf(args, split, names)
+                import torch
+
+                torch.set_num_threads(args.threads)
+                child = child_tutorial if args.child == "tutorial" else child_charclf
+                result = child(args, split, names)
     except KeyboardInterrupt:
         return 130
     except Exception:
         traceback.print_exc(file=sys.stderr)
         return 1
-    result.update(system=args.child, seed=args.seed)
+    result.update(system=args.child, seed=args.seed, threads=args.threads)
     print(json.dumps(result), file=real_stdout, flush=True)
     return 0
 
@@ -386,12 +335,10 @@ def child_main(args) -> int:
 
 def run_child(system: str, seed: int, args, workdir: Path) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--child", system, "--seed", str(seed),
-               "--data", str(args.data), "--workdir", str(workdir)]
-    if args.threads:
-        command += ["--threads", str(args.threads)]
+               "--data", str(args.data), "--workdir", str(workdir), "--threads", str(args.threads)]
     if args.quick:
         command.append("--quick")
-    process = subprocess.run(command, stdout=subprocess.PIPE, text=True)  # stderr: straight through
+    process = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=thread_env(args.threads))
     if process.returncode == 130:
         raise KeyboardInterrupt
     lines = [line for line in process.stdout.splitlines() if line.strip()]
@@ -403,60 +350,91 @@ def run_child(system: str, seed: int, args, workdir: Path) -> dict:
         return {"system": system, "seed": seed, "error": "no JSON result"}
 
 
-def run_majority(split: dict) -> dict:
+def run_majority(split: dict, seed: int) -> dict:
     from collections import Counter
-
-    from charclf.metrics import report
 
     started = time.perf_counter()
     majority = Counter(label for _, label in split["train"]).most_common(1)[0][0]
     train_seconds = time.perf_counter() - started
-    test = split["test"]
-    scores = report([label for _, label in test], [majority] * len(test), split["labels"])
-    return {"system": "majority", "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
-            "n_test": scores["n"], "train_seconds": train_seconds, "names_per_second": None,
-            "peak_train_mb": None, "details": {"label": split["labels"][majority]}}
+    return {"system": "majority", "seed": seed, **scored(split["test"], [majority] * len(split["test"]),
+                                                          split["labels"]),
+            "train_seconds": train_seconds, "names_per_second": None, "peak_train_mb": None,
+            "details": {"label": split["labels"][majority]}}
 
 
-def machine_description(threads: int | None) -> list[tuple[str, str]]:
+def prepare_data(args, workdir: Path) -> dict[int, dict]:
+    """Write each seed's split and the inference names for the children; return the split sizes."""
+    from charclf.data import load_dataset, read_label_file, split_dataset
+
+    dataset = load_dataset(args.data)
+    lines = [line for path in sorted(args.data.glob("*.txt")) if path.is_file()
+             for line in read_label_file(path) if line]
+    names = random.Random(INFER_SEED).choices(lines, k=QUICK_INFER_NAMES if args.quick else INFER_NAMES)
+    (workdir / "inference-names.json").write_text(json.dumps(names), encoding="utf-8")
+    sizes = {}
+    for seed in args.seed_list:
+        splits = split_dataset(dataset, seed=seed)
+        split = {"labels": dataset.labels, **{k: [list(p) for p in v] for k, v in splits.items()}}
+        (workdir / f"split-seed{seed}.json").write_text(json.dumps(split), encoding="utf-8")
+        sizes[seed] = {"labels": len(dataset.labels), **{k: len(v) for k, v in splits.items()}}
+    log(f"data: {args.data} ({len(dataset.labels)} labels, {len(dataset.pairs):,} pairs); "
+        + "; ".join(f"seed {s}: {v['train']:,} / {v['val']:,} / {v['test']:,}" for s, v in sizes.items()))
+    return sizes
+
+
+def run_all(args, workdir: Path) -> dict[int, dict[str, dict]]:
+    results: dict[int, dict[str, dict]] = {seed: {} for seed in args.seed_list}
+    total, done = len(args.seed_list) * len(args.systems), 0
+    for seed in args.seed_list:
+        for system in args.systems:
+            done += 1
+            log(f"[{done}/{total}] seed {seed}: {system} ...")
+            began = time.perf_counter()
+            if system == "majority":
+                result = run_majority(read_json(workdir / f"split-seed{seed}.json"), seed)
+            else:
+                result = run_child(system, seed, args, workdir)
+            results[seed][system] = result
+            if "error" in result:
+                log(f"[{done}/{total}] seed {seed}: {system} FAILED ({result['error']})")
+            else:
+                log(f"[{done}/{total}] seed {seed}: {system}: accuracy {result['accuracy']:.4f}, macro-F1 "
+                    f"{result['macro_f1']:.4f}, training {result['train_seconds']:.1f} s "
+                    f"({time.perf_counter() - began:.1f} s in all)")
+    return results
+
+
+def machine_description(threads: int) -> list[tuple[str, str]]:
+    import importlib.metadata
+
     import torch
 
-    set_threads(threads)
-    cpu = platform.processor() or platform.machine()
-    ram = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-                break
-    try:
-        import sklearn
+    def proc(path: str, key: str) -> str | None:
+        with contextlib.suppress(OSError):
+            return next((line.split(":", 1)[1].strip() for line in Path(path).read_text().splitlines()
+                         if line.startswith(key)), None)
+        return None
 
-        sklearn_version = sklearn.__version__
-    except ImportError:
+    ram = proc("/proc/meminfo", "MemTotal")
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
+    try:
+        sklearn_version = importlib.metadata.version("scikit-learn")
+    except importlib.metadata.PackageNotFoundError:
         sklearn_version = "not installed"
-    cores = f"{os.cpu_count()}"
-    if hasattr(os, "sched_getaffinity"):
-        cores += f" ({len(os.sched_getaffinity(0))} usable by this process)"
-    load = "unknown"
-    with contextlib.suppress(OSError, AttributeError):
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min, at the start)"
     return [
-        ("CPU", cpu),
-        ("cores", cores),
-        ("torch threads", f"{torch.get_num_threads()}" + (" (--threads)" if threads else " (torch's default)")),
-        ("RAM", ram),
-        ("load average", load),
-        ("Python", platform.python_version()),
-        ("torch", str(torch.__version__)),
-        ("scikit-learn", sklearn_version),
-        ("OS", platform.platform()),
+        ("CPU", proc("/proc/cpuinfo", "model name") or platform.processor() or platform.machine()),
+        ("cores", f"{os.cpu_count()} ({usable} usable by this process)"),
+        ("threads", f"{threads} per system (--threads): torch.set_num_threads in the torch runs, threadpoolctl "
+                    f"limits for scikit-learn, CHARCLF_THREADS and OMP_NUM_THREADS for `predict --file`"),
+        ("RAM", f"{int(ram.split()[0]) / 2**20:.1f} GiB" if ram else "unknown"),
+        ("load average", f"{load} (1, 5, 15 min, at the start)"),
+        ("Python", platform.python_version()), ("torch", str(torch.__version__)),
+        ("scikit-learn", sklearn_version), ("OS", platform.platform()),
     ]
+
+
+# ----------------------------------------------------------------------------- report
 
 
 def mean(values: list) -> float | None:
@@ -474,161 +452,172 @@ def fmt(value: float | None, kind: str) -> str:
     return f"{value:,.0f}"  # names/s, MB
 
 
-def config_text(resolved: dict) -> str:
-    model = {k: v for k, v in resolved["model"].items() if k not in ("n_letters", "n_classes")}
-    train = {k: v for k, v in resolved["train"].items() if k != "seed"}
-    return ", ".join(f"{k}={v}" for k, v in {**model, **train}.items())
+def mean_results(seeds: list[int], systems: list[str], results: dict) -> dict[str, dict]:
+    """Each system's mean over the seeds (only systems with no failed seed), by-length groups included."""
+    means = {}
+    for system in systems:
+        runs = [results[seed][system] for seed in seeds]
+        if any("error" in r for r in runs):
+            continue
+        means[system] = {key: mean([r.get(key) for r in runs]) for key in MEAN_KEYS}
+        if "by_length" in runs[0]:
+            means[system]["by_length"] = {group: {"n": [r["by_length"][group]["n"] for r in runs],
+                                                  "accuracy": mean([r["by_length"][group]["accuracy"] for r in runs])}
+                                          for group in runs[0]["by_length"]}
+    return means
 
 
-def build_report(args, seeds: list[int], systems: list[str], results: dict, merged: dict, sizes: dict,
-                 machine: list[tuple[str, str]], default: str, has_arch_defaults: bool, started: str,
-                 command: str) -> tuple[str, str]:
-    """(the markdown document, what goes to stdout: the table and the verdict)."""
-    labels = {"default": f"charclf default ({default})", "tutorial": TUTORIAL_LABEL, "logreg": LOGREG_LABEL,
-              "majority": MAJORITY_LABEL}
-    for arch in arch_names():
-        labels[arch] = f"charclf {arch}" + (" (charclf's per-arch defaults)" if has_arch_defaults else "")
-    shown = [s for s in systems if not (s in merged and all(merged[s].get(seed) for seed in seeds))]
+def results_table(seeds: list[int], systems: list[str], results: dict, means: dict) -> str:
+    lines = ["| system | test accuracy | macro-F1 | training s | inference names/s | `predict --file` names/s "
+             "| peak training memory (MB) |", "|---|---:|---:|---:|---:|---:|---:|"]
 
-    header = ["| system | test accuracy | macro-F1 | training s | inference names/s | `predict --file` names/s "
-              "| peak training memory (MB) |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
-    rows: list[str] = []
-    means: dict[str, dict] = {}
-    for system in shown:
-        per_seed = [results[seed][system] for seed in seeds]
-        for seed, r in zip(seeds, per_seed):
-            label = labels[system] + (f", seed {seed}" if len(seeds) > 1 else "")
-            if "error" in r:
-                rows.append(f"| {label} | failed ({r['error']}) | - | - | - | - | - |")
-                continue
-            rows.append(f"| {label} | {fmt(r['accuracy'], 'score')} | {fmt(r['macro_f1'], 'score')} | "
-                        f"{fmt(r['train_seconds'], 'seconds')} | {fmt(r['names_per_second'], 'rate')} | "
-                        f"{fmt(r.get('cli_names_per_second'), 'rate')} | {fmt(r['peak_train_mb'], 'mb')} |")
-        ok = [r for r in per_seed if "error" not in r]
-        if len(ok) == len(per_seed):
-            means[system] = {k: mean([r.get(k) for r in ok]) for k in
-                             ("accuracy", "macro_f1", "train_seconds", "names_per_second", "cli_names_per_second",
-                              "peak_train_mb")}
-        if len(seeds) > 1 and system in means:
-            m = means[system]
-            rows.append(f"| **{labels[system]}, mean of seeds {', '.join(map(str, seeds))}** | "
-                        f"**{fmt(m['accuracy'], 'score')}** | **{fmt(m['macro_f1'], 'score')}** | "
-                        f"{fmt(m['train_seconds'], 'seconds')} | {fmt(m['names_per_second'], 'rate')} | "
-                        f"{fmt(m['cli_names_per_second'], 'rate')} | {fmt(m['peak_train_mb'], 'mb')} |")
-    table = "\n".join(header + rows)
+    def row(label: str, r: dict, bold: bool = False) -> str:
+        score = (lambda v: f"**{fmt(v, 'score')}**") if bold else (lambda v: fmt(v, "score"))
+        return (f"| {label} | {score(r['accuracy'])} | {score(r['macro_f1'])} | {fmt(r['train_seconds'], 'seconds')} "
+                f"| {fmt(r['names_per_second'], 'rate')} | {fmt(r.get('cli_names_per_second'), 'rate')} "
+                f"| {fmt(r['peak_train_mb'], 'mb')} |")
 
-    where = f"split seed {seeds[0]}" if len(seeds) == 1 else f"mean over split seeds {', '.join(map(str, seeds))}"
-    if "default" in means and "logreg" in means:
-        d, l = means["default"], means["logreg"]
-        beats = d["accuracy"] > l["accuracy"] and d["macro_f1"] > l["macro_f1"]
-        verdict = (f"**Does charclf's default ({default}) beat the n-gram logistic regression on both accuracy and "
-                   f"macro-F1 in this run?** {'Yes' if beats else 'No'}: accuracy {d['accuracy']:.3f} vs "
-                   f"{l['accuracy']:.3f}, macro-F1 {d['macro_f1']:.3f} vs {l['macro_f1']:.3f} ({where}).")
-    else:
-        verdict = ("**Does charclf's default beat the n-gram logistic regression on both accuracy and macro-F1?** "
-                   "Not measured in this run (it needs both `default` and `logreg`).")
-    if args.quick:
-        verdict += " (Quick smoke-test settings: these numbers measure nothing.)"
-
-    size_text = "; ".join(f"{s['train']:,} / {s['val']:,} / {s['test']:,} train / validation / test pairs for "
-                          f"seed {seed}" for seed, s in sizes.items())
-    n_labels = len(next(iter(sizes.values()))["labels"]) if sizes else 0
-    n_infer = QUICK_INFER_NAMES if args.quick else INFER_NAMES
-    protocol = (
-        f"Every system trains on the train split made by charclf's own `load_dataset` + `split_dataset(seed)` "
-        f"(names folded to ASCII, duplicate (name, label) pairs collapsed, unique name strings shuffled and cut "
-        f"80/10/10 so that no name text is in two splits: {size_text}) and is scored on the test split with "
-        f"`charclf.metrics.report` (accuracy; macro-F1 = mean of the per-label F1 over all {n_labels} labels). "
-        f"The systems run one after another on this machine, each training in a fresh subprocess: training s is "
-        f"the wall time of the training call, peak training memory is that process's peak RSS when training "
-        f"ends (interpreter and libraries included), and inference names/s is measured on the loaded model after a "
-        f"warm-up (charclf: `Classifier.load(path, device='cpu').predict` on {n_infer:,} raw dataset lines drawn "
-        f"with replacement; logistic regression: folding + `predict_proba` on the same lines; tutorial: its "
-        f"one-name-at-a-time loop over the test names). `predict --file` names/s is the command itself on those "
-        f"lines, start-up and model loading excluded: (N - 1) / (time for N names - time for one name), each the "
-        f"best of two runs, output to /dev/null."
-    )
-
-    notes = []
     for system in systems:
         for seed in seeds:
             r = results[seed][system]
-            if "error" in r or (system in merged and merged[system].get(seed)):
-                continue
+            label = LABELS[system] + (f", seed {seed}" if len(seeds) > 1 else "")
+            lines.append(f"| {label} | failed ({r['error']}) | - | - | - | - | - |" if "error" in r else row(label, r))
+        if len(seeds) > 1 and system in means:
+            label = f"**{LABELS[system].strip('*')}, mean of seeds {', '.join(map(str, seeds))}**"
+            lines.append(row(label, means[system], bold=True))
+    return "\n".join(lines)
+
+
+def length_table(seeds: list[int], means: dict) -> str | None:
+    shown = [s for s in CHARCLF_SYSTEMS if "by_length" in means.get(s, {})]
+    if not shown:
+        return None
+    groups = means[shown[0]]["by_length"]
+    header = " | ".join(f"{group} letters (n = {' / '.join(f'{n:,}' for n in g['n'])})" for group, g in groups.items())
+    lines = [f"| system | {header} |", "|---|" + "---:|" * len(groups)]
+    for system in shown:
+        cells = " | ".join(fmt(g["accuracy"], "score") for g in means[system]["by_length"].values())
+        lines.append(f"| {LABELS[system]} | {cells} |")
+    where = "seed " + str(seeds[0]) if len(seeds) == 1 else f"mean over seeds {', '.join(map(str, seeds))}; n per seed"
+    return "\n".join(lines) + f"\n\nn: test names in the group ({where})."
+
+
+def verdict(seeds: list[int], means: dict, quick: bool) -> str:
+    text = ("**Does charclf's default (a purely recurrent bidirectional GRU) beat the n-gram logistic regression "
+            "on both accuracy and macro-F1?**")
+    peers = [(p, how) for p, how in (("logreg", "fitted on the train split"),
+                                     ("logreg-trainval", "fitted on train+validation")) if p in means]
+    if "gru" not in means or not peers:
+        text += " Not measured in this run (it needs `gru` and `logreg` or `logreg-trainval`)."
+    else:
+        g = means["gru"]
+        for peer, how in peers:
+            p = means[peer]
+            beats = g["accuracy"] > p["accuracy"] and g["macro_f1"] > p["macro_f1"]
+            text += (f" Against the logistic regression {how}: **{'yes' if beats else 'no'}** (accuracy "
+                     f"{g['accuracy']:.3f} vs {p['accuracy']:.3f}, macro-F1 {g['macro_f1']:.3f} vs {p['macro_f1']:.3f}).")
+        text += f" ({'Split seed ' + str(seeds[0]) if len(seeds) == 1 else 'Means over split seeds ' + ', '.join(map(str, seeds))}.)"
+    return text + (" (Quick smoke-test settings: these numbers measure nothing.)" if quick else "")
+
+
+def protocol(args, sizes: dict) -> str:
+    size_text = "; ".join(f"{s['train']:,} / {s['val']:,} / {s['test']:,} train / validation / test pairs for "
+                          f"seed {seed}" for seed, s in sizes.items())
+    n_infer = QUICK_INFER_NAMES if args.quick else INFER_NAMES
+    return (
+        f"Every system trains on the train split made by charclf's own `load_dataset` + `split_dataset(seed)` "
+        f"(names folded to ASCII, duplicate (name, label) pairs collapsed, unique name strings shuffled and cut "
+        f"80/10/10 so that no name text is in two splits: {size_text}) and is scored on the test split with "
+        f"`charclf.metrics.report` (accuracy; macro-F1 = mean of the per-label F1 over all "
+        f"{next(iter(sizes.values()))['labels']} labels). charclf's models pick their best epoch on the "
+        f"validation split; the logistic regression, which selects nothing, is shown both fitted on the train "
+        f"split alone and on train + validation. Each charclf model takes its settings from "
+        f"`charclf.config.defaults_for(arch, seed=seed)` and nothing else. The systems run one after another on "
+        f"this machine, each in a fresh subprocess with {args.threads} thread(s): training s is the wall time of "
+        f"the training call, peak training memory is that process's peak RSS when training ends (interpreter and "
+        f"libraries included), and inference names/s is measured on the loaded model after a warm-up (charclf: "
+        f"`Classifier.load(path, device='cpu').predict` on {n_infer:,} raw dataset lines drawn with replacement; "
+        f"logistic regression: folding + `predict_proba` on the same lines; tutorial: its one-name-at-a-time loop "
+        f"over the test names). `predict --file` names/s is the command itself on those lines, start-up and model "
+        f"loading excluded: (N - 1) / (time for N names - time for one name), each the best of two runs, output "
+        f"to /dev/null. Accuracy by name length is `charclf.comparison.accuracy_by_length` on the test split."
+    )
+
+
+def notes(seeds: list[int], systems: list[str], results: dict) -> list[str]:
+    lines = []
+    for system in systems:
+        for seed in seeds:
+            r, tag = results[seed][system], LABELS[system] + (f", seed {seed}" if len(seeds) > 1 else "")
             d = r.get("details", {})
-            tag = labels[system] + (f", seed {seed}" if len(seeds) > 1 else "")
+            if "error" in r:
+                continue
             if "resolved" in r:
-                notes.append(f"- {tag}: {config_text(r['resolved'])}; best epoch {d.get('best_epoch')} of "
-                             f"{d.get('epochs_run')}, {d.get('parameters'):,} parameters, trained on "
-                             f"{d.get('device')} ({fmt(d.get('epoch_seconds'), 'seconds')} s of it in the epochs "
-                             f"themselves).")
+                configs = {**{k: v for k, v in r["resolved"]["model"].items() if k not in ("n_letters", "n_classes")},
+                           **{k: v for k, v in r["resolved"]["train"].items() if k != "seed"}}
+                lbfgs = f", {d['lbfgs_iterations']} L-BFGS iterations" if d.get("lbfgs_iterations") else ""
+                lines.append(f"- {tag}: {', '.join(f'{k}={v}' for k, v in configs.items())}; best epoch "
+                             f"{d['best_epoch']} of {d['epochs_run']}{lbfgs}, {d['parameters']:,} parameters, trained "
+                             f"on {d['device']} ({fmt(d['epoch_seconds'], 'seconds')} s of it in the fitting itself).")
             elif system == "tutorial":
-                notes.append(f"- {tag}: tanh RNN cell (i2h on concat(letter, hidden), h2o, LogSoftmax), hidden "
+                lines.append(f"- {tag}: tanh RNN cell (i2h on concat(letter, hidden), h2o, LogSoftmax), hidden "
                              f"{d['hidden_size']}, {d['parameters']:,} parameters, NLLLoss, plain SGD lr {d['lr']}, "
                              f"{d['steps']:,} steps of one name (a uniformly random label, then one of its training "
                              f"names); mean loss over the last tenth {d['final_mean_loss']:.3f}.")
-            elif system == "logreg":
-                notes.append(f"- {tag}: {d['features']:,} n-gram features, lbfgs stopped after {d['n_iter']} "
-                             f"iterations (max_iter {d['max_iter']}, {'converged' if d['converged'] else 'NOT converged'}"
-                             f"), scikit-learn {d['sklearn']}.")
+            elif system.startswith("logreg"):
+                lines.append(f"- {tag}: fitted on {d['fitted_pairs']:,} pairs, {d['features']:,} n-gram features, "
+                             f"lbfgs stopped after {d['n_iter']} iterations (max_iter {d['max_iter']}, "
+                             f"{'converged' if d['converged'] else 'NOT converged'}), scikit-learn {d['sklearn']}.")
             elif system == "majority":
-                notes.append(f"- {tag}: always \"{d['label']}\".")
-    for system, by_seed in merged.items():
-        if all(by_seed.get(seed) for seed in seeds):
-            notes.append(f"- charclf {system} with charclf's defaults for it is the same run as charclf's default "
-                         f"(same model and training configs), so it is not run twice.")
+                lines.append(f"- {tag}: always \"{d['label']}\".")
+    return lines
 
+
+def build_report(args, results: dict, sizes: dict, machine: list, started: str, command: str) -> tuple[str, str, dict]:
+    """(the markdown document, what goes to stdout, the JSON record)."""
+    seeds, systems = args.seed_list, args.systems
+    means = mean_results(seeds, systems, results)
+    table, by_length = results_table(seeds, systems, results, means), length_table(seeds, means)
+    answer = verdict(seeds, means, args.quick)
     title = "# charclf benchmark" + (" (QUICK SMOKE TEST: tiny settings, not a measurement)" if args.quick else "")
-    parts = [
-        title, "",
-        f"Run {started}, with:", "",
-        "```", command, "```", "",
-        "## Machine", "",
-        *[f"- {key}: {value}" for key, value in machine], "",
-        "## Protocol", "",
-        protocol, "",
-        "## Results", "",
-        table, "",
-        verdict, "",
-        "Notes:", "",
-        *notes, "",
-        "Time figures on shared machines are noisy: compare systems within one run, as ratios.", "",
-    ]
-    return "\n".join(parts), table + "\n\n" + verdict
+    parts = [title, "", f"Run {started}, with:", "", "```", command, "```", "", "## Machine", "",
+             *[f"- {key}: {value}" for key, value in machine], "", "## Protocol", "", protocol(args, sizes), "",
+             "## Results", "", table, "", answer, ""]
+    if by_length:
+        parts += ["### Test accuracy by name length", "", by_length, ""]
+    parts += ["Notes:", "", *notes(seeds, systems, results), "",
+              "Time figures on shared machines are noisy: compare systems within one run, as ratios.", ""]
+    summary = "\n\n".join([table, answer, *([by_length] if by_length else [])])
+    record = {"command": command, "started": started, "data": str(args.data), "quick": args.quick,
+              "threads": args.threads, "seeds": seeds, "systems": systems, "machine": dict(machine),
+              "sizes": sizes, "results": {str(seed): results[seed] for seed in seeds}, "means": means}
+    return "\n".join(parts), summary, record
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="benchmark.py",
-        description="Benchmark charclf against the tutorial's char-RNN, a character n-gram logistic regression and "
-                    "the majority baseline, in one run, on charclf's own split.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="systems: default (charclf.train() defaults), " + ", ".join(arch_names()) +
-               " (each backbone with charclf's defaults for it), tutorial, logreg, majority",
-    )
-    parser.add_argument("--data", type=Path, default=None,
-                        help="dataset folder (default: $CHARCLF_DATA, else ./data/names)")
+        prog="benchmark.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Benchmark charclf's models against a character n-gram logistic regression, the PyTorch "
+                    "tutorial's char-RNN and the majority baseline, in one run, on charclf's own split.",
+        epilog="systems, in order: " + ", ".join(SYSTEMS))
+    parser.add_argument("--data", type=Path, default=None, help="dataset folder (default: $CHARCLF_DATA, else ./data/names)")
     parser.add_argument("--seeds", default="0", help="split seeds, comma-separated (default: 0); several give "
                         "per-seed rows and their mean")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="markdown report to write (default: docs/benchmarks.md; --quick writes nothing "
-                             "unless --out is given)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch.set_num_threads(N) (and BLAS threads for scikit-learn) in every system; "
-                             "default: torch's default")
+    parser.add_argument("--out", type=Path, default=None, help="markdown report to write (default: "
+                        "docs/benchmarks.md; --quick writes nothing unless --out is given)")
+    parser.add_argument("--json-out", type=Path, default=None, help="JSON results to write (default: --out's path "
+                        "with a .json suffix)")
+    parser.add_argument("--threads", type=int, default=1, help="threads for every system (default: 1)")
     parser.add_argument("--only", default=None, help="comma-separated systems to run (default: all)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"tiny settings for a smoke test: 1 epoch per charclf model, {QUICK_TUTORIAL_STEPS:,} "
-                             f"tutorial steps, logistic regression max_iter {QUICK_LOGREG_MAX_ITER}, "
-                             f"{QUICK_INFER_NAMES:,} names for inference timing")
+    parser.add_argument("--quick", action="store_true", help=f"tiny settings for a smoke test: 1 epoch per charclf "
+                        f"model, {QUICK_TUTORIAL_STEPS:,} tutorial steps, logistic regression max_iter "
+                        f"{QUICK_LOGREG_MAX_ITER}, {QUICK_INFER_NAMES:,} names for inference timing")
     # Internal: run one system in this (child) process and print its result as JSON.
-    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child", default=None, choices=[s for s in SYSTEMS if s != "majority"], help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-
-    if args.threads is not None and args.threads < 1:
+    if args.threads < 1:
         parser.error("--threads must be at least 1")
     try:
         args.seed_list = list(dict.fromkeys(int(s) for s in args.seeds.split(",") if s.strip()))
@@ -636,20 +625,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
     if not args.seed_list or any(s < 0 for s in args.seed_list):
         parser.error(f"--seeds must be non-negative integers, got {args.seeds!r}")
-    systems = all_systems()
-    if args.only:
-        wanted = [s.strip() for s in args.only.split(",") if s.strip()]
-        unknown = [s for s in wanted if s not in systems]
-        if unknown or not wanted:
-            parser.error(f"--only: unknown system(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(systems)}")
-        args.systems = [s for s in systems if s in wanted]
-    else:
-        args.systems = list(systems)
-    if args.child is not None and (args.child not in systems or args.workdir is None or args.data is None):
-        parser.error("--child needs a system name, --workdir and --data")
-    if args.data is None:
-        args.data = Path(os.environ.get("CHARCLF_DATA") or "data/names")
-    args.data = args.data.resolve()
+    wanted = [s.strip() for s in (args.only or ",".join(SYSTEMS)).split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in SYSTEMS]
+    if unknown or not wanted:
+        parser.error(f"--only: unknown system(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(SYSTEMS)}")
+    args.systems = [s for s in SYSTEMS if s in wanted]
+    if any(s.startswith("logreg") for s in args.systems) and importlib.util.find_spec("sklearn") is None:
+        parser.error('logreg needs scikit-learn: pip install -e ".[bench]" (or leave it out with --only)')
+    args.data = Path(args.data or os.environ.get("CHARCLF_DATA") or "data/names").resolve()
     return args
 
 
@@ -657,93 +640,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         return child_main(args)
-
-    from charclf.data import load_dataset, read_label_file, split_dataset
     from charclf.errors import CharclfError
 
     command = "python " + shlex.join(sys.argv if argv is None else [sys.argv[0], *argv])
     started = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    out = args.out if args.out is not None else (None if args.quick else DEFAULT_OUT)
-    if "logreg" in args.systems:
-        try:
-            import sklearn  # noqa: F401
-        except ImportError:
-            print('Error: the logreg system needs scikit-learn: pip install -e ".[bench]" (or leave it out with --only)',
-                  file=sys.stderr)
-            return 1
-
-    import charclf.config
-
     machine = machine_description(args.threads)
-    default = default_arch()
-    has_arch_defaults = hasattr(charclf.config, "ARCH_DEFAULTS")
-    log(f"charclf's default backbone: {default}; per-arch defaults: "
-        f"{'charclf.config.ARCH_DEFAULTS' if has_arch_defaults else 'none (the dataclass defaults for every arch)'}")
-
-    results: dict[int, dict[str, dict]] = {seed: {} for seed in args.seed_list}
-    merged: dict[str, dict[int, bool]] = {}
-    sizes: dict[int, dict] = {}
-    failed = False
     with tempfile.TemporaryDirectory(prefix="charclf-bench-") as tmp:
-        workdir = Path(tmp)
         try:
-            dataset = load_dataset(args.data)
-            lines = [line for path in sorted(args.data.glob("*.txt")) if path.is_file()
-                     for line in read_label_file(path) if line]
-            n_infer = QUICK_INFER_NAMES if args.quick else INFER_NAMES
-            names = random.Random(INFER_SEED).choices(lines, k=n_infer)
-            (workdir / "inference-names.json").write_text(json.dumps(names), encoding="utf-8")
-            for seed in args.seed_list:
-                splits = split_dataset(dataset, seed=seed)
-                split = {"labels": dataset.labels, **{k: [list(p) for p in v] for k, v in splits.items()}}
-                (workdir / f"split-seed{seed}.json").write_text(json.dumps(split), encoding="utf-8")
-                sizes[seed] = {"labels": dataset.labels, **{k: len(v) for k, v in splits.items()}}
+            sizes = prepare_data(args, Path(tmp))
         except CharclfError as e:
             print(f"Error: {e}", file=sys.stderr)
             return 1
-        log(f"data: {args.data} ({len(dataset.labels)} labels, {len(dataset.pairs):,} pairs); "
-            + "; ".join(f"seed {s}: {v['train']:,} / {v['val']:,} / {v['test']:,}" for s, v in sizes.items()))
-
-        total = len(args.seed_list) * len(args.systems)
-        done = 0
-        for seed in args.seed_list:
-            split = read_json(workdir / f"split-seed{seed}.json")
-            for system in args.systems:
-                done += 1
-                default_result = results[seed].get("default")
-                if system == default and default_result and "resolved" in default_result:
-                    same = expected_resolved(system, seed, args.quick, len(dataset.labels)) == default_result["resolved"]
-                    merged.setdefault(system, {})[seed] = same
-                    if same:
-                        log(f"[{done}/{total}] seed {seed}: {system}: the same run as charclf's default; not run again")
-                        results[seed][system] = default_result
-                        continue
-                log(f"[{done}/{total}] seed {seed}: {system} ...")
-                began = time.perf_counter()
-                if system == "majority":
-                    result = run_majority(split)
-                else:
-                    result = run_child(system, seed, args, workdir)
-                results[seed][system] = result
-                if "error" in result:
-                    failed = True
-                    log(f"[{done}/{total}] seed {seed}: {system} FAILED ({result['error']})")
-                else:
-                    log(f"[{done}/{total}] seed {seed}: {system}: accuracy {result['accuracy']:.4f}, macro-F1 "
-                        f"{result['macro_f1']:.4f}, training {result['train_seconds']:.1f} s "
-                        f"({time.perf_counter() - began:.1f} s in all)")
-
-    document, summary = build_report(args, args.seed_list, args.systems, results, merged, sizes, machine, default,
-                                     has_arch_defaults, started, command)
+        results = run_all(args, Path(tmp))
+    document, summary, record = build_report(args, results, sizes, machine, started, command)
     print(summary)
-    if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(document, encoding="utf-8")
-        log(f"wrote {out}")
-    elif args.quick:
-        log("quick mode: no report written (give --out FILE to write one)")
-    return 1 if failed else 0
+    out = args.out or (None if args.quick else DEFAULT_OUT)
+    json_out = args.json_out or (out.with_suffix(".json") if out else None)
+    for path, text in ((out, document), (json_out, json.dumps(record, indent=2) + "\n")):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            log(f"wrote {path}")
+    if out is None and json_out is None:
+        log("quick mode: nothing written (give --out FILE to write the report and its JSON)")
+    return 1 if any("error" in r for by_system in results.values() for r in by_system.values()) else 0
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ peak memory as the file grows (e.g. 1M vs 5M lines). Not a test: CI does not run
    so that most of the millions of lines are distinct names.
 2. For each file and process count, starts `torchrun --standalone --nproc_per_node P` on this
    script in worker mode: each rank scans the file (the first streaming pass), then trains the
-   default model for --max-steps steps of its share of epoch 1 through charclf's own Trainer
+   default model for --max-steps steps of its share of epoch 1 through charclf's own training step (training.Run)
    (DDP when P > 1), and reports its names/s and its peak RSS (getrusage ru_maxrss).
 3. Prints a Markdown report (and writes it to --out).
 
@@ -79,10 +79,12 @@ def worker(args) -> None:
     import torch
 
     from charclf import distributed
+    from charclf.batches import StreamSource
     from charclf.config import ModelConfig, defaults_for
+    from charclf.loop import train_one_epoch
     from charclf.stream import scan
     from charclf.text import DEFAULT_ALPHABET
-    from charclf.training import Trainer
+    from charclf.training import Run
 
     torch.set_num_threads(1)
     rss_start = rss_mb()
@@ -91,30 +93,31 @@ def worker(args) -> None:
         ds = scan(Path(args.csv), DEFAULT_ALPHABET, seed=0)
         scan_s = time.perf_counter() - started
         rss_scan = rss_mb()
+        source = StreamSource(ds)
         options, config = defaults_for("gru", epochs=1)
         model_config = ModelConfig(arch="gru", n_letters=len(DEFAULT_ALPHABET), n_classes=len(ds.labels), **options)
+        out = Path(args.result_dir) / "unused.pt"  # nothing is saved: only the epoch's steps run
+        run = Run(source, Path(args.csv), model_config, config, out, dist)
+        names = 0
 
-        class Bounded(Trainer):
-            """charclf's Trainer, stopped after max_steps batches of epoch 1."""
+        def bounded(batches):
+            """charclf's own batches of epoch 1, stopped after max_steps of them."""
+            nonlocal names
+            for batch in itertools.islice(batches, args.max_steps):
+                names += len(batch[0])
+                yield batch
 
-            names = 0
-
-            def _epoch_batches(self, epoch):
-                for names, targets in itertools.islice(super()._epoch_batches(epoch), args.max_steps):
-                    self.names += len(names)
-                    yield names, targets
-
-        out = Path(args.result_dir) / "unused.pt"  # nothing is saved: fit() is not called
-        trainer = Bounded(ds, Path(args.csv), model_config, config, out, dist.device, dist)
         dist.gather_objects(None)  # all ranks start the clock together
         started = time.perf_counter()
-        trainer._train_epoch(1, progress=False)
+        run.net.train()
+        train_one_epoch(run.model, bounded(source.epoch(1, config.batch_size, config.bucket, dist.rank, dist.world_size)),
+                        run.step, DEFAULT_ALPHABET, run.device, args.max_steps)
         train_s = time.perf_counter() - started
         result = {
             "rank": dist.rank, "world_size": dist.world_size, "rows": sum(ds.size(s) for s in ("train", "val", "test")),
             "scan_s": scan_s, "scan_rows_per_s": sum(ds.size(s) for s in ("train", "val", "test")) / scan_s,
-            "steps": args.max_steps, "names": trainer.names, "train_s": train_s,
-            "names_per_s": trainer.names / train_s, "rss_start_mb": rss_start, "rss_after_scan_mb": rss_scan,
+            "steps": args.max_steps, "names": names, "train_s": train_s,
+            "names_per_s": names / train_s, "rss_start_mb": rss_start, "rss_after_scan_mb": rss_scan,
             "max_rss_mb": rss_mb(),
         }
     Path(args.result_dir, f"rank{result['rank']}.json").write_text(json.dumps(result))
