@@ -138,6 +138,9 @@ def _use_threads(threads: int | None) -> None:
 @click.option("--average-decay", type=click.FloatRange(0, 1, max_open=True),
               help="Keep a moving average of the weights with this decay per step (0: the weights as "
                    "trained). " + per_arch("average_decay"))
+@click.option("--next-letter-weight", type=click.FloatRange(min=0),
+              help="Also learn to predict each next (and previous) letter, with this weight in the loss "
+                   "(0: no; the saved model never includes it). " + per_arch("next_letter_weight"))
 @click.option("--ngram-buckets", type=click.IntRange(min=1),
               help=f"--model ngram: hash buckets of its n-grams. [default: {ModelConfig.ngram_buckets}]")
 @click.option("--ngram-c", type=click.FloatRange(min=0, min_open=True),

@@ -32,19 +32,16 @@ def class_weights(counts: list[int], mode: str) -> torch.Tensor | None:
     return weights * counts_t.sum() / (weights * counts_t).sum()
 
 
-def train_one_epoch(model: nn.Module, batches: Iterable, step: Callable[[torch.Tensor, torch.Tensor], float],
-                    alphabet: str, device: torch.device, total: int, progress: bool = False,
-                    desc: str = "epoch") -> float:
-    """Run `step(packed names, targets)` on every batch; the mean loss per name.
+def train_one_epoch(batches: Iterable, step: Callable[[list[str], torch.Tensor], tuple[float, float]], total: int,
+                    progress: bool = False, desc: str = "epoch") -> float:
+    """Run `step(names, targets)` on every batch; the mean loss per name.
 
-    `model` turns names into its packed input (its index and pack); `step` does the forward,
-    backward and update and returns the batch's summed loss and size (summed over all ranks
-    under torchrun)."""
+    `step` does the forward, backward and update and returns the batch's summed loss and size
+    (summed over all ranks under torchrun)."""
     total_loss = count = 0.0
     bar = tqdm(batches, total=total, desc=desc, leave=False, disable=not progress, file=sys.stderr, unit="batch")
     for names, targets in bar:
-        packed = model.pack(*model.index(names, alphabet)).to(device)
-        loss_sum, n = step(packed, targets.to(device))
+        loss_sum, n = step(names, targets)
         if not math.isfinite(loss_sum):
             raise TrainingDiverged(f"the loss is {loss_sum / n}")
         total_loss, count = total_loss + loss_sum, count + n

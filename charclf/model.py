@@ -48,12 +48,21 @@ class NameClassifier(nn.Module):
 
     def forward(self, names: PackedSequence) -> torch.Tensor:
         """Packed names (letter positions with an embedding, else one-hot rows) -> (B, n_classes) logits."""
+        return self.classify(*self.read(names))
+
+    def read(self, names: PackedSequence) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Packed names -> ((B, T, directions * H) per-letter outputs, zero after each name's end and
+        in input order; (B,) lengths; the final states h_n)."""
         if self.config.embedding_dim:
             names = PackedSequence(self.embed(names.data), names.batch_sizes, names.sorted_indices,
                                    names.unsorted_indices)
         outputs, h = self.rnn(names)
-        padded, lengths = pad_packed_sequence(outputs, batch_first=True)  # (B, T, D) zero-padded, (B,)
-        return self.head(self.dropout(self._pool(padded, lengths, h)))
+        padded, lengths = pad_packed_sequence(outputs, batch_first=True)
+        return padded, lengths, h
+
+    def classify(self, outputs: torch.Tensor, lengths: torch.Tensor, h) -> torch.Tensor:
+        """What read() returns -> (B, n_classes) logits."""
+        return self.head(self.dropout(self._pool(outputs, lengths, h)))
 
     def same_length(self, letters: torch.Tensor) -> torch.Tensor:
         """(B, L) letter positions of B names that all have L letters -> (B, n_classes) logits.

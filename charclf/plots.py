@@ -27,7 +27,7 @@ def plot_history(history: list[dict[str, float]], path: Path) -> None:
     fig = Figure(figsize=(10, 4))
     loss_ax, score_ax = fig.subplots(1, 2)
     loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o",
-                 label="training loss (dropout, smoothing, class weights)")
+                 label="training loss of the labels (dropout, smoothing, class weights)")
     loss_ax.plot(epochs, [r["val_loss"] for r in history], marker="o", label="validation loss")
     if all("val_loss_kept" in r for r in history):
         loss_ax.plot(epochs, [r["val_loss_kept"] for r in history], linestyle=":", marker=".",

@@ -30,6 +30,7 @@ from charclf.files import atomic_write, ensure_writable, remove_stale_temps
 from charclf.loop import TrainingDiverged, class_weights, evaluate, train_one_epoch
 from charclf.metrics import majority_baseline
 from charclf.model import build_model, count_parameters
+from charclf.nextletter import NextLetterTask
 from charclf.runstate import Progress, load_state, rng_states, save_state, set_rng_states, state_path
 from charclf.text import DEFAULT_ALPHABET
 
@@ -116,13 +117,15 @@ class Run:
         self.device = dist.device
         torch.manual_seed(config.seed)  # initial weights and dropout masks
         self.model = build_model(model_config).to(self.device)
-        self.net = self.model  # what the forward pass goes through: under torchrun, DDP averages the gradients
+        # Every weight that trains: the model, and while training the next-letter layers with it.
+        self.trained = NextLetterTask(self.model).to(self.device) if config.next_letter_weight else self.model
+        self.net = self.trained  # what the forward pass goes through: under torchrun, DDP averages the gradients
         if dist.enabled:
             with dist.collectives("sharing the initial weights"):
-                self.net = nn.parallel.DistributedDataParallel(self.model)
+                self.net = nn.parallel.DistributedDataParallel(self.trained)
         # Each rank steps once per batch of its own share: the schedule counts those steps.
         self.steps_per_epoch = math.ceil(source.n_batches(config.batch_size) / dist.world_size)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(self.trained.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=config.lr, total_steps=config.epochs * self.steps_per_epoch)
         weights = class_weights(source.train_counts, config.class_weighting)
@@ -137,17 +140,27 @@ class Run:
         """The weights validated and saved: the average when averaging, else the model itself."""
         return self.average.model if self.average else self.model
 
-    def step(self, packed, targets: torch.Tensor) -> tuple[float, float]:
-        """One optimizer step on a batch -> (summed loss, names), summed over all ranks."""
-        loss = self.loss_fn(self.net(packed), targets)
+    def step(self, names: list[str], targets: torch.Tensor) -> tuple[float, float]:
+        """One optimizer step on a batch -> (summed label loss, names), summed over all ranks."""
+        padded, lengths = self.model.index(names, DEFAULT_ALPHABET)  # (B, T), (B,)
+        packed, targets = self.model.pack(padded, lengths).to(self.device), targets.to(self.device)
+        if self.trained is self.model:
+            loss = label_loss = self.loss_fn(self.net(packed), targets)
+        else:
+            logits, letter_loss = self.net(packed, padded.to(self.device), lengths)
+            label_loss = self.loss_fn(logits, targets)
+            loss = label_loss + self.config.next_letter_weight * letter_loss
         # Summed over all ranks: the epoch's mean loss, and the same NaN verdict on every rank.
-        loss_sum, n = self.dist.all_reduce_sum([loss.item() * len(targets), len(targets)])
-        if math.isfinite(loss_sum):
+        loss_sum, total_sum, n = self.dist.all_reduce_sum(
+            [label_loss.item() * len(targets), loss.item() * len(targets), len(targets)])
+        if not math.isfinite(total_sum):
+            loss_sum = float("nan")  # train_one_epoch stops the run
+        else:
             self.optimizer.zero_grad(set_to_none=True)
             with self.dist.collectives("averaging gradients"):
                 loss.backward()
             # Clip: a long name can send an RNN's gradient through the roof in one step.
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
+            nn.utils.clip_grad_norm_(self.trained.parameters(), self.config.clip_grad_norm)
             self.optimizer.step()
             self.scheduler.step()
             if self.average:
@@ -171,7 +184,7 @@ class Run:
         return {
             "epoch": self.progress.epoch, "model_config": asdict(self.model_config),
             "train_config": asdict(self.config), "alphabet": DEFAULT_ALPHABET, "data_dir": self.info["data_dir"],
-            "data_fingerprint": self.source.fingerprint, "model": self.model.state_dict(),
+            "data_fingerprint": self.source.fingerprint, "model": self.trained.state_dict(),
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "average": self.average.state_dict() if self.average else None, "rng_by_rank": rngs,
             "history": self.progress.history, "best": self.progress.best,
@@ -182,7 +195,7 @@ class Run:
     def restore(self, state: dict[str, Any]) -> None:
         """Put the run back exactly where `state` left it (weights, optimizer, schedule, RNGs)."""
         try:
-            self.model.load_state_dict(state["model"])
+            self.trained.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
             if self.average:
@@ -227,8 +240,7 @@ def fit(run: Run, progress: bool = True, log: Callable[[str], None] | None = Non
             run.net.train()
             batches = run.source.epoch(epoch, config.batch_size, config.bucket, run.dist.rank, run.dist.world_size)
             try:
-                train_loss = train_one_epoch(run.model, batches, run.step, DEFAULT_ALPHABET, run.device,
-                                             run.steps_per_epoch, progress, f"epoch {epoch}")
+                train_loss = train_one_epoch(batches, run.step, run.steps_per_epoch, progress, f"epoch {epoch}")
                 run.progress.seconds += time.perf_counter() - started
                 row = run.validate(epoch, train_loss)
             except TrainingDiverged as e:

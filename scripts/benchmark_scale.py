@@ -110,8 +110,8 @@ def worker(args) -> None:
         dist.gather_objects(None)  # all ranks start the clock together
         started = time.perf_counter()
         run.net.train()
-        train_one_epoch(run.model, bounded(source.epoch(1, config.batch_size, config.bucket, dist.rank, dist.world_size)),
-                        run.step, DEFAULT_ALPHABET, run.device, args.max_steps)
+        train_one_epoch(bounded(source.epoch(1, config.batch_size, config.bucket, dist.rank, dist.world_size)),
+                        run.step, args.max_steps)
         train_s = time.perf_counter() - started
         result = {
             "rank": dist.rank, "world_size": dist.world_size, "rows": sum(ds.size(s) for s in ("train", "val", "test")),
