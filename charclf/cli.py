@@ -97,16 +97,17 @@ def per_arch(field: str) -> str:
 def threads_option(command):
     return click.option(
         "--threads", type=click.IntRange(min=1), metavar="N",
-        help="CPU threads for torch. Default: $CHARCLF_THREADS, else 1 (more rarely helps these small "
-             "models, and on a busy machine slows them down many times).",
+        help="CPU threads for torch. Default: $CHARCLF_THREADS, else the free cores (cores less the load "
+             "average, at least 1; names given as arguments: 1). More threads than free cores slow torch down "
+             "many times.",
     )(command)
 
 
-def _use_threads(threads: int | None) -> None:
+def _use_threads(threads: int | None, batch: bool = True) -> None:
     from charclf.threads import use_threads
 
     try:
-        use_threads(threads)
+        use_threads(threads, batch)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
 
@@ -161,8 +162,11 @@ def train(ctx, data, arch, seed, device, threads, out, resume, progress, **optio
     """Train a classifier on a folder of <Label>.txt files or a CSV/TSV file of names.
 
     The default model is a bidirectional GRU over letter embeddings, its outputs pooled over
-    all letters (mean and max), then a linear layer; the weights kept are a moving average
-    over the training steps. lstm and rnn change a few of its settings; options given here win.
+    all letters (mean and max), then a linear layer, and nothing else. While training it also
+    learns to predict each next letter (those layers are not saved), and the weights kept are a
+    moving average over the training steps. lstm and rnn change a few of its settings; options
+    given here win. --model ngram trains the classical baseline instead: a logistic regression
+    over character 1-5-grams, no network.
 
     A folder's names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name
     text in two splits). The checkpoint with the best validation accuracy (macro-F1 breaking
@@ -529,7 +533,7 @@ def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_s
         raise click.UsageError("no names: give some as arguments, or use --file FILE ('-' for stdin)")
     from charclf.classifier import Classifier
 
-    _use_threads(threads)
+    _use_threads(threads, batch=bool(file))  # names as arguments: a few, one thread
     clf = Classifier.load(checkpoint, device=device)
     lines = ((i, name, None) for i, name in enumerate(names, start=1)) if names else _read_lines(file)
     failed = total = 0

@@ -253,7 +253,8 @@ def fit(run: Run, progress: bool = True, log: Callable[[str], None] | None = Non
             if improved:
                 run.save({"best_epoch": epoch, "val": {"accuracy": row["val_accuracy"], "macro_f1": row["val_macro_f1"]}})
             epochs.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{row['val_accuracy']:.3f}")
-            log(f"epoch {epoch:>3}/{config.epochs}  loss {train_loss:.4f}  val loss {row['val_loss']:.4f}  "
+            # Validation: loss, accuracy and macro-F1 of the weights kept (the average when averaging).
+            log(f"epoch {epoch:>3}/{config.epochs}  loss {train_loss:.4f}  val loss {row['val_loss_kept']:.4f}  "
                 f"val acc {row['val_accuracy']:.4f}  val macro-F1 {row['val_macro_f1']:.4f}" + ("  *best" if improved else ""))
     except KeyboardInterrupt:
         epochs.close()

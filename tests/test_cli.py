@@ -193,8 +193,8 @@ def test_each_backbone_starts_from_its_own_defaults(tiny_data, tmp_path):
     ok("train", "--data", tiny_data, "--model", "rnn", "--epochs", "1", "--no-progress", "--out", tmp_path / "r.pt")
     ck = load_checkpoint(tmp_path / "r.pt")
     assert ck.model_config.arch == "rnn"
-    assert ck.model_config.hidden_size == default_of("rnn", "hidden_size")
-    assert ck.train_config["lr"] == ARCH_DEFAULTS["rnn"]["lr"] != default_of("gru", "lr")
+    assert ck.model_config.hidden_size == ARCH_DEFAULTS["rnn"]["hidden_size"] != default_of("gru", "hidden_size")
+    assert ck.train_config["clip_grad_norm"] == ARCH_DEFAULTS["rnn"]["clip_grad_norm"]
     assert ck.train_config["epochs"] == 1  # given on the command line: wins
 
 
@@ -292,8 +292,10 @@ def test_train_help_shows_each_backbones_own_defaults():
     text = " ".join(ok("train", "--help").stdout.split())  # undo click's line wrapping
     lr = ", ".join(f"{arch} {default_of(arch, 'lr'):g}" for arch in ARCHS)
     assert f"[default: {lr}]" in text
+    hidden = ", ".join(f"{arch} {default_of(arch, 'hidden_size')}" for arch in ARCHS)
+    assert f"--hidden-size INTEGER RANGE [default: {hidden}]" in text
     # One value when every backbone has the same.
-    assert f"--hidden-size INTEGER RANGE [default: {default_of('gru', 'hidden_size')}]" in text
+    assert f"--epochs INTEGER RANGE [default: {default_of('gru', 'epochs')}]" in text
     assert "--bidirectional / --unidirectional [default: bidirectional]" in text
     assert "--model, --arch [gru|lstm|rnn|ngram]" in text
 
@@ -306,7 +308,7 @@ def test_threads_are_set_by_option_or_environment(tiny_data, tmp_path, monkeypat
     ok("train", "--data", tiny_data, *FAST, "--threads", "2", "--out", ckpt)
     assert torch.get_num_threads() == 2
     ok("predict", "Rossi", "--checkpoint", ckpt)
-    assert torch.get_num_threads() == 1  # the default
+    assert torch.get_num_threads() == 1  # a few names: one thread
     monkeypatch.setenv("CHARCLF_THREADS", "3")
     ok("evaluate", "--checkpoint", ckpt, "--data", tiny_data)
     assert torch.get_num_threads() == 3
@@ -318,3 +320,24 @@ def test_threads_are_set_by_option_or_environment(tiny_data, tmp_path, monkeypat
     assert run("train", "--threads", "0").exit_code == 2
     for command in ("train", "compare", "evaluate", "calibration", "confusion", "predict"):
         assert "--threads N" in ok(command, "--help").stdout
+
+
+@pytest.mark.parametrize("load, expected", [(0.0, 4), (1.2, 3), (3.6, 1), (9.0, 1)])
+def test_batch_work_uses_the_free_cores(tiny_data, tmp_path, monkeypatch, load, expected):
+    """With nothing given, a file of names gets the cores the load average leaves free."""
+    import os
+
+    import torch
+
+    monkeypatch.delenv("CHARCLF_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    ckpt = tmp_path / "m.pt"
+    ok("train", "--data", tiny_data, *FAST, "--out", ckpt)
+    assert torch.get_num_threads() == expected
+    names = tmp_path / "names.txt"
+    names.write_text("Rossi\nTanaka\n")
+    ok("predict", "--file", names, "--checkpoint", ckpt)
+    assert torch.get_num_threads() == expected
+    ok("predict", "Rossi", "Tanaka", "--checkpoint", ckpt)
+    assert torch.get_num_threads() == 1

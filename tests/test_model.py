@@ -74,7 +74,9 @@ def test_defaults_for_merges_arch_defaults_and_overrides():
 
     options, config = defaults_for("rnn", epochs=3, dropout=None)
     assert options["hidden_size"] == default_of("rnn", "hidden_size")
-    assert config.epochs == 3 and config.lr == ARCH_DEFAULTS["rnn"]["lr"] == default_of("rnn", "lr")
+    assert options["hidden_size"] == ARCH_DEFAULTS["rnn"]["hidden_size"]
+    assert config.epochs == 3 and config.clip_grad_norm == ARCH_DEFAULTS["rnn"]["clip_grad_norm"]
+    assert defaults_for("lstm")[1].lr == ARCH_DEFAULTS["lstm"]["lr"] == default_of("lstm", "lr")
     with pytest.raises(ValueError, match="unknown option"):
         defaults_for("gru", colour="blue")
 

@@ -16,8 +16,11 @@ UNAMBIGUOUS = {"Nakamura": "Japanese", "Ivanov": "Russian", "Nguyen": "Vietnames
 def test_the_package_ships_a_small_model():
     path = shipped_checkpoint()
     assert path is not None and path.stat().st_size < 5_000_000
-    metrics = charclf.load(path, device="cpu").checkpoint.metrics
-    assert metrics["test"]["accuracy"] > 0.8 and metrics["test"]["n"] == 1797
+    checkpoint = charclf.load(path, device="cpu").checkpoint
+    assert checkpoint.metrics["test"]["accuracy"] > 0.8 and checkpoint.metrics["test"]["n"] == 1797
+    # The default model, purely recurrent: letter embedding, GRU, linear head; no n-gram table.
+    assert checkpoint.model_config.arch == "gru"
+    assert {key.split(".")[0] for key in checkpoint.state_dict} == {"embed", "rnn", "head"}
 
 
 def test_predict_works_out_of_the_box(isolated_home, monkeypatch, tmp_path):
@@ -36,8 +39,7 @@ def test_the_shipped_model_is_calibrated_on_held_out_names():
     calibration = charclf.load(shipped_checkpoint(), device="cpu").checkpoint.calibration
     assert calibration["fit_on"] == "val" and calibration["temperature"] != 1.0
     metrics = charclf.load(shipped_checkpoint(), device="cpu").checkpoint.metrics["calibration"]
-    # The mixed n-gram + RNN log-probabilities come out nearly calibrated already (T close to 1):
-    # the probabilities must be honest on held-out names, and the temperature must not hurt.
+    # The probabilities must be honest on held-out names, and the temperature must not hurt.
     assert metrics["test_after"]["ece"] <= 0.05
     assert metrics["test_after"]["ece"] <= metrics["test_before"]["ece"] + 0.005
     assert metrics["test_after"]["nll"] <= metrics["test_before"]["nll"] + 0.005
