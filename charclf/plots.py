@@ -27,12 +27,12 @@ def plot_history(history: list[dict[str, float]], path: Path) -> None:
     fig = Figure(figsize=(10, 4))
     loss_ax, score_ax = fig.subplots(1, 2)
     loss_ax.plot(epochs, [r["train_loss"] for r in history], marker="o",
-                 label="training loss of the labels (dropout, smoothing, class weights)")
+                 label="training loss (with dropout, label smoothing)")
     loss_ax.plot(epochs, [r["val_loss"] for r in history], marker="o", label="validation loss")
     if all("val_loss_kept" in r for r in history):
         loss_ax.plot(epochs, [r["val_loss_kept"] for r in history], linestyle=":", marker=".",
                      label="validation loss, averaged weights (kept)")
-    loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="Loss (the weights as trained)")
     score_ax.plot(epochs, [r["val_accuracy"] for r in history], marker="o", label="validation accuracy (kept weights)")
     score_ax.plot(epochs, [r["val_macro_f1"] for r in history], marker="o", label="validation macro-F1 (kept weights)")
     score_ax.set(xlabel="epoch", ylabel="score", title="Validation", ylim=(0, 1))
