@@ -234,7 +234,9 @@ def compare(data, archs, epochs, seed, device, threads, out_dir, progress):
     validation curves side by side in one PNG: see how the gated cells (LSTM, GRU) fare
     against the plain RNN on the same names, and all three against the n-gram baseline
     (a level line: it is fitted in one go). Below the table, each model's test accuracy by
-    name length shows where the plain RNN falls behind: on long names.
+    name length shows how it copes with short and long names (a plain RNN read in one
+    direction and answering from its last state, --unidirectional --pooling last, is the
+    textbook case for forgetting the start of long names).
 
     \b
     Example:

@@ -1,5 +1,5 @@
 """`charclf compare`'s report: trained models side by side (table, JSON, curves), and each one's
-test accuracy by name length, where the plain RNN's short memory shows."""
+test accuracy by name length (how each copes with short and with long names)."""
 
 from __future__ import annotations
 
