@@ -222,9 +222,8 @@ def run_info(config: TrainConfig, model_config: ModelConfig, data_dir: Path, sou
 
 def fit(run: Run, progress: bool = True, log: Callable[[str], None] | None = None) -> TrainResult:
     """The epochs of `run` from where it stands; then the best weights scored, calibrated and saved."""
-    log = log or (lambda line: tqdm.write(line, file=sys.stderr))
-    if not run.dist.is_main:  # the other ranks train silently and write nothing
-        log, progress = (lambda line: None), False
+    log = _logger(log, run.dist)
+    progress = progress and run.dist.is_main
     first, config = run.progress.epoch + 1, run.config
     if run.dist.is_main:
         for path in (run.out, state_path(run.out)):
@@ -264,6 +263,14 @@ def fit(run: Run, progress: bool = True, log: Callable[[str], None] | None = Non
     if run.dist.is_main:
         state_path(run.out).unlink(missing_ok=True)  # the run is complete: nothing left to resume
     return result
+
+
+def _logger(log: Callable[[str], None] | None, dist: distributed.Distributed) -> Callable[[str], None]:
+    """Where a run's log lines go: `log`, else stderr above the progress bars; nowhere on ranks
+    other than 0 (they train silently and write nothing)."""
+    if not dist.is_main:
+        return lambda line: None
+    return log or (lambda line: tqdm.write(line, file=sys.stderr))
 
 
 def _start_line(run: Run, first: int) -> str:
@@ -342,9 +349,7 @@ def fit_ngram(source, data_dir: Path, model_config: ModelConfig, config: TrainCo
               dist: distributed.Distributed, log: Callable[[str], None] | None = None) -> TrainResult:
     """The n-gram baseline: a logistic regression fitted by L-BFGS on the training names, then
     scored, calibrated and saved like a recurrent model (no epochs, no resumable state)."""
-    log = log or (lambda line: tqdm.write(line, file=sys.stderr))
-    if not dist.is_main:
-        log = lambda line: None  # noqa: E731
+    log = _logger(log, dist)
     names, targets = source.held["train"]
     log(f"fitting the n-gram baseline (character 1-{model_config.ngram_max_n}-grams in "
         f"{model_config.ngram_buckets:,} buckets) on {len(names):,} training names"

@@ -50,10 +50,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "docs" / "benchmarks.md"
 
 try:
-    import charclf  # noqa: F401  (cheap: charclf does not import torch until it needs it)
+    import charclf  # (cheap: charclf does not import torch until it needs it)
 except ImportError:  # a checkout without `pip install -e .`
     sys.path.insert(0, str(ROOT))
-    import charclf  # noqa: F401
+    import charclf
 
 CHARCLF_SYSTEMS = ("gru", "lstm", "rnn", "ngram")  # charclf.train(arch=...) with defaults_for(arch)
 SYSTEMS = (*CHARCLF_SYSTEMS, "logreg", "logreg-trainval", "tutorial", "majority")
@@ -123,7 +123,6 @@ def names_per_second(predict, names: list[str]) -> float:
 
 
 def child_charclf(args, split: dict, names: list[str]) -> dict:
-    import charclf
     from charclf.classifier import Classifier
     from charclf.comparison import accuracy_by_length
     from charclf.config import defaults_for
