@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 from collections import Counter
@@ -11,18 +13,21 @@ from typing import Iterable
 
 import torch
 
+from charclf import conformal, priors
 from charclf.calibration import coverage_curve, scores, selective
 from charclf.checkpoint import Checkpoint, load_checkpoint
 from charclf.batches import open_source
 from charclf.errors import CheckpointError, DataError
+from charclf.fullnames import FamilyName, family_name
 from charclf.locations import resolve_checkpoint
 from charclf.loop import evaluate
-from charclf.metrics import majority_baseline
+from charclf.metrics import majority_baseline, report
 from charclf.model import batched_logits, pick_device
 from charclf.text import DEFAULT_ALPHABET, read_name
 
 UNKNOWN = "unknown"
 UNREADABLE = "no letters to read, even after transliteration to Latin"
+EMPTY = "empty name"
 
 
 @dataclass(slots=True)
@@ -35,6 +40,9 @@ class Prediction:
     abstained: bool = False  # True: the answer is `unknown` (see reason; top[0] is the best guess)
     reason: str | None = None  # why it abstained
     caveats: list[str] = field(default_factory=list)  # where the Latin reading of the name may mislead
+    label_set: list[str] | None = None  # with a coverage: the conformal set, likeliest first
+    model: str | None = None  # the short id of the checkpoint that answered (Classifier.model_id)
+    family_name: FamilyName | None = None  # with full names: the part read, and why (charclf.fullnames)
 
     @property
     def label(self) -> str:
@@ -56,6 +64,12 @@ class Prediction:
         if self.abstained and self.top:
             out["best_guess"] = {"label": self.top[0][0], "probability": round(self.top[0][1], 6)}
         out["predictions"] = [{"label": label, "probability": round(p, 6)} for label, p in self.top]
+        if self.family_name is not None:
+            out["family_name"], out["family_name_rule"] = self.family_name.part, self.family_name.rule
+        if self.label_set is not None:
+            out["label_set"] = self.label_set
+        if self.model is not None:
+            out["model"] = self.model
         return out
 
     def to_json(self) -> str:
@@ -68,6 +82,13 @@ class Prediction:
         if self.abstained and self.top:
             parts.append(f'"best_guess": {_json_label(*self.top[0])}')
         parts.append(f'"predictions": [{", ".join([_json_label(label, p) for label, p in self.top])}]')
+        if self.family_name is not None:
+            parts.append(f'"family_name": {_json_str(self.family_name.part)}')
+            parts.append(f'"family_name_rule": {_json_str(self.family_name.rule)}')
+        if self.label_set is not None:
+            parts.append(f'"label_set": [{", ".join(map(_json_str, self.label_set))}]')
+        if self.model is not None:
+            parts.append(f'"model": {_json_str(self.model)}')
         return "{" + ", ".join(parts) + "}"
 
 
@@ -118,52 +139,111 @@ class Classifier:
         """Already-folded, non-empty names -> (N, n_classes) raw logits."""
         return batched_logits(self.model, folded, self.alphabet, self.device)
 
-    def probabilities(self, folded: list[str]) -> torch.Tensor:
-        """Already-folded, non-empty names -> (N, n_classes) calibrated probabilities."""
-        return torch.softmax(self.logits(folded) / self.temperature, dim=1)
+    def probabilities(self, folded: list[str], prior: str | dict | None = None) -> torch.Tensor:
+        """Already-folded, non-empty names -> (N, n_classes) calibrated probabilities; with a
+        `prior` (see charclf.priors), reweighted to that population's label frequencies."""
+        return self.reweight(torch.softmax(self.logits(folded) / self.temperature, dim=1), prior)
 
-    def predict(self, names: Iterable[str], k: int = 3, min_confidence: float | None = None) -> list[Prediction]:
+    def reweight(self, probabilities: torch.Tensor, prior: str | dict | None) -> torch.Tensor:
+        """(N, n_classes) calibrated probabilities under the target `prior` (None or "train": as they are)."""
+        target = None if prior is None else priors.target_prior(prior, self.labels)
+        if target is None:
+            return probabilities
+        return priors.reweight(probabilities, target, priors.training_prior(self.train_counts, str(prior)))
+
+    @property
+    def train_counts(self) -> list[int] | None:
+        """How many training names each label had (recorded at training time; None in old files)."""
+        return self.checkpoint.calibration.get("train_counts")
+
+    @functools.cached_property
+    def model_id(self) -> str | None:
+        """The first 16 hex digits of the checkpoint file's sha256: which model answered."""
+        if self.path is None:
+            return None
+        with open(self.path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()[:16]
+
+    def set_threshold(self, coverage: float) -> float:
+        """The conformal score threshold for `coverage` (see charclf.conformal)."""
+        stored = self.checkpoint.calibration.get("conformal")
+        if not stored:
+            raise CheckpointError("this checkpoint has no conformal calibration (retrain it with this "
+                                  "version of charclf to get label sets)")
+        return conformal.threshold(stored, conformal.check_coverage(coverage))
+
+    def predict(self, names: Iterable[str], k: int = 3, min_confidence: float | None = None,
+                coverage: float | None = None, prior: str | dict | None = None,
+                full_names: bool = False) -> list[Prediction]:
         """Top-k labels with calibrated probabilities for each name, in input order, in batches.
 
         Names in any script are transliterated to Latin first (`as_read`). A name with no
         letters left, or (with `min_confidence`) whose top probability is below it, is
-        answered `unknown` with the reason (and, for the latter, its best guess).
+        answered `unknown` with the reason (and, for the latter, its best guess). With a
+        `coverage` (0-1), each name also gets its conformal label set (`label_set`); with a
+        `prior`, the probabilities are reweighted to that population (charclf.priors). The two
+        do not combine: the sets' guarantee holds for the training population only. With
+        `full_names`, each name is a full name whose family name is found and read
+        (charclf.fullnames; the part is in `family_name`).
         """
+        if coverage is not None and prior not in (None, "train"):
+            raise ValueError("a coverage and a prior cannot be combined: label sets hold their coverage "
+                             "for the training population only")
+        q = None if coverage is None else self.set_threshold(coverage)
         k = max(1, min(k, len(self.labels)))
-        alphabet, labels = self.alphabet, self.labels
+        predictions, readable = self._read(names, full_names)
+        if readable:
+            probs = self.probabilities([p.as_read for p in readable], prior)
+            self._answer(readable, probs, k, min_confidence, q)
+        return predictions
+
+    def _read(self, names: Iterable[str], full_names: bool) -> tuple[list[Prediction], list[Prediction]]:
+        """Each name as the model will read it -> (all predictions, the ones with letters to read)."""
+        alphabet, model = self.alphabet, self.model_id
         plain = alphabet == DEFAULT_ALPHABET
         predictions, readable = [], []
         for name in names:
-            if plain and name.isascii() and name.isalpha():  # most names (Smith): read as they are
-                p = Prediction(name, name)
+            family = family_name(name) if full_names else None
+            text = family.part if family else name
+            if plain and text.isascii() and text.isalpha():  # most names (Smith): read as they are
+                p = Prediction(name, text, model=model, family_name=family)
                 readable.append(p)
             else:
-                as_read, caveats = read_name(name, alphabet)
-                p = Prediction(name, as_read, caveats=caveats)
+                as_read, caveats = read_name(text, alphabet)
+                p = Prediction(name, as_read, caveats=caveats, model=model, family_name=family)
                 # Punctuation alone ("...", "'") is no name: at least one letter is needed.
                 if any(map(str.isalpha, as_read)):
                     readable.append(p)
                 else:
-                    p.abstained, p.reason = True, UNREADABLE
+                    p.abstained, p.reason = True, EMPTY if not name.strip() else UNREADABLE
             predictions.append(p)
-        if readable:
-            probs, idx = self.probabilities([p.as_read for p in readable]).topk(k, dim=1)  # (N, k) each
-            # (label, probability) pairs of all names at once, then k per name: fewer steps per name.
-            pairs = list(zip(map(labels.__getitem__, idx.flatten().tolist()), probs.flatten().tolist()))
-            for p, start in zip(readable, range(0, len(pairs), k)):
-                p.top = pairs[start : start + k]
-                if min_confidence is not None and p.top[0][1] < min_confidence:
-                    p.abstained = True
-                    p.reason = f"top probability {p.top[0][1]:.3f} is below the minimum confidence {min_confidence:g}"
-        return predictions
+        return predictions, readable
+
+    def _answer(self, readable: list[Prediction], probs: torch.Tensor, k: int, min_confidence: float | None,
+                q: float | None) -> None:
+        """Fill in each readable name's top-k (and label set) from its (N, C) probabilities."""
+        labels = self.labels
+        top_p, idx = probs.topk(k, dim=1)  # (N, k) each
+        # (label, probability) pairs of all names at once, then k per name: fewer steps per name.
+        pairs = list(zip(map(labels.__getitem__, idx.flatten().tolist()), top_p.flatten().tolist()))
+        sets = conformal.label_sets(probs, q) if q is not None else None
+        for i, (p, start) in enumerate(zip(readable, range(0, len(pairs), k))):
+            p.top = pairs[start : start + k]
+            if sets is not None:
+                p.label_set = [labels[j] for j in sets[i]]
+            if min_confidence is not None and p.top[0][1] < min_confidence:
+                p.abstained = True
+                p.reason = f"top probability {p.top[0][1]:.3f} is below the minimum confidence {min_confidence:g}"
 
     def evaluate(self, data_dir: Path, split: str = "test", min_confidence: float | None = None,
-                 bins: int = 15) -> dict:
+                 bins: int = 15, prior: str | dict | None = None) -> dict:
         """Accuracy, macro-F1, per-label scores and the confusion matrix on one split of `data_dir`
         (a folder, or a CSV/TSV file: then on a sample of at most stream.HELD_MAX of the split's
         rows), split exactly as at training time (same seed); calibration (ECE over `bins` bins,
         Brier score, NLL) before and after the temperature; with `min_confidence`, the coverage and
-        accuracy of answering only above it ("selective"), and the whole coverage curve."""
+        accuracy of answering only above it ("selective"), and the whole coverage curve; the
+        conformal label sets' coverage and size at conformal.LEVELS ("label_sets"). With a
+        `prior`, every score is of the reweighted probabilities (and there are no label sets)."""
         seed = self.checkpoint.train_config.get("seed", 0)
         source = open_source(Path(data_dir), self.alphabet, seed, held=(split,))
         if source.labels != self.labels:
@@ -181,10 +261,18 @@ class Classifier:
         train_counts = Counter(dict(enumerate(source.train_counts)))  # all the baseline needs
         result["majority_baseline"] = majority_baseline(train_counts, targets, self.labels)
         result["same_data_as_training"] = source.fingerprint == self.checkpoint.train_config.get("data_fingerprint")
-        result["calibration"] = self._calibration(logits, torch.tensor(targets), bins)
+        truth = torch.tensor(targets)
+        if prior not in (None, "train"):
+            probs = self.reweight(torch.softmax(logits / self.temperature, dim=1), prior)
+            result.update(report(targets, probs.argmax(1).tolist(), self.labels), prior=prior)
+            logits = probs.clamp_min(1e-30).log() * self.temperature  # softmax(logits / T) gives probs back
+        elif self.checkpoint.calibration.get("conformal"):
+            result["label_sets"] = conformal.report(torch.softmax(logits / self.temperature, dim=1), truth,
+                                                    self.checkpoint.calibration["conformal"])
+        result["calibration"] = self._calibration(logits, truth, bins)
         if min_confidence is not None:
             confidence = torch.softmax(logits / self.temperature, dim=1).max(dim=1).values
-            correct = logits.argmax(1) == torch.tensor(targets)
+            correct = logits.argmax(1) == truth
             result["selective"] = selective(confidence, correct, min_confidence)
             result["coverage_curve"] = coverage_curve(confidence, correct)
         return result

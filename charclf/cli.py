@@ -60,6 +60,21 @@ def data_option(default_help: str):
     )
 
 
+def _a_number(param, value: float | None) -> float | None:
+    """click's FloatRange lets NaN through (every comparison with it is False): refuse it."""
+    if value is not None and value != value:
+        raise click.BadParameter("not a number", param=param)
+    return value
+
+
+def prior_option(command):
+    return click.option(
+        "--prior", metavar="uniform|train|FILE.json",
+        help="Reweight the probabilities to another population's label frequencies: uniform (every "
+             "label equally common), train (as trained: the default), or a JSON file of label: weight. "
+             "See 'Priors' in the README.")(command)
+
+
 def min_confidence_option(help_text: str):
     return click.option("--min-confidence", type=click.FloatRange(0, 1), metavar="P", help=help_text)
 
@@ -332,11 +347,12 @@ def _calibration_line(calibration: dict) -> str:
 @min_confidence_option("Also report coverage (the share of names answered) and the accuracy on those "
                        "(selective accuracy) when answering only at calibrated confidence >= P.")
 @plot_options("Draw the coverage/accuracy curve over all thresholds as a PNG.", "coverage.png")
+@prior_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
 @reports_errors
-def evaluate(checkpoint, data, split, min_confidence, plot, out, show, as_json, device, threads):
+def evaluate(checkpoint, data, split, min_confidence, plot, out, show, prior, as_json, device, threads):
     """Score a model on a split of its dataset, re-made exactly as at training time.
 
     Prints accuracy, macro-F1 (mean F1 over labels), the always-majority baseline, the
@@ -351,7 +367,7 @@ def evaluate(checkpoint, data, split, min_confidence, plot, out, show, as_json, 
     _use_threads(threads)
     from charclf.metrics import format_confusion, format_per_label
 
-    clf, result = _evaluation(checkpoint, data, split, device,
+    clf, result = _evaluation(checkpoint, data, split, device, prior=prior,
                               min_confidence=0.0 if plot and min_confidence is None else min_confidence)
     if min_confidence is None:
         result.pop("selective", None)
@@ -368,8 +384,12 @@ def evaluate(checkpoint, data, split, min_confidence, plot, out, show, as_json, 
     sampled = f", a random sample of its {result['split_rows']}" if result["split_rows"] > result["n"] else ""
     click.echo(f"{clf.path}: {split} split of {result['data_dir']} ({result['n']} names{sampled})")
     click.echo(f"accuracy  {result['accuracy']:.4f}   (always-{base['label']} baseline {base['accuracy']:.4f})")
-    click.echo(f"macro-F1  {result['macro_f1']:.4f}")
+    click.echo(f"macro-F1  {result['macro_f1']:.4f}" + (f"   (probabilities reweighted to the {prior} prior)"
+                                                        if "prior" in result else ""))
     click.echo(_calibration_line(result["calibration"]))
+    for row in result.get("label_sets", []) if result["n"] else []:
+        click.echo(f"label sets for {row['coverage_target']:.0%}: hold the true label for {row['coverage']:.4f} "
+                   f"of names, {row['mean_size']:.2f} labels on average (at most {row['max_size']})")
     if "selective" in result:
         sel = result["selective"]
         accuracy = "-" if sel["selective_accuracy"] is None else f"{sel['selective_accuracy']:.4f}"
@@ -504,6 +524,14 @@ def _read_lines(file: Path | str):
               help="Read names from FILE, one per line ('-' for stdin).")
 @min_confidence_option("Answer `unknown` (with the reason and the best guess) when the top calibrated "
                        "probability is below P (0-1).")
+@click.option("--coverage", type=click.FloatRange(0, 1, min_open=True, max_open=True), metavar="C",
+              callback=lambda ctx, param, value: _a_number(param, value),
+              help="Also give each name its conformal label set: the smallest set of labels that holds "
+                   "the true label with probability C (e.g. 0.9), for names like the training data's.")
+@prior_option
+@click.option("--full-name", "full_names", is_flag=True,
+              help="Names are full names (\"Geoffrey Hinton\", \"Hinton, Geoffrey\", \"Nguyen Van An\"): "
+                   "classify the family name, found by a documented rule (see 'Full names' in the README).")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object per name and line (JSON Lines, ASCII-escaped).")
 @checkpoint_option
@@ -512,7 +540,7 @@ def _read_lines(file: Path | str):
 @click.option("--batch-size", type=click.IntRange(min=1), default=8192, show_default=True,
               help="Names per batch when reading a file.")
 @reports_errors
-def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_size, threads):
+def predict(names, k, file, min_confidence, coverage, prior, full_names, as_json, checkpoint, device, batch_size, threads):
     """Predict the likeliest languages of NAMES, with calibrated probabilities.
 
     Names come from the arguments, or from --file (one per line; '-' or a lone '-' argument
@@ -533,30 +561,37 @@ def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_s
         raise click.UsageError("give names as arguments or with --file, not both")
     if not names and not file:
         raise click.UsageError("no names: give some as arguments, or use --file FILE ('-' for stdin)")
+    if coverage is not None and prior not in (None, "train"):
+        raise click.UsageError("--coverage and --prior cannot be combined: label sets keep their coverage "
+                               "for the training population only")
     from charclf.classifier import Classifier
 
     _use_threads(threads, batch=bool(file))  # names as arguments: a few, one thread
     clf = Classifier.load(checkpoint, device=device)
+    options = {"k": k, "min_confidence": min_confidence, "coverage": coverage, "prior": prior,
+               "full_names": full_names}
+    if coverage is not None:
+        clf.set_threshold(coverage)  # a checkpoint without label sets: say so before reading names
     lines = ((i, name, None) for i, name in enumerate(names, start=1)) if names else _read_lines(file)
     failed = total = 0
     chunk = []
     for item in lines:
         chunk.append(item)
         if len(chunk) >= batch_size:
-            failed += _predict_chunk(clf, chunk, k, min_confidence, as_json)
+            failed += _predict_chunk(clf, chunk, options, as_json)
             total += len(chunk)
             chunk = []
-    failed += _predict_chunk(clf, chunk, k, min_confidence, as_json)
+    failed += _predict_chunk(clf, chunk, options, as_json)
     total += len(chunk)
     if failed:
         click.echo(f"Error: {failed} of {total} lines could not be read", err=True)
         sys.exit(1)
 
 
-def _predict_chunk(clf, chunk, k, min_confidence, as_json) -> int:
+def _predict_chunk(clf, chunk, options: dict, as_json: bool) -> int:
     """Predict one batch of (line number, name, read error); print results; return read errors."""
     readable = [name for _, name, error in chunk if error is None]
-    predictions = iter(clf.predict(readable, k=k, min_confidence=min_confidence))
+    predictions = iter(clf.predict(readable, **options) if readable else [])
     failed = 0
     width = min(max((len(name) for _, name, _ in chunk), default=0), 30)
     out = []  # stdout, written in one go: one echo per name would cost more than the model
@@ -568,7 +603,7 @@ def _predict_chunk(clf, chunk, k, min_confidence, as_json) -> int:
                 out = []
             click.echo(f"{name!r}: {error}", err=True)
             if as_json:
-                out.append(json.dumps({"name": name, "error": error}))
+                out.append(json.dumps({"name": name, "error": error, "model": clf.model_id}))
             continue
         p = next(predictions)
         if as_json:
@@ -580,11 +615,15 @@ def _predict_chunk(clf, chunk, k, min_confidence, as_json) -> int:
                 answer += f" (best guess {p.top[0][0]} {p.top[0][1]:.3f})"
         else:
             answer = "  ".join([f"{label} {prob:.3f}" for label, prob in p.top])
+        if p.label_set is not None:
+            answer += f"  [{options['coverage'] * 100:g}% set: {', '.join(p.label_set)}]"
         if p.as_read == name and not p.caveats:  # the usual case: a printable name, nothing to note
             out.append(f"{name:<{width}}  {answer}")
             continue
         shown = name if name.isprintable() else repr(name)  # one line per name, always
-        notes = ([f"read as {p.as_read}"] if p.as_read and p.as_read != name.strip() else []) + p.caveats
+        read = p.family_name.part if p.family_name else name.strip()
+        notes = ([f"family name {p.family_name.part}"] if p.family_name and p.family_name.part != name else []) + \
+            ([f"read as {p.as_read}"] if p.as_read and p.as_read != read else []) + p.caveats
         out.append(f"{shown:<{width}}  {answer}" + (f"  ({'; '.join(notes)})" if notes else ""))
     if out:
         click.echo("\n".join(out))

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from charclf import distributed
+from charclf import conformal, distributed
 from charclf.averaging import WeightAverage
 from charclf.batches import open_source
 from charclf.calibration import fit_temperature, scores
@@ -336,12 +336,17 @@ def final_metrics(model: nn.Module, source, device: torch.device) -> tuple[dict,
     train_counts = Counter(dict(enumerate(source.train_counts)))
     metrics["test_majority_baseline"] = majority_baseline(train_counts, source.held["test"][1], source.labels)
     temperature = fit_temperature(results["val"]["logits"], torch.tensor(source.held["val"][1]))
-    calibration = {"temperature": temperature, "fit_on": "val", "n": metrics["val"]["n"]}
+    calibration = {"temperature": temperature, "fit_on": "val", "n": metrics["val"]["n"],
+                   "train_counts": list(source.train_counts),  # for --prior
+                   "conformal": conformal.fit(torch.softmax(results["val"]["logits"] / temperature, dim=1),
+                                              torch.tensor(source.held["val"][1]))}
     test_targets = torch.tensor(source.held["test"][1])
     for when, t in (("before", 1.0), ("after", temperature)):
         test_scores = scores(torch.softmax(results["test"]["logits"] / t, dim=1), test_targets)
         calibration[f"test_{when}"] = {key: test_scores[key] for key in ("ece", "brier", "nll")}
-    metrics["calibration"] = calibration
+    metrics["calibration"] = {key: value for key, value in calibration.items() if key != "conformal"}
+    metrics["label_sets"] = conformal.report(torch.softmax(results["test"]["logits"] / temperature, dim=1),
+                                             test_targets, calibration["conformal"])
     return metrics, calibration
 
 

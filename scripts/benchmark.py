@@ -153,6 +153,7 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
         "names_per_second": names_per_second(clf.predict, names), "inference_names": len(names),
         "cli_names_per_second": cli_names_per_second(out, names, Path(args.workdir), args.threads),
         "by_length": accuracy_by_length(out, args.data, device="cpu"),
+        "label_sets": metrics.get("label_sets"),  # conformal sets' test coverage (charclf.conformal)
         "resolved": resolved_configs(out),
         "details": {"best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run"),
                     "parameters": metrics.get("parameters"), "lbfgs_iterations": metrics.get("lbfgs_iterations"),
@@ -501,6 +502,25 @@ def length_table(seeds: list[int], means: dict) -> str | None:
     return "\n".join(lines) + f"\n\nn: test names in the group ({where})."
 
 
+def label_set_table(seeds: list[int], systems: list[str], results: dict) -> str | None:
+    """Each charclf model's conformal label sets on the test split: coverage and mean size per level."""
+    shown = [s for s in systems if all(results[seed][s].get("label_sets") for seed in seeds)]
+    if not shown:
+        return None
+    levels = [row["coverage_target"] for row in results[seeds[0]][shown[0]]["label_sets"]]
+    header = " | ".join(f"{level:.0%}: coverage | mean size" for level in levels)
+    lines = [f"| system | {header} |", "|---|" + "---:|" * (2 * len(levels))]
+    for system in shown:
+        rows = [results[seed][system]["label_sets"] for seed in seeds]
+        cells = [f"{fmt(mean([r[i]['coverage'] for r in rows]), 'score')} | {mean([r[i]['mean_size'] for r in rows]):.2f}"
+                 for i in range(len(levels))]
+        lines.append(f"| {LABELS[system]} | {' | '.join(cells)} |")
+    where = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean over seeds {', '.join(map(str, seeds))}"
+    return "\n".join(lines) + (f"\n\nConformal label sets ({where}), thresholds fitted on the validation split "
+                               "at save time (charclf.conformal); coverage is the share of test names whose set "
+                               "holds the true label.")
+
+
 def verdict(seeds: list[int], means: dict, quick: bool) -> str:
     text = ("**Does charclf's default (a purely recurrent bidirectional GRU) beat the n-gram logistic regression "
             "on both accuracy and macro-F1?**")
@@ -584,6 +604,9 @@ def build_report(args, results: dict, sizes: dict, machine: list, started: str, 
              "## Results", "", table, "", answer, ""]
     if by_length:
         parts += ["### Test accuracy by name length", "", by_length, ""]
+    sets = label_set_table(seeds, systems, results)
+    if sets:
+        parts += ["### Conformal label sets", "", sets, ""]
     parts += ["Notes:", "", *notes(seeds, systems, results), "",
               "Time figures on shared machines are noisy: compare systems within one run, as ratios.", ""]
     summary = "\n\n".join([table, answer, *([by_length] if by_length else [])])

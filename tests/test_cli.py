@@ -210,11 +210,12 @@ def test_unreadable_names_are_unknown_with_the_reason(tiny_data, tmp_path, name)
     ok("train", "--data", tiny_data, *FAST, "--out", ckpt)
     result = ok("predict", name, "Rossi", "--json", "--checkpoint", ckpt)
     bad, good = json_lines(result.stdout)
+    reason = "empty name" if not name.strip() else "no letters to read, even after transliteration to Latin"
     assert bad == {"name": name, "as_read": bad["as_read"], "label": "unknown", "abstained": True,
-                   "reason": "no letters to read, even after transliteration to Latin", "predictions": []}
+                   "reason": reason, "predictions": [], "model": good["model"]}
     assert good["predictions"] and not good["abstained"]
     text = ok("predict", name, "--checkpoint", ckpt).stdout
-    assert "unknown: no letters to read" in text
+    assert f"unknown: {reason}" in text
 
 
 def test_control_characters_and_a_100k_letter_name_are_predicted(tiny_data, tmp_path):

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from charclf.classifier import UNREADABLE
+from charclf.classifier import EMPTY, UNREADABLE
 from charclf.cli import main
 from charclf.data import encode
 from charclf.text import DEFAULT_ALPHABET, fold
@@ -48,7 +48,8 @@ def test_predict_any_text(classifier, texts):
     assert [p.name for p in predictions] == texts
     for p in predictions:
         if p.abstained:
-            assert p.reason == UNREADABLE and not any(c.isalpha() for c in p.as_read) and not p.top
+            assert p.reason == (UNREADABLE if p.name.strip() else EMPTY) and not any(c.isalpha() for c in p.as_read)
+            assert not p.top
         else:
             assert len(p.top) == 2 and {label for label, _ in p.top} <= set(clf.labels)
             assert all(0 <= prob <= 1 and math.isfinite(prob) for _, prob in p.top)

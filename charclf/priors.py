@@ -1,0 +1,76 @@
+"""Target priors: the model's probabilities describe names drawn like its training data (for the
+built-in dataset, half of them Russian). Used on another population, with other label
+frequencies, Bayes' rule moves them:
+
+    p'(y | x)  proportional to  p(y | x) * pi'(y) / pi_train(y)
+
+where pi_train is the share of each label among the training names and pi' the target's. This
+assumes only the label frequencies differ (how each language spells its names stays the same).
+`--prior uniform` asks "which language, if all were equally common?"; `--prior train` is the
+model as trained; a JSON file {"label": weight, ...} gives the target's frequencies (weights
+are normalised; every label must be there; 0 rules a label out).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from charclf.errors import DataError
+
+NAMED = ("uniform", "train")
+
+
+def target_prior(spec: str | dict, labels: list[str]) -> torch.Tensor | None:
+    """`spec` (uniform, train, a JSON file's path, or a {label: weight} dict) -> the (C,) target
+    shares; None for "train" (nothing to change). DataError with one line when it cannot serve."""
+    if spec == "train":
+        return None
+    if spec == "uniform":
+        return torch.full((len(labels),), 1 / len(labels), dtype=torch.float64)
+    weights = spec if isinstance(spec, dict) else _read_json(str(spec))
+    spec = "{...}" if isinstance(spec, dict) else spec
+    if not isinstance(weights, dict):
+        raise DataError(f"--prior {spec}: expected a JSON object of label: weight")
+    unknown = sorted(set(weights) - set(labels))
+    missing = [label for label in labels if label not in weights]
+    if unknown or missing:
+        problem = f"unknown labels {', '.join(unknown)}" if unknown else f"no weight for {', '.join(missing)}"
+        raise DataError(f"--prior {spec}: {problem} (the model's labels: {', '.join(labels)})")
+    values = [weights[label] for label in labels]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in values):
+        raise DataError(f"--prior {spec}: every weight must be a finite number >= 0")
+    total = sum(values)
+    if total <= 0:
+        raise DataError(f"--prior {spec}: the weights add up to 0")
+    return torch.tensor(values, dtype=torch.float64) / total
+
+
+def _read_json(spec: str):
+    try:
+        return json.loads(Path(spec).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"--prior {spec}: no such file (give uniform, train, or a JSON file)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # JSONDecodeError is a ValueError
+        raise DataError(f"--prior {spec}: not a readable JSON file ({str(e).splitlines()[0]})") from None
+
+
+def training_prior(train_counts: list[int] | None, spec: str) -> torch.Tensor:
+    """The (C,) label shares of the training names, which the checkpoint records."""
+    if not train_counts or sum(train_counts) <= 0:
+        raise DataError(f"--prior {spec}: this checkpoint does not record its training label counts "
+                        "(retrain it with this version of charclf)")
+    counts = torch.tensor(train_counts, dtype=torch.float64).clamp_min(0.5)  # a label absent from training stays possible
+    return counts / counts.sum()
+
+
+def reweight(probabilities: torch.Tensor, target: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
+    """(N, C) probabilities -> the same under the target prior, rows renormalised to sum to 1.
+    A row whose every label the target rules out stays as it was (nothing to renormalise)."""
+    shifted = probabilities.double() * (target / train)[None, :]
+    total = shifted.sum(dim=1, keepdim=True)
+    out = torch.where(total > 0, shifted / total.clamp_min(1e-300), probabilities.double())
+    return out.to(probabilities.dtype)
