@@ -106,6 +106,9 @@ def format_card(card: dict, source: str) -> str:
     if isinstance(cal["test_before"], dict) and isinstance(cal["test_after"], dict):
         line += f"; test ECE {cal['test_before']['ece']:.4f} -> {cal['test_after']['ece']:.4f}"
     lines.append(line)
+    if isinstance(card.get("exported"), dict):
+        e = card["exported"]
+        lines.append(f"  exported:    {e['format']} from {e['from']} by charclf {e['charclf_version']}, {e['date']}")
     train = card["training"]
     lines.append(f"  training:    best epoch {train['best_epoch']} of {train['epochs_run']}, "
                  f"{_seconds(train['train_seconds'])} on {train['device']}")
@@ -129,3 +132,12 @@ def _seconds(value) -> str:
 
 def card_json(card: dict) -> str:
     return json.dumps(card, indent=2)
+
+
+def card_of_checkpoint(checkpoint) -> dict[str, Any]:
+    """The card of a loaded checkpoint.Checkpoint (an old one too: what it lacks is "unknown")."""
+    from dataclasses import asdict
+
+    stored = sum(tensor.numel() for tensor in checkpoint.state_dict.values())
+    return card_from_parts(asdict(checkpoint.model_config), checkpoint.labels, checkpoint.alphabet,
+                           checkpoint.train_config, checkpoint.metrics, checkpoint.calibration, stored)

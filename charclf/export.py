@@ -129,6 +129,7 @@ def export(checkpoint: Checkpoint, card: dict, out: Path, fmt: str = "onnx") -> 
     else:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(Path(out), lambda f: f.write(data))
     except OSError as e:
         raise CheckpointError(f"cannot write {out}: {e.strerror or e}") from None
@@ -159,9 +160,11 @@ def _onnx_bytes(module: nn.Module, inputs: tuple, meta: dict[str, str]) -> bytes
 
 def _torchscript_bytes(module: nn.Module, inputs: tuple, card: dict) -> bytes:
     import io
+    import warnings
 
-    with torch.no_grad():
-        traced = torch.jit.trace(module, inputs, check_trace=False)
     buffer = io.BytesIO()
-    torch.jit.save(traced, buffer, _extra_files={"charclf_card.json": json.dumps(card)})
+    with torch.no_grad(), warnings.catch_warnings():  # deprecation notices; the shape checks it warns of hold
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(module, inputs, check_trace=False)
+        torch.jit.save(traced, buffer, _extra_files={"charclf_card.json": json.dumps(card)})
     return buffer.getvalue()
