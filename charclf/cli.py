@@ -567,9 +567,16 @@ def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_s
         raise click.UsageError("no names: give some as arguments, or use --file FILE ('-' for stdin)")
     from charclf.onnx_runtime import OnnxClassifier, is_onnx
 
-    if is_onnx(checkpoint):  # ONNX Runtime, no torch (--device: CPU only)
+    from charclf.extras import available
+
+    if is_onnx(checkpoint):  # ONNX Runtime, no torch
+        if device not in ("auto", "cpu"):
+            raise click.UsageError(f"--device {device}: a .onnx model runs on the CPU (ONNX Runtime)")
         clf = OnnxClassifier.load(checkpoint, threads=_thread_count(threads, batch=bool(file)))
     else:
+        if not available("torch"):
+            raise click.ClickException("predicting from a .pt checkpoint needs torch: pip install 'charclf[torch]' "
+                                       "(or predict from an exported model: --checkpoint MODEL.onnx)")
         from charclf.classifier import Classifier
 
         _use_threads(threads, batch=bool(file))  # names as arguments: a few, one thread

@@ -108,7 +108,14 @@ def test_without_torch_onnx_still_predicts_and_torch_commands_say_what_to_instal
     done = without("torch", "predict", "--checkpoint", str(shipped_onnx), "Jones")
     assert done.returncode == 0 and done.stdout.startswith("Jones  English"), done.stderr
     done = without("torch", "predict", "Jones")
-    assert done.returncode == 1 and done.stderr == "Error: this command needs torch: pip install 'charclf[torch]'\n"
+    assert done.returncode == 1 and done.stderr.startswith("Error: predicting from a .pt checkpoint needs torch: "
+                                                           "pip install 'charclf[torch]'") and done.stderr.count("\n") == 1
+    for command in (["evaluate"], ["info"], ["export", "m.onnx"], ["train", "--epochs", "1"]):
+        done = without("torch", *command)
+        assert (done.returncode, done.stderr) == (1, "Error: this command needs torch: pip install 'charclf[torch]'\n")
+    assert without("torch", "--help").returncode == 0
+    done = without("torch", "predict", "--checkpoint", str(shipped_onnx), "--device", "cuda", "Jones")
+    assert done.returncode == 2 and "runs on the CPU" in done.stderr
     done = without("onnxruntime", "predict", "--checkpoint", str(shipped_onnx), "Jones")
     assert done.returncode == 1 and "pip install 'charclf[onnx]'" in done.stderr and "Traceback" not in done.stderr
     done = without("onnx", "export", str(shipped_onnx.with_name("other.onnx")))
