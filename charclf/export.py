@@ -142,7 +142,9 @@ def _onnx_bytes(module: nn.Module, inputs: tuple, meta: dict[str, str]) -> bytes
     import onnx
 
     buffer = io.BytesIO()
-    with warnings.catch_warnings():  # the TorchScript-based exporter announces its deprecation
+    # The TorchScript-based exporter (dynamo=False): it needs only the onnx package (the dynamo one
+    # also needs onnxscript) and turns each one-way nn.GRU/LSTM/RNN into one ONNX GRU/LSTM/RNN node.
+    with warnings.catch_warnings():  # it announces its deprecation
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module, inputs, buffer, input_names=list(INPUTS), output_names=list(OUTPUTS), opset_version=OPSET,
