@@ -14,7 +14,8 @@ ARCH_NAMES = {"gru": "GRU", "lstm": "LSTM", "rnn": "plain (tanh) RNN", "ngram": 
 FOLDER_SPLIT = ("unique folded names, sorted, shuffled with random.Random(seed); the first 80% train, "
                 "the next 10% validation, the rest test (no name text in two splits)")
 STREAM_SPLIT = "each row by a hash (blake2b) of its folded name and the seed: about 80/10/10 train/validation/test"
-FINGERPRINT = "sha256 of the labels and the (folded name, label) pairs of a folder, or of a CSV/TSV file's bytes; first 16 hex digits"
+FINGERPRINT = ("sha256 of the labels and the (folded name, label) pairs of a folder, or of a CSV/TSV file's bytes; "
+               "first 16 hex digits")
 
 
 def charclf_version() -> str:
@@ -82,14 +83,15 @@ def format_card(card: dict, source: str) -> str:
     """The card as lines of text for `charclf info`."""
     model, cal, data = card["model"], card["calibration"], card["data"]
     sizes = data["split_sizes"]
+    if isinstance(sizes, dict):
+        sizes = f"; split sizes train {sizes['train']}, val {sizes['val']}, test {sizes['test']}"
     lines = [
         f"{source}",
         f"  charclf {card['charclf_version']}, torch {card['torch_version']}, saved {card['date']}",
         f"  model:       {_describe_model(model)}",
         f"  labels:      {len(card['labels'])}: {', '.join(card['labels'])}",
         f"  alphabet:    {card['alphabet']!r}",
-        f"  data:        fingerprint {data['fingerprint']}" + (
-            f"; split sizes train {sizes['train']}, val {sizes['val']}, test {sizes['test']}" if isinstance(sizes, dict) else ""),
+        f"  data:        fingerprint {data['fingerprint']}" + (sizes if isinstance(data["split_sizes"], dict) else ""),
         f"  split:       seed {card['split']['seed']}; {card['split']['protocol']}",
     ]
     for split in ("val", "test"):
@@ -121,7 +123,7 @@ def _describe_model(model: dict) -> str:
     count = f"{parameters:,} parameters" if isinstance(parameters, int) else f"{parameters} parameters"
     if arch == "ngram":
         return f"{ARCH_NAMES[arch]} over 1-{model['ngram_max_n']}-grams in {model['ngram_buckets']} buckets, {count}"
-    direction = "bidirectional" if model["bidirectional"] is True else "unidirectional" if model["bidirectional"] is False else "?"
+    direction = {True: "bidirectional", False: "unidirectional"}.get(model["bidirectional"], "?")
     return (f"{direction} {ARCH_NAMES.get(arch, arch)}, {model['num_layers']} layer(s) of {model['hidden_size']}, "
             f"embedding {model['embedding_dim']}, {model['pooling']} pooling, {count}")
 

@@ -104,9 +104,9 @@ def per_arch(field: str) -> str:
 def threads_option(command):
     return click.option(
         "--threads", type=click.IntRange(min=1), metavar="N",
-        help="CPU threads for torch. Default: $CHARCLF_THREADS, else the free cores (cores less the load "
-             "average, at least 1; names given as arguments: 1). More threads than free cores slow torch down "
-             "many times.",
+        help="CPU threads for torch (for a .onnx model: ONNX Runtime). Default: $CHARCLF_THREADS, else the free "
+             "cores (cores less the load average, at least 1; names given as arguments: 1). More threads than "
+             "free cores slow torch down many times.",
     )(command)
 
 

@@ -170,6 +170,7 @@ def test_bad_exports_and_bad_onnx_files_are_one_line_errors(tiny_data, tmp_path)
     result = CliRunner().invoke(main, ["export", "--checkpoint", str(ngram), str(tmp_path / "n.onnx")])
     assert result.exit_code == 1 and "the n-gram baseline is not exported" in result.output
     assert not (tmp_path / "n.onnx").exists()
+    assert "n-gram logistic regression over 1-5-grams in 262144 buckets" in ok("info", "--checkpoint", ngram)
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model at all")
     for command in (["predict", "Jones"], ["info"]):
@@ -201,3 +202,12 @@ def test_replace_keeps_the_export_atomic(shipped_onnx, tmp_path):
     save_checkpoint(bad, replace(checkpoint, model_config=replace(checkpoint.model_config, arch="ngram")))
     result = CliRunner().invoke(main, ["export", "--checkpoint", str(bad), str(out)])
     assert result.exit_code == 1 and out.read_bytes() == shipped_onnx.read_bytes()
+
+
+def test_threads_reach_onnx_runtime(shipped_onnx):
+    from charclf.onnx_runtime import OnnxClassifier
+
+    assert OnnxClassifier.load(shipped_onnx, threads=2).session.get_session_options().intra_op_num_threads == 2
+    assert ok("predict", "Jones", "--threads", "2", "--checkpoint", shipped_onnx).startswith("Jones  English")
+    result = CliRunner().invoke(main, ["predict", "Jones", "--checkpoint", str(shipped_onnx)], env={"CHARCLF_THREADS": "x"})
+    assert result.exit_code == 2 and "CHARCLF_THREADS must be a whole number" in result.output
