@@ -83,15 +83,16 @@ def format_card(card: dict, source: str) -> str:
     """The card as lines of text for `charclf info`."""
     model, cal, data = card["model"], card["calibration"], card["data"]
     sizes = data["split_sizes"]
+    sizes_text = ""
     if isinstance(sizes, dict):
-        sizes = f"; split sizes train {sizes['train']}, val {sizes['val']}, test {sizes['test']}"
+        sizes_text = f"; split sizes train {sizes['train']}, val {sizes['val']}, test {sizes['test']}"
     lines = [
         f"{source}",
         f"  charclf {card['charclf_version']}, torch {card['torch_version']}, saved {card['date']}",
         f"  model:       {_describe_model(model)}",
         f"  labels:      {len(card['labels'])}: {', '.join(card['labels'])}",
         f"  alphabet:    {card['alphabet']!r}",
-        f"  data:        fingerprint {data['fingerprint']}" + (sizes if isinstance(data["split_sizes"], dict) else ""),
+        f"  data:        fingerprint {data['fingerprint']}{sizes_text}",
         f"  split:       seed {card['split']['seed']}; {card['split']['protocol']}",
     ]
     for split in ("val", "test"):
