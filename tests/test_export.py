@@ -193,7 +193,7 @@ def test_an_onnx_model_charclf_did_not_export_is_refused(tmp_path):
     assert result.exit_code == 1 and "not one charclf exported" in result.output
 
 
-def test_replace_keeps_the_export_atomic(shipped_onnx, tmp_path):
+def test_a_failed_export_leaves_an_existing_file_as_it_was(shipped_onnx, tmp_path):
     """A failed export leaves an existing file as it was."""
     out = tmp_path / "model.onnx"
     out.write_bytes(shipped_onnx.read_bytes())
