@@ -6,6 +6,7 @@ The Python API (the CLI calls the same functions)::
 
     clf = charclf.load()                        # the model `charclf train` last wrote, else the shipped one
     clf = charclf.load("runs/lstm.pt", device="cpu")
+    clf = charclf.load("model.onnx")            # from `charclf export`: ONNX Runtime, no torch
     for p in clf.predict(["Hinton", "Satoshi"], k=3):
         print(p.name, p.top)                    # Hinton [('English', 0.95...), ('Scottish', 0.01...), ...]
 
@@ -27,7 +28,8 @@ from charclf.errors import CharclfError, CheckpointError, DataError, DeviceError
 # `charclf --help` do not pay for torch).
 _LAZY = {
     "Classifier": "charclf.classifier",
-    "Prediction": "charclf.classifier",
+    "Prediction": "charclf.prediction",
+    "OnnxClassifier": "charclf.onnx_runtime",
     "TrainResult": "charclf.training",
     "train": "charclf.training",
     "fetch_dataset": "charclf.fetch",
@@ -37,9 +39,14 @@ __all__ = ["load", "ModelConfig", "TrainConfig", "CharclfError", "CheckpointErro
            "DeviceError", "FetchError", *_LAZY]
 
 
-def load(path=None, device="auto"):
+def load(path=None, device="auto", threads=1):
     """Load a checkpoint as a Classifier (default: the model `charclf train` last wrote, else the
-    pretrained model that ships with charclf)."""
+    pretrained model that ships with charclf). A .onnx file (`charclf export`) loads as an
+    OnnxClassifier: the same predict(), on ONNX Runtime with `threads` threads, without torch."""
+    from charclf.onnx_runtime import OnnxClassifier, is_onnx
+
+    if is_onnx(path):
+        return OnnxClassifier.load(path, threads=threads)
     from charclf.classifier import Classifier
 
     return Classifier.load(path, device=device)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -18,85 +16,13 @@ from charclf.calibration import coverage_curve, scores, selective
 from charclf.checkpoint import Checkpoint, load_checkpoint
 from charclf.batches import open_source
 from charclf.errors import CheckpointError, DataError
-from charclf.fullnames import FamilyName, family_name
 from charclf.locations import resolve_checkpoint
 from charclf.loop import evaluate
 from charclf.metrics import majority_baseline, report
 from charclf.model import batched_logits, pick_device
-from charclf.text import DEFAULT_ALPHABET, read_name
 
-UNKNOWN = "unknown"
-UNREADABLE = "no letters to read, even after transliteration to Latin"
-EMPTY = "empty name"
-
-
-@dataclass(slots=True)
-class Prediction:
-    """One name's answer: its top labels with (calibrated) probabilities, or `unknown` and why."""
-
-    name: str
-    as_read: str  # the name transliterated and folded to the model's alphabet: what the model saw
-    top: list[tuple[str, float]] = field(default_factory=list)  # best first; empty when unreadable
-    abstained: bool = False  # True: the answer is `unknown` (see reason; top[0] is the best guess)
-    reason: str | None = None  # why it abstained
-    caveats: list[str] = field(default_factory=list)  # where the Latin reading of the name may mislead
-    label_set: list[str] | None = None  # with a coverage: the conformal set, likeliest first
-    model: str | None = None  # the short id of the checkpoint that answered (Classifier.model_id)
-    family_name: FamilyName | None = None  # with full names: the part read, and why (charclf.fullnames)
-
-    @property
-    def label(self) -> str:
-        return UNKNOWN if self.abstained else self.top[0][0]
-
-    @property
-    def best_guess(self) -> tuple[str, float] | None:
-        return self.top[0] if self.top else None
-
-    @property
-    def full_reason(self) -> str:
-        """Why it abstained, then the caveats, in one string ("" when there is neither)."""
-        return "; ".join(([self.reason] if self.reason else []) + self.caveats)
-
-    def to_dict(self) -> dict:
-        out = {"name": self.name, "as_read": self.as_read, "label": self.label, "abstained": self.abstained}
-        if self.full_reason:
-            out["reason"] = self.full_reason
-        if self.abstained and self.top:
-            out["best_guess"] = {"label": self.top[0][0], "probability": round(self.top[0][1], 6)}
-        out["predictions"] = [{"label": label, "probability": round(p, 6)} for label, p in self.top]
-        if self.family_name is not None:
-            out["family_name"], out["family_name_rule"] = self.family_name.part, self.family_name.rule
-        if self.label_set is not None:
-            out["label_set"] = self.label_set
-        if self.model is not None:
-            out["model"] = self.model
-        return out
-
-    def to_json(self) -> str:
-        """json.dumps(self.to_dict()), character for character, written out directly (several times
-        faster, which matters when predicting a file of millions of names)."""
-        parts = [f'"name": {_json_str(self.name)}', f'"as_read": {_json_str(self.as_read)}',
-                 f'"label": {_json_str(self.label)}', f'"abstained": {"true" if self.abstained else "false"}']
-        if self.full_reason:
-            parts.append(f'"reason": {_json_str(self.full_reason)}')
-        if self.abstained and self.top:
-            parts.append(f'"best_guess": {_json_label(*self.top[0])}')
-        parts.append(f'"predictions": [{", ".join([_json_label(label, p) for label, p in self.top])}]')
-        if self.family_name is not None:
-            parts.append(f'"family_name": {_json_str(self.family_name.part)}')
-            parts.append(f'"family_name_rule": {_json_str(self.family_name.rule)}')
-        if self.label_set is not None:
-            parts.append(f'"label_set": [{", ".join(map(_json_str, self.label_set))}]')
-        if self.model is not None:
-            parts.append(f'"model": {_json_str(self.model)}')
-        return "{" + ", ".join(parts) + "}"
-
-
-def _json_label(label: str, probability: float) -> str:
-    return f'{{"label": {_json_str(label)}, "probability": {round(probability, 6)!r}}}'
-
-
-_json_str = json.JSONEncoder().encode  # str -> its JSON literal, ASCII-escaped as json.dumps does
+# Prediction, UNKNOWN, UNREADABLE and EMPTY are imported from here too.
+from charclf.prediction import EMPTY, UNKNOWN, UNREADABLE, Prediction, predict_names  # noqa: F401
 
 
 class Classifier:
@@ -190,50 +116,14 @@ class Classifier:
             raise ValueError("a coverage and a prior cannot be combined: label sets hold their coverage "
                              "for the training population only")
         q = None if coverage is None else self.set_threshold(coverage)
-        k = max(1, min(k, len(self.labels)))
-        predictions, readable = self._read(names, full_names)
-        if readable:
-            probs = self.probabilities([p.as_read for p in readable], prior)
-            self._answer(readable, probs, k, min_confidence, q)
-        return predictions
 
-    def _read(self, names: Iterable[str], full_names: bool) -> tuple[list[Prediction], list[Prediction]]:
-        """Each name as the model will read it -> (all predictions, the ones with letters to read)."""
-        alphabet, model = self.alphabet, self.model_id
-        plain = alphabet == DEFAULT_ALPHABET
-        predictions, readable = [], []
-        for name in names:
-            family = family_name(name) if full_names else None
-            text = family.part if family else name
-            if plain and text.isascii() and text.isalpha():  # most names (Smith): read as they are
-                p = Prediction(name, text, model=model, family_name=family)
-                readable.append(p)
-            else:
-                as_read, caveats = read_name(text, alphabet)
-                p = Prediction(name, as_read, caveats=caveats, model=model, family_name=family)
-                # Punctuation alone ("...", "'") is no name: at least one letter is needed.
-                if any(map(str.isalpha, as_read)):
-                    readable.append(p)
-                else:
-                    p.abstained, p.reason = True, EMPTY if not name.strip() else UNREADABLE
-            predictions.append(p)
-        return predictions, readable
+        def top_k(folded: list[str], k: int):
+            probs = self.probabilities(folded, prior)  # (N, C)
+            top_p, idx = probs.topk(k, dim=1)  # (N, k) each
+            sets = conformal.label_sets(probs, q) if q is not None else None
+            return idx.flatten().tolist(), top_p.flatten().tolist(), sets
 
-    def _answer(self, readable: list[Prediction], probs: torch.Tensor, k: int, min_confidence: float | None,
-                q: float | None) -> None:
-        """Fill in each readable name's top-k (and label set) from its (N, C) probabilities."""
-        labels = self.labels
-        top_p, idx = probs.topk(k, dim=1)  # (N, k) each
-        # (label, probability) pairs of all names at once, then k per name: fewer steps per name.
-        pairs = list(zip(map(labels.__getitem__, idx.flatten().tolist()), top_p.flatten().tolist()))
-        sets = conformal.label_sets(probs, q) if q is not None else None
-        for i, (p, start) in enumerate(zip(readable, range(0, len(pairs), k))):
-            p.top = pairs[start : start + k]
-            if sets is not None:
-                p.label_set = [labels[j] for j in sets[i]]
-            if min_confidence is not None and p.top[0][1] < min_confidence:
-                p.abstained = True
-                p.reason = f"top probability {p.top[0][1]:.3f} is below the minimum confidence {min_confidence:g}"
+        return predict_names(names, self.alphabet, self.labels, top_k, k, min_confidence, full_names, self.model_id)
 
     def evaluate(self, data_dir: Path, split: str = "test", min_confidence: float | None = None,
                  bins: int = 15, prior: str | dict | None = None) -> dict:

@@ -29,6 +29,12 @@ def reports_errors(command):
             error = click.ClickException(_rank_prefix() + str(e))
             error.exit_code = getattr(e, "exit_code", 1)
             raise error from None
+        except ModuleNotFoundError as e:  # an optional dependency is not installed: say which extra
+            from charclf.extras import missing_hint
+
+            if missing_hint(e) is None:
+                raise
+            raise click.ClickException(missing_hint(e)) from None
 
     return wrapper
 
@@ -48,7 +54,8 @@ def checkpoint_option(command):
     return click.option(
         "--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
         help="Checkpoint file. Default: the model `charclf train` last wrote to its default place, "
-             "else the pretrained model that ships with charclf.",
+             "else the pretrained model that ships with charclf. predict and info also read a .onnx file "
+             "from `charclf export`, without torch.",
     )(command)
 
 
@@ -112,9 +119,9 @@ def per_arch(field: str) -> str:
 def threads_option(command):
     return click.option(
         "--threads", type=click.IntRange(min=1), metavar="N",
-        help="CPU threads for torch. Default: $CHARCLF_THREADS, else the free cores (cores less the load "
-             "average, at least 1; names given as arguments: 1). More threads than free cores slow torch down "
-             "many times.",
+        help="CPU threads for torch (for a .onnx model: ONNX Runtime). Default: $CHARCLF_THREADS, else the free "
+             "cores (cores less the load average, at least 1; names given as arguments: 1). More threads than "
+             "free cores slow torch down many times.",
     )(command)
 
 
@@ -227,7 +234,7 @@ def train(ctx, data, arch, seed, device, threads, out, resume, progress, **optio
     click.echo(f"test:       accuracy {m['test']['accuracy']:.4f}  macro-F1 {m['test']['macro_f1']:.4f}  "
                f"(always-{base['label']} baseline: accuracy {base['accuracy']:.4f})")
     history, curves = training.history_paths(result.checkpoint)
-    click.echo(f"history: {history}" + (f"  curves: {curves}" if arch != NGRAM else ""))
+    click.echo(f"history: {history}" + (f"  curves: {curves}" if arch != NGRAM and curves.is_file() else ""))
 
 
 @main.command()
@@ -313,11 +320,26 @@ def show_option(command):
 def plot_options(plot_help: str, default_out: str):
     """--plot, --out (where it writes) and --show, for a command that can draw one PNG."""
     def apply(command):
+        command = _needs_plotting(command)
         command = show_option(command)
         command = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path(default_out),
                                show_default=True, help="Where --plot writes.")(command)
         return click.option("--plot", is_flag=True, help=plot_help)(command)
     return apply
+
+
+def _needs_plotting(command):
+    """--plot without matplotlib: a one-line error naming the extra, before any work."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from charclf.extras import available, install_hint
+
+        if kwargs.get("plot") and not available("matplotlib"):
+            raise click.ClickException(install_hint("matplotlib"))
+        return command(*args, **kwargs)
+
+    return wrapper
 
 
 def _save_plot(draw, out: Path, show: bool | None, what: str, quiet_stdout: bool = False) -> None:
@@ -338,6 +360,15 @@ def _calibration_line(calibration: dict) -> str:
     before, after = calibration["before"], calibration["after"]
     return (f"calibration: temperature {calibration['temperature']:.3f}; ECE ({calibration['bins']} bins) "
             f"{before['ece']:.4f} -> {after['ece']:.4f}, Brier {before['brier']:.4f} -> {after['brier']:.4f}")
+
+
+def _thread_count(threads: int | None, batch: bool) -> int:
+    from charclf.threads import thread_count
+
+    try:
+        return thread_count(threads, batch)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
 
 
 @main.command()
@@ -459,6 +490,7 @@ def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device,
 @show_option
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
+@_needs_plotting
 @reports_errors
 def confusion(checkpoint, data, split, normalize, plot, out, show, device, threads):
     """Show which labels the model mistakes for which (rows: true, columns: predicted).
@@ -564,12 +596,13 @@ def predict(names, k, file, min_confidence, coverage, prior, full_names, as_json
     if coverage is not None and prior not in (None, "train"):
         raise click.UsageError("--coverage and --prior cannot be combined: label sets keep their coverage "
                                "for the training population only")
-    from charclf.classifier import Classifier
-
-    _use_threads(threads, batch=bool(file))  # names as arguments: a few, one thread
-    clf = Classifier.load(checkpoint, device=device)
-    options = {"k": k, "min_confidence": min_confidence, "coverage": coverage, "prior": prior,
-               "full_names": full_names}
+    clf = _predictor(checkpoint, device, threads, batch=bool(file))
+    options = {"k": k, "min_confidence": min_confidence, "full_names": full_names}
+    if coverage is not None or prior not in (None, "train"):
+        if not hasattr(clf, "set_threshold"):
+            raise click.UsageError("--coverage and --prior need the .pt checkpoint (an exported .onnx model "
+                                   "does not carry label-set scores and training label counts)")
+        options.update(coverage=coverage, prior=prior)
     if coverage is not None:
         clf.set_threshold(coverage)  # a checkpoint without label sets: say so before reading names
     lines = ((i, name, None) for i, name in enumerate(names, start=1)) if names else _read_lines(file)
@@ -586,6 +619,24 @@ def predict(names, k, file, min_confidence, coverage, prior, full_names, as_json
     if failed:
         click.echo(f"Error: {failed} of {total} lines could not be read", err=True)
         sys.exit(1)
+
+
+def _predictor(checkpoint, device: str, threads: int | None, batch: bool):
+    """The model to predict with: ONNX Runtime for a .onnx file (no torch), else the torch classifier."""
+    from charclf.extras import available
+    from charclf.onnx_runtime import OnnxClassifier, is_onnx
+
+    if is_onnx(checkpoint):  # ONNX Runtime, no torch
+        if device not in ("auto", "cpu"):
+            raise click.UsageError(f"--device {device}: a .onnx model runs on the CPU (ONNX Runtime)")
+        return OnnxClassifier.load(checkpoint, threads=_thread_count(threads, batch=batch))
+    if not available("torch"):
+        raise click.ClickException("predicting from a .pt checkpoint needs torch: pip install 'charclf[torch]' "
+                                   "(or predict from an exported model: --checkpoint MODEL.onnx)")
+    from charclf.classifier import Classifier
+
+    _use_threads(threads, batch=batch)  # names as arguments: a few, one thread
+    return Classifier.load(checkpoint, device=device)
 
 
 def _predict_chunk(clf, chunk, options: dict, as_json: bool) -> int:
@@ -657,3 +708,10 @@ def fetch(dest, url, manifest, force):
 
     installed = fetch_dataset(dest, url=url or OFFICIAL_URL, manifest=manifest, force=force, progress=True)
     click.echo(f"verified and installed {len(installed)} files into {dest}")
+
+
+# `charclf export` and `charclf info` live in their own module (cli_models imports this one).
+from charclf.cli_models import export, info  # noqa: E402
+
+main.add_command(export)
+main.add_command(info)

@@ -32,7 +32,7 @@ def accuracy_by_length(checkpoint: Path, data_dir: Path, device: str = "auto") -
 
 def compare_models(results: dict, data_dir: Path, out_dir: Path, device: str = "auto") -> list[str]:
     """Write compare.json and compare.png for {model: TrainResult}; return the table's lines."""
-    from charclf.plots import plot_comparison
+    from charclf.extras import available, install_hint
 
     rows = []
     for arch, r in results.items():
@@ -42,7 +42,11 @@ def compare_models(results: dict, data_dir: Path, out_dir: Path, device: str = "
                      "epochs": r.metrics["epochs_run"], "checkpoint": str(r.checkpoint),
                      "test_accuracy_by_length": accuracy_by_length(r.checkpoint, data_dir, device)})
     atomic_write(out_dir / "compare.json", lambda f: f.write(json.dumps(rows, indent=2).encode()))
-    plot_comparison({arch: r.history for arch, r in results.items()}, out_dir / "compare.png")
+    plotted = available("matplotlib")
+    if plotted:
+        from charclf.plots import plot_comparison
+
+        plot_comparison({arch: r.history for arch, r in results.items()}, out_dir / "compare.png")
     lines = [f"{'model':<6} {'test acc':>8} {'macro-F1':>8} {'parameters':>10} {'seconds':>8} {'best epoch':>10}"]
     for row in rows:
         lines.append(f"{row['arch']:<6} {row['test_accuracy']:>8.4f} {row['test_macro_f1']:>8.4f} "
@@ -55,5 +59,6 @@ def compare_models(results: dict, data_dir: Path, out_dir: Path, device: str = "
     for row in rows:
         cells = [row["test_accuracy_by_length"][g]["accuracy"] for g, _, _ in LENGTH_GROUPS]
         lines.append(f"{row['arch']:<6} " + " ".join(f"{'-' if c is None else format(c, '.4f'):>11}" for c in cells))
-    lines.append(f"checkpoints and compare.json in {out_dir}; validation curves: {out_dir / 'compare.png'}")
+    curves = f"validation curves: {out_dir / 'compare.png'}" if plotted else f"no curves ({install_hint('matplotlib')})"
+    lines.append(f"checkpoints and compare.json in {out_dir}; {curves}")
     return lines

@@ -23,6 +23,7 @@ from charclf import conformal, distributed
 from charclf.averaging import WeightAverage
 from charclf.batches import open_source
 from charclf.calibration import fit_temperature, scores
+from charclf.card import charclf_version, utc_now
 from charclf.checkpoint import Checkpoint, save_checkpoint
 from charclf.config import NGRAM, ModelConfig, TrainConfig, defaults_for
 from charclf.errors import CharclfError, CheckpointError, DataError
@@ -209,15 +210,17 @@ class Run:
     def save(self, metrics: dict[str, Any], calibration: dict[str, Any] | None = None) -> None:
         """Write the best weights so far as the checkpoint (rank 0 only)."""
         if self.dist.is_main:
+            info = {**self.info, "saved_at": utc_now()}  # for the model card
             save_checkpoint(self.out, Checkpoint(self.model_config, DEFAULT_ALPHABET, self.source.labels,
-                                                 self.progress.best_weights, self.info, metrics, calibration or {}))
+                                                 self.progress.best_weights, info, metrics, calibration or {}))
 
 
 def run_info(config: TrainConfig, model_config: ModelConfig, data_dir: Path, source, device, world: int) -> dict:
     """What the checkpoint records of how it was trained (its train_config)."""
     return {**asdict(config), "arch": model_config.arch, "data_dir": str(Path(data_dir).resolve()),
             "data_fingerprint": source.fingerprint, "split_sizes": source.sizes, "device": str(device),
-            "processes": world, "torch": str(torch.__version__)}  # TorchVersion is not a plain str
+            "processes": world, "torch": str(torch.__version__),  # TorchVersion is not a plain str
+            "charclf": charclf_version()}
 
 
 def fit(run: Run, progress: bool = True, log: Callable[[str], None] | None = None) -> TrainResult:
@@ -374,17 +377,19 @@ def fit_ngram(source, data_dir: Path, model_config: ModelConfig, config: TrainCo
                 "val_macro_f1": metrics["val"]["macro_f1"]}]
     if dist.is_main:
         save_checkpoint(out, Checkpoint(model_config, DEFAULT_ALPHABET, source.labels, model.state_dict(),
-                                        run_info(config, model_config, data_dir, source, dist.device,
-                                                 dist.world_size), metrics, calibration))
+                                        {**run_info(config, model_config, data_dir, source, dist.device,
+                                                    dist.world_size), "saved_at": utc_now()}, metrics, calibration))
         write_history(out, history)
     return TrainResult(checkpoint=out, metrics=metrics, history=history)
 
 
 def write_history(checkpoint: Path, history: list[dict[str, float]]) -> None:
     """The per-epoch metrics as JSON, and their loss/accuracy curves as a PNG, beside the checkpoint."""
-    from charclf.plots import plot_history
+    from charclf.extras import available
 
     json_path, png_path = history_paths(checkpoint)
     atomic_write(json_path, lambda f: f.write(json.dumps(history, indent=2).encode()))
-    if any("train_loss" in row for row in history):
+    if any("train_loss" in row for row in history) and available("matplotlib"):
+        from charclf.plots import plot_history
+
         plot_history(history, png_path)
