@@ -19,7 +19,10 @@ from charclf.locations import resolve_checkpoint
 from charclf.loop import evaluate
 from charclf.metrics import majority_baseline
 from charclf.model import batched_logits, pick_device
-from charclf.text import DEFAULT_ALPHABET, read_name
+from charclf.evidence import ScriptEvidence
+from charclf.readings import read
+from charclf.scripts import LATIN, detect_script
+from charclf.text import DEFAULT_ALPHABET
 
 UNKNOWN = "unknown"
 UNREADABLE = "no letters to read, even after transliteration to Latin"
@@ -35,6 +38,7 @@ class Prediction:
     abstained: bool = False  # True: the answer is `unknown` (see reason; top[0] is the best guess)
     reason: str | None = None  # why it abstained
     caveats: list[str] = field(default_factory=list)  # where the Latin reading of the name may mislead
+    script: str = LATIN  # the writing system the name was typed in (charclf.scripts.SCRIPTS)
 
     @property
     def label(self) -> str:
@@ -50,7 +54,8 @@ class Prediction:
         return "; ".join(([self.reason] if self.reason else []) + self.caveats)
 
     def to_dict(self) -> dict:
-        out = {"name": self.name, "as_read": self.as_read, "label": self.label, "abstained": self.abstained}
+        out = {"name": self.name, "as_read": self.as_read, "script": self.script, "label": self.label,
+               "abstained": self.abstained}
         if self.full_reason:
             out["reason"] = self.full_reason
         if self.abstained and self.top:
@@ -62,7 +67,7 @@ class Prediction:
         """json.dumps(self.to_dict()), character for character, written out directly (several times
         faster, which matters when predicting a file of millions of names)."""
         parts = [f'"name": {_json_str(self.name)}', f'"as_read": {_json_str(self.as_read)}',
-                 f'"label": {_json_str(self.label)}', f'"abstained": {"true" if self.abstained else "false"}']
+                 f'"script": {_json_str(self.script)}', f'"label": {_json_str(self.label)}', f'"abstained": {"true" if self.abstained else "false"}']
         if self.full_reason:
             parts.append(f'"reason": {_json_str(self.full_reason)}')
         if self.abstained and self.top:
@@ -94,6 +99,8 @@ class Classifier:
             self.model = checkpoint.build_model(self.device)
         except CheckpointError as e:
             raise CheckpointError(f"{path}: {e}" if path else str(e)) from None
+        # P(script | label), combined with the network's probabilities (charclf.evidence); None: no table.
+        self.evidence = ScriptEvidence.for_checkpoint(checkpoint.labels, checkpoint.scripts)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, device: torch.device | str = "auto") -> "Classifier":
@@ -125,7 +132,8 @@ class Classifier:
     def predict(self, names: Iterable[str], k: int = 3, min_confidence: float | None = None) -> list[Prediction]:
         """Top-k labels with calibrated probabilities for each name, in input order, in batches.
 
-        Names in any script are transliterated to Latin first (`as_read`). A name with no
+        Names in any script are transliterated to Latin first (`as_read`), and the script they
+        were typed in weighs in (charclf.evidence: a name in Hangul is Korean). A name with no
         letters left, or (with `min_confidence`) whose top probability is below it, is
         answered `unknown` with the reason (and, for the latter, its best guess).
         """
@@ -138,8 +146,8 @@ class Classifier:
                 p = Prediction(name, name)
                 readable.append(p)
             else:
-                as_read, caveats = read_name(name, alphabet)
-                p = Prediction(name, as_read, caveats=caveats)
+                as_read, caveats = read(name, alphabet)
+                p = Prediction(name, as_read, caveats=caveats, script=detect_script(name))
                 # Punctuation alone ("...", "'") is no name: at least one letter is needed.
                 if any(map(str.isalpha, as_read)):
                     readable.append(p)
@@ -147,7 +155,10 @@ class Classifier:
                     p.abstained, p.reason = True, UNREADABLE
             predictions.append(p)
         if readable:
-            probs, idx = self.probabilities([p.as_read for p in readable]).topk(k, dim=1)  # (N, k) each
+            probs = self.probabilities([p.as_read for p in readable])  # (N, n_classes)
+            if self.evidence is not None:  # the script each name was typed in is evidence too
+                probs = self.evidence.posterior([p.name for p in readable], probs, self.probabilities)
+            probs, idx = probs.topk(k, dim=1)  # (N, k) each
             # (label, probability) pairs of all names at once, then k per name: fewer steps per name.
             pairs = list(zip(map(labels.__getitem__, idx.flatten().tolist()), probs.flatten().tolist()))
             for p, start in zip(readable, range(0, len(pairs), k)):
