@@ -7,9 +7,15 @@ on the script it was typed in, Bayes' rule gives
     P(label | reading, script)  ∝  P(label | reading) x P(script | label)
 
 (the network's posterior already holds the label prior). `combine` is that product, renormalised
-per name: the one place where the two meet. When every label gives a script the same likelihood
-(a plain Latin name, for the built-in labels) the product changes nothing, so the network's
-calibration on Latin names is kept exactly.
+per name: the one place where the two meet. A product keeps what each side knows: the network
+still ranks the labels a script allows (Chinese or Japanese for Han), and the script only moves
+probability between labels that write it differently; when every label gives a name the same
+likelihood, nothing changes.
+
+A name in plain ASCII letters is no evidence, for every model: any name can be typed that way,
+whatever script its label's training names were written in. So the network's calibrated
+probabilities for Latin names stand exactly as they were (and `charclf calibration`, which scores
+the folded names of a split, is unchanged).
 
 Where P(script | label) comes from:
 - a model of the 18 built-in labels, whose training names are Latin: the facts below about which
@@ -21,11 +27,8 @@ Where P(script | label) comes from:
   letters no label's spelling uses (the Hungarian ő) are no evidence.
 - any other label set: counted from the raw training names at training time (`learn`), smoothed
   towards the share of each script over all labels, so that every script keeps a probability for
-  every label, then mixed with a Latin spelling: a name of any label may be typed in Latin letters
-  whatever script its training names were written in (TYPED_IN_LATIN of them, for every label),
-  so that a Latin name of a label whose training names are all Cyrillic is at most about twice
-  less likely than one of an all-Latin label. It is stored in the checkpoint (`scripts`) and
-  applies to every name, Latin ones included; a checkpoint without it gets no script evidence.
+  every label (a Cyrillic name can still be English when the network is sure enough). It is
+  stored in the checkpoint (`scripts`); a checkpoint without it gets no script evidence.
 """
 
 from __future__ import annotations
@@ -66,7 +69,6 @@ ORTHOGRAPHIES = {
     "Scottish": set(), "Spanish": set("áéíóúñü"), "Vietnamese": set(_vietnamese_letters()),
 }
 SMOOTHING = 2.0  # pseudo-names per label spread over the scripts by their share in all labels
-TYPED_IN_LATIN = 0.5  # the share of any label's names typed in plain Latin letters, as users type them
 
 
 def combine(probabilities: torch.Tensor, likelihoods: torch.Tensor) -> torch.Tensor:
@@ -119,12 +121,12 @@ class ScriptEvidence:
 
         Names in Han characters are first scored for the Japanese label on their Japanese reading
         (readings.han_readings; `score` gives the network's probabilities of readings), each label
-        on its own reading of the name. With the built-in facts, names in plain ASCII are no evidence:
-        their rows are returned as they were."""
+        on its own reading of the name. Names in plain ASCII are no evidence: their rows are
+        returned as they were."""
         probabilities = self.with_own_readings(names, probabilities, score)
         rows, likelihoods = [], []
         for row, name in enumerate(names):
-            if name.isascii() and self.table is None:
+            if name.isascii():
                 continue
             found = self.likelihoods(name)
             if found is not None:
@@ -153,24 +155,22 @@ class ScriptEvidence:
         return probabilities
 
 
-def learn(labels: Sequence[str], counts: dict[str, Counter]) -> dict:
-    """The checkpoint's `scripts` entry: training names per label and script, and P(script | label):
-    smoothed towards each script's share over all labels (add-one), SMOOTHING pseudo-names per
-    label, then mixed with TYPED_IN_LATIN of Latin spellings."""
+def learn(labels: Sequence[str], counts: dict[str, dict[str, int]]) -> dict:
+    """The checkpoint's `scripts` entry: training names per label and script, and P(script | label)
+    smoothed towards each script's share over all labels (add-one), SMOOTHING pseudo-names per label."""
     pooled = Counter()
     for label in labels:
-        pooled.update(counts.get(label, Counter()))
+        pooled.update(counts.get(label, {}))
     total = sum(pooled.values())
     share = {script: (pooled[script] + 1) / (total + len(S.SCRIPTS)) for script in S.SCRIPTS}
     probabilities = {}
     for label in labels:
-        own = counts.get(label, Counter())
+        own = Counter(counts.get(label, {}))
         n = sum(own.values())
-        smoothed = {script: (own[script] + SMOOTHING * share[script]) / (n + SMOOTHING) for script in S.SCRIPTS}
-        probabilities[label] = {script: (1 - TYPED_IN_LATIN) * p + TYPED_IN_LATIN * (script == S.LATIN)
-                                for script, p in smoothed.items()}
-    return {"source": "training data", "smoothing": SMOOTHING, "typed_in_latin": TYPED_IN_LATIN,
-            "counts": {label: dict(counts.get(label, Counter())) for label in labels}, "probabilities": probabilities}
+        probabilities[label] = {script: (own[script] + SMOOTHING * share[script]) / (n + SMOOTHING)
+                                for script in S.SCRIPTS}
+    return {"source": "training data", "smoothing": SMOOTHING,
+            "counts": {label: dict(counts.get(label, {})) for label in labels}, "probabilities": probabilities}
 
 
 def count_training_scripts(data: Path, labels: Sequence[str], train_names: Iterable[tuple[str, int]], seed: int,

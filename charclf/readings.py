@@ -15,10 +15,10 @@ import functools
 import re
 import unicodedata
 
-from charclf.scripts import HAN, HANGUL, KANA, LATIN, LATIN_DIACRITICS, OTHER, detect_script
+from charclf.scripts import ARABIC, HAN, HANGUL, KANA, LATIN, LATIN_DIACRITICS, OTHER, detect_script
 from charclf.text import CAVEATS, DEFAULT_ALPHABET, fold, read_name
 
-HAN_BOTH_WAYS = "Han characters are read as Mandarin pinyin, and as {} in Japanese for the Japanese label"
+HAN_BOTH_WAYS = "Han characters are read as Mandarin pinyin, and a Japanese name in kanji as {} for the Japanese label"
 
 # The common Korean family names (about 95% of Koreans), as they are usually spelt in Latin letters.
 KOREAN_SURNAMES = {
@@ -43,7 +43,7 @@ def read(name: str, alphabet: str = DEFAULT_ALPHABET) -> tuple[str, list[str]]:
     """What the model reads for a name, and caveats: the usual romanisation where this module
     knows it (Hangul family names; kana with the `japanese` extra), else text.read_name."""
     script = detect_script(name)
-    reading = korean_reading(name) if script == HANGUL else japanese_reading(name) if script == KANA else None
+    reading = {HANGUL: korean_reading, KANA: japanese_reading, ARABIC: arabic_reading}.get(script, _none)(name)
     if reading is not None:
         return read_name(reading, alphabet)[0], []
     as_read, caveats = read_name(name, alphabet)
@@ -51,6 +51,10 @@ def read(name: str, alphabet: str = DEFAULT_ALPHABET) -> tuple[str, list[str]]:
     if japanese:  # the Japanese label is scored on this reading instead (charclf.evidence)
         caveats = [HAN_BOTH_WAYS.format(read_name(japanese, alphabet)[0]) if c == CAVEATS["CJK"] else c for c in caveats]
     return as_read, caveats
+
+
+def _none(name: str) -> None:
+    return None
 
 
 def training_reading(line: str, alphabet: str = DEFAULT_ALPHABET) -> str:
@@ -80,6 +84,48 @@ def korean_reading(name: str) -> str | None:
         given = anyascii(word[len(surname):]).capitalize()
         words.append(f"{KOREAN_SURNAMES[surname]} {given}".strip())
     return " ".join(words) if found else None
+
+
+# Arabic letters as the dataset's Arabic names spell them (Haddad, Mansour, Khoury, Nassar). The
+# long vowels ا و ي are written; the short vowels usually are not and are read as `a` (charclf reads
+# حسن as Hasan, not Hsn). None: a vowel letter (handled in arabic_reading).
+ARABIC_LETTERS = {
+    "ب": "b", "ت": "t", "ث": "th", "ج": "j", "ح": "h", "خ": "kh", "د": "d", "ذ": "dh", "ر": "r", "ز": "z",
+    "س": "s", "ش": "sh", "ص": "s", "ض": "d", "ط": "t", "ظ": "z", "ع": "", "غ": "gh", "ف": "f", "ق": "q",
+    "ك": "k", "ل": "l", "م": "m", "ن": "n", "ه": "h", "ء": "", "ئ": "", "ؤ": "",
+    "ة": None, "ا": None, "أ": None, "إ": None, "آ": None, "ى": None, "و": None, "ي": None,
+}
+ARABIC_VOWELS = {"ة": "a", "ا": "a", "أ": "a", "إ": "i", "آ": "a", "ى": "a", "و": "ou", "ي": "i"}
+SHADDA = "\u0651"
+
+
+def arabic_reading(name: str) -> str | None:
+    """'حسن' -> 'Hasan', 'منصور' -> 'Mansour', 'الخوري' -> 'Khouri': the letters of ARABIC_LETTERS,
+    `a` between two consonants, و and ي as consonants (w, y) at the start of a word and as vowels
+    (ou, i) elsewhere, the article ال left out as the names are usually filed; None when a word
+    has a letter outside the table."""
+    words = []
+    for word in unicodedata.normalize("NFC", name).split():
+        word = "".join(c for c in word if c == SHADDA or unicodedata.category(c) != "Mn")  # short-vowel marks
+        if word.startswith("ال") and len(word) > 3:
+            word = word[2:]
+        parts, after_consonant = [], False
+        for i, c in enumerate(word):
+            if c == SHADDA:
+                parts.append(parts[-1][-1:] if parts else "")
+                continue
+            if c not in ARABIC_LETTERS:
+                return None
+            consonant = ARABIC_LETTERS[c] is not None or (c in "وي" and i == 0)
+            if not consonant:
+                parts.append(ARABIC_VOWELS[c])
+            else:
+                if after_consonant:
+                    parts.append("a")
+                parts.append(ARABIC_LETTERS[c] if ARABIC_LETTERS[c] is not None else {"و": "w", "ي": "y"}[c])
+            after_consonant = consonant
+        words.append("".join(parts).capitalize())
+    return " ".join(words) or None
 
 
 def japanese_reading(name: str) -> str | None:
