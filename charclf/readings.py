@@ -18,6 +18,7 @@ import unicodedata
 from charclf.scripts import ARABIC, HAN, HANGUL, KANA, LATIN, LATIN_DIACRITICS, OTHER, detect_script
 from charclf.text import CAVEATS, DEFAULT_ALPHABET, fold, read_name
 
+ARABIC_GUESSED = "Arabic script leaves short vowels unwritten: they are guessed as a"
 HAN_BOTH_WAYS = "Han characters are read as Mandarin pinyin, and a Japanese name in kanji as {} for the Japanese label"
 
 # The common Korean family names (about 95% of Koreans), as they are usually spelt in Latin letters.
@@ -45,7 +46,7 @@ def read(name: str, alphabet: str = DEFAULT_ALPHABET) -> tuple[str, list[str]]:
     script = detect_script(name)
     reading = {HANGUL: korean_reading, KANA: japanese_reading, ARABIC: arabic_reading}.get(script, _none)(name)
     if reading is not None:
-        return read_name(reading, alphabet)[0], []
+        return read_name(reading, alphabet)[0], [ARABIC_GUESSED] if script == ARABIC else []
     as_read, caveats = read_name(name, alphabet)
     japanese = japanese_reading(name) if script == HAN else None
     if japanese:  # the Japanese label is scored on this reading instead (charclf.evidence)

@@ -5,15 +5,19 @@ With --data, also the calibration (ECE) on the held-out test split of the names 
 predicted from its spelling as written in the dataset's files (accents kept), without and with the
 script evidence.
 
-    OMP_NUM_THREADS=1 python scripts/benchmark_scripts.py [--no-japanese-reader] [--data DIR]
+    OMP_NUM_THREADS=1 python scripts/benchmark_scripts.py [--data DIR] [--write]
 
-The tables go to stdout as Markdown (docs/benchmarks.md quotes them).
+The tables go to stdout as Markdown: with the Japanese reader (pykakasi, the `japanese` extra)
+when it is installed, and without it. --write also puts them into docs/benchmarks.md as its
+section SECTION (replacing it; scripts/benchmark.py rewrites that file, so run this after it).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 from collections import defaultdict
+from importlib.metadata import version
 from pathlib import Path
 
 import torch
@@ -24,8 +28,18 @@ from charclf.classifier import Classifier
 from charclf.evidence import combine
 from charclf.text import read_name
 
-NATIVE = Path(__file__).resolve().parents[1] / "tests/data/native_names.tsv"
-PRETRAINED = Path(__file__).resolve().parents[1] / "charclf/pretrained/model.pt"
+ROOT = Path(__file__).resolve().parents[1]
+NATIVE = ROOT / "tests/data/native_names.tsv"
+PRETRAINED = ROOT / "charclf/pretrained/model.pt"
+DOC = ROOT / "docs/benchmarks.md"
+SECTION = "## Names in their own script"
+EXPLAINED = """Accuracy of the shipped model (charclf/pretrained/model.pt, not retrained) on {n} real names
+written in their own script (tests/data/native_names.tsv: common family names and a few full
+names), by script. *plain*: the name transliterated letter by letter (anyascii), as charclf read
+every name before; *readings*: the usual romanisations of charclf/readings.py (Hangul family
+names, Arabic short vowels, Japanese readings); *script evidence*: the plain reading's
+probabilities times P(script | label), renormalised (charclf/evidence.py); *both*: readings and
+evidence, which is what `charclf predict` does. ECE and log-loss are over all {n} names."""
 
 
 def read_native(path: Path) -> list[tuple[str, str, str]]:
@@ -105,16 +119,38 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=PRETRAINED)
     parser.add_argument("--names", type=Path, default=NATIVE)
     parser.add_argument("--data", type=Path, help="the names dataset, for the test-split calibration")
-    parser.add_argument("--no-japanese-reader", action="store_true", help="as without the `japanese` extra")
+    parser.add_argument("--write", action="store_true", help=f"replace the section {SECTION!r} of {DOC}")
     args = parser.parse_args()
-    if args.no_japanese_reader:
-        readings._kakasi = lambda: None
-    japanese = "pykakasi" if readings._kakasi() is not None else "none (kanji read as Mandarin only)"
     clf = Classifier.load(args.checkpoint, device="cpu")
-    print(f"{args.checkpoint.name}; Japanese reader: {japanese}\n")
-    print("\n".join(native_table(clf, read_native(args.names))))
+    rows = read_native(args.names)
+    lines = [SECTION, "", f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC: "
+             f"`python scripts/benchmark_scripts.py{' --data DIR' if args.data else ''}`", "",
+             EXPLAINED.format(n=len(rows))]
+    if readings._kakasi() is not None:
+        lines += ["", f"With the Japanese reader (pykakasi {version('pykakasi')}, the `japanese` extra):", "",
+                  *native_table(clf, rows)]
+        readings._kakasi = lambda: None
+    lines += ["", "Without the Japanese reader (kanji read as Mandarin only):", "", *native_table(clf, rows)]
     if args.data:
-        print("\n" + "\n".join(test_split_table(clf, args.data)))
+        lines += ["", "The held-out test split of the names dataset (split seed 0), each name as spelt in the "
+                  "dataset's files (accents kept; names in plain ASCII are no evidence, so only the accented "
+                  "ones can move):", "", *test_split_table(clf, args.data)]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        write_section(text)
+
+
+def write_section(text: str) -> None:
+    """Replace (or append) SECTION of DOC: from its heading to the next `## ` heading."""
+    doc = DOC.read_text(encoding="utf-8")
+    start = doc.find(SECTION)
+    if start < 0:
+        doc = doc.rstrip("\n") + "\n\n" + text
+    else:
+        end = doc.find("\n## ", start + len(SECTION))
+        doc = doc[:start] + text + (doc[end:] if end >= 0 else "")
+    DOC.write_text(doc, encoding="utf-8")
 
 
 if __name__ == "__main__":

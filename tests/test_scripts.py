@@ -68,6 +68,8 @@ def test_korean_family_names_as_usually_spelt(name, reading):
                                            ("علي", "Ali"), ("فاطمة", "Fatama"), ("כהן", None)])
 def test_arabic_reading_writes_a_short_vowel_between_consonants(name, reading):
     assert readings.arabic_reading(name) == reading
+    if reading:
+        assert readings.read(name) == (reading, [readings.ARABIC_GUESSED])  # the guess is said
 
 
 @pytest.mark.parametrize("hepburn, plain", [("satou", "sato"), ("oono", "ono"), ("yuuki", "yuki"),
