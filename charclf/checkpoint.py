@@ -112,7 +112,10 @@ def _from_payload(payload: Any) -> Checkpoint:
     if not isinstance(temperature, (int, float)) or not (math.isfinite(temperature) and temperature > 0):
         raise CheckpointError(f"its calibration temperature is not a positive number ({temperature!r})")
     scripts = payload.get("scripts", {})
-    if not isinstance(scripts, dict) or not isinstance(scripts.get("probabilities", {}), dict):
+    table = scripts.get("probabilities", {}) if isinstance(scripts, dict) else None
+    if not isinstance(table, dict) or not all(
+            isinstance(row, dict) and all(isinstance(p, (int, float)) and 0 <= p <= 1 for p in row.values())
+            for row in table.values()):
         raise CheckpointError("its script table is not a table of probabilities")
     return Checkpoint(
         model_config=config,

@@ -67,7 +67,8 @@ class Prediction:
         """json.dumps(self.to_dict()), character for character, written out directly (several times
         faster, which matters when predicting a file of millions of names)."""
         parts = [f'"name": {_json_str(self.name)}', f'"as_read": {_json_str(self.as_read)}',
-                 f'"script": {_json_str(self.script)}', f'"label": {_json_str(self.label)}', f'"abstained": {"true" if self.abstained else "false"}']
+                 f'"script": {_json_str(self.script)}', f'"label": {_json_str(self.label)}',
+                 f'"abstained": {"true" if self.abstained else "false"}']
         if self.full_reason:
             parts.append(f'"reason": {_json_str(self.full_reason)}')
         if self.abstained and self.top:

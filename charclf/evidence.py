@@ -46,6 +46,8 @@ BUILTIN_LABELS = ["Arabic", "Chinese", "Czech", "Dutch", "English", "French", "G
                   "Japanese", "Korean", "Polish", "Portuguese", "Russian", "Scottish", "Spanish", "Vietnamese"]
 BUILTIN_NATIVE = {S.GREEK: {"Greek"}, S.CYRILLIC: {"Russian"}, S.ARABIC: {"Arabic"}, S.HAN: {"Chinese", "Japanese"},
                   S.KANA: {"Japanese"}, S.HANGUL: {"Korean"}}
+# Likelihood of a script (accented letters) for a label not natively written in it (not using
+# them), against 1 for a native one; reasons in the module docstring and docs/transliteration.md.
 NON_NATIVE = 0.01
 NON_NATIVE_LETTER = 0.05
 

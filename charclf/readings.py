@@ -3,6 +3,8 @@ letter-by-letter transliteration (anyascii, charclf.text) spells them otherwise:
 
 - Hangul: the family name as Koreans romanise it (김 Kim, 이 Lee, 박 Park), not in Revised
   Romanization (Gim, I, Bak); the given name stays in Revised Romanization (김민준 -> Kim Minjun).
+- Arabic: the letters as the dataset's Arabic names spell them, a short `a` guessed between two
+  consonants (حسن -> Hasan, not Hsn).
 - kana, and kanji for the Japanese label: Hepburn, written without long vowels as the names are
   usually spelt (佐藤 -> Sato, 大野 -> Ono), by pykakasi when the `japanese` extra is installed.
   Without it, kana is read by anyascii (which already reads it in Hepburn-like syllables) and
@@ -21,7 +23,7 @@ from charclf.text import CAVEATS, DEFAULT_ALPHABET, fold, read_name
 ARABIC_GUESSED = "Arabic script leaves short vowels unwritten: they are guessed as a"
 HAN_BOTH_WAYS = "Han characters are read as Mandarin pinyin, and a Japanese name in kanji as {} for the Japanese label"
 
-# The common Korean family names (about 95% of Koreans), as they are usually spelt in Latin letters.
+# The common Korean family names, as they are usually spelt in Latin letters.
 KOREAN_SURNAMES = {
     "김": "Kim", "이": "Lee", "박": "Park", "최": "Choi", "정": "Jung", "강": "Kang", "조": "Cho", "윤": "Yoon",
     "장": "Jang", "임": "Lim", "한": "Han", "오": "Oh", "서": "Seo", "신": "Shin", "권": "Kwon", "황": "Hwang",
@@ -42,7 +44,7 @@ KOREAN_SURNAMES = {
 
 def read(name: str, alphabet: str = DEFAULT_ALPHABET) -> tuple[str, list[str]]:
     """What the model reads for a name, and caveats: the usual romanisation where this module
-    knows it (Hangul family names; kana with the `japanese` extra), else text.read_name."""
+    knows it (Hangul family names, Arabic, kana with the `japanese` extra), else text.read_name."""
     script = detect_script(name)
     reading = {HANGUL: korean_reading, KANA: japanese_reading, ARABIC: arabic_reading}.get(script, _none)(name)
     if reading is not None:

@@ -181,15 +181,21 @@ def test_latin_names_are_unchanged_by_the_evidence_step():
         assert got == pytest.approx(want, abs=1e-6)
 
 
-def test_a_custom_cyrillic_label_learns_its_script_and_keeps_it(tmp_path):
-    data = tmp_path / "names"
-    data.mkdir()
+@pytest.mark.parametrize("layout", ["folder", "csv"])
+def test_a_custom_cyrillic_label_learns_its_script_and_keeps_it(tmp_path, layout):
     russian = ["Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов", "Новиков",
                "Фёдоров", "Морозов", "Волков"]
     english = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Evans", "Thomas",
                "Roberts", "Walker"]
-    (data / "Russian.txt").write_text("\n".join(russian) + "\n", encoding="utf-8")
-    (data / "English.txt").write_text("\n".join(english) + "\n", encoding="utf-8")
+    if layout == "folder":
+        data = tmp_path / "names"
+        data.mkdir()
+        (data / "Russian.txt").write_text("\n".join(russian) + "\n", encoding="utf-8")
+        (data / "English.txt").write_text("\n".join(english) + "\n", encoding="utf-8")
+    else:
+        data = tmp_path / "names.csv"
+        rows = [f"{name},Russian" for name in russian] + [f"{name},English" for name in english]
+        data.write_text("name,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
     ckpt = tmp_path / "m.pt"
     ok("train", "--data", data, "--epochs", "1", "--hidden-size", "8", "--no-progress", "--out", ckpt)
     scripts = load_checkpoint(ckpt).scripts
@@ -217,9 +223,11 @@ def test_a_checkpoint_without_a_script_table_still_loads(tmp_path):
     assert row["script"] == "Hangul" and row["label"].startswith("L")
 
 
-def test_a_broken_script_table_is_a_one_line_error(tmp_path):
+@pytest.mark.parametrize("scripts", [["not", "a", "table"], {"probabilities": {"Korean": {"Hangul": 3.0}}},
+                                     {"probabilities": {"Korean": "Hangul"}}])
+def test_a_broken_script_table_is_a_one_line_error(tmp_path, scripts):
     payload = torch.load(PRETRAINED, weights_only=True)
-    payload["scripts"] = ["not", "a", "table"]
+    payload["scripts"] = scripts
     torch.save(payload, tmp_path / "bad.pt")
     result = CliRunner().invoke(main, ["predict", "Smith", "--checkpoint", str(tmp_path / "bad.pt")])
     assert result.exit_code == 1 and "script table" in result.output and "Traceback" not in result.output
