@@ -64,11 +64,24 @@ def _vietnamese_letters() -> str:
 # The accented Latin letters each built-in label's names are spelt with, in the language itself or
 # in its usual romanisation (pinyin tones, Hepburn and Arabic long vowels).
 ORTHOGRAPHIES = {
-    "Arabic": set("āīūḥṣḍṭẓ"), "Chinese": set("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü"), "Czech": set("áčďéěíňóřšťúůýž"),
-    "Dutch": set("éèëïöü"), "English": set(), "French": set("àâæçéèêëîïôœùûüÿ"), "German": set("äöüß"),
-    "Greek": set(), "Irish": set("áéíóú"), "Italian": set("àèéìíòóùú"), "Japanese": set("āēīōū"),
-    "Korean": set("ŏŭ"), "Polish": set("ąćęłńóśźż"), "Portuguese": set("áâãàçéêíóôõú"), "Russian": set("ë"),
-    "Scottish": set(), "Spanish": set("áéíóúñü"), "Vietnamese": set(_vietnamese_letters()),
+    "Arabic": set("āīūḥṣḍṭẓ"),
+    "Chinese": set("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü"),
+    "Czech": set("áčďéěíňóřšťúůýž"),
+    "Dutch": set("éèëïöü"),
+    "English": set(),
+    "French": set("àâæçéèêëîïôœùûüÿ"),
+    "German": set("äöüß"),
+    "Greek": set(),
+    "Irish": set("áéíóú"),
+    "Italian": set("àèéìíòóùú"),
+    "Japanese": set("āēīōū"),
+    "Korean": set("ŏŭ"),
+    "Polish": set("ąćęłńóśźż"),
+    "Portuguese": set("áâãàçéêíóôõú"),
+    "Russian": set("ë"),
+    "Scottish": set(),
+    "Spanish": set("áéíóúñü"),
+    "Vietnamese": set(_vietnamese_letters()),
 }
 SMOOTHING = 2.0  # pseudo-names per label spread over the scripts by their share in all labels
 

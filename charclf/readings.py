@@ -52,7 +52,8 @@ def read(name: str, alphabet: str = DEFAULT_ALPHABET) -> tuple[str, list[str]]:
     as_read, caveats = read_name(name, alphabet)
     japanese = japanese_reading(name) if script == HAN else None
     if japanese:  # the Japanese label is scored on this reading instead (charclf.evidence)
-        caveats = [HAN_BOTH_WAYS.format(read_name(japanese, alphabet)[0]) if c == CAVEATS["CJK"] else c for c in caveats]
+        both_ways = HAN_BOTH_WAYS.format(read_name(japanese, alphabet)[0])
+        caveats = [both_ways if caveat == CAVEATS["CJK"] else caveat for caveat in caveats]
     return as_read, caveats
 
 

@@ -122,6 +122,9 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help=f"replace the section {SECTION!r} of {DOC}")
     args = parser.parse_args()
     clf = Classifier.load(args.checkpoint, device="cpu")
+    if clf.evidence is None:
+        raise SystemExit(f"Error: {args.checkpoint} has no script table (its labels are not the built-in 18 and it "
+                         "was trained before charclf learnt one)")
     rows = read_native(args.names)
     lines = [SECTION, "", f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC: "
              f"`python scripts/benchmark_scripts.py{' --data DIR' if args.data else ''}`", "",
