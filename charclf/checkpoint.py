@@ -31,6 +31,9 @@ class Checkpoint:
     # {"temperature": T, "fit_on": "val", ...}: logits are divided by T before the softmax.
     # Optional in the file: a checkpoint without it is read with T = 1 (raw softmax).
     calibration: dict[str, Any] = field(default_factory=dict)
+    # {"probabilities": {label: {script: P(script | label)}}, "counts": ...}, learned from the raw
+    # training names (charclf.evidence.learn). Optional in the file: absent, {} (no script table).
+    scripts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def temperature(self) -> float:
@@ -56,6 +59,7 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         "train_config": checkpoint.train_config,
         "metrics": checkpoint.metrics,
         "calibration": checkpoint.calibration,
+        "scripts": checkpoint.scripts,
     }
     try:
         atomic_write(Path(path), lambda f: torch.save(payload, f))
@@ -107,6 +111,12 @@ def _from_payload(payload: Any) -> Checkpoint:
     temperature = calibration.get("temperature", 1.0) if isinstance(calibration, dict) else None
     if not isinstance(temperature, (int, float)) or not (math.isfinite(temperature) and temperature > 0):
         raise CheckpointError(f"its calibration temperature is not a positive number ({temperature!r})")
+    scripts = payload.get("scripts", {})
+    table = scripts.get("probabilities", {}) if isinstance(scripts, dict) else None
+    if not isinstance(table, dict) or not all(
+            isinstance(row, dict) and all(isinstance(p, (int, float)) and 0 <= p <= 1 for p in row.values())
+            for row in table.values()):
+        raise CheckpointError("its script table is not a table of probabilities")
     return Checkpoint(
         model_config=config,
         alphabet=alphabet,
@@ -115,4 +125,5 @@ def _from_payload(payload: Any) -> Checkpoint:
         train_config=payload["train_config"],
         metrics=payload["metrics"],
         calibration=calibration,
+        scripts=scripts,
     )

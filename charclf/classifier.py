@@ -20,6 +20,7 @@ from charclf.locations import resolve_checkpoint
 from charclf.loop import evaluate
 from charclf.metrics import majority_baseline, report
 from charclf.model import batched_logits, pick_device
+from charclf.evidence import ScriptEvidence
 
 # Prediction, UNKNOWN, UNREADABLE and EMPTY are imported from here too.
 from charclf.prediction import EMPTY, UNKNOWN, UNREADABLE, Prediction, predict_names  # noqa: F401
@@ -41,6 +42,8 @@ class Classifier:
             self.model = checkpoint.build_model(self.device)
         except CheckpointError as e:
             raise CheckpointError(f"{path}: {e}" if path else str(e)) from None
+        # P(script | label), combined with the network's probabilities (charclf.evidence); None: no table.
+        self.evidence = ScriptEvidence.for_checkpoint(checkpoint.labels, checkpoint.scripts)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, device: torch.device | str = "auto") -> "Classifier":
@@ -103,7 +106,8 @@ class Classifier:
                 full_names: bool = False) -> list[Prediction]:
         """Top-k labels with calibrated probabilities for each name, in input order, in batches.
 
-        Names in any script are transliterated to Latin first (`as_read`). A name with no
+        Names in any script are transliterated to Latin first (`as_read`), and the script they
+        were typed in weighs in (charclf.evidence: a name in Hangul is Korean). A name with no
         letters left, or (with `min_confidence`) whose top probability is below it, is
         answered `unknown` with the reason (and, for the latter, its best guess). With a
         `coverage` (0-1), each name also gets its conformal label set (`label_set`); with a
@@ -117,8 +121,12 @@ class Classifier:
                              "for the training population only")
         q = None if coverage is None else self.set_threshold(coverage)
 
-        def top_k(folded: list[str], k: int):
-            probs = self.probabilities(folded, prior)  # (N, C)
+        def top_k(readable: list[Prediction], k: int):
+            probs = self.probabilities([p.as_read for p in readable])  # (N, C)
+            if self.evidence is not None:  # the script each name was typed in is evidence too
+                probs = torch.from_numpy(self.evidence.posterior([p.read_from for p in readable], probs.cpu().numpy(),
+                                                                 lambda texts: self.probabilities(texts).cpu().numpy()))
+            probs = self.reweight(probs, prior)  # both per-label products: the order does not matter
             top_p, idx = probs.topk(k, dim=1)  # (N, k) each
             sets = conformal.label_sets(probs, q) if q is not None else None
             return idx.flatten().tolist(), top_p.flatten().tolist(), sets

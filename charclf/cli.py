@@ -578,8 +578,9 @@ def predict(names, k, file, min_confidence, coverage, prior, full_names, as_json
     Names come from the arguments, or from --file (one per line; '-' or a lone '-' argument
     reads stdin). Names in other scripts are transliterated to Latin first and shown as
     read (Иванов -> Ivanov); where that reading is known to mislead (Han characters read as
-    Mandarin, Arabic and Hebrew without vowels) the answer says so. A name with no letters
-    at all is answered `unknown` with the reason. An undecodable line gets an error on
+    Mandarin, Arabic short vowels guessed) the answer says so. The script itself weighs in (a
+    name in Hangul is Korean, in Greek letters Greek; --json reports it as "script"). A name
+    with no letters at all is answered `unknown` with the reason. An undecodable line gets an error on
     stderr (or in its JSON object) and the others are still predicted; the exit code is then 1.
 
     \b

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from charclf.errors import DataError
-from charclf.text import DEFAULT_ALPHABET, fold
+from charclf.readings import training_reading
+from charclf.text import DEFAULT_ALPHABET
 
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -54,7 +55,8 @@ def read_label_file(path: Path) -> list[str]:
 
 
 def load_dataset(data_dir: Path, alphabet: str = DEFAULT_ALPHABET) -> Dataset:
-    """Read every <Label>.txt in `data_dir`, fold names, drop empties, collapse duplicates."""
+    """Read every <Label>.txt in `data_dir`, fold names (names in other scripts: transliterate
+    them, readings.training_reading), drop empties, collapse duplicates."""
     files = sorted(p for p in Path(data_dir).glob("*.txt") if p.is_file())
     if not files:
         raise DataError(f"no <Label>.txt files in {data_dir}: each label needs a file of names")
@@ -63,7 +65,7 @@ def load_dataset(data_dir: Path, alphabet: str = DEFAULT_ALPHABET) -> Dataset:
         raise DataError(f"only one label ({labels[0]}) in {data_dir}: a classifier needs at least two")
     pairs: set[tuple[str, int]] = set()
     for index, path in enumerate(files):
-        names = {fold(line, alphabet) for line in read_label_file(path)} - {""}
+        names = {training_reading(line, alphabet) for line in read_label_file(path)} - {""}
         if not names:
             raise DataError(f"{path} holds no names (after folding to the alphabet)")
         pairs.update((name, index) for name in names)

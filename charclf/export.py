@@ -115,6 +115,7 @@ def metadata(checkpoint: Checkpoint, card: dict) -> dict[str, str]:
         "charclf.inputs": json.dumps(INPUTS),
         "charclf.outputs": json.dumps(OUTPUTS),
         "charclf.card": json.dumps(card),
+        "charclf.scripts": json.dumps(checkpoint.scripts or {}),  # P(script | label) (charclf.evidence)
     }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from charclf.errors import CheckpointError
+from charclf.evidence import ScriptEvidence
 from charclf.prediction import Prediction, predict_names
 
 SUFFIX = ".onnx"
@@ -64,6 +65,8 @@ class OnnxClassifier:
         self.lowercase: bool = json.loads(meta.get("charclf.lowercase", "false"))
         self.temperature = float(meta["charclf.temperature"])
         self.card: dict = json.loads(meta.get("charclf.card", "{}"))
+        # The script a name was typed in weighs in, as with the .pt checkpoint (charclf.evidence).
+        self.evidence = ScriptEvidence.for_checkpoint(self.labels, json.loads(meta.get("charclf.scripts", "{}")))
         self._np = np
         # Code point -> alphabet position, for names already folded to the alphabet.
         self._table = {ord(c): i for i, c in enumerate(self.alphabet)}
@@ -105,9 +108,11 @@ class OnnxClassifier:
         with open(self.path, "rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest()[:16]
 
-    def _top_k(self, folded: list[str], k: int) -> tuple[list[int], list[float], None]:
+    def _top_k(self, readable: list[Prediction], k: int) -> tuple[list[int], list[float], None]:
         np = self._np
-        probs = self.probabilities(folded)
+        probs = self.probabilities([p.as_read for p in readable])
+        if self.evidence is not None:
+            probs = self.evidence.posterior([p.read_from for p in readable], probs, self.probabilities)
         # Best first; a stable sort on the negated values breaks ties by label order, as topk tends to.
         idx = np.argsort(-probs, axis=1, kind="stable")[:, :k]  # (N, k)
         return idx.flatten().tolist(), np.take_along_axis(probs, idx, axis=1).flatten().astype(float).tolist(), None

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from charclf.fullnames import FamilyName, family_name
-from charclf.text import DEFAULT_ALPHABET, read_name
+from charclf.readings import read
+from charclf.scripts import LATIN, detect_script
+from charclf.text import DEFAULT_ALPHABET
 
 UNKNOWN = "unknown"
 UNREADABLE = "no letters to read, even after transliteration to Latin"
@@ -28,10 +30,16 @@ class Prediction:
     label_set: list[str] | None = None  # with a coverage: the conformal set, likeliest first
     model: str | None = None  # the short id of the model file that answered
     family_name: FamilyName | None = None  # with full names: the part read, and why (charclf.fullnames)
+    script: str = LATIN  # the writing system the name was typed in (charclf.scripts.SCRIPTS)
 
     @property
     def label(self) -> str:
         return UNKNOWN if self.abstained else self.top[0][0]
+
+    @property
+    def read_from(self) -> str:
+        """The text the model read: the name, or with full names its family name."""
+        return self.family_name.part if self.family_name else self.name
 
     @property
     def best_guess(self) -> tuple[str, float] | None:
@@ -43,7 +51,8 @@ class Prediction:
         return "; ".join(([self.reason] if self.reason else []) + self.caveats)
 
     def to_dict(self) -> dict:
-        out = {"name": self.name, "as_read": self.as_read, "label": self.label, "abstained": self.abstained}
+        out = {"name": self.name, "as_read": self.as_read, "script": self.script, "label": self.label,
+               "abstained": self.abstained}
         if self.full_reason:
             out["reason"] = self.full_reason
         if self.abstained and self.top:
@@ -61,7 +70,8 @@ class Prediction:
         """json.dumps(self.to_dict()), character for character, written out directly (several times
         faster, which matters when predicting a file of millions of names)."""
         parts = [f'"name": {_json_str(self.name)}', f'"as_read": {_json_str(self.as_read)}',
-                 f'"label": {_json_str(self.label)}', f'"abstained": {"true" if self.abstained else "false"}']
+                 f'"script": {_json_str(self.script)}', f'"label": {_json_str(self.label)}',
+                 f'"abstained": {"true" if self.abstained else "false"}']
         if self.full_reason:
             parts.append(f'"reason": {_json_str(self.full_reason)}')
         if self.abstained and self.top:
@@ -84,9 +94,9 @@ def _json_label(label: str, probability: float) -> str:
 _json_str = json.JSONEncoder().encode  # str -> its JSON literal, ASCII-escaped as json.dumps does
 
 
-# folded names, k -> (N * k label indices, N * k probabilities, each name's k best first;
+# the readable names (their as_read is what the model reads), k -> (N * k label indices, N * k probabilities, each name's k best first;
 # each name's label set as label indices, or None when no coverage was asked for)
-TopK = Callable[[list, int], "tuple[list[int], list[float], list[list[int]] | None]"]
+TopK = Callable[[list["Prediction"], int], "tuple[list[int], list[float], list[list[int]] | None]"]
 
 
 def predict_names(names: Iterable[str], alphabet: str, labels: list[str], top_k: TopK, k: int = 3,
@@ -102,7 +112,7 @@ def predict_names(names: Iterable[str], alphabet: str, labels: list[str], top_k:
     k = max(1, min(k, len(labels)))
     predictions, readable = read_names(names, alphabet, full_names, model)
     if readable:
-        indices, probabilities, sets = top_k([p.as_read for p in readable], k)
+        indices, probabilities, sets = top_k(readable, k)
         # (label, probability) pairs of all names at once, then k per name: fewer steps per name.
         pairs = list(zip(map(labels.__getitem__, indices), probabilities))
         for i, (p, start) in enumerate(zip(readable, range(0, len(pairs), k))):
@@ -127,8 +137,8 @@ def read_names(names: Iterable[str], alphabet: str, full_names: bool = False,
             p = Prediction(name, text, model=model, family_name=family)
             readable.append(p)
         else:
-            as_read, caveats = read_name(text, alphabet)
-            p = Prediction(name, as_read, caveats=caveats, model=model, family_name=family)
+            as_read, caveats = read(text, alphabet)
+            p = Prediction(name, as_read, caveats=caveats, model=model, family_name=family, script=detect_script(text))
             # Punctuation alone ("...", "'") is no name: at least one letter is needed.
             if any(map(str.isalpha, as_read)):
                 readable.append(p)

@@ -26,7 +26,7 @@ from typing import BinaryIO, Iterator, Sequence
 
 from charclf.data import SPLITS, load_dataset
 from charclf.errors import DataError
-from charclf.text import fold
+from charclf.readings import training_reading
 
 BUFFER = 65_536  # train names shuffled together; also the most any epoch holds at once
 HELD_MAX = 100_000  # the largest validation/test sample kept in memory (a uniform sample beyond)
@@ -201,6 +201,12 @@ def detect_layout(path: Path) -> Layout:
 
 def read_rows(path: Path, layout: Layout, alphabet: str, digest=None) -> Iterator[tuple[int, str, str]]:
     """(line number, folded name, label) for every data row; blank lines are skipped."""
+    for number, name, label in raw_rows(path, layout, digest):
+        yield number, training_reading(name, alphabet), label
+
+
+def raw_rows(path: Path, layout: Layout, digest=None) -> Iterator[tuple[int, str, str]]:
+    """(line number, name as written, label) for every data row; blank lines are skipped."""
     try:
         handle = open(path, "rb")
     except OSError as e:
@@ -222,7 +228,7 @@ def read_rows(path: Path, layout: Layout, alphabet: str, digest=None) -> Iterato
             name, label = row[layout.name_column], row[1 - layout.name_column].strip()
             if not label:
                 raise DataError(f"{path}, line {number}: the label is empty")
-            yield number, fold(name, alphabet), label
+            yield number, name, label
 
 
 def _decoded_lines(handle: BinaryIO, path: Path, digest) -> Iterator[str]:

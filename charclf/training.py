@@ -135,6 +135,7 @@ class Run:
         self.average = WeightAverage(self.model, config.average_decay) if config.average_decay else None
         self.progress = Progress()
         self.info = run_info(config, model_config, data_dir, source, self.device, dist.world_size)
+        self.scripts = learn_scripts(data_dir, source, config.seed)
 
     @property
     def kept(self) -> nn.Module:
@@ -212,7 +213,16 @@ class Run:
         if self.dist.is_main:
             info = {**self.info, "saved_at": utc_now()}  # for the model card
             save_checkpoint(self.out, Checkpoint(self.model_config, DEFAULT_ALPHABET, self.source.labels,
-                                                 self.progress.best_weights, info, metrics, calibration or {}))
+                                                 self.progress.best_weights, info, metrics, calibration or {},
+                                                 self.scripts))
+
+
+def learn_scripts(data_dir: Path, source, seed: int) -> dict:
+    """P(script | label) from the raw training names, for the checkpoint (charclf.evidence)."""
+    from charclf.evidence import count_training_scripts, learn
+
+    train = zip(*source.held["train"]) if "train" in source.held else ()
+    return learn(source.labels, count_training_scripts(data_dir, source.labels, train, seed, DEFAULT_ALPHABET))
 
 
 def run_info(config: TrainConfig, model_config: ModelConfig, data_dir: Path, source, device, world: int) -> dict:
@@ -378,7 +388,8 @@ def fit_ngram(source, data_dir: Path, model_config: ModelConfig, config: TrainCo
     if dist.is_main:
         save_checkpoint(out, Checkpoint(model_config, DEFAULT_ALPHABET, source.labels, model.state_dict(),
                                         {**run_info(config, model_config, data_dir, source, dist.device,
-                                                    dist.world_size), "saved_at": utc_now()}, metrics, calibration))
+                                                    dist.world_size), "saved_at": utc_now()}, metrics, calibration,
+                                        learn_scripts(data_dir, source, config.seed)))
         write_history(out, history)
     return TrainResult(checkpoint=out, metrics=metrics, history=history)
 

@@ -211,7 +211,7 @@ def test_unreadable_names_are_unknown_with_the_reason(tiny_data, tmp_path, name)
     result = ok("predict", name, "Rossi", "--json", "--checkpoint", ckpt)
     bad, good = json_lines(result.stdout)
     reason = "empty name" if not name.strip() else "no letters to read, even after transliteration to Latin"
-    assert bad == {"name": name, "as_read": bad["as_read"], "label": "unknown", "abstained": True,
+    assert bad == {"name": name, "as_read": bad["as_read"], "script": "other", "label": "unknown", "abstained": True,
                    "reason": reason, "predictions": [], "model": good["model"]}
     assert good["predictions"] and not good["abstained"]
     text = ok("predict", name, "--checkpoint", ckpt).stdout
