@@ -157,6 +157,13 @@ class Classifier:
                     p.reason = f"top probability {p.top[0][1]:.3f} is below the minimum confidence {min_confidence:g}"
         return predictions
 
+    def explain(self, name: str, k: int = 3) -> dict:
+        """How the answer for `name` forms letter by letter: the top-k labels after each letter,
+        from one batched pass over all its prefixes (see charclf.explain.explain)."""
+        from charclf.explain import explain
+
+        return explain(self, name, k=k)
+
     def evaluate(self, data_dir: Path, split: str = "test", min_confidence: float | None = None,
                  bins: int = 15) -> dict:
         """Accuracy, macro-F1, per-label scores and the confusion matrix on one split of `data_dir`
