@@ -641,11 +641,14 @@ def explain(name, k, as_json, plot, show, checkpoint, device, threads):
 @checkpoint_option
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
               help="Model calls at once, each on one torch thread. Default: $CHARCLF_THREADS, else the free cores.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=2048, show_default=True, metavar="N",
+              help="Predict requests waiting while the model is busy are answered in one call of up to N "
+                   "names (1: each request alone).")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               default="warning", show_default=True, help="uvicorn's log level (info: one line per request).")
 @reports_errors
-def serve(host, port, checkpoint, workers, device, log_level):
+def serve(host, port, checkpoint, workers, max_batch, device, log_level):
     """Serve the model over HTTP: a web page and a JSON API (needs `pip install 'charclf[serve]'`).
 
     \b
@@ -675,7 +678,7 @@ def serve(host, port, checkpoint, workers, device, log_level):
     clf = Classifier.load(checkpoint, device=device)
     shown = f"[{host}]" if ":" in host else host
     ready = f"serving {clf.path} on http://{shown}:{port}/ with {workers} worker(s); Ctrl-C stops"
-    run_server(clf, host, port, workers, log_level, on_ready=lambda: click.echo(ready, err=True))
+    run_server(clf, host, port, workers, max_batch, log_level, on_ready=lambda: click.echo(ready, err=True))
 
 
 @main.group()

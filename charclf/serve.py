@@ -3,8 +3,9 @@ starlette and uvicorn).
 
 The model is loaded once. Every model call runs in a worker thread (never on the event loop),
 at most `workers` at a time, each on one torch thread: requests are small, so several at once
-use the cores better than one request spread over them. Bad requests get a 4xx JSON
-{"error": message}; nothing reaches the client as a traceback.
+use the cores better than one request spread over them. Predict requests that arrive while the
+model is busy are answered together in one call (charclf.batcher), bounded in size. Bad requests
+get a 4xx JSON {"error": message}; nothing reaches the client as a traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import platform
 from importlib import metadata, resources
 
 from charclf.errors import CharclfError
-from charclf.rows import json_rows
 
 MAX_NAME_CHARS = 100  # longer "names" are refused: the longest in the dataset has 20 letters
 MAX_NAMES = 1000  # names per POST /api/predict
@@ -34,8 +34,9 @@ def missing_extra() -> CharclfError:
     return CharclfError("charclf serve needs its optional packages: pip install 'charclf[serve]'")
 
 
-def create_app(clf, workers: int = 1):
-    """The Starlette application serving `clf` (a loaded Classifier)."""
+def create_app(clf, workers: int = 1, max_batch: int | None = None):
+    """The Starlette application serving `clf` (a loaded Classifier); `max_batch`: names per
+    model call at most (default batcher.MAX_BATCH_NAMES; 1: every request alone)."""
     try:
         import anyio
         from starlette.applications import Starlette
@@ -45,12 +46,14 @@ def create_app(clf, workers: int = 1):
     except ImportError:
         raise missing_extra() from None
 
-    limiter = anyio.CapacityLimiter(workers)
+    from charclf.batcher import MAX_BATCH_NAMES, PredictBatcher
+
+    batcher = PredictBatcher(clf, workers, max_batch or MAX_BATCH_NAMES)
     page = resources.files("charclf").joinpath("web/index.html").read_text(encoding="utf-8")
     model_info = describe_model(clf)
 
     async def in_worker(function, *args):
-        return await anyio.to_thread.run_sync(function, *args, limiter=limiter)
+        return await anyio.to_thread.run_sync(function, *args, limiter=batcher.limiter)
 
     def json_text(text: str, status: int = 200):
         return Response(text, status_code=status, media_type="application/json")
@@ -58,12 +61,12 @@ def create_app(clf, workers: int = 1):
     async def predict_one(request):
         name = read_name_param(request)
         k, min_confidence = read_k(request), read_min_confidence(request)
-        return json_text((await in_worker(json_rows, clf, [name], k, min_confidence))[0])
+        return json_text((await batcher.predict([name], k, min_confidence))[0])
 
     async def predict_many(request):
         names = parse_names(await read_body(request))
         k, min_confidence = read_k(request), read_min_confidence(request)
-        rows = await in_worker(json_rows, clf, names, k, min_confidence)
+        rows = await batcher.predict(names, k, min_confidence)
         return json_text("[" + ", ".join(rows) + "]")
 
     async def explain(request):
@@ -201,7 +204,8 @@ def require_extra() -> None:
         raise missing_extra() from None
 
 
-def run_server(clf, host: str, port: int, workers: int, log_level: str = "warning", on_ready=None) -> None:
+def run_server(clf, host: str, port: int, workers: int, max_batch: int | None = None, log_level: str = "warning",
+               on_ready=None) -> None:
     """Serve `clf` on host:port until interrupted (Ctrl-C or SIGTERM end it cleanly); call
     on_ready() once the address is bound."""
     import socket
@@ -209,7 +213,7 @@ def run_server(clf, host: str, port: int, workers: int, log_level: str = "warnin
     require_extra()
     import uvicorn
 
-    app = create_app(clf, workers)
+    app = create_app(clf, workers, max_batch)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
