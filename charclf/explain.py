@@ -15,10 +15,11 @@ from charclf.text import read_name
 
 MAX_TRACKED = 8  # labels drawn across the letters, at most: more would not be readable
 TURNING_POINTS = 3  # letters named as moving the final answer most
+MAX_LETTERS = 256  # an L-letter name is a batch of L prefixes, L * (L + 1) / 2 letters in all
 
 
 class UnreadableName(CharclfError):
-    """The name has no letters to read, even after transliteration."""
+    """The name has no letters to read, even after transliteration, or too many to explain."""
 
     exit_code = 2
 
@@ -35,6 +36,8 @@ def explain(clf, name: str, k: int = 3) -> dict:
     as_read, caveats = read_name(name, clf.alphabet)
     if not any(map(str.isalpha, as_read)):
         raise UnreadableName(f"{name!r} has no letters to read, even after transliteration to Latin")
+    if len(as_read) > MAX_LETTERS:
+        raise UnreadableName(f"too long to explain: {len(as_read)} letters as read, at most {MAX_LETTERS}")
     k = max(1, min(k, len(clf.labels)))
     probs = prefix_probabilities(clf, as_read)  # (L, C): row i after letter i
     labels = clf.labels

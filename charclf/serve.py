@@ -61,12 +61,12 @@ def create_app(clf, workers: int = 1, max_batch: int | None = None):
     async def predict_one(request):
         name = read_name_param(request)
         k, min_confidence = read_k(request), read_min_confidence(request)
-        return json_text((await batcher.predict([name], k, min_confidence))[0])
+        return json_text((await batcher.predict([name], k=k, min_confidence=min_confidence))[0])
 
     async def predict_many(request):
         names = parse_names(await read_body(request))
         k, min_confidence = read_k(request), read_min_confidence(request)
-        rows = await batcher.predict(names, k, min_confidence)
+        rows = await batcher.predict(names, k=k, min_confidence=min_confidence)
         return json_text("[" + ", ".join(rows) + "]")
 
     async def explain(request):

@@ -6,6 +6,7 @@ by itself. Exit code 1 when any request failed.
 
     python scripts/load_test.py                       # 200 clients, 20,000 requests, GET /api/predict
     python scripts/load_test.py --clients 50 --requests 5000 --workers 2
+    python scripts/load_test.py --out docs/benchmarks.md   # also (re)write its section there
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import platform
+import re
 import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 
@@ -31,6 +36,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, help="the server's --workers (default: its own)")
     parser.add_argument("--max-batch", type=int, help="the server's --max-batch (default: its own)")
     parser.add_argument("--path", default="/api/predict", choices=["/api/predict", "/api/explain"])
+    parser.add_argument("--out", type=Path, help="Markdown file whose '## Serving under load' section to (re)write")
     args = parser.parse_args()
     if not (1 <= args.clients <= 1000 and 1 <= args.requests <= 100_000):
         parser.error("--clients must be 1-1000 and --requests 1-100,000")
@@ -91,6 +97,7 @@ def percentile(sorted_values: list[float], share: float) -> float:
 
 def main() -> None:
     args = parse_args()
+    load_before = os.getloadavg()
     process, url = start_server(args.workers, args.max_batch)
     try:
         latencies, errors, seconds = asyncio.run(hammer(url, args.path, args.clients, args.requests))
@@ -98,12 +105,31 @@ def main() -> None:
         process.terminate()
         process.wait(timeout=30)
     latencies.sort()
-    print(f"GET {args.path}: {len(latencies)} requests from {args.clients} concurrent clients in {seconds:.1f} s "
-          f"on {os.cpu_count()} cores (server: --workers {args.workers or 'default'}, "
-          f"--max-batch {args.max_batch or 'default'})")
-    print(f"{len(latencies) / seconds:.0f} requests/s; latency p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-          f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms; errors: {errors}")
+    lines = [f"GET {args.path}: {len(latencies)} requests from {args.clients} concurrent clients in {seconds:.1f} s "
+             f"on {os.cpu_count()} cores (server: --workers {args.workers or 'default'}, "
+             f"--max-batch {args.max_batch or 'default'})",
+             f"{len(latencies) / seconds:.0f} requests/s; latency p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+             f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms; errors: {errors}",
+             "load average (1, 5, 15 min) before: {:.2f}, {:.2f}, {:.2f}; after: {:.2f}, {:.2f}, {:.2f}".format(
+                 *load_before, *os.getloadavg())]
+    print("\n".join(lines))
+    if args.out:
+        write_section(args.out, lines)
     sys.exit(1 if errors else 0)
+
+
+def write_section(path: Path, lines: list[str]) -> None:
+    """Replace (or append) the '## Serving under load' section of a Markdown file with this run."""
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    section = (f"## Serving under load\n\nRun {when} with `python {' '.join(sys.argv)}` (Python "
+               f"{platform.python_version()}): it starts `charclf serve` with the shipped model on 127.0.0.1 and "
+               "sends the requests from one Python process (httpx.AsyncClient), client and server on the same "
+               "machine, which is a shared 2-core box busy with other people's work, so the numbers are "
+               "modest and noisy.\n\n```\n" + "\n".join(lines) + "\n```\n")
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    pattern = re.compile(r"^## Serving under load\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -109,6 +109,7 @@ def test_other_backbones(options, tiny_data, tmp_path):
 
 @pytest.mark.parametrize("args, code, message", [
     (["explain", "..."], 2, "has no letters to read"),
+    (["explain", "a" * 257], 2, "too long to explain: 257 letters as read, at most 256"),
     (["explain", "Jones", "-k", "0"], 2, "Invalid value for '-k'"),
     (["explain"], 2, "Missing argument 'NAME'"),
     (["explain", "Jones", "--checkpoint", "/nonexistent.pt"], 1, "no checkpoint file at /nonexistent.pt"),
