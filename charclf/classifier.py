@@ -133,6 +133,13 @@ class Classifier:
 
         return predict_names(names, self.alphabet, self.labels, top_k, k, min_confidence, full_names, self.model_id)
 
+    def explain(self, name: str, k: int = 3) -> dict:
+        """How the answer for `name` forms letter by letter: the top-k labels after each letter,
+        from one batched pass over all its prefixes (see charclf.explain.explain)."""
+        from charclf.explain import explain
+
+        return explain(self, name, k=k)
+
     def evaluate(self, data_dir: Path, split: str = "test", min_confidence: float | None = None,
                  bins: int = 15, prior: str | dict | None = None) -> dict:
         """Accuracy, macro-F1, per-label scores and the confusion matrix on one split of `data_dir`

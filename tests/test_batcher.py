@@ -1,0 +1,74 @@
+"""Predict requests that arrive together share model calls, and each gets its own rows back."""
+
+import asyncio
+import json
+
+import pytest
+
+pytest.importorskip("anyio", reason="the serve extra: pip install -e '.[test,serve]'")
+
+from charclf import batcher as batcher_module  # noqa: E402
+from charclf.batcher import PredictBatcher  # noqa: E402
+from charclf.classifier import Classifier  # noqa: E402
+from charclf.rows import json_rows  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return Classifier.load(device="cpu")
+
+
+def ask_together(batcher, requests):
+    async def all_at_once():
+        return await asyncio.gather(*(batcher.predict(names, k=k, min_confidence=mc) for names, k, mc in requests))
+
+    return asyncio.run(all_at_once())
+
+
+def test_requests_waiting_together_share_one_call_and_get_their_own_rows(clf, monkeypatch):
+    calls = []
+    monkeypatch.setattr(batcher_module, "json_rows", lambda clf, names, **options: calls.append(names)
+                        or json_rows(clf, names, **options))
+    requests = [([name], 3, None) for name in ["Hinton", "Satoshi", "Rossi", "Nguyen"] * 25]
+    requests += [(["Jones", "Иванов"], 2, None), (["Jones"], 3, 0.99)]
+    answers = ask_together(PredictBatcher(clf, workers=1), requests)
+    for (names, k, mc), rows in zip(requests, answers):
+        assert rows == json_rows(clf, names, k=k, min_confidence=mc)  # as if asked alone
+    assert json.loads(answers[-1][0])["label"] == "unknown"
+    # The first request starts alone; all the others waited for it and go together, one call
+    # per distinct (top_k, min_confidence).
+    assert len(calls) <= 1 + 3 and sum(map(len, calls)) == 103
+
+
+def test_a_batch_holds_at_most_max_names(clf, monkeypatch):
+    calls = []
+    monkeypatch.setattr(batcher_module, "json_rows", lambda clf, names, **options: calls.append(len(names))
+                        or json_rows(clf, names, **options))
+    ask_together(PredictBatcher(clf, workers=1, max_names=10), [(["Smith"] * 4, 3, None)] * 10)
+    assert max(calls) <= 10 and sum(calls) == 40
+
+
+def test_an_error_reaches_every_request_of_its_batch(clf, monkeypatch):
+    def broken(*args, **options):
+        raise RuntimeError("model failed")
+
+    monkeypatch.setattr(batcher_module, "json_rows", broken)
+
+    async def ask():
+        batcher = PredictBatcher(clf, workers=1)
+        return await asyncio.gather(*(batcher.predict(["Smith"]) for _ in range(3)), return_exceptions=True)
+
+    assert all(isinstance(answer, RuntimeError) for answer in asyncio.run(ask()))
+
+
+def test_a_request_right_after_another_is_answered(clf):
+    """A request queued just as the last batch's drain ends must start a new one, not wait forever."""
+    async def one_after_another():  # each asked in the same task as the answer before it arrives
+        batcher = PredictBatcher(clf, workers=1)
+        return [await batcher.predict([name]) for name in ["Smith", "Rossi"] * 5]
+
+    async def bounded():
+        return await asyncio.wait_for(one_after_another(), timeout=30)
+
+    answers = asyncio.run(bounded())
+    assert [json.loads(rows[0])["name"] for rows in answers] == ["Smith", "Rossi"] * 5
