@@ -18,7 +18,7 @@ from charclf.errors import CheckpointError, DataError
 from charclf.locations import resolve_checkpoint
 from charclf.loop import evaluate
 from charclf.metrics import majority_baseline
-from charclf.model import batched_logits, pick_device
+from charclf.model import batched_logits, count_parameters, pick_device
 from charclf.text import DEFAULT_ALPHABET, read_name
 
 UNKNOWN = "unknown"
@@ -100,6 +100,16 @@ class Classifier:
         """Load `path`, or the model `charclf train` last wrote to its default place, or the shipped one."""
         path = resolve_checkpoint(path)
         return cls(load_checkpoint(path), device=device, path=path)
+
+    def __repr__(self) -> str:
+        c = self.checkpoint.model_config
+        if c.arch == "ngram":
+            shape = f"character 1-{c.ngram_max_n}-grams in {c.ngram_buckets:,} buckets"
+        else:
+            shape = (f"{'bidirectional' if c.bidirectional else 'one direction'}, hidden {c.hidden_size} x "
+                     f"{c.num_layers} layer(s), embedding {c.embedding_dim}, pooling {c.pooling}")
+        return (f"<Classifier {c.arch} ({shape}), {count_parameters(self.model):,} parameters, "
+                f"{len(self.labels)} labels, temperature {self.temperature:.4f}, on {self.device}, from {self.path}>")
 
     @property
     def labels(self) -> list[str]:

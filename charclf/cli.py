@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from charclf.console import NORMAL, VERBOSE, run_log, say, show_progress, verbosity_options
 from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MODELS, NGRAM, POOLINGS, ModelConfig, TrainConfig, default_of,
                             defaults_for)
 from charclf.errors import CharclfError
@@ -155,10 +156,12 @@ def _use_threads(threads: int | None, batch: bool = True) -> None:
                    "the model evaluate, confusion and predict use without --checkpoint.")
 @click.option("--resume", is_flag=True,
               help="Continue the interrupted run saved beside --out, with its own settings.")
-@click.option("--progress/--no-progress", default=True, help="Show progress bars (stderr).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress bars (stderr). Default: when stderr is a terminal, unless -q.")
 @click.pass_context
+@verbosity_options("Also print every setting the run uses (model and training options).")
 @reports_errors
-def train(ctx, data, arch, seed, device, threads, out, resume, progress, **options):
+def train(ctx, data, arch, seed, device, threads, out, resume, progress, verbosity, **options):
     """Train a classifier on a folder of <Label>.txt files or a CSV/TSV file of names.
 
     The default model is a bidirectional GRU over letter embeddings, its outputs pooled over
@@ -192,16 +195,19 @@ def train(ctx, data, arch, seed, device, threads, out, resume, progress, **optio
 
     _use_threads(threads)
     out = out or default_checkpoint()
+    progress, log = show_progress(verbosity, progress), run_log(verbosity)
     if resume:
         state = training.load_training_state(out)
         _check_resume_options(ctx, {**state["model_config"], **state["train_config"]})
         data_dir = resolve_data_dir(data, fallback=state["data_dir"])
-        result = training.resume(out, data_dir=data_dir, device=device, progress=progress, state=state)
+        say(verbosity, _settings_line(state["model_config"], state["train_config"]), VERBOSE)
+        result = training.resume(out, data_dir=data_dir, device=device, progress=progress, state=state, log=log)
         arch = state["model_config"]["arch"]
     else:
         model_options, config = defaults_for(arch, seed=seed, **options)
+        say(verbosity, _settings_line({"arch": arch, **model_options}, config), VERBOSE)
         result = training.train(resolve_data_dir(data), out, arch=arch, model_options=model_options, config=config,
-                                device=device, progress=progress)
+                                device=device, progress=progress, log=log)
     if not is_main_process():
         return  # rank 0 reports for all
     m = result.metrics
@@ -215,6 +221,14 @@ def train(ctx, data, arch, seed, device, threads, out, resume, progress, **optio
     click.echo(f"history: {history}" + (f"  curves: {curves}" if arch != NGRAM else ""))
 
 
+def _settings_line(model_options: dict, config) -> str:
+    """-v: every option a run trains with, in one line."""
+    from dataclasses import asdict, is_dataclass
+
+    settings = {**model_options, **(asdict(config) if is_dataclass(config) else config)}
+    return "settings: " + ", ".join(f"{key}={value}" for key, value in settings.items())
+
+
 @main.command()
 @data_option(TRAIN_DATA_DEFAULT)
 @click.option("--archs", default=",".join(MODELS), show_default=True,
@@ -225,9 +239,11 @@ def train(ctx, data, arch, seed, device, threads, out, resume, progress, **optio
 @threads_option
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/compare"),
               show_default=True, help="Where the checkpoints, compare.json and compare.png go.")
-@click.option("--progress/--no-progress", default=True, help="Show progress bars (stderr).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress bars (stderr). Default: when stderr is a terminal, unless -q.")
+@verbosity_options("Also print every setting each model trains with.")
 @reports_errors
-def compare(data, archs, epochs, seed, device, threads, out_dir, progress):
+def compare(data, archs, epochs, seed, device, threads, out_dir, progress, verbosity):
     """Train several models with their defaults on the same split and compare them.
 
     Prints a table (test accuracy, macro-F1, parameters, training seconds) and draws their
@@ -253,10 +269,12 @@ def compare(data, archs, epochs, seed, device, threads, out_dir, progress):
     _use_threads(threads)
     data_dir = resolve_data_dir(data)
     results = {}
+    progress, log = show_progress(verbosity, progress), run_log(verbosity)
     for arch in chosen:
         options, config = defaults_for(arch, epochs=epochs, seed=seed)
+        say(verbosity, _settings_line({"arch": arch, **options}, config), VERBOSE)
         results[arch] = training.train(data_dir, out_dir / f"{arch}.pt", arch=arch, model_options=options,
-                                       config=config, device=device, progress=progress)
+                                       config=config, device=device, progress=progress, log=log)
     for line in compare_models(results, data_dir, out_dir, device):
         click.echo(line)
 
@@ -477,6 +495,32 @@ def _write_text(path: Path, text: str) -> None:
         raise click.ClickException(f"cannot write {path}: {e.strerror or e}") from None
 
 
+def table_options(command):
+    """predict's --csv options; predict receives them in **table."""
+    options = [
+        click.option("--csv", "table", type=click.Path(dir_okay=False, allow_dash=True), metavar="TABLE",
+                     help="Read a CSV/TSV table with a header row ('-' for stdin) and write it back with the "
+                          "answers for --column appended (see above)."),
+        click.option("--column", "columns", multiple=True, metavar="NAME",
+                     help="--csv: the column of names. Repeat it to classify several columns, each on its own. "
+                          "Default: a one-column table's only column."),
+        click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+                     help="--csv: write the table here (default: stdout); an existing file is replaced only "
+                          "when the run succeeds."),
+        click.option("--delimiter", metavar="CHAR",
+                     help="--csv: the cell delimiter (',', ';', '|', 'tab' or '\\t'). Default: the extension's "
+                          "(.csv comma, .tsv tab), else sniffed from the first lines. The output uses the same."),
+        click.option("--encoding-errors", type=click.Choice(["strict", "replace"]), default="strict",
+                     show_default=True,
+                     help="--csv: bytes that are not UTF-8 stop the run naming the line (strict), or are read "
+                          "as U+FFFD (replace)."),
+        click.option("--all-probs", is_flag=True, help="--csv: add a probability_<Label> column for every label."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def _read_lines(file: Path | str):
     """Yield (line number, text, error or None) from a file or '-' (stdin), streaming.
 
@@ -510,9 +554,11 @@ def _read_lines(file: Path | str):
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=8192, show_default=True,
-              help="Names per batch when reading a file.")
+              help="Names (or --csv rows) per batch when reading a file.")
+@table_options
+@verbosity_options("With --file or --csv: say at the end how many names were read, answered and how fast.")
 @reports_errors
-def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_size, threads):
+def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_size, threads, verbosity, **table):
     """Predict the likeliest languages of NAMES, with calibrated probabilities.
 
     Names come from the arguments, or from --file (one per line; '-' or a lone '-' argument
@@ -522,17 +568,34 @@ def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_s
     at all is answered `unknown` with the reason. An undecodable line gets an error on
     stderr (or in its JSON object) and the others are still predicted; the exit code is then 1.
 
+    --csv TABLE reads a CSV/TSV table whose first row names its columns and writes every row
+    back (to --out, else stdout), in order, with all its cells, followed by the answer for
+    --column: label, probability, label_2, probability_2 ... up to -k, then abstained and
+    best_guess (with --min-confidence: label is `unknown` below it), error (why a name could
+    not be classified: empty, no letters) and, with --all-probs, probability_<Label> for every
+    label. Several --column options (first and last name, say) classify each column on its own,
+    its answer columns prefixed "<column>_" (as they are when a name would clash with a column
+    the table has). The table is streamed in batches: memory stays flat however long it is.
+
     \b
     Examples:
       charclf predict Hinton Satoshi Иванов -k 5
       charclf predict --file names.txt --min-confidence 0.5 --json > predictions.jsonl
+      charclf predict --csv people.csv --column surname --out people-labelled.csv
+      charclf predict --csv people.tsv --column first --column last --all-probs > out.tsv
     """
+    if table["table"] is not None:
+        return _predict_table(names, file, as_json, k, min_confidence, checkpoint, device, batch_size, threads,
+                              verbosity, **table)
+    _refuse_table_options(file, table)
     if names == ("-",) and not file:
         names, file = (), "-"
     if names and file:
         raise click.UsageError("give names as arguments or with --file, not both")
     if not names and not file:
         raise click.UsageError("no names: give some as arguments, or use --file FILE ('-' for stdin)")
+    import time
+
     from charclf.classifier import Classifier
 
     _use_threads(threads, batch=bool(file))  # names as arguments: a few, one thread
@@ -540,17 +603,70 @@ def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_s
     lines = ((i, name, None) for i, name in enumerate(names, start=1)) if names else _read_lines(file)
     failed = total = 0
     chunk = []
+    started, bar = time.perf_counter(), _names_bar(bool(file) and show_progress(verbosity))
     for item in lines:
         chunk.append(item)
         if len(chunk) >= batch_size:
             failed += _predict_chunk(clf, chunk, k, min_confidence, as_json)
             total += len(chunk)
+            bar.update(len(chunk))
             chunk = []
     failed += _predict_chunk(clf, chunk, k, min_confidence, as_json)
     total += len(chunk)
+    bar.close()
+    if file:
+        seconds = time.perf_counter() - started
+        say(verbosity, f"read {total:,} lines in {seconds:.1f} s ({total / max(seconds, 1e-9):,.0f} names/s), "
+                       f"{failed:,} could not be read", VERBOSE)
     if failed:
         click.echo(f"Error: {failed} of {total} lines could not be read", err=True)
         sys.exit(1)
+
+
+def _names_bar(show: bool):
+    from tqdm import tqdm
+
+    return tqdm(unit=" names", unit_scale=True, desc="predicting", file=sys.stderr, leave=False, disable=not show)
+
+
+def _refuse_table_options(file, table: dict) -> None:
+    """--file FILE.csv, or a --csv option without --csv: say what to use instead (exit 2)."""
+    from charclf.tables import DELIMITERS
+
+    if file and Path(file).suffix.lower() in DELIMITERS:
+        raise click.UsageError(f"{file} looks like a table: use --csv {file} --column NAME "
+                               "(--file reads one name per line)")
+    given = [option for option, value in (("--column", table["columns"]), ("--out", table["out"]),
+             ("--delimiter", table["delimiter"]), ("--all-probs", table["all_probs"]),
+             ("--encoding-errors", table["encoding_errors"] != "strict")) if value]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} only go(es) with --csv TABLE")
+
+
+def _predict_table(names, file, as_json, k, min_confidence, checkpoint, device, batch_size, threads, verbosity,
+                   table, columns, out, delimiter, encoding_errors, all_probs) -> None:
+    """predict --csv: the table's rows with their answers, to --out or stdout."""
+    if names or file or as_json:
+        raise click.UsageError("--csv reads its names from the table: give no names, --file or --json with it")
+    if delimiter is not None:
+        delimiter = {"tab": "\t", "\\t": "\t"}.get(delimiter.lower(), delimiter)
+        if len(delimiter) != 1:
+            raise click.BadParameter(f"one character, or 'tab', got {delimiter!r}", param_hint="--delimiter")
+    import time
+
+    from charclf.classifier import Classifier
+    from charclf.tables import write_predictions
+
+    _use_threads(threads)
+    clf = Classifier.load(checkpoint, device=device)
+    started = time.perf_counter()
+    summary = write_predictions(clf, table, out, columns, k, min_confidence, all_probs, delimiter, encoding_errors,
+                                batch_size, show_progress(verbosity))
+    seconds = time.perf_counter() - started
+    abstained = f", {summary.abstained:,} below --min-confidence" if min_confidence is not None else ""
+    say(verbosity, f"wrote {summary.rows:,} rows to {out or 'stdout'} in {seconds:.1f} s "
+                   f"({summary.rows / max(seconds, 1e-9):,.0f} rows/s); {summary.errors:,} name(s) could not be "
+                   f"classified (see the error column){abstained}", NORMAL if out else VERBOSE)
 
 
 def _predict_chunk(clf, chunk, k, min_confidence, as_json) -> int:
@@ -603,8 +719,9 @@ def data():
 @click.option("--manifest", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="sha256sum-style checksums to verify against. Default: the ones charclf ships.")
 @click.option("--force", is_flag=True, help="Replace an existing, non-empty --dest.")
+@verbosity_options("Also print the address downloaded and every file installed.")
 @reports_errors
-def fetch(dest, url, manifest, force):
+def fetch(dest, url, manifest, force, verbosity):
     """Download the tutorial's names archive, verify every file, then move it into place.
 
     Nothing is written unless every file's checksum matches; a failed or corrupted
@@ -616,5 +733,9 @@ def fetch(dest, url, manifest, force):
     """
     from charclf.fetch import OFFICIAL_URL, fetch_dataset
 
-    installed = fetch_dataset(dest, url=url or OFFICIAL_URL, manifest=manifest, force=force, progress=True)
+    say(verbosity, f"downloading {url or OFFICIAL_URL}", VERBOSE)
+    installed = fetch_dataset(dest, url=url or OFFICIAL_URL, manifest=manifest, force=force,
+                              progress=show_progress(verbosity))
+    for name in installed:
+        say(verbosity, f"  {dest / name}", VERBOSE)
     click.echo(f"verified and installed {len(installed)} files into {dest}")
