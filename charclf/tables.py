@@ -105,12 +105,21 @@ def _until(lines: Iterator[bytes], limit: int) -> Iterator[bytes]:
 
 
 def _sniff(head: list[bytes]) -> str:
-    """The delimiter of the first lines: comma, tab, ';' or '|'; comma when none shows (one column)."""
-    text = b"".join(head[:50]).decode("utf-8", errors="replace").removeprefix("\ufeff")
-    try:
-        return csv.Sniffer().sniff(text, delimiters=",\t;|").delimiter
-    except csv.Error:
-        return ","
+    """The delimiter of the first lines: of comma, tab, ';' and '|', the one that splits the header
+    into the most cells and every following row into as many; comma when none does (one column)."""
+    text = b"".join(head).decode("utf-8", errors="replace").removeprefix("\ufeff")
+    best, best_width = ",", 1
+    for delimiter in ",\t;|":
+        try:
+            rows = [row for row in itertools.islice(csv.reader(io.StringIO(text), delimiter=delimiter), 50) if row]
+        except csv.Error:
+            continue
+        if len(head) > 1 and rows and len(rows[-1]) != len(rows[0]):
+            rows = rows[:-1]  # the last line read may be cut short
+        width = len(rows[0]) if rows else 1
+        if width > best_width and all(len(row) == width for row in rows):
+            best, best_width = delimiter, width
+    return best
 
 
 def _decoded(lines: Iterable[bytes], name: str, errors: str) -> Iterator[str]:
