@@ -576,7 +576,8 @@ def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_s
     not be classified: empty, no letters) and, with --all-probs, probability_<Label> for every
     label. Several --column options (first and last name, say) classify each column on its own,
     its answer columns prefixed "<column>_" (as they are when a name would clash with a column
-    the table has). The table is streamed in batches: memory stays flat however long it is.
+    the table has); the shipped model learnt surnames, so its answers for first names are weaker.
+    The table is streamed in batches: memory stays flat however long it is.
 
     \b
     Examples:

@@ -11,4 +11,4 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   # shellcheck disable=SC2086  # TORCH_SPEC may carry pip options, e.g. an --index-url
   "$VENV/bin/python" -m pip install -q ${TORCH_SPEC:-torch==2.13.0}
 fi
-"$VENV/bin/python" -m pip install -q -e ".[test]"
+"$VENV/bin/python" -m pip install -q -e ".[test,pandas]"  # pandas: predict_dataframe's tests
