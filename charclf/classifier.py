@@ -18,7 +18,7 @@ from charclf.errors import CheckpointError, DataError
 from charclf.locations import resolve_checkpoint
 from charclf.loop import evaluate
 from charclf.metrics import majority_baseline
-from charclf.model import batched_logits, count_parameters, pick_device
+from charclf.model import batched_logits, pick_device
 from charclf.text import DEFAULT_ALPHABET, read_name
 
 UNKNOWN = "unknown"
@@ -102,6 +102,8 @@ class Classifier:
         return cls(load_checkpoint(path), device=device, path=path)
 
     def __repr__(self) -> str:
+        from charclf.model import count_parameters
+
         c = self.checkpoint.model_config
         if c.arch == "ngram":
             shape = f"character 1-{c.ngram_max_n}-grams in {c.ngram_buckets:,} buckets"

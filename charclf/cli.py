@@ -6,12 +6,13 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from charclf import __version__
-from charclf.console import NORMAL, VERBOSE, run_log, say, show_progress, verbosity_options
+from charclf.console import NORMAL, VERBOSE, VERBOSITY, run_log, say, show_progress, verbosity_options
 from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MODELS, NGRAM, POOLINGS, ModelConfig, TrainConfig, default_of,
                             defaults_for)
 from charclf.errors import CharclfError
@@ -496,9 +497,32 @@ def _write_text(path: Path, text: str) -> None:
         raise click.ClickException(f"cannot write {path}: {e.strerror or e}") from None
 
 
+LINES_READ = "charclf.lines_read"  # click context meta: lines _read_lines has read (predict --file)
+
+
 def table_options(command):
-    """predict's --csv options; predict receives them in **table."""
-    options = [
+    """predict's --csv options, -q and -v, handled around it: with --csv, _predict_table answers
+    the table; else predict runs as it is (its --file progress bar and -v summary by _read_lines)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, verbosity, table, columns, out, delimiter, encoding_errors, all_probs, **kwargs):
+        options = {"columns": columns, "out": out, "delimiter": delimiter, "encoding_errors": encoding_errors,
+                   "all_probs": all_probs}
+        if table is not None:
+            return _predict_table(table, verbosity=verbosity, **options, **kwargs)
+        _refuse_table_options(kwargs.get("file"), options)
+        meta = click.get_current_context().meta
+        meta[VERBOSITY], meta[LINES_READ] = verbosity, 0
+        started = time.perf_counter()
+        try:
+            return command(*args, **kwargs)
+        finally:
+            seconds, lines = time.perf_counter() - started, meta[LINES_READ]
+            if lines:
+                say(verbosity, f"predicted {lines:,} lines in {seconds:.1f} s ({lines / max(seconds, 1e-9):,.0f} "
+                               "names/s), start-up included", VERBOSE)
+
+    table = [
         click.option("--csv", "table", type=click.Path(dir_okay=False, allow_dash=True), metavar="TABLE",
                      help="Read a CSV/TSV table with a header row ('-' for stdin) and write it back with the "
                           "answers for --column appended (see above)."),
@@ -517,9 +541,10 @@ def table_options(command):
                           "as U+FFFD (replace)."),
         click.option("--all-probs", is_flag=True, help="--csv: add a probability_<Label> column for every label."),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    for option in reversed(table):
+        wrapper = option(wrapper)
+    return verbosity_options("With --file: say at the end how many names were read and how fast; with --csv, "
+                             "how many rows were written.")(wrapper)
 
 
 def _read_lines(file: Path | str):
@@ -527,13 +552,20 @@ def _read_lines(file: Path | str):
 
     A line that is not valid UTF-8 is reported by number; it does not stop the others.
     """
+    from tqdm import tqdm
+
     stream = sys.stdin.buffer if str(file) == "-" else None
     try:
         handle = stream or open(file, "rb")
     except OSError as e:
         raise click.ClickException(f"cannot read {file}: {e.strerror or e}") from None
-    with handle:
+    meta = click.get_current_context().meta  # -q/-v, and where the count of lines read goes
+    bar = tqdm(unit=" lines", unit_scale=True, desc="predicting", file=sys.stderr, leave=False,
+               disable=not show_progress(meta.get(VERBOSITY, NORMAL)))
+    with handle, bar:
         for number, raw in enumerate(handle, start=1):
+            meta[LINES_READ] = number
+            bar.update()
             raw = raw.rstrip(b"\r\n")
             try:
                 yield number, raw.decode("utf-8"), None
@@ -557,9 +589,8 @@ def _read_lines(file: Path | str):
 @click.option("--batch-size", type=click.IntRange(min=1), default=8192, show_default=True,
               help="Names (or --csv rows) per batch when reading a file.")
 @table_options
-@verbosity_options("With --file or --csv: say at the end how many names were read, answered and how fast.")
 @reports_errors
-def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_size, threads, verbosity, **table):
+def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_size, threads):
     """Predict the likeliest languages of NAMES, with calibrated probabilities.
 
     Names come from the arguments, or from --file (one per line; '-' or a lone '-' argument
@@ -586,18 +617,12 @@ def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_s
       charclf predict --csv people.csv --column surname --out people-labelled.csv
       charclf predict --csv people.tsv --column first --column last --all-probs > out.tsv
     """
-    if table["table"] is not None:
-        return _predict_table(names, file, as_json, k, min_confidence, checkpoint, device, batch_size, threads,
-                              verbosity, **table)
-    _refuse_table_options(file, table)
     if names == ("-",) and not file:
         names, file = (), "-"
     if names and file:
         raise click.UsageError("give names as arguments or with --file, not both")
     if not names and not file:
         raise click.UsageError("no names: give some as arguments, or use --file FILE ('-' for stdin)")
-    import time
-
     from charclf.classifier import Classifier
 
     _use_threads(threads, batch=bool(file))  # names as arguments: a few, one thread
@@ -605,30 +630,17 @@ def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_s
     lines = ((i, name, None) for i, name in enumerate(names, start=1)) if names else _read_lines(file)
     failed = total = 0
     chunk = []
-    started, bar = time.perf_counter(), _names_bar(bool(file) and show_progress(verbosity))
     for item in lines:
         chunk.append(item)
         if len(chunk) >= batch_size:
             failed += _predict_chunk(clf, chunk, k, min_confidence, as_json)
             total += len(chunk)
-            bar.update(len(chunk))
             chunk = []
     failed += _predict_chunk(clf, chunk, k, min_confidence, as_json)
     total += len(chunk)
-    bar.close()
-    if file:
-        seconds = time.perf_counter() - started
-        say(verbosity, f"read {total:,} lines in {seconds:.1f} s ({total / max(seconds, 1e-9):,.0f} names/s), "
-                       f"{failed:,} could not be read", VERBOSE)
     if failed:
         click.echo(f"Error: {failed} of {total} lines could not be read", err=True)
         sys.exit(1)
-
-
-def _names_bar(show: bool):
-    from tqdm import tqdm
-
-    return tqdm(unit=" names", unit_scale=True, desc="predicting", file=sys.stderr, leave=False, disable=not show)
 
 
 def _refuse_table_options(file, table: dict) -> None:
@@ -645,8 +657,9 @@ def _refuse_table_options(file, table: dict) -> None:
         raise click.UsageError(f"{', '.join(given)} only go(es) with --csv TABLE")
 
 
-def _predict_table(names, file, as_json, k, min_confidence, checkpoint, device, batch_size, threads, verbosity,
-                   table, columns, out, delimiter, encoding_errors, all_probs) -> None:
+@reports_errors
+def _predict_table(table, *, names, file, as_json, k, min_confidence, checkpoint, device, batch_size, threads,
+                   verbosity, columns, out, delimiter, encoding_errors, all_probs) -> None:
     """predict --csv: the table's rows with their answers, to --out or stdout."""
     if names or file or as_json:
         raise click.UsageError("--csv reads its names from the table: give no names, --file or --json with it")
@@ -654,8 +667,6 @@ def _predict_table(names, file, as_json, k, min_confidence, checkpoint, device, 
         delimiter = {"tab": "\t", "\\t": "\t"}.get(delimiter.lower(), delimiter)
         if len(delimiter) != 1:
             raise click.BadParameter(f"one character, or 'tab', got {delimiter!r}", param_hint="--delimiter")
-    import time
-
     from charclf.classifier import Classifier
     from charclf.tables import write_predictions
 

@@ -10,6 +10,7 @@ from typing import Callable
 import click
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2
+VERBOSITY = "charclf.verbosity"  # where a command that hands -q/-v on keeps it in click's context meta
 
 
 def verbosity_options(verbose_help: str):

@@ -345,10 +345,11 @@ def final_metrics(model: nn.Module, source, device: torch.device) -> tuple[dict,
         metrics[split] = {key: results[split][key] for key in ("accuracy", "macro_f1", "n")}
     train_counts = Counter(dict(enumerate(source.train_counts)))
     metrics["test_majority_baseline"] = majority_baseline(train_counts, source.held["test"][1], source.labels)
+    fitted = metrics["val"]["n"] >= MIN_CALIBRATION_NAMES  # else fit_temperature keeps T = 1
     temperature = fit_temperature(results["val"]["logits"], torch.tensor(source.held["val"][1]))
-    fitted = metrics["val"]["n"] >= MIN_CALIBRATION_NAMES  # else fit_temperature kept T = 1
-    calibration = {"temperature": temperature, "fit_on": "val" if fitted else None, "n": metrics["val"]["n"]}
+    calibration = {"temperature": temperature, "fit_on": "val", "n": metrics["val"]["n"]}
     test_targets = torch.tensor(source.held["test"][1])
+    calibration["fit_on"] = "val" if fitted else None  # None: too few validation names to fit on
     for when, t in (("before", 1.0), ("after", temperature)):
         test_scores = scores(torch.softmax(results["test"]["logits"] / t, dim=1), test_targets)
         calibration[f"test_{when}"] = {key: test_scores[key] for key in ("ece", "brier", "nll")}

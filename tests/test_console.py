@@ -74,7 +74,7 @@ def test_predict_file_progress_and_verbose(tmp_path):
     code, out, shown = on_terminal(["predict", "--file", names], tmp_path)
     assert len(out.splitlines()) == 3 and "predicting" in shown
     result = piped(["predict", "--file", names, "-v"])
-    assert "read 3 lines in" in result.stderr and "predicting" not in result.stderr
+    assert "predicted 3 lines in" in result.stderr and "predicting" not in result.stderr
     assert "predicting" not in on_terminal(["predict", "--file", names, "-q"], tmp_path)[2]
 
 
