@@ -547,6 +547,46 @@ def table_options(command):
                              "how many rows were written.")(wrapper)
 
 
+def _refuse_table_options(file, table: dict) -> None:
+    """--file FILE.csv, or a --csv option without --csv: say what to use instead (exit 2)."""
+    from charclf.tables import DELIMITERS
+
+    if file and Path(file).suffix.lower() in DELIMITERS:
+        raise click.UsageError(f"{file} looks like a table: use --csv {file} --column NAME "
+                               "(--file reads one name per line)")
+    given = [option for option, value in (("--column", table["columns"]), ("--out", table["out"]),
+             ("--delimiter", table["delimiter"]), ("--all-probs", table["all_probs"]),
+             ("--encoding-errors", table["encoding_errors"] != "strict")) if value]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} only go(es) with --csv TABLE")
+
+
+@reports_errors
+def _predict_table(table, *, names, file, as_json, k, min_confidence, checkpoint, device, batch_size, threads,
+                   verbosity, columns, out, delimiter, encoding_errors, all_probs, **predict_options) -> None:
+    """predict --csv: the table's rows with their answers, to --out or stdout. `predict_options`:
+    predict's other options, passed on to Classifier.predict as they are."""
+    if names or file or as_json:
+        raise click.UsageError("--csv reads its names from the table: give no names, --file or --json with it")
+    if delimiter is not None:
+        delimiter = {"tab": "\t", "\\t": "\t"}.get(delimiter.lower(), delimiter)
+        if len(delimiter) != 1:
+            raise click.BadParameter(f"one character, or 'tab', got {delimiter!r}", param_hint="--delimiter")
+    from charclf.classifier import Classifier
+    from charclf.tables import write_predictions
+
+    _use_threads(threads)
+    clf = Classifier.load(checkpoint, device=device)
+    started = time.perf_counter()
+    summary = write_predictions(clf, table, out, columns, k, min_confidence, all_probs, delimiter, encoding_errors,
+                                batch_size, show_progress(verbosity), **predict_options)
+    seconds = time.perf_counter() - started
+    abstained = f", {summary.abstained:,} below --min-confidence" if min_confidence is not None else ""
+    say(verbosity, f"wrote {summary.rows:,} rows to {out or 'stdout'} in {seconds:.1f} s "
+                   f"({summary.rows / max(seconds, 1e-9):,.0f} rows/s); {summary.errors:,} name(s) could not be "
+                   f"classified (see the error column){abstained}", NORMAL if out else VERBOSE)
+
+
 def _read_lines(file: Path | str):
     """Yield (line number, text, error or None) from a file or '-' (stdin), streaming.
 
@@ -641,45 +681,6 @@ def predict(names, k, file, min_confidence, as_json, checkpoint, device, batch_s
     if failed:
         click.echo(f"Error: {failed} of {total} lines could not be read", err=True)
         sys.exit(1)
-
-
-def _refuse_table_options(file, table: dict) -> None:
-    """--file FILE.csv, or a --csv option without --csv: say what to use instead (exit 2)."""
-    from charclf.tables import DELIMITERS
-
-    if file and Path(file).suffix.lower() in DELIMITERS:
-        raise click.UsageError(f"{file} looks like a table: use --csv {file} --column NAME "
-                               "(--file reads one name per line)")
-    given = [option for option, value in (("--column", table["columns"]), ("--out", table["out"]),
-             ("--delimiter", table["delimiter"]), ("--all-probs", table["all_probs"]),
-             ("--encoding-errors", table["encoding_errors"] != "strict")) if value]
-    if given:
-        raise click.UsageError(f"{', '.join(given)} only go(es) with --csv TABLE")
-
-
-@reports_errors
-def _predict_table(table, *, names, file, as_json, k, min_confidence, checkpoint, device, batch_size, threads,
-                   verbosity, columns, out, delimiter, encoding_errors, all_probs) -> None:
-    """predict --csv: the table's rows with their answers, to --out or stdout."""
-    if names or file or as_json:
-        raise click.UsageError("--csv reads its names from the table: give no names, --file or --json with it")
-    if delimiter is not None:
-        delimiter = {"tab": "\t", "\\t": "\t"}.get(delimiter.lower(), delimiter)
-        if len(delimiter) != 1:
-            raise click.BadParameter(f"one character, or 'tab', got {delimiter!r}", param_hint="--delimiter")
-    from charclf.classifier import Classifier
-    from charclf.tables import write_predictions
-
-    _use_threads(threads)
-    clf = Classifier.load(checkpoint, device=device)
-    started = time.perf_counter()
-    summary = write_predictions(clf, table, out, columns, k, min_confidence, all_probs, delimiter, encoding_errors,
-                                batch_size, show_progress(verbosity))
-    seconds = time.perf_counter() - started
-    abstained = f", {summary.abstained:,} below --min-confidence" if min_confidence is not None else ""
-    say(verbosity, f"wrote {summary.rows:,} rows to {out or 'stdout'} in {seconds:.1f} s "
-                   f"({summary.rows / max(seconds, 1e-9):,.0f} rows/s); {summary.errors:,} name(s) could not be "
-                   f"classified (see the error column){abstained}", NORMAL if out else VERBOSE)
 
 
 def _predict_chunk(clf, chunk, k, min_confidence, as_json) -> int:

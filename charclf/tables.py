@@ -213,14 +213,15 @@ def answer_values(prediction, name: str, k: int, abstaining: bool, labels: Seque
 
 
 def classify_rows(clf, rows: list[list[str]], positions: Sequence[int], k: int, min_confidence: float | None,
-                  all_probs: bool, summary: Summary) -> list[list[Any]]:
-    """Each row's answer cells (every classified column's, in order), typed as answer_values."""
+                  all_probs: bool, summary: Summary, options: dict | None = None) -> list[list[Any]]:
+    """Each row's answer cells (every classified column's, in order), typed as answer_values.
+    `options`: more keyword arguments for Classifier.predict."""
     labels = clf.labels if all_probs else None
     wanted = len(clf.labels) if all_probs else k  # every label's probability, ranked, when all are wanted
     answers = [[] for _ in rows]
     for position in positions:
         names = [row[position] for row in rows]
-        for answer, name, p in zip(answers, names, clf.predict(names, k=wanted, min_confidence=min_confidence)):
+        for answer, name, p in zip(answers, names, clf.predict(names, k=wanted, min_confidence=min_confidence, **(options or {}))):
             answer += answer_values(p, name, k, min_confidence is not None, labels)
             summary.errors += not name.strip() or not p.top
             summary.abstained += bool(p.top) and p.abstained
@@ -241,9 +242,10 @@ def cell(value: Any) -> str:
 
 def predict_table(clf, table: Table, out: io.TextIOBase, columns: Sequence[str], k: int = 3,
                   min_confidence: float | None = None, all_probs: bool = False, chunk_rows: int = CHUNK_ROWS,
-                  progress=None) -> Summary:
+                  progress=None, options: dict | None = None) -> Summary:
     """Classify `table`'s `columns` a chunk at a time and write every row with its answers to `out`.
-    `progress`: a tqdm-like bar updated with the bytes read (or None)."""
+    `progress`: a tqdm-like bar updated with the bytes read (or None); `options`: more keyword
+    arguments for Classifier.predict."""
     k = max(1, min(k, len(clf.labels)))
     positions = find_columns(table.header, columns, table.name)
     names = [table.header[i] for i in positions]
@@ -255,7 +257,7 @@ def predict_table(clf, table: Table, out: io.TextIOBase, columns: Sequence[str],
         chunk = [cells for _, cells in itertools.islice(table.rows, chunk_rows)]
         if not chunk:
             return summary
-        answers = classify_rows(clf, chunk, positions, k, min_confidence, all_probs, summary)
+        answers = classify_rows(clf, chunk, positions, k, min_confidence, all_probs, summary, options)
         writer.writerows(cells + [cell(v) for v in answer] for cells, answer in zip(chunk, answers))
         if progress is not None:
             progress.update(table.consumed[0] - reported)
@@ -263,10 +265,11 @@ def predict_table(clf, table: Table, out: io.TextIOBase, columns: Sequence[str],
 
 
 def predict_dataframe(frame, column: str | Sequence[str] = "name", k: int = 3, min_confidence: float | None = None,
-                      all_probs: bool = False, classifier=None, chunk_rows: int = CHUNK_ROWS):
+                      all_probs: bool = False, classifier=None, chunk_rows: int = CHUNK_ROWS, **options):
     """A copy of the pandas DataFrame `frame` with the answer columns of `predict --csv` added
     (probabilities as floats, abstained as bools, empty cells as None). `column`: one column
-    name or several; `classifier`: a Classifier (default: charclf.load())."""
+    name or several; `classifier`: a Classifier (default: charclf.load()); `options`: more
+    keyword arguments for Classifier.predict."""
     import pandas as pd  # the `pandas` extra
 
     from charclf.classifier import Classifier
@@ -283,7 +286,7 @@ def predict_dataframe(frame, column: str | Sequence[str] = "name", k: int = 3, m
     answers, summary = [], Summary()
     for start in range(0, len(rows), chunk_rows):
         answers += classify_rows(clf, rows[start : start + chunk_rows], range(len(positions)), k, min_confidence,
-                                 all_probs, summary)
+                                 all_probs, summary, options)
     names = [name for group in groups for name in group]
     added = pd.DataFrame(answers, columns=names, index=frame.index) if answers else \
         pd.DataFrame({name: pd.Series(dtype=object) for name in names}, index=frame.index)
@@ -292,11 +295,12 @@ def predict_dataframe(frame, column: str | Sequence[str] = "name", k: int = 3, m
 
 def write_predictions(clf, source: str | Path, out: Path | None, columns: Sequence[str], k: int = 3,
                       min_confidence: float | None = None, all_probs: bool = False, delimiter: str | None = None,
-                      encoding_errors: str = "strict", chunk_rows: int = CHUNK_ROWS,
-                      progress: bool = False) -> Summary:
+                      encoding_errors: str = "strict", chunk_rows: int = CHUNK_ROWS, progress: bool = False,
+                      **options) -> Summary:
     """`charclf predict --csv`: classify the table at `source` ('-': stdin) into `out` (None: stdout).
     `out` is written beside itself and renamed into place at the end, so a failed run leaves an
-    existing file as it was. `progress`: a bar on stderr, in bytes read."""
+    existing file as it was. `progress`: a bar on stderr, in bytes read; `options`: more keyword
+    arguments for Classifier.predict."""
     from charclf.files import atomic_write, ensure_writable
 
     if out is not None:
@@ -312,7 +316,7 @@ def write_predictions(clf, source: str | Path, out: Path | None, columns: Sequen
     def write(binary) -> Summary:
         text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
         try:
-            return predict_table(clf, table, text, columns, k, min_confidence, all_probs, chunk_rows, bar)
+            return predict_table(clf, table, text, columns, k, min_confidence, all_probs, chunk_rows, bar, options)
         finally:
             text.flush()
             text.detach()  # the caller owns the binary stream
