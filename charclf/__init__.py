@@ -20,9 +20,15 @@ Importing charclf is cheap: torch loads on first use of a name that needs it.
 """
 
 from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
 
 from charclf.config import ModelConfig, TrainConfig
 from charclf.errors import CharclfError, CheckpointError, DataError, DeviceError, FetchError
+
+try:
+    __version__ = version("charclf")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 # Public name -> module that defines it (imported on first access, so `import charclf` and
 # `charclf --help` do not pay for torch).
@@ -33,9 +39,10 @@ _LAZY = {
     "TrainResult": "charclf.training",
     "train": "charclf.training",
     "fetch_dataset": "charclf.fetch",
+    "predict_dataframe": "charclf.tables",
 }
 
-__all__ = ["load", "ModelConfig", "TrainConfig", "CharclfError", "CheckpointError", "DataError",
+__all__ = ["__version__", "load", "ModelConfig", "TrainConfig", "CharclfError", "CheckpointError", "DataError",
            "DeviceError", "FetchError", *_LAZY]
 
 

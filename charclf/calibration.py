@@ -7,16 +7,21 @@ import math
 
 import torch
 
+# Fewer validation names than this and no temperature is fitted (T stays 1, the raw softmax):
+# a handful of names, all answered right, drive T to its bound (0.01), a certainty no model has.
+MIN_CALIBRATION_NAMES = 30
 
-def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
-    """The T > 0 that minimises the negative log-likelihood of softmax(logits / T) on (N,) targets.
+
+def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, min_names: int = MIN_CALIBRATION_NAMES) -> float:
+    """The T > 0 that minimises the negative log-likelihood of softmax(logits / T) on (N,) targets;
+    1.0 (the raw softmax) when there are fewer than `min_names` names to fit it on.
 
     One scalar, so accuracy cannot change (argmax is the same for every T); fitted on the
     validation split, never on the split it is judged on. The NLL is convex in 1/T, so a
     golden-section search over log T in [1/100, 100] finds the optimum to ~1e-6.
     """
-    if len(targets) == 0:
-        return 1.0  # nothing to fit on (a tiny dataset's empty validation split): raw softmax
+    if len(targets) < max(min_names, 1):
+        return 1.0  # too few names to fit on (a tiny dataset's validation split): raw softmax
     logits, targets = logits.double(), targets.long()
 
     def nll(log_t: float) -> float:

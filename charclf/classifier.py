@@ -51,6 +51,18 @@ class Classifier:
         path = resolve_checkpoint(path)
         return cls(load_checkpoint(path), device=device, path=path)
 
+    def __repr__(self) -> str:
+        from charclf.model import count_parameters
+
+        c = self.checkpoint.model_config
+        if c.arch == "ngram":
+            shape = f"character 1-{c.ngram_max_n}-grams in {c.ngram_buckets:,} buckets"
+        else:
+            shape = (f"{'bidirectional' if c.bidirectional else 'one direction'}, hidden {c.hidden_size} x "
+                     f"{c.num_layers} layer(s), embedding {c.embedding_dim}, pooling {c.pooling}")
+        return (f"<Classifier {c.arch} ({shape}), {count_parameters(self.model):,} parameters, "
+                f"{len(self.labels)} labels, temperature {self.temperature:.4f}, on {self.device}, from {self.path}>")
+
     @property
     def labels(self) -> list[str]:
         return self.checkpoint.labels

@@ -6,10 +6,13 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
 
+from charclf import __version__
+from charclf.console import NORMAL, VERBOSE, VERBOSITY, run_log, say, show_progress, verbosity_options
 from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MODELS, NGRAM, POOLINGS, ModelConfig, TrainConfig, default_of,
                             defaults_for)
 from charclf.errors import CharclfError
@@ -91,7 +94,7 @@ MODEL_DATA_DEFAULT = "$CHARCLF_DATA, else the folder the model was trained on, e
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="charclf")
+@click.version_option(version=__version__, prog_name="charclf")
 def main():
     """Guess a name's language of origin from its spelling with a character-level RNN.
 
@@ -177,10 +180,12 @@ def _use_threads(threads: int | None, batch: bool = True) -> None:
                    "the model evaluate, confusion and predict use without --checkpoint.")
 @click.option("--resume", is_flag=True,
               help="Continue the interrupted run saved beside --out, with its own settings.")
-@click.option("--progress/--no-progress", default=True, help="Show progress bars (stderr).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress bars (stderr). Default: when stderr is a terminal, unless -q.")
 @click.pass_context
+@verbosity_options("Also print every setting the run uses (model and training options).")
 @reports_errors
-def train(ctx, data, arch, seed, device, threads, out, resume, progress, **options):
+def train(ctx, data, arch, seed, device, threads, out, resume, progress, verbosity, **options):
     """Train a classifier on a folder of <Label>.txt files or a CSV/TSV file of names.
 
     The default model is a bidirectional GRU over letter embeddings, its outputs pooled over
@@ -214,16 +219,19 @@ def train(ctx, data, arch, seed, device, threads, out, resume, progress, **optio
 
     _use_threads(threads)
     out = out or default_checkpoint()
+    progress, log = show_progress(verbosity, progress), run_log(verbosity)
     if resume:
         state = training.load_training_state(out)
         _check_resume_options(ctx, {**state["model_config"], **state["train_config"]})
         data_dir = resolve_data_dir(data, fallback=state["data_dir"])
-        result = training.resume(out, data_dir=data_dir, device=device, progress=progress, state=state)
+        say(verbosity, _settings_line(state["model_config"], state["train_config"]), VERBOSE)
+        result = training.resume(out, data_dir=data_dir, device=device, progress=progress, state=state, log=log)
         arch = state["model_config"]["arch"]
     else:
         model_options, config = defaults_for(arch, seed=seed, **options)
+        say(verbosity, _settings_line({"arch": arch, **model_options}, config), VERBOSE)
         result = training.train(resolve_data_dir(data), out, arch=arch, model_options=model_options, config=config,
-                                device=device, progress=progress)
+                                device=device, progress=progress, log=log)
     if not is_main_process():
         return  # rank 0 reports for all
     m = result.metrics
@@ -237,6 +245,14 @@ def train(ctx, data, arch, seed, device, threads, out, resume, progress, **optio
     click.echo(f"history: {history}" + (f"  curves: {curves}" if arch != NGRAM and curves.is_file() else ""))
 
 
+def _settings_line(model_options: dict, config) -> str:
+    """-v: every option a run trains with, in one line."""
+    from dataclasses import asdict, is_dataclass
+
+    settings = {**model_options, **(asdict(config) if is_dataclass(config) else config)}
+    return "settings: " + ", ".join(f"{key}={value}" for key, value in settings.items())
+
+
 @main.command()
 @data_option(TRAIN_DATA_DEFAULT)
 @click.option("--archs", default=",".join(MODELS), show_default=True,
@@ -247,9 +263,11 @@ def train(ctx, data, arch, seed, device, threads, out, resume, progress, **optio
 @threads_option
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/compare"),
               show_default=True, help="Where the checkpoints, compare.json and compare.png go.")
-@click.option("--progress/--no-progress", default=True, help="Show progress bars (stderr).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress bars (stderr). Default: when stderr is a terminal, unless -q.")
+@verbosity_options("Also print every setting each model trains with.")
 @reports_errors
-def compare(data, archs, epochs, seed, device, threads, out_dir, progress):
+def compare(data, archs, epochs, seed, device, threads, out_dir, progress, verbosity):
     """Train several models with their defaults on the same split and compare them.
 
     Prints a table (test accuracy, macro-F1, parameters, training seconds) and draws their
@@ -275,10 +293,12 @@ def compare(data, archs, epochs, seed, device, threads, out_dir, progress):
     _use_threads(threads)
     data_dir = resolve_data_dir(data)
     results = {}
+    progress, log = show_progress(verbosity, progress), run_log(verbosity)
     for arch in chosen:
         options, config = defaults_for(arch, epochs=epochs, seed=seed)
+        say(verbosity, _settings_line({"arch": arch, **options}, config), VERBOSE)
         results[arch] = training.train(data_dir, out_dir / f"{arch}.pt", arch=arch, model_options=options,
-                                       config=config, device=device, progress=progress)
+                                       config=config, device=device, progress=progress, log=log)
     for line in compare_models(results, data_dir, out_dir, device):
         click.echo(line)
 
@@ -529,18 +549,114 @@ def _write_text(path: Path, text: str) -> None:
         raise click.ClickException(f"cannot write {path}: {e.strerror or e}") from None
 
 
+LINES_READ = "charclf.lines_read"  # click context meta: lines _read_lines has read (predict --file)
+
+
+def table_options(command):
+    """predict's --csv options, -q and -v, handled around it: with --csv, _predict_table answers
+    the table; else predict runs as it is (its --file progress bar and -v summary by _read_lines)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, verbosity, table, columns, out, delimiter, encoding_errors, all_probs, **kwargs):
+        options = {"columns": columns, "out": out, "delimiter": delimiter, "encoding_errors": encoding_errors,
+                   "all_probs": all_probs}
+        if table is not None:
+            return _predict_table(table, verbosity=verbosity, **options, **kwargs)
+        _refuse_table_options(kwargs.get("file"), options)
+        meta = click.get_current_context().meta
+        meta[VERBOSITY], meta[LINES_READ] = verbosity, 0
+        started = time.perf_counter()
+        try:
+            return command(*args, **kwargs)
+        finally:
+            seconds, lines = time.perf_counter() - started, meta[LINES_READ]
+            if lines:
+                say(verbosity, f"predicted {lines:,} lines in {seconds:.1f} s ({lines / max(seconds, 1e-9):,.0f} "
+                               "names/s), start-up included", VERBOSE)
+
+    table = [
+        click.option("--csv", "table", type=click.Path(dir_okay=False, allow_dash=True), metavar="TABLE",
+                     help="Read a CSV/TSV table with a header row ('-' for stdin) and write it back with the "
+                          "answers for --column appended (see above)."),
+        click.option("--column", "columns", multiple=True, metavar="NAME",
+                     help="--csv: the column of names. Repeat it to classify several columns, each on its own. "
+                          "Default: a one-column table's only column."),
+        click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+                     help="--csv: write the table here (default: stdout); an existing file is replaced only "
+                          "when the run succeeds."),
+        click.option("--delimiter", metavar="CHAR",
+                     help="--csv: the cell delimiter (',', ';', '|', 'tab' or '\\t'). Default: the extension's "
+                          "(.csv comma, .tsv tab), else sniffed from the first lines. The output uses the same."),
+        click.option("--encoding-errors", type=click.Choice(["strict", "replace"]), default="strict",
+                     show_default=True,
+                     help="--csv: bytes that are not UTF-8 stop the run naming the line (strict), or are read "
+                          "as U+FFFD (replace)."),
+        click.option("--all-probs", is_flag=True, help="--csv: add a probability_<Label> column for every label."),
+    ]
+    for option in reversed(table):
+        wrapper = option(wrapper)
+    return verbosity_options("With --file: say at the end how many names were read and how fast; with --csv, "
+                             "how many rows were written.")(wrapper)
+
+
+def _refuse_table_options(file, table: dict) -> None:
+    """--file FILE.csv, or a --csv option without --csv: say what to use instead (exit 2)."""
+    from charclf.tables import DELIMITERS
+
+    if file and Path(file).suffix.lower() in DELIMITERS:
+        raise click.UsageError(f"{file} looks like a table: use --csv {file} --column NAME "
+                               "(--file reads one name per line)")
+    given = [option for option, value in (("--column", table["columns"]), ("--out", table["out"]),
+             ("--delimiter", table["delimiter"]), ("--all-probs", table["all_probs"]),
+             ("--encoding-errors", table["encoding_errors"] != "strict")) if value]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} only go(es) with --csv TABLE")
+
+
+@reports_errors
+def _predict_table(table, *, names, file, as_json, k, min_confidence, checkpoint, device, batch_size, threads,
+                   verbosity, columns, out, delimiter, encoding_errors, all_probs, **predict_options) -> None:
+    """predict --csv: the table's rows with their answers, to --out or stdout. `predict_options`:
+    predict's other options, passed on to Classifier.predict as they are."""
+    if names or file or as_json:
+        raise click.UsageError("--csv reads its names from the table: give no names, --file or --json with it")
+    if delimiter is not None:
+        delimiter = {"tab": "\t", "\\t": "\t"}.get(delimiter.lower(), delimiter)
+        if len(delimiter) != 1:
+            raise click.BadParameter(f"one character, or 'tab', got {delimiter!r}", param_hint="--delimiter")
+    from charclf.tables import write_predictions
+
+    clf = _predictor(checkpoint, device, threads, batch=True)
+    predict_options = _uncertainty_options(clf, **predict_options)
+    started = time.perf_counter()
+    summary = write_predictions(clf, table, out, columns, k, min_confidence, all_probs, delimiter, encoding_errors,
+                                batch_size, show_progress(verbosity), **predict_options)
+    seconds = time.perf_counter() - started
+    abstained = f", {summary.abstained:,} below --min-confidence" if min_confidence is not None else ""
+    say(verbosity, f"wrote {summary.rows:,} rows to {out or 'stdout'} in {seconds:.1f} s "
+                   f"({summary.rows / max(seconds, 1e-9):,.0f} rows/s); {summary.errors:,} name(s) could not be "
+                   f"classified (see the error column){abstained}", NORMAL if out else VERBOSE)
+
+
 def _read_lines(file: Path | str):
     """Yield (line number, text, error or None) from a file or '-' (stdin), streaming.
 
     A line that is not valid UTF-8 is reported by number; it does not stop the others.
     """
+    from tqdm import tqdm
+
     stream = sys.stdin.buffer if str(file) == "-" else None
     try:
         handle = stream or open(file, "rb")
     except OSError as e:
         raise click.ClickException(f"cannot read {file}: {e.strerror or e}") from None
-    with handle:
+    meta = click.get_current_context().meta  # -q/-v, and where the count of lines read goes
+    bar = tqdm(unit=" lines", unit_scale=True, desc="predicting", file=sys.stderr, leave=False,
+               disable=not show_progress(meta.get(VERBOSITY, NORMAL)))
+    with handle, bar:
         for number, raw in enumerate(handle, start=1):
+            meta[LINES_READ] = number
+            bar.update()
             raw = raw.rstrip(b"\r\n")
             try:
                 yield number, raw.decode("utf-8"), None
@@ -570,7 +686,8 @@ def _read_lines(file: Path | str):
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=8192, show_default=True,
-              help="Names per batch when reading a file.")
+              help="Names (or --csv rows) per batch when reading a file.")
+@table_options
 @reports_errors
 def predict(names, k, file, min_confidence, coverage, prior, full_names, as_json, checkpoint, device, batch_size, threads):
     """Predict the likeliest languages of NAMES, with calibrated probabilities.
@@ -583,10 +700,22 @@ def predict(names, k, file, min_confidence, coverage, prior, full_names, as_json
     with no letters at all is answered `unknown` with the reason. An undecodable line gets an error on
     stderr (or in its JSON object) and the others are still predicted; the exit code is then 1.
 
+    --csv TABLE reads a CSV/TSV table whose first row names its columns and writes every row
+    back (to --out, else stdout), in order, with all its cells, followed by the answer for
+    --column: label, probability, label_2, probability_2 ... up to -k, then abstained and
+    best_guess (with --min-confidence: label is `unknown` below it), error (why a name could
+    not be classified: empty, no letters) and, with --all-probs, probability_<Label> for every
+    label. Several --column options (first and last name, say) classify each column on its own,
+    its answer columns prefixed "<column>_" (as they are when a name would clash with a column
+    the table has); the shipped model learnt surnames, so its answers for first names are weaker.
+    The table is streamed in batches: memory stays flat however long it is.
+
     \b
     Examples:
       charclf predict Hinton Satoshi Иванов -k 5
       charclf predict --file names.txt --min-confidence 0.5 --json > predictions.jsonl
+      charclf predict --csv people.csv --column surname --out people-labelled.csv
+      charclf predict --csv people.tsv --column first --column last --all-probs > out.tsv
     """
     if names == ("-",) and not file:
         names, file = (), "-"
@@ -594,18 +723,9 @@ def predict(names, k, file, min_confidence, coverage, prior, full_names, as_json
         raise click.UsageError("give names as arguments or with --file, not both")
     if not names and not file:
         raise click.UsageError("no names: give some as arguments, or use --file FILE ('-' for stdin)")
-    if coverage is not None and prior not in (None, "train"):
-        raise click.UsageError("--coverage and --prior cannot be combined: label sets keep their coverage "
-                               "for the training population only")
     clf = _predictor(checkpoint, device, threads, batch=bool(file))
-    options = {"k": k, "min_confidence": min_confidence, "full_names": full_names}
-    if coverage is not None or prior not in (None, "train"):
-        if not hasattr(clf, "set_threshold"):
-            raise click.UsageError("--coverage and --prior need the .pt checkpoint (an exported .onnx model "
-                                   "does not carry label-set scores and training label counts)")
-        options.update(coverage=coverage, prior=prior)
-    if coverage is not None:
-        clf.set_threshold(coverage)  # a checkpoint without label sets: say so before reading names
+    options = {"k": k, "min_confidence": min_confidence,
+               **_uncertainty_options(clf, coverage=coverage, prior=prior, full_names=full_names)}
     lines = ((i, name, None) for i, name in enumerate(names, start=1)) if names else _read_lines(file)
     failed = total = 0
     chunk = []
@@ -620,6 +740,23 @@ def predict(names, k, file, min_confidence, coverage, prior, full_names, as_json
     if failed:
         click.echo(f"Error: {failed} of {total} lines could not be read", err=True)
         sys.exit(1)
+
+
+def _uncertainty_options(clf, coverage: float | None, prior: str | None, full_names: bool) -> dict:
+    """predict's --coverage, --prior and --full-name as Classifier.predict's options, checked
+    before any name is read (usage errors: exit 2; a checkpoint without label sets: exit 1)."""
+    options = {"full_names": full_names}
+    if coverage is None and prior in (None, "train"):
+        return options
+    if coverage is not None and prior not in (None, "train"):
+        raise click.UsageError("--coverage and --prior cannot be combined: label sets keep their coverage "
+                               "for the training population only")
+    if not hasattr(clf, "set_threshold"):
+        raise click.UsageError("--coverage and --prior need the .pt checkpoint (an exported .onnx model "
+                               "does not carry label-set scores and training label counts)")
+    if coverage is not None:
+        clf.set_threshold(coverage)  # a checkpoint without label sets: say so now
+    return {**options, "coverage": coverage, "prior": prior}
 
 
 def _predictor(checkpoint, device: str, threads: int | None, batch: bool):
@@ -784,8 +921,9 @@ def data():
 @click.option("--manifest", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="sha256sum-style checksums to verify against. Default: the ones charclf ships.")
 @click.option("--force", is_flag=True, help="Replace an existing, non-empty --dest.")
+@verbosity_options("Also print the address downloaded and every file installed.")
 @reports_errors
-def fetch(dest, url, manifest, force):
+def fetch(dest, url, manifest, force, verbosity):
     """Download the tutorial's names archive, verify every file, then move it into place.
 
     Nothing is written unless every file's checksum matches; a failed or corrupted
@@ -797,7 +935,11 @@ def fetch(dest, url, manifest, force):
     """
     from charclf.fetch import OFFICIAL_URL, fetch_dataset
 
-    installed = fetch_dataset(dest, url=url or OFFICIAL_URL, manifest=manifest, force=force, progress=True)
+    say(verbosity, f"downloading {url or OFFICIAL_URL}", VERBOSE)
+    installed = fetch_dataset(dest, url=url or OFFICIAL_URL, manifest=manifest, force=force,
+                              progress=show_progress(verbosity))
+    for name in installed:
+        say(verbosity, f"  {dest / name}", VERBOSE)
     click.echo(f"verified and installed {len(installed)} files into {dest}")
 
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from charclf import conformal, distributed
 from charclf.averaging import WeightAverage
 from charclf.batches import open_source
-from charclf.calibration import fit_temperature, scores
+from charclf.calibration import MIN_CALIBRATION_NAMES, fit_temperature, scores
 from charclf.card import charclf_version, utc_now
 from charclf.checkpoint import Checkpoint, save_checkpoint
 from charclf.config import NGRAM, ModelConfig, TrainConfig, defaults_for
@@ -242,7 +242,7 @@ def fit(run: Run, progress: bool = True, log: Callable[[str], None] | None = Non
         for path in (run.out, state_path(run.out)):
             remove_stale_temps(path)  # left by a run killed while saving
     log(_start_line(run, first))
-    for line in run.source.notes():
+    for line in source_notes(run.source):
         log(line)
     epochs = tqdm(range(first, config.epochs + 1), desc="epochs", unit="epoch", disable=not progress,
                   file=sys.stderr, initial=first - 1, total=config.epochs)
@@ -284,6 +284,16 @@ def _logger(log: Callable[[str], None] | None, dist: distributed.Distributed) ->
     if not dist.is_main:
         return lambda line: None
     return log or (lambda line: tqdm.write(line, file=sys.stderr))
+
+
+def source_notes(source) -> list[str]:
+    """The batch source's notes, and a warning when its validation split is too small to trust."""
+    n = source.sizes["val"]
+    if n >= MIN_CALIBRATION_NAMES:
+        return source.notes()
+    return source.notes() + [
+        f"warning: the validation split has only {n} name(s): too few to choose the best epoch reliably or to "
+        f"fit a calibration temperature (at least {MIN_CALIBRATION_NAMES}); the probabilities stay the raw softmax (T = 1)"]
 
 
 def _start_line(run: Run, first: int) -> str:
@@ -348,12 +358,14 @@ def final_metrics(model: nn.Module, source, device: torch.device) -> tuple[dict,
         metrics[split] = {key: results[split][key] for key in ("accuracy", "macro_f1", "n")}
     train_counts = Counter(dict(enumerate(source.train_counts)))
     metrics["test_majority_baseline"] = majority_baseline(train_counts, source.held["test"][1], source.labels)
+    fitted = metrics["val"]["n"] >= MIN_CALIBRATION_NAMES  # else fit_temperature keeps T = 1
     temperature = fit_temperature(results["val"]["logits"], torch.tensor(source.held["val"][1]))
     calibration = {"temperature": temperature, "fit_on": "val", "n": metrics["val"]["n"],
                    "train_counts": list(source.train_counts),  # for --prior
                    "conformal": conformal.fit(torch.softmax(results["val"]["logits"] / temperature, dim=1),
                                               torch.tensor(source.held["val"][1]))}
     test_targets = torch.tensor(source.held["test"][1])
+    calibration["fit_on"] = "val" if fitted else None  # None: too few validation names to fit on
     for when, t in (("before", 1.0), ("after", temperature)):
         test_scores = scores(torch.softmax(results["test"]["logits"] / t, dim=1), test_targets)
         calibration[f"test_{when}"] = {key: test_scores[key] for key in ("ece", "brier", "nll")}
@@ -372,7 +384,7 @@ def fit_ngram(source, data_dir: Path, model_config: ModelConfig, config: TrainCo
     log(f"fitting the n-gram baseline (character 1-{model_config.ngram_max_n}-grams in "
         f"{model_config.ngram_buckets:,} buckets) on {len(names):,} training names"
         + (f", a random sample of {source.sizes['train']:,}" if len(names) < source.sizes["train"] else ""))
-    for line in source.notes():
+    for line in source_notes(source):
         log(line)
     started = time.perf_counter()
     torch.manual_seed(config.seed)

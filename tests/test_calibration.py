@@ -53,10 +53,36 @@ def model(tiny_data, tmp_path):
     return ckpt
 
 
-def test_training_stores_a_temperature_fitted_on_validation(model):
-    ck = load_checkpoint(model)
-    assert ck.calibration["fit_on"] == "val" and ck.temperature > 0
+def test_training_stores_a_temperature_fitted_on_validation(tmp_path):
+    # 3 labels of 150 made-up names: a validation split of about 45, enough to fit on.
+    folder = tmp_path / "names"
+    folder.mkdir()
+    for label, ending in (("A", "son"), ("B", "ini"), ("C", "moto")):
+        stems = [f"{a}{b}{c}" for a in "BDKMRT" for b in "aeiou" for c in "lnrs"][:150]
+        (folder / f"{label}.txt").write_text("".join(f"{stem}{ending}\n" for stem in stems))
+    result = ok("train", "--data", folder, *FAST, "--out", tmp_path / "m.pt")
+    assert "validation split has only" not in result.stderr
+    ck = load_checkpoint(tmp_path / "m.pt")
+    assert ck.calibration["fit_on"] == "val" and ck.calibration["n"] >= 30 and ck.temperature != 1.0
     assert ck.metrics["calibration"]["test_after"]["ece"] >= 0
+
+
+def test_too_few_validation_names_keep_the_raw_softmax(tiny_data, tmp_path):
+    """A validation split of a few names: a warning, and no temperature fitted (it would be 0.01)."""
+    result = ok("train", "--data", tiny_data, *FAST, "--out", tmp_path / "m.pt")
+    ck = load_checkpoint(tmp_path / "m.pt")
+    n = ck.train_config["split_sizes"]["val"]
+    assert 0 < n < 30
+    assert (f"warning: the validation split has only {n} name(s): too few to choose the best epoch reliably or "
+            "to fit a calibration temperature (at least 30)") in result.stderr
+    assert ck.temperature == 1.0 and ck.calibration["fit_on"] is None and ck.calibration["n"] == n
+    out = ok("calibration", "--checkpoint", tmp_path / "m.pt", "--data", tiny_data, "--split", "val").stdout
+    assert "temperature 1.0000 (none stored: raw softmax)" in out
+    # What fitting on so few would do: three names answered right push T to its bound.
+    logits = torch.tensor([[0.5, 0.0], [0.3, 0.0], [0.4, 0.0]])
+    targets = torch.tensor([0, 0, 0])
+    assert fit_temperature(logits, targets, min_names=1) == pytest.approx(0.01, rel=1e-2)
+    assert fit_temperature(logits, targets) == 1.0
 
 
 def test_predict_divides_the_logits_by_the_temperature(model):

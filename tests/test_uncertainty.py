@@ -1,7 +1,9 @@
 """Conformal label sets, target priors, full names and the model id on every row: the pieces,
 then through the real CLI (mostly on the shipped model, which records its label sets)."""
 
+import csv
 import hashlib
+import io
 import json
 
 import pytest
@@ -154,3 +156,19 @@ def test_evaluate_reports_label_sets_and_a_prior(tiny_data, tmp_path):
                             "--prior", "uniform"))
     assert shifted["prior"] == "uniform" and "label_sets" not in shifted
     assert sum(map(sum, shifted["confusion"])) == shifted["n"]
+
+
+def test_tables_carry_label_sets_family_names_reasons_and_the_model(tmp_path):
+    people = tmp_path / "people.csv"
+    people.write_text("full\nGeoffrey Hinton\nNguyen Van An\n\n", encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(ok("predict", "--csv", people, "--full-name", "--coverage", "0.95",
+                                              "--min-confidence", "0.9"))))
+    model_id = hashlib.sha256(resolve_checkpoint(None).read_bytes()).hexdigest()[:16]
+    assert [row["family_name"] for row in rows] == ["Hinton", "Nguyen", ""]
+    assert all(row["model"] == model_id for row in rows)
+    hinton, nguyen, empty = rows
+    assert hinton["label_set"].split("|")[0] == hinton["label"] and len(nguyen["label_set"].split("|")) >= 2
+    assert nguyen["abstained"] == "true" and "below the minimum confidence" in nguyen["reason"]
+    assert hinton["reason"] == "" and empty["error"] == "empty name"
+    refused = run("predict", "--csv", people, "--coverage", "0.9", "--prior", "uniform")
+    assert refused.exit_code == 2 and "cannot be combined" in refused.output
