@@ -616,6 +616,19 @@ def build_report(args, results: dict, sizes: dict, machine: list, started: str, 
     return "\n".join(parts), summary, record
 
 
+OTHER_SECTIONS = "<!-- sections written by other scripts -->"
+
+
+def with_other_sections(path: Path | None, document: str) -> str:
+    """This report, then whatever the report at `path` holds below OTHER_SECTIONS (the sections
+    that scripts/benchmark_onnx.py, benchmark_scripts.py, load_test.py and people add), kept."""
+    kept = ""
+    if path is not None and path.exists():
+        text = path.read_text(encoding="utf-8")
+        kept = text[text.index(OTHER_SECTIONS):] if OTHER_SECTIONS in text else ""
+    return document.rstrip("\n") + "\n\n" + (kept or OTHER_SECTIONS + "\n")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="benchmark.py", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -678,7 +691,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary)
     out = args.out or (None if args.quick else DEFAULT_OUT)
     json_out = args.json_out or (out.with_suffix(".json") if out else None)
-    for path, text in ((out, document), (json_out, json.dumps(record, indent=2) + "\n")):
+    for path, text in ((out, with_other_sections(out, document)), (json_out, json.dumps(record, indent=2) + "\n")):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
