@@ -32,7 +32,8 @@ def test_training_writes_a_complete_card(tiny_data, tmp_path):
     assert len(card["data"]["fingerprint"]) == 16 and card["split"]["seed"] == 0
     assert "random.Random(seed)" in card["split"]["protocol"]
     assert card["metrics"]["test"]["n"] == card["data"]["split_sizes"]["test"]
-    assert card["calibration"]["fit_on"] == "val" and card["calibration"]["temperature"] > 0
+    # The tiny dataset has too few validation names to fit a temperature on: the card says so.
+    assert card["calibration"]["fit_on"] is None and card["calibration"]["temperature"] == 1.0
     assert set(card["calibration"]["test_after"]) == {"ece", "brier", "nll"}
     text = ok("info", "--checkpoint", ckpt)
     assert f"charclf {card['charclf_version']}, torch {card['torch_version']}, saved {card['date']}" in text
