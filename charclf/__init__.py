@@ -20,15 +20,9 @@ Importing charclf is cheap: torch loads on first use of a name that needs it.
 """
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 
 from charclf.config import ModelConfig, TrainConfig
 from charclf.errors import CharclfError, CheckpointError, DataError, DeviceError, FetchError
-
-try:
-    __version__ = version("charclf")
-except PackageNotFoundError:  # run from a source tree that was never installed
-    __version__ = "0+unknown"
 
 # Public name -> module that defines it (imported on first access, so `import charclf` and
 # `charclf --help` do not pay for torch).
@@ -59,7 +53,18 @@ def load(path=None, device="auto", threads=1):
     return Classifier.load(path, device=device)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # 30 ms: only when asked
+
+    try:
+        return version("charclf")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name):
+    if name == "__version__":
+        return _version()
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'charclf' has no attribute {name!r}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from charclf import __version__
+
 from charclf.console import NORMAL, VERBOSE, VERBOSITY, run_log, say, show_progress, verbosity_options
 from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MODELS, NGRAM, POOLINGS, ModelConfig, TrainConfig, default_of,
                             defaults_for)
@@ -94,7 +94,7 @@ MODEL_DATA_DEFAULT = "$CHARCLF_DATA, else the folder the model was trained on, e
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version=__version__, prog_name="charclf")
+@click.version_option(package_name="charclf", prog_name="charclf")  # read only when asked
 def main():
     """Guess a name's language of origin from its spelling with a character-level RNN.
 
