@@ -19,7 +19,7 @@ from charclf.locations import resolve_checkpoint
 from charclf.loop import evaluate
 from charclf.metrics import majority_baseline
 from charclf.model import batched_logits, pick_device
-from charclf.text import DEFAULT_ALPHABET, read_name
+from charclf.text import DEFAULT_ALPHABET, MAX_NAME_CHARS, read_name
 
 UNKNOWN = "unknown"
 UNREADABLE = "no letters to read, even after transliteration to Latin"
@@ -120,7 +120,10 @@ class Classifier:
 
     def probabilities(self, folded: list[str]) -> torch.Tensor:
         """Already-folded, non-empty names -> (N, n_classes) calibrated probabilities."""
-        return torch.softmax(self.logits(folded) / self.temperature, dim=1)
+        probabilities = torch.softmax(self.logits(folded) / self.temperature, dim=1)
+        if not torch.isfinite(probabilities).all():  # finite but enormous weights can still overflow
+            raise CheckpointError(f"{self.path or 'the model'}: its outputs are not finite numbers; its weights are broken")
+        return probabilities
 
     def predict(self, names: Iterable[str], k: int = 3, min_confidence: float | None = None) -> list[Prediction]:
         """Top-k labels with calibrated probabilities for each name, in input order, in batches.
@@ -134,9 +137,11 @@ class Classifier:
         plain = alphabet == DEFAULT_ALPHABET
         predictions, readable = [], []
         for name in names:
-            if plain and name.isascii() and name.isalpha():  # most names (Smith): read as they are
+            if plain and name.isascii() and name.isalpha() and len(name) <= MAX_NAME_CHARS:  # most names (Smith)
                 p = Prediction(name, name)
                 readable.append(p)
+            elif len(name) > MAX_NAME_CHARS:  # the network's memory grows with the length
+                p = Prediction(name, "", abstained=True, reason=f"longer than {MAX_NAME_CHARS} characters")
             else:
                 as_read, caveats = read_name(name, alphabet)
                 p = Prediction(name, as_read, caveats=caveats)
