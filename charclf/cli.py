@@ -200,7 +200,7 @@ def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, 
         state = training.load_training_state(out)
         _check_resume_options(ctx, {**state["model_config"], **state["train_config"]})
         data_dir = resolve_data_dir(data, fallback=state["data_dir"])
-        result = training.resume(out, data_dir=data_dir, device=device, progress=progress, state=state)
+        result = training.resume(out, data_dir=data_dir, device=device, progress=progress, state=state, force=force)
         arch = state["model_config"]["arch"]
     else:
         model_options, config = defaults_for(arch, seed=seed, **options)

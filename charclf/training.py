@@ -96,7 +96,8 @@ def train(data_dir: Path, out: Path, arch: str = "gru", model_options: dict[str,
 
 
 def resume(out: Path, data_dir: Path | None = None, device: str | torch.device = "auto", progress: bool = True,
-           log: Callable[[str], None] | None = None, state: dict[str, Any] | None = None) -> TrainResult:
+           log: Callable[[str], None] | None = None, state: dict[str, Any] | None = None,
+           force: bool = False) -> TrainResult:
     """Continue the run whose state was saved beside `out`, with its own configuration, on the
     same data (by default the folder it was trained on); ends as an uninterrupted run would.
     `state`: that state, when the caller has already read it (load_training_state)."""
@@ -108,7 +109,7 @@ def resume(out: Path, data_dir: Path | None = None, device: str | torch.device =
         model_config = ModelConfig(**state["model_config"])
     except (TypeError, ValueError, KeyError) as e:
         raise CheckpointError(f"the training state beside {out} has a bad config ({e})") from None
-    with _prepare(out, data_dir, False), distributed.session(device) as dist:
+    with _prepare(out, data_dir, force), distributed.session(device) as dist:
         if state["world_size"] != dist.world_size:
             raise CheckpointError(f"the saved run trained in {state['world_size']} process(es), this one has "
                                   f"{dist.world_size}: resume it with as many (torchrun --nproc_per_node, --nnodes)")

@@ -11,7 +11,7 @@ PY=$(command -v python)
 SMALL=(--epochs 1 --hidden-size 8 --no-progress)
 
 row() {  # row CASE NOTE: the last command's results (rc, $w/err, $w/mem) as a table row
-  local msg mem; msg=$(grep -v '^\s*$' "$w/err" | tail -n 1 | cut -c1-220)
+  local msg mem; msg=$(tr '\r' '\n' < "$w/err" | grep -v '^\s*$' | tail -n 1 | cut -c1-220)
   grep -q Traceback "$w/err" && msg="traceback: $msg"
   mem=$(tail -n 1 "$w/mem" 2>/dev/null); [[ $mem =~ ^[0-9]+$ ]] || mem=0
   printf '| %s | %s | %s MB | %s | %s |\n' "$1" "$rc" "$(( mem / 1024 ))" \
@@ -115,10 +115,14 @@ run charclf predict Jones --checkpoint same.pt; row "predict with that checkpoin
 # Resuming.
 charclf train --data ds "${SMALL[@]}" --out r.pt >/dev/null 2>&1; cp evil.pt r.state.pt
 run charclf train --data ds --out r.pt --resume --no-progress; row "train --resume with a code-running state file"
-charclf train --data ds --epochs 300 --hidden-size 8 --no-progress --out s.pt >s.out 2>s.err & pid=$!
-for i in $(seq 1 200); do [ -s s.state.pt ] && break; sleep 0.1; done; sleep 0.5
+real=${CHARCLF_DATA:-ds}  # epochs of a few seconds: the signal lands mid-epoch
+# A job started with & by a script inherits SIGINT ignored (as every program does): undo that, as a terminal's Ctrl-C would find it.
+$PY -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
+  charclf train --data "$real" --epochs 3 --hidden-size 16 --no-progress --out s.pt >s.out 2>s.err & pid=$!
+for i in $(seq 1 1200); do [ -s s.state.pt ] && break; sleep 0.1; done; sleep 0.5
 kill -INT $pid; wait $pid; rc=$?; cp s.err "$w/err"; : > "$w/mem"; row "SIGINT to the process mid-epoch"
-run charclf train --data ds --out s.pt --resume --no-progress; row "then train --resume" "$(grep -o 'resuming at epoch [0-9]*' "$w/err")"
+run charclf train --data "$real" --out s.pt --resume --no-progress
+row "then train --resume" "$(grep -o 'resuming at epoch [0-9]*' "$w/err"); state file left: $(ls s.state.pt 2>/dev/null | wc -l)"
 
 # data fetch from local files.
 mkdir -p z/data/names; cp ds/*.txt z/data/names/
