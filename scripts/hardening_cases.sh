@@ -3,7 +3,8 @@
 # table row per case (exit code, peak memory, the last line on stderr, what happened to files).
 # Usage, from the project root: PATH=$PWD/.venv/bin:$PATH bash scripts/hardening_cases.sh [WORKDIR]
 # Needs root for the device node and the small tmpfs (those rows are skipped otherwise). Nothing
-# outside WORKDIR is written: /dev/null itself is only ever named as --out by a run that must refuse it.
+# outside WORKDIR is written: /dev/null itself is named as --out only with HARDENED=1, on a charclf
+# that refuses it (an older one would replace /dev/null with a regular file).
 set -u
 export OMP_NUM_THREADS=1 CHARCLF_HOME=${CHARCLF_HOME:-$(mktemp -d)}
 w=${1:-$(mktemp -d)}; mkdir -p "$w"; cd "$w" || exit 1

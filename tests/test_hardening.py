@@ -178,6 +178,13 @@ def test_hostile_contents_are_refused_in_one_line(trained, tmp_path, change, mes
     refused(run("evaluate", "--data", data, "--checkpoint", path), message)
 
 
+def test_finite_weights_whose_outputs_overflow_never_print_nan(trained, tmp_path):
+    _, checkpoint = trained
+    path = hostile.mutated(checkpoint, tmp_path / "huge.pt", lambda p: p["model"]["head.weight"].fill_(3e38))
+    result = refused(run("predict", "Jones", "--json", "--checkpoint", path), "its outputs are not finite numbers")
+    assert "NaN" not in result.stdout and "nan" not in result.stdout
+
+
 def test_a_zip_bomb_is_refused_before_it_inflates(trained, tmp_path):
     _, checkpoint = trained
     bomb = hostile.zip_bomb(checkpoint, tmp_path / "bomb.pt", inflated=64 << 20)
