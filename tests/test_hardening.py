@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 
 import hostile
-from charclf import archive, files
+from charclf import archive, files, training
 from charclf.checkpoint import load_checkpoint
 from charclf.cli import main
 from charclf.outputs import output_lock
@@ -66,8 +66,14 @@ def test_train_never_replaces_what_is_not_a_regular_file(trained, tmp_path, kind
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"fifo", out.name})  # no side files
 
 
-def test_train_refuses_dev_null_before_writing_anything(trained, tmp_path):
+def test_train_refuses_dev_null_before_writing_anything(trained, monkeypatch):
     data, _ = trained
+
+    def never(*args, **kwargs):  # were the check ever lost, this stops the run before any write
+        raise AssertionError("reached training: /dev/null was not refused first")
+
+    monkeypatch.setattr(training.distributed, "session", never)
+    monkeypatch.setattr(files.os, "replace", never)
     before = sorted(os.listdir("/dev"))
     refused(run("train", "--data", data, *SMALL, "--out", "/dev/null"), "will not write /dev/null: it is a device")
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
