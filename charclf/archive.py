@@ -1,7 +1,8 @@
 """A torch.save file looked at without trusting it, before torch.load reads a byte of its tensors
 (standard library only; torch only in torch_load, which reads a file these checks passed).
 
-`open_regular(path)` then `outline(file, path)` check, in this order, and raises a one-line CheckpointError at the first problem:
+`open_regular(path)` then `outline(file, path)` check, in this order, and raise a one-line
+CheckpointError at the first problem:
 - it is a regular file (a device or a pipe could block a read forever, or never end);
 - it is a zip archive as torch.save writes one (anything else "is not a charclf checkpoint");
 - its pickle refers only to tensors and plain containers: it is replayed by a restricted
