@@ -83,7 +83,10 @@ class Classifier:
     def probabilities(self, folded: list[str], prior: str | dict | None = None) -> torch.Tensor:
         """Already-folded, non-empty names -> (N, n_classes) calibrated probabilities; with a
         `prior` (see charclf.priors), reweighted to that population's label frequencies."""
-        return self.reweight(torch.softmax(self.logits(folded) / self.temperature, dim=1), prior)
+        probabilities = torch.softmax(self.logits(folded) / self.temperature, dim=1)
+        if not torch.isfinite(probabilities).all():  # finite but enormous weights can still overflow
+            raise CheckpointError(f"{self.path or 'the model'}: its outputs are not finite numbers; its weights are broken")
+        return self.reweight(probabilities, prior)
 
     def reweight(self, probabilities: torch.Tensor, prior: str | dict | None) -> torch.Tensor:
         """(N, n_classes) calibrated probabilities under the target `prior` (None or "train": as they are)."""

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import click
 
+from charclf.cliparams import FiniteFloatRange
 from charclf.console import NORMAL, VERBOSE, VERBOSITY, run_log, say, show_progress, verbosity_options
-from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MODELS, NGRAM, POOLINGS, ModelConfig, TrainConfig, default_of,
-                            defaults_for)
+from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MAX_SEED, MODEL_LIMITS, MODELS, NGRAM, POOLINGS, ModelConfig,
+                            TrainConfig, default_of, defaults_for)
 from charclf.errors import CharclfError
 
 SPLIT_CHOICE = click.Choice(["test", "val", "train"])
@@ -69,13 +70,6 @@ def data_option(default_help: str):
     )
 
 
-def _a_number(param, value: float | None) -> float | None:
-    """click's FloatRange lets NaN through (every comparison with it is False): refuse it."""
-    if value is not None and value != value:
-        raise click.BadParameter("not a number", param=param)
-    return value
-
-
 def prior_option(command):
     return click.option(
         "--prior", metavar="uniform|train|FILE.json",
@@ -85,7 +79,7 @@ def prior_option(command):
 
 
 def min_confidence_option(help_text: str):
-    return click.option("--min-confidence", type=click.FloatRange(0, 1), metavar="P", help=help_text)
+    return click.option("--min-confidence", type=FiniteFloatRange(0, 1), metavar="P", help=help_text)
 
 
 TRAIN_DATA_DEFAULT = "$CHARCLF_DATA, else ./data/names"
@@ -141,36 +135,36 @@ def _use_threads(threads: int | None, batch: bool = True) -> None:
 @click.option("--model", "--arch", "arch", type=click.Choice(MODELS), default="gru", show_default=True,
               help="Recurrent backbone, or ngram: the classical baseline (a logistic regression over "
                    "character 1-5-grams, no network).")
-@click.option("--hidden-size", type=click.IntRange(min=1), help=per_arch("hidden_size"))
-@click.option("--num-layers", type=click.IntRange(min=1), help=per_arch("num_layers"))
+@click.option("--hidden-size", type=click.IntRange(1, MODEL_LIMITS["hidden_size"]), help=per_arch("hidden_size"))
+@click.option("--num-layers", type=click.IntRange(1, MODEL_LIMITS["num_layers"]), help=per_arch("num_layers"))
 @click.option("--bidirectional/--unidirectional", default=None, help=per_arch("bidirectional"))
-@click.option("--embedding-dim", type=click.IntRange(min=0),
+@click.option("--embedding-dim", type=click.IntRange(0, MODEL_LIMITS["embedding_dim"]),
               help="Letter embedding width (0: one-hot letters straight into the RNN). " + per_arch("embedding_dim"))
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help=per_arch("dropout"))
+@click.option("--dropout", type=FiniteFloatRange(0, 1, max_open=True), help=per_arch("dropout"))
 @click.option("--pooling", type=click.Choice(POOLINGS),
               help="Name vector: the last states, the max over letters, or the mean and the max. " + per_arch("pooling"))
 @click.option("--lowercase/--case-sensitive", default=None,
               help="Read letters lower-cased (Jones and JONES alike). " + per_arch("lowercase"))
 @click.option("--epochs", type=click.IntRange(min=1), help=per_arch("epochs"))
 @click.option("--batch-size", type=click.IntRange(min=1), help=per_arch("batch_size"))
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True),
+@click.option("--lr", type=FiniteFloatRange(min=0, min_open=True),
               help="Peak learning rate of the one-cycle schedule. " + per_arch("lr"))
-@click.option("--weight-decay", type=click.FloatRange(min=0), help=per_arch("weight_decay"))
+@click.option("--weight-decay", type=FiniteFloatRange(min=0), help=per_arch("weight_decay"))
 @click.option("--class-weighting", type=click.Choice(list(CLASS_WEIGHTINGS)),
               help="Weigh rare labels more in the loss: (names / names of the label) to the power 1/4, "
                    "1/2 or 1. " + per_arch("class_weighting"))
-@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), help=per_arch("label_smoothing"))
-@click.option("--average-decay", type=click.FloatRange(0, 1, max_open=True),
+@click.option("--label-smoothing", type=FiniteFloatRange(0, 1, max_open=True), help=per_arch("label_smoothing"))
+@click.option("--average-decay", type=FiniteFloatRange(0, 1, max_open=True),
               help="Keep a moving average of the weights with this decay per step (0: the weights as "
                    "trained). " + per_arch("average_decay"))
-@click.option("--next-letter-weight", type=click.FloatRange(min=0),
+@click.option("--next-letter-weight", type=FiniteFloatRange(min=0),
               help="Also learn to predict each next (and previous) letter, with this weight in the loss "
                    "(0: no; the saved model never includes it). " + per_arch("next_letter_weight"))
-@click.option("--ngram-buckets", type=click.IntRange(min=1),
+@click.option("--ngram-buckets", type=click.IntRange(1, MODEL_LIMITS["ngram_buckets"]),
               help=f"--model ngram: hash buckets of its n-grams. [default: {ModelConfig.ngram_buckets}]")
-@click.option("--ngram-c", type=click.FloatRange(min=0, min_open=True),
+@click.option("--ngram-c", type=FiniteFloatRange(min=0, min_open=True),
               help=f"--model ngram: inverse L2 strength of its logistic regression. [default: {TrainConfig.ngram_c:g}]")
-@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=TrainConfig.seed, show_default=True,
               help="Seeds the split, the initial weights and the batch order.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
@@ -179,12 +173,15 @@ def _use_threads(threads: int | None, batch: bool = True) -> None:
                    "the model evaluate, confusion and predict use without --checkpoint.")
 @click.option("--resume", is_flag=True,
               help="Continue the interrupted run saved beside --out, with its own settings.")
+@click.option("--force", is_flag=True,
+              help="Replace an existing --out that is not a charclf checkpoint (never a device, a folder or a "
+                   "file of the dataset).")
 @click.option("--progress/--no-progress", default=None,
               help="Show progress bars (stderr). Default: when stderr is a terminal, unless -q.")
 @click.pass_context
 @verbosity_options("Also print every setting the run uses (model and training options).")
 @reports_errors
-def train(ctx, data, arch, seed, device, threads, out, resume, progress, verbosity, **options):
+def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, verbosity, **options):
     """Train a classifier on a folder of <Label>.txt files or a CSV/TSV file of names.
 
     The default model is a bidirectional GRU over letter embeddings, its outputs pooled over
@@ -224,13 +221,14 @@ def train(ctx, data, arch, seed, device, threads, out, resume, progress, verbosi
         _check_resume_options(ctx, {**state["model_config"], **state["train_config"]})
         data_dir = resolve_data_dir(data, fallback=state["data_dir"])
         say(verbosity, _settings_line(state["model_config"], state["train_config"]), VERBOSE)
-        result = training.resume(out, data_dir=data_dir, device=device, progress=progress, state=state, log=log)
+        result = training.resume(out, data_dir=data_dir, device=device, progress=progress, state=state, log=log,
+                                  force=force)
         arch = state["model_config"]["arch"]
     else:
         model_options, config = defaults_for(arch, seed=seed, **options)
         say(verbosity, _settings_line({"arch": arch, **model_options}, config), VERBOSE)
         result = training.train(resolve_data_dir(data), out, arch=arch, model_options=model_options, config=config,
-                                device=device, progress=progress, log=log)
+                                device=device, progress=progress, log=log, force=force)
     if not is_main_process():
         return  # rank 0 reports for all
     m = result.metrics
@@ -257,7 +255,7 @@ def _settings_line(model_options: dict, config) -> str:
 @click.option("--archs", default=",".join(MODELS), show_default=True,
               help="Models to train, comma-separated: backbones and ngram (the baseline).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs for every backbone. Default: each one's own.")
-@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=TrainConfig.seed, show_default=True)
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/compare"),
@@ -640,10 +638,14 @@ def _predict_table(table, *, names, file, as_json, k, min_confidence, checkpoint
 def _read_lines(file: Path | str):
     """Yield (line number, text, error or None) from a file or '-' (stdin), streaming.
 
-    A line that is not valid UTF-8 is reported by number; it does not stop the others.
-    """
+    A line that is not valid UTF-8, or too long to be a name, is reported by number; it does
+    not stop the others (charclf.lines)."""
     from tqdm import tqdm
 
+    from charclf.lines import read_lines
+
+    if str(file) == "-" and sys.stdin is None:
+        raise click.ClickException("cannot read names from stdin: it is closed")
     stream = sys.stdin.buffer if str(file) == "-" else None
     try:
         handle = stream or open(file, "rb")
@@ -653,14 +655,10 @@ def _read_lines(file: Path | str):
     bar = tqdm(unit=" lines", unit_scale=True, desc="predicting", file=sys.stderr, leave=False,
                disable=not show_progress(meta.get(VERBOSITY, NORMAL)))
     with handle, bar:
-        for number, raw in enumerate(handle, start=1):
-            meta[LINES_READ] = number
+        for item in read_lines(handle):
+            meta[LINES_READ] = item[0]
             bar.update()
-            raw = raw.rstrip(b"\r\n")
-            try:
-                yield number, raw.decode("utf-8"), None
-            except UnicodeDecodeError:
-                yield number, raw.decode("utf-8", errors="replace"), f"line {number} is not valid UTF-8"
+            yield item
 
 
 @main.command()
@@ -671,8 +669,7 @@ def _read_lines(file: Path | str):
               help="Read names from FILE, one per line ('-' for stdin).")
 @min_confidence_option("Answer `unknown` (with the reason and the best guess) when the top calibrated "
                        "probability is below P (0-1).")
-@click.option("--coverage", type=click.FloatRange(0, 1, min_open=True, max_open=True), metavar="C",
-              callback=lambda ctx, param, value: _a_number(param, value),
+@click.option("--coverage", type=FiniteFloatRange(0, 1, min_open=True, max_open=True), metavar="C",
               help="Also give each name its conformal label set: the smallest set of labels that holds "
                    "the true label with probability C (e.g. 0.9), for names like the training data's.")
 @prior_option
@@ -722,10 +719,12 @@ def predict(names, k, file, min_confidence, coverage, prior, full_names, as_json
         raise click.UsageError("give names as arguments or with --file, not both")
     if not names and not file:
         raise click.UsageError("no names: give some as arguments, or use --file FILE ('-' for stdin)")
+    from charclf.lines import too_long
+
     clf = _predictor(checkpoint, device, threads, batch=bool(file))
     options = {"k": k, "min_confidence": min_confidence,
                **_uncertainty_options(clf, coverage=coverage, prior=prior, full_names=full_names)}
-    lines = ((i, name, None) for i, name in enumerate(names, start=1)) if names else _read_lines(file)
+    lines = ((i, name, too_long(name)) for i, name in enumerate(names, start=1)) if names else _read_lines(file)
     failed = total = 0
     chunk = []
     for item in lines:

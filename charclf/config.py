@@ -17,6 +17,11 @@ POOLINGS = ("last", "max", "mean+max", "last+max")  # how per-letter outputs bec
 # Loss weight of a label = (names / names of that label) ** power, scaled to mean 1.
 CLASS_WEIGHTINGS = {"none": 0.0, "fourth-root": 0.25, "sqrt": 0.5, "inverse": 1.0}
 
+# The largest model settings charclf builds or loads (a checkpoint asking for more is refused).
+MODEL_LIMITS = {"n_letters": 10_000, "n_classes": 10_000, "hidden_size": 4096, "num_layers": 16,
+                "embedding_dim": 1024, "ngram_buckets": 1 << 24, "ngram_max_n": 16}
+MAX_SEED = 2**32 - 1
+
 # What each backbone changes in the defaults below, tuned on the validation split (docs/tuning.md).
 # Options given explicitly win.
 ARCH_DEFAULTS: dict[str, dict] = {
@@ -46,6 +51,7 @@ class ModelConfig:
     ngram_max_n: int = 5
 
     def __post_init__(self):
+        _check_types(self)
         _check_choice("arch", self.arch, MODELS)
         _check_choice("pooling", self.pooling, POOLINGS)
         if self.embedding_dim < 0:
@@ -54,6 +60,9 @@ class ModelConfig:
             _check_positive(name, getattr(self, name))
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name, most in MODEL_LIMITS.items():
+            if getattr(self, name) > most:
+                raise ValueError(f"{name} must be at most {most}, got {getattr(self, name)}")
 
 
 @dataclass
@@ -80,7 +89,10 @@ class TrainConfig:
     ngram_min_df: int = 2
 
     def __post_init__(self):
+        _check_types(self)
         _check_positive("epochs", self.epochs)
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be from 0 to {MAX_SEED}, got {self.seed}")
         _check_positive("batch_size", self.batch_size)
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
@@ -118,6 +130,17 @@ def default_of(arch: str, name: str):
         return ARCH_DEFAULTS[arch][name]
     source = ModelConfig if name in {f.name for f in fields(ModelConfig)} else TrainConfig
     return next(f.default for f in fields(source) if f.name == name)
+
+
+def _check_types(config) -> None:
+    """Every field of the type its annotation names (a checkpoint or a saved run may hold anything)."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = {"str": isinstance(value, str), "bool": isinstance(value, bool),
+              "int": number and isinstance(value, int), "float": number and math.isfinite(value)}[f.type]
+        if not ok:
+            raise ValueError(f"{f.name} must be {'an' if f.type == 'int' else 'a'} {f.type}, got {str(value)[:40]}")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -14,7 +14,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from charclf.errors import DataError
 from charclf.readings import training_reading
-from charclf.text import DEFAULT_ALPHABET
+from charclf.text import DEFAULT_ALPHABET, MAX_NAME_CHARS
 
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -44,6 +44,9 @@ def read_label_file(path: Path) -> list[str]:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from None
     lines = []
     for number, line in enumerate(raw.splitlines(), start=1):
+        if len(line) > MAX_NAME_CHARS and len(line.decode("utf-8", errors="replace")) > MAX_NAME_CHARS:
+            raise DataError(f"{path}, line {number}: the name is longer than {MAX_NAME_CHARS} characters, the most "
+                            "a name may have")
         try:
             lines.append(line.decode("utf-8"))
         except UnicodeDecodeError as e:

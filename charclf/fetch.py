@@ -35,6 +35,8 @@ _CHUNK = 64 * 1024
 # The real names files are at most a few hundred KB; anything far bigger is
 # not this dataset (or is a zip bomb), so refuse it before decompressing.
 _MAX_MEMBER_BYTES = 64 * 1024 * 1024
+# The real data.zip is under 3 MB: a download far bigger is not it, and would only fill the disk.
+_MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
 # A file name we are willing to write: no path separators, no leading dot.
 _PLAIN_TXT = re.compile(r"\w[\w .-]*\.txt")
 # sha256sum output: "<hash>  <name>" (text mode) or "<hash> *<name>" (binary mode).
@@ -144,12 +146,16 @@ def _download(url: str, target: Path, progress: bool, timeout: float) -> None:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(target, "wb") as out:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
+            if total is not None and total > _MAX_ARCHIVE_BYTES:
+                raise FetchError(_too_big(url, f"is {total:,} bytes"))
             received = 0
             with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="data.zip",
                       disable=not progress, file=sys.stderr, leave=False) as bar:
                 while chunk := response.read(_CHUNK):
-                    out.write(chunk)
                     received += len(chunk)
+                    if received > _MAX_ARCHIVE_BYTES:
+                        raise FetchError(_too_big(url, "goes on past that"))
+                    out.write(chunk)
                     bar.update(len(chunk))
             # A connection that drops early can look like a clean end of data.
             if total is not None and received < total:
@@ -161,6 +167,11 @@ def _download(url: str, target: Path, progress: bool, timeout: float) -> None:
         # HTTPError reads best whole ("HTTP Error 404: Not Found"); URLError's reason is the real cause.
         reason = exc if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
         raise FetchError(_download_failed(url, _one_line(reason))) from exc
+
+
+def _too_big(url: str, what: str) -> str:
+    return (f"the download from {url} {what}: the names archive is under {_MAX_ARCHIVE_BYTES // 2**20} MB, so "
+            f"this is not it; nothing was written. {_TRUST_HINT}")
 
 
 def _download_failed(url: str, reason: str) -> str:

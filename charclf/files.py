@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -21,6 +23,30 @@ def ensure_writable(path: Path) -> None:
         raise CheckpointError(f"cannot write to {path}: it is a folder")
 
 
+def kind_of(mode: int) -> str:
+    """What a non-regular file is, in words, from its st_mode."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+
+
+def check_replaceable(path: Path) -> None:
+    """atomic_write renames over `path`: that must replace nothing, or a regular file. Renaming over
+    a device (/dev/null), a pipe or a folder would destroy it: OSError instead."""
+    try:
+        mode = os.stat(path).st_mode  # follows a symlink: what the user meant by the name
+    except (FileNotFoundError, NotADirectoryError):
+        return  # nothing there to destroy (whether the folder can be made is another question)
+    except OSError as e:
+        raise OSError(e.errno, f"cannot look at it ({e.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EEXIST, f"it is {kind_of(mode)}, not a regular file (charclf replaces only regular files)")
+
+
 def remove_stale_temps(path: Path) -> None:
     """Delete temp files that a killed writer of `path` left behind (see atomic_write)."""
     for stale in Path(path).parent.glob(f".{Path(path).name}.*.tmp"):
@@ -33,6 +59,7 @@ def atomic_write(path: Path, write) -> None:
     A crash at any moment leaves either the old file or the new one, never a torn one.
     """
     path = Path(path)
+    check_replaceable(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
@@ -41,8 +68,12 @@ def atomic_write(path: Path, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        # torch.save reports a failed write (a full disk) as a RuntimeError raised while handling
+        # the OSError: that OSError is what the caller can explain.
+        if isinstance(e, RuntimeError) and isinstance(e.__context__, OSError):
+            raise e.__context__ from None
         raise
 
 

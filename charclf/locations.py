@@ -58,7 +58,7 @@ def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> Path:
     the pretrained model that ships with charclf."""
     if checkpoint is not None:
         path = Path(checkpoint)
-        if not path.is_file():
+        if not path.exists():  # anything else that exists is judged when loaded (archive.open_regular)
             raise CheckpointError(f"no checkpoint file at {path}")
         return path
     path = default_checkpoint()

@@ -55,7 +55,7 @@ def evaluate(model: nn.Module, names: list[str], targets: list[int], labels: lis
     and confusion matrix, plus the mean cross-entropy ("loss") and the (N, n_classes) logits."""
     logits = batched_logits(model, names, alphabet, device)
     if not torch.isfinite(logits).all():
-        raise TrainingDiverged("the model's outputs are no longer finite")
+        raise TrainingDiverged("the model's outputs are not finite numbers")
     result = report(targets, logits.argmax(1).tolist(), labels)
     result["loss"] = nn.functional.cross_entropy(logits, torch.tensor(targets)).item() if targets else float("nan")
     result["logits"] = logits

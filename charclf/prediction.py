@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from charclf.fullnames import FamilyName, family_name
+from charclf.lines import TOO_LONG
 from charclf.readings import read
 from charclf.scripts import LATIN, detect_script
-from charclf.text import DEFAULT_ALPHABET
+from charclf.text import DEFAULT_ALPHABET, MAX_NAME_CHARS
 
 UNKNOWN = "unknown"
 UNREADABLE = "no letters to read, even after transliteration to Latin"
@@ -131,6 +132,9 @@ def read_names(names: Iterable[str], alphabet: str, full_names: bool = False,
     plain = alphabet == DEFAULT_ALPHABET
     predictions, readable = [], []
     for name in names:
+        if len(name) > MAX_NAME_CHARS:  # the network's memory grows with the length
+            predictions.append(Prediction(name, "", abstained=True, reason=TOO_LONG, model=model))
+            continue
         family = family_name(name) if full_names else None
         text = family.part if family else name
         if plain and text.isascii() and text.isalpha():  # most names (Smith): read as they are

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from charclf.archive import open_regular, outline, torch_load
 from charclf.errors import CheckpointError
 from charclf.files import atomic_write
 
@@ -75,10 +76,9 @@ def load_state(checkpoint: Path) -> dict[str, Any]:
             f"no training state to resume at {path} (the run finished, or never completed an epoch); "
             "train without --resume to start anew"
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path} is not a readable training state: {str(e).splitlines()[0][:200]}") from None
+    with open_regular(path) as file:  # the same checks as a checkpoint's: sizes, no code, one line
+        outline(file, path)
+        state = torch_load(file, path)
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise CheckpointError(f"{path} is not a charclf training state of format {STATE_FORMAT}")
     return state

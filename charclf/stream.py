@@ -27,6 +27,7 @@ from typing import BinaryIO, Iterator, Sequence
 from charclf.data import SPLITS, load_dataset
 from charclf.errors import DataError
 from charclf.readings import training_reading
+from charclf.text import MAX_NAME_CHARS
 
 BUFFER = 65_536  # train names shuffled together; also the most any epoch holds at once
 HELD_MAX = 100_000  # the largest validation/test sample kept in memory (a uniform sample beyond)
@@ -214,13 +215,16 @@ def raw_rows(path: Path, layout: Layout, digest=None) -> Iterator[tuple[int, str
     with handle:
         reader = csv.reader(_decoded_lines(handle, path, digest), delimiter=layout.delimiter)
         while True:
+            number = reader.line_num + 1  # where the next row starts
             try:
                 row = next(reader)
             except StopIteration:
                 return
             except csv.Error as e:
-                raise DataError(f"{path}, line {reader.line_num}: {e}") from None
-            number = reader.line_num
+                raise DataError(f"{path}, line {number}: {e}{_unclosed(number, reader.line_num)}") from None
+            if reader.line_num > number:  # a quoted field ran over line ends: a quote left open
+                raise DataError(f"{path}, line {number}: a quote opened on this line is never closed "
+                                f"(the row ran on to line {reader.line_num})")
             if not row or (number == 1 and layout.header):
                 continue
             if len(row) != 2:
@@ -228,7 +232,14 @@ def raw_rows(path: Path, layout: Layout, digest=None) -> Iterator[tuple[int, str
             name, label = row[layout.name_column], row[1 - layout.name_column].strip()
             if not label:
                 raise DataError(f"{path}, line {number}: the label is empty")
+            if len(name) > MAX_NAME_CHARS:
+                raise DataError(f"{path}, line {number}: the name is longer than {MAX_NAME_CHARS} characters, the "
+                                "most a name may have")
             yield number, name, label
+
+
+def _unclosed(start: int, now: int) -> str:
+    return f" (a quote opened on this line may never be closed: the row ran on to line {now})" if now > start else ""
 
 
 def _decoded_lines(handle: BinaryIO, path: Path, digest) -> Iterator[str]:

@@ -10,6 +10,10 @@ import unicodedata
 # It is stored in every checkpoint, so a model always reads names the way it was trained.
 DEFAULT_ALPHABET = string.ascii_letters + " .,;'"
 
+# The longest name charclf reads (predicting, training): the network's memory grows with a name's
+# length, and real names are far shorter. A longer line is an error of its own line.
+MAX_NAME_CHARS = 1000
+
 # Scripts whose Latin reading is known to mislead, keyed by the start of their characters'
 # Unicode names; the note goes into the prediction's reason.
 CAVEATS = {

@@ -6,6 +6,7 @@ baseline (--model ngram) is fitted in one go instead (fit_ngram)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -27,13 +28,15 @@ from charclf.card import charclf_version, utc_now
 from charclf.checkpoint import Checkpoint, save_checkpoint
 from charclf.config import NGRAM, ModelConfig, TrainConfig, defaults_for
 from charclf.errors import CharclfError, CheckpointError, DataError
-from charclf.files import atomic_write, ensure_writable, remove_stale_temps
+from charclf.files import atomic_write, remove_stale_temps
 from charclf.loop import TrainingDiverged, class_weights, evaluate, train_one_epoch
 from charclf.metrics import majority_baseline
 from charclf.model import build_model, count_parameters
 from charclf.nextletter import NextLetterTask
+from charclf.outputs import output_lock, prepare_output
 from charclf.runstate import Progress, load_state, rng_states, save_state, set_rng_states, state_path
 from charclf.text import DEFAULT_ALPHABET
+from charclf.validation import check_model_size
 
 __all__ = ["TrainResult", "TrainingDiverged", "TrainingInterrupted", "train", "resume", "load_training_state",
            "history_paths", "state_path"]
@@ -58,27 +61,35 @@ def history_paths(checkpoint: Path) -> tuple[Path, Path]:
     return checkpoint.with_suffix(".history.json"), checkpoint.with_suffix(".curves.png")
 
 
+def _prepare(out: Path, data_dir: Path | None, force: bool) -> contextlib.AbstractContextManager:
+    """Refuse an --out that is not ours to replace (rank 0 checks); then lock it for the run."""
+    main = distributed.is_main_process()
+    if main:
+        prepare_output(out, data_dir, force, [*history_paths(out), state_path(out)])
+    return output_lock(out, enabled=main)
+
+
 def train(data_dir: Path, out: Path, arch: str = "gru", model_options: dict[str, Any] | None = None,
           config: TrainConfig | None = None, device: str | torch.device = "auto", progress: bool = True,
-          log: Callable[[str], None] | None = None) -> TrainResult:
+          log: Callable[[str], None] | None = None, force: bool = False) -> TrainResult:
     """Train on a folder of <Label>.txt files or a CSV/TSV file of name,label rows; keep the best
     model on validation at `out`. Under torchrun, every process runs this and they train one model
     data-parallel (see charclf.distributed); only rank 0 writes files.
 
     `arch` ("gru", "lstm", "rnn", or "ngram" for the baseline) brings its defaults
     (config.defaults_for); `model_options` entries override its model options, and `config`,
-    when given, replaces its training config whole."""
+    when given, replaces its training config whole. `force`: replace an `out` that is not a
+    charclf checkpoint (never a device, a folder or a file of the dataset)."""
     arch_options, arch_config = defaults_for(arch)
     model_options = {**arch_options, **(model_options or {})}
     config = config or arch_config
-    if distributed.is_main_process():
-        ensure_writable(Path(out))
-    with distributed.session(device) as dist:
+    with _prepare(Path(out), Path(data_dir), force), distributed.session(device) as dist:
         # The n-gram baseline is fitted on the training names held in memory (a sample of a big file).
         held = ("train", "val", "test") if arch == NGRAM else ("val", "test")
         source = open_source(Path(data_dir), DEFAULT_ALPHABET, config.seed, held)
         model_config = ModelConfig(arch=arch, n_letters=len(DEFAULT_ALPHABET), n_classes=len(source.labels),
                                    **model_options)
+        check_model_size(model_config)
         if arch == NGRAM:
             return fit_ngram(source, Path(data_dir), model_config, config, Path(out), dist, log)
         run = Run(source, Path(data_dir), model_config, config, Path(out), dist)
@@ -86,24 +97,27 @@ def train(data_dir: Path, out: Path, arch: str = "gru", model_options: dict[str,
 
 
 def resume(out: Path, data_dir: Path | None = None, device: str | torch.device = "auto", progress: bool = True,
-           log: Callable[[str], None] | None = None, state: dict[str, Any] | None = None) -> TrainResult:
+           log: Callable[[str], None] | None = None, state: dict[str, Any] | None = None,
+           force: bool = False) -> TrainResult:
     """Continue the run whose state was saved beside `out`, with its own configuration, on the
     same data (by default the folder it was trained on); ends as an uninterrupted run would.
     `state`: that state, when the caller has already read it (load_training_state)."""
     out = Path(out)
     state = state or load_state(out)
-    if distributed.is_main_process():
-        ensure_writable(out)
     data_dir = Path(data_dir or state["data_dir"])
-    config = TrainConfig(**state["train_config"])
-    with distributed.session(device) as dist:
+    try:
+        config = TrainConfig(**state["train_config"])
+        model_config = ModelConfig(**state["model_config"])
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"the training state beside {out} has a bad config ({e})") from None
+    with _prepare(out, data_dir, force), distributed.session(device) as dist:
         if state["world_size"] != dist.world_size:
             raise CheckpointError(f"the saved run trained in {state['world_size']} process(es), this one has "
                                   f"{dist.world_size}: resume it with as many (torchrun --nproc_per_node, --nnodes)")
         source = open_source(data_dir, state["alphabet"], config.seed)
         if source.fingerprint != state["data_fingerprint"]:
             raise DataError(f"the dataset at {data_dir} differs from the one the saved run was trained on; cannot resume")
-        run = Run(source, data_dir, ModelConfig(**state["model_config"]), config, out, dist)
+        run = Run(source, data_dir, model_config, config, out, dist)
         run.restore(state)
         return fit(run, progress=progress, log=log)
 
@@ -411,8 +425,12 @@ def write_history(checkpoint: Path, history: list[dict[str, float]]) -> None:
     from charclf.extras import available
 
     json_path, png_path = history_paths(checkpoint)
-    atomic_write(json_path, lambda f: f.write(json.dumps(history, indent=2).encode()))
-    if any("train_loss" in row for row in history) and available("matplotlib"):
-        from charclf.plots import plot_history
+    try:
+        atomic_write(json_path, lambda f: f.write(json.dumps(history, indent=2).encode()))
+        if any("train_loss" in row for row in history) and available("matplotlib"):
+            from charclf.plots import plot_history
 
-        plot_history(history, png_path)
+            plot_history(history, png_path)
+    except OSError as e:
+        raise CheckpointError(f"saved {checkpoint}, but cannot write its history beside it: "
+                              f"{e.strerror or e}") from None

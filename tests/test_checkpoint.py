@@ -76,7 +76,7 @@ def test_wrong_contents_are_named(tmp_path, mutate, message):
 def test_garbage_files_are_refused(tmp_path, content):
     path = tmp_path / "bad.pt"
     path.write_bytes(content)
-    with pytest.raises(CheckpointError, match="bad.pt is not a readable charclf checkpoint") as e:
+    with pytest.raises(CheckpointError, match="bad.pt is not a charclf checkpoint") as e:
         load_checkpoint(path)
     assert "\n" not in str(e.value)
 

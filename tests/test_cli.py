@@ -218,14 +218,16 @@ def test_unreadable_names_are_unknown_with_the_reason(tiny_data, tmp_path, name)
     assert f"unknown: {reason}" in text
 
 
-def test_control_characters_and_a_100k_letter_name_are_predicted(tiny_data, tmp_path):
+def test_control_characters_are_read_and_a_100k_letter_name_is_an_error_of_its_line(tiny_data, tmp_path):
     ckpt = tmp_path / "m.pt"
     ok("train", "--data", tiny_data, *FAST, "--out", ckpt)
     names = tmp_path / "names.txt"
-    names.write_text("Ro\x01ssi\n" + "x" * 100_000 + "\n")
-    rows = json_lines(ok("predict", "--file", names, "--json", "--checkpoint", ckpt).stdout)
-    assert rows[0]["as_read"] == "Rossi" and len(rows[1]["as_read"]) == 100_000
-    assert all(len(r["predictions"]) == 3 for r in rows)
+    names.write_text("Ro\x01ssi\n" + "x" * 100_000 + "\n" + "x" * 1000 + "\n")
+    result = run("predict", "--file", names, "--json", "--checkpoint", ckpt)
+    assert result.exit_code == 1 and "line 2 is longer than 1000 characters" in result.stderr
+    rows = json_lines(result.stdout)
+    assert rows[0]["as_read"] == "Rossi" and "longer than 1000" in rows[1]["error"] and len(rows[2]["as_read"]) == 1000
+    assert len(rows[0]["predictions"]) == 3 == len(rows[2]["predictions"])
 
 
 def test_compare_trains_every_backbone_and_the_baseline_on_one_split(tiny_data, tmp_path):

@@ -160,6 +160,9 @@ def test_names_with_no_letters_are_skipped_and_counted(tmp_path):
     (b"name,label\nSmith,English\nJones,English\n", "has 1 label(s) (English)"),
     (b"name,label\n", "has 0 label(s) (no rows)"),
     (b"Smith,English\nRossi,Italian\n", "split of"),
+    (b"name,label\nSmith,English\n\"Rossi,Italian\nSato,Japanese\nJones,English\n",
+     "line 3: a quote opened on this line is never closed (the row ran on to line 5)"),
+    (b"Smith,English\n" + b"x" * 1001 + b",English\n", "line 2: the name is longer than 1000 characters"),
 ])
 def test_bad_csv_rows_are_one_line_errors_with_the_line_number(tmp_path, content, message):
     path = tmp_path / "bad.csv"
