@@ -95,6 +95,34 @@ class NameClassifier(nn.Module):
         return torch.cat(features, dim=1)
 
 
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per recurrent layer (torch's layout)
+
+
+def weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The state_dict shapes of the model `config` describes, computed without building it (a
+    checkpoint's shapes are checked against these before its weights are read; a test keeps them
+    equal to build_model's). For the n-gram baseline, the largest its tables can be."""
+    if config.arch == NGRAM:  # its tables at their largest (a checkpoint keeps only the rows seen in training)
+        return {"table.weight": (config.ngram_buckets, config.n_classes), "table.bias": (config.n_classes,),
+                "table.codes": (config.n_letters,), "table.idf": (config.ngram_buckets,),
+                "table.rows": (config.ngram_buckets,)}
+    shapes: dict[str, tuple[int, ...]] = {}
+    if config.embedding_dim:
+        shapes["embed.weight"] = (config.n_letters, config.embedding_dim)
+    directions = 2 if config.bidirectional else 1
+    rows, hidden = GATES[config.arch] * config.hidden_size, config.hidden_size
+    for layer in range(config.num_layers):
+        inputs = (config.embedding_dim or config.n_letters) if layer == 0 else hidden * directions
+        for suffix in ("", "_reverse")[:directions]:
+            shapes[f"rnn.weight_ih_l{layer}{suffix}"] = (rows, inputs)
+            shapes[f"rnn.weight_hh_l{layer}{suffix}"] = (rows, hidden)
+            shapes[f"rnn.bias_ih_l{layer}{suffix}"] = (rows,)
+            shapes[f"rnn.bias_hh_l{layer}{suffix}"] = (rows,)
+    width = hidden * directions * (1 if config.pooling in ("last", "max") else 2)
+    shapes["head.weight"], shapes["head.bias"] = (config.n_classes, width), (config.n_classes,)
+    return shapes
+
+
 def build_model(config: ModelConfig) -> nn.Module:
     """The module a config describes: a NameClassifier, or for arch "ngram" the n-gram baseline."""
     if config.arch == NGRAM:

@@ -15,6 +15,7 @@ import torch
 from charclf.archive import MAX_TENSOR_BYTES
 from charclf.config import MAX_SEED, NGRAM, ModelConfig
 from charclf.errors import CheckpointError
+from charclf.model import weight_shapes
 
 FORMAT = 2  # 2: purely recurrent models (mean+max pooling, lower-cased letters) or the n-gram baseline
 REQUIRED = ("format", "model", "model_config", "alphabet", "labels", "train_config", "metrics")
@@ -99,7 +100,7 @@ def check_weights(weights: dict[str, Any]) -> None:
 
 def check_model_size(config: ModelConfig) -> None:
     """The model a config describes must fit in a checkpoint charclf loads (archive.MAX_TENSOR_BYTES)."""
-    size = _bytes(_meta_model(config))
+    size = 4 * sum(math.prod(shape) for shape in weight_shapes(config).values())  # float32 (8 for int64 codes: small)
     if size > MAX_TENSOR_BYTES:
         raise CheckpointError(f"this model would have {size / 2**30:.1f} GiB of weights, more than the "
                               f"{MAX_TENSOR_BYTES / 2**30:g} GiB a charclf checkpoint may hold: make it smaller")
@@ -139,7 +140,7 @@ def _check_shapes(config: ModelConfig, weights: Any) -> None:
     check_model_size(config)
     if config.arch == NGRAM:
         return
-    expected = {key: tuple(t.shape) for key, t in _meta_model(config).state_dict().items()}
+    expected = weight_shapes(config)
     found = {key: tuple(getattr(t, "shape", ())) for key, t in weights.items()}
     if expected != found:
         wrong = sorted(set(expected) ^ set(found)) or [k for k in expected if expected[k] != found[k]]
@@ -147,17 +148,6 @@ def _check_shapes(config: ModelConfig, weights: Any) -> None:
         raise CheckpointError(f"its weights do not fit its model config ({key}: "
                               f"{list(found[key]) if key in found else 'missing'}, expected "
                               f"{list(expected[key]) if key in expected else 'none'})")
-
-
-def _meta_model(config: ModelConfig) -> torch.nn.Module:
-    from charclf.model import build_model
-
-    with torch.device("meta"):  # shapes only: no memory for the weights
-        return build_model(config)
-
-
-def _bytes(model: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
 
 
 def _short(error: Exception) -> str:

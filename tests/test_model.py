@@ -4,7 +4,7 @@ import torch
 from charclf.config import ARCHS, POOLINGS, ModelConfig
 from charclf.data import index_batch
 from charclf.errors import DeviceError
-from charclf.model import BACKBONES, NameClassifier, batched_logits, pick_device
+from charclf.model import BACKBONES, NameClassifier, batched_logits, build_model, pick_device
 from charclf.text import DEFAULT_ALPHABET
 
 N_LETTERS = len(DEFAULT_ALPHABET)
@@ -127,3 +127,19 @@ def test_one_hot_and_embedded_inputs(embedding_dim):
     assert packed.data.dim() == (2 if embedding_dim == 0 else 1)  # one-hot rows, or letter positions
     assert model(packed).shape == (len(NAMES), 7)
 
+
+
+@pytest.mark.parametrize("arch", ["rnn", "lstm", "gru", "ngram"])
+@pytest.mark.parametrize("options", [{}, {"bidirectional": False, "num_layers": 2, "embedding_dim": 0},
+                                     {"pooling": "last", "num_layers": 3, "hidden_size": 7, "ngram_buckets": 64}])
+def test_weight_shapes_are_the_built_models(arch, options):
+    from charclf.model import weight_shapes
+
+    config = ModelConfig(arch=arch, n_letters=57, n_classes=5, **options)
+    built = {key: tuple(t.shape) for key, t in build_model(config).state_dict().items()}
+    expected = weight_shapes(config)
+    if arch == "ngram":  # stored sparsely: the rows seen in training, at most every bucket
+        assert set(expected) == set(built)
+        assert all(b <= e for key in built for b, e in zip(built[key], expected[key]))
+    else:
+        assert expected == built
