@@ -35,8 +35,7 @@ def _session(path: Path, threads: int):
         import onnxruntime
     except ImportError:
         raise CheckpointError(INSTALL_HINT) from None
-    if not path.is_file():
-        raise CheckpointError(f"no model file at {path}")
+    _check_file(path)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -52,6 +51,48 @@ def _session(path: Path, threads: int):
     return session, meta
 
 
+MAX_BYTES = 1 << 30  # as for a .pt checkpoint's weights (charclf.archive)
+
+
+def _check_file(path: Path) -> None:
+    """A regular file of a sane size, or one line saying what it is instead (a pipe or a device
+    is never read: it could block or never end)."""
+    import stat
+
+    try:
+        mode = path.stat()
+    except FileNotFoundError:
+        raise CheckpointError(f"no model file at {path}") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {e.strerror or e}") from None
+    kind = ("a folder" if stat.S_ISDIR(mode.st_mode) else "a pipe" if stat.S_ISFIFO(mode.st_mode)
+            else "a device" if stat.S_ISCHR(mode.st_mode) or stat.S_ISBLK(mode.st_mode)
+            else "a socket" if stat.S_ISSOCK(mode.st_mode) else None)
+    if kind:
+        raise CheckpointError(f"{path} is {kind}, not a model file")
+    if mode.st_size > MAX_BYTES:
+        raise CheckpointError(f"{path} is {mode.st_size:,} bytes, more than the {MAX_BYTES:,} a charclf model "
+                              "may have; refused")
+
+
+def _checked_metadata(meta: dict[str, str], path: Path) -> tuple[list[str], str, bool, float]:
+    """(labels, alphabet, lower-casing, temperature) from the file's metadata, each checked as a
+    .pt checkpoint's are (charclf.validation), or one line saying what is wrong."""
+    try:
+        labels, lowercase = json.loads(meta["charclf.labels"]), json.loads(meta.get("charclf.lowercase", "false"))
+        alphabet, temperature = meta["charclf.alphabet"], float(meta["charclf.temperature"])
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: its charclf metadata is not readable ({str(e)[:100]})") from None
+    if not (isinstance(labels, list) and labels and all(isinstance(x, str) and x.strip() and x.isprintable()
+                                                        for x in labels) and len(set(labels)) == len(labels)):
+        raise CheckpointError(f"{path}: its labels are not unique, non-empty, printable strings")
+    if not alphabet or len(set(alphabet)) != len(alphabet):
+        raise CheckpointError(f"{path}: its alphabet is empty or repeats letters")
+    if not (isinstance(lowercase, bool) and 0.01 <= temperature <= 100):  # NaN fails the comparison
+        raise CheckpointError(f"{path}: its lower-casing or temperature ({temperature!r}) is out of range")
+    return labels, alphabet, lowercase, temperature
+
+
 class OnnxClassifier:
     """The torch-free twin of classifier.Classifier for prediction: the same predict() and answers."""
 
@@ -60,13 +101,13 @@ class OnnxClassifier:
 
         self.path = Path(path)
         self.session, meta = _session(self.path, threads)
-        self.labels: list[str] = json.loads(meta["charclf.labels"])
-        self.alphabet: str = meta["charclf.alphabet"]
-        self.lowercase: bool = json.loads(meta.get("charclf.lowercase", "false"))
-        self.temperature = float(meta["charclf.temperature"])
-        self.card: dict = json.loads(meta.get("charclf.card", "{}"))
-        # The script a name was typed in weighs in, as with the .pt checkpoint (charclf.evidence).
-        self.evidence = ScriptEvidence.for_checkpoint(self.labels, json.loads(meta.get("charclf.scripts", "{}")))
+        self.labels, self.alphabet, self.lowercase, self.temperature = _checked_metadata(meta, self.path)
+        try:
+            self.card: dict = json.loads(meta.get("charclf.card", "{}"))
+            # The script a name was typed in weighs in, as with the .pt checkpoint (charclf.evidence).
+            self.evidence = ScriptEvidence.for_checkpoint(self.labels, json.loads(meta.get("charclf.scripts", "{}")))
+        except ValueError as e:
+            raise CheckpointError(f"{self.path}: its charclf metadata is not readable ({str(e)[:100]})") from None
         self._np = np
         # Code point -> alphabet position, for names already folded to the alphabet.
         self._table = {ord(c): i for i, c in enumerate(self.alphabet)}

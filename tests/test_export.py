@@ -211,3 +211,34 @@ def test_threads_reach_onnx_runtime(shipped_onnx):
     assert ok("predict", "Jones", "--threads", "2", "--checkpoint", shipped_onnx).startswith("Jones  English")
     result = CliRunner().invoke(main, ["predict", "Jones", "--checkpoint", str(shipped_onnx)], env={"CHARCLF_THREADS": "x"})
     assert result.exit_code == 2 and "CHARCLF_THREADS must be a whole number" in result.output
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("charclf.labels", "[1, null]", "labels are not unique"),
+    ("charclf.labels", json.dumps(["English"] * 18), "labels are not unique"),
+    ("charclf.labels", "[not json", "metadata is not readable"),
+    ("charclf.temperature", "nan", "out of range"),
+    ("charclf.alphabet", "aaaa", "repeats letters"),
+    ("charclf.scripts", "{broken", "metadata is not readable"),
+])
+def test_hostile_onnx_metadata_is_one_line(shipped_onnx, tmp_path, key, value, message):
+    import onnx
+
+    model = onnx.load(str(shipped_onnx))
+    for prop in model.metadata_props:
+        if prop.key == key:
+            prop.value = value
+    hostile = tmp_path / "hostile.onnx"
+    onnx.save(model, str(hostile))
+    result = CliRunner().invoke(main, ["predict", "--checkpoint", str(hostile), "Jones"])
+    assert result.exit_code == 1 and message in result.output and len(result.output.splitlines()) == 1
+
+
+def test_an_onnx_path_that_is_a_pipe_or_a_device_is_named(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.onnx")
+    (tmp_path / "zero.onnx").symlink_to("/dev/zero")
+    for name, kind in (("pipe.onnx", "a pipe"), ("zero.onnx", "a device")):
+        result = CliRunner().invoke(main, ["predict", "--checkpoint", str(tmp_path / name), "Jones"])
+        assert result.exit_code == 1 and f"is {kind}, not a model file" in result.output
