@@ -60,13 +60,11 @@ def create_app(clf, workers: int = 1, max_batch: int | None = None):
 
     async def predict_one(request):
         name = read_name_param(request)
-        k, min_confidence = read_k(request), read_min_confidence(request)
-        return json_text((await batcher.predict([name], k=k, min_confidence=min_confidence))[0])
+        return json_text((await batcher.predict([name], **read_options(request, clf)))[0])
 
     async def predict_many(request):
         names = parse_names(await read_body(request))
-        k, min_confidence = read_k(request), read_min_confidence(request)
-        rows = await batcher.predict(names, k=k, min_confidence=min_confidence)
+        rows = await batcher.predict(names, **read_options(request, clf))
         return json_text("[" + ", ".join(rows) + "]")
 
     async def explain(request):
@@ -121,6 +119,44 @@ def read_k(request) -> int:
 
 def read_min_confidence(request) -> float | None:
     return read_number(request, "min_confidence", None, float, 0.0, 1.0)
+
+
+def read_options(request, clf) -> dict:
+    """predict's options from the query: top_k, min_confidence, and as `charclf predict` takes them
+    coverage (a conformal label set), prior (uniform or train: a file of weights is for the command
+    line) and full_name (1/true: classify the family name)."""
+    options = {"k": read_k(request), "min_confidence": read_min_confidence(request)}
+    coverage = read_number(request, "coverage", None, float, 0.0, 1.0)
+    prior = request.query_params.get("prior")
+    full_name = request.query_params.get("full_name", "false").lower()
+    if coverage is not None and not 0 < coverage < 1:
+        raise ApiError(400, f"coverage must be between 0 and 1 (exclusive), got {coverage!r}")
+    if prior not in (None, "uniform", "train"):
+        raise ApiError(400, f"prior must be uniform or train, got {prior!r}")
+    if full_name not in ("0", "1", "false", "true"):
+        raise ApiError(400, f"full_name must be true or false, got {full_name!r}")
+    if coverage is not None and prior == "uniform":
+        raise ApiError(400, "coverage and prior cannot be combined: label sets keep their coverage for the "
+                            "training population only")
+    if (coverage is not None or prior == "uniform") and not hasattr(clf, "set_threshold"):
+        raise ApiError(400, "coverage and prior need the server's model to be a .pt checkpoint")
+    try:
+        if coverage is not None:
+            clf.set_threshold(coverage)
+        if prior == "uniform":
+            priors_available(clf)
+    except CharclfError as e:
+        raise ApiError(400, str(e)) from None
+    full = full_name in ("1", "true")
+    return {**options, **({"coverage": coverage} if coverage is not None else {}),
+            **({"prior": prior} if prior == "uniform" else {}), **({"full_names": True} if full else {})}
+
+
+def priors_available(clf) -> None:
+    """CharclfError when the model records no training label counts (then no prior can apply)."""
+    from charclf.priors import training_prior
+
+    training_prior(clf.train_counts, "uniform")
 
 
 def read_number(request, key: str, default, kind, low, high):

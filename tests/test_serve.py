@@ -211,3 +211,19 @@ def test_the_page_in_headless_chromium(server):
         browser.save_screenshot(str(ARTIFACTS / "serve-phone.png"))
     finally:
         browser.quit()
+
+
+def test_predict_takes_coverage_prior_and_full_names_as_the_cli_does(server):
+    for params, extra in (({"coverage": "0.9"}, ["--coverage", "0.9"]), ({"prior": "uniform"}, ["--prior", "uniform"]),
+                          ({"full_name": "true"}, ["--full-name"])):
+        for name in ("Nguyen Van An", "Jones"):
+            answer = httpx.get(f"{server}/api/predict", params={"name": name, **params})
+            assert answer.status_code == 200 and answer.json() == cli_json_lines(name, extra=extra)[0]
+    posted = httpx.post(f"{server}/api/predict", params={"coverage": "0.95"}, json=["Hinton", "Nguyen"]).json()
+    assert [row["label_set"] for row in posted] == [r["label_set"] for r in cli_json_lines("Hinton", "Nguyen",
+                                                                                        extra=["--coverage", "0.95"])]
+    for params, message in (({"coverage": "1"}, "coverage must be between"), ({"prior": "x.json"}, "prior must be"),
+                            ({"coverage": "0.9", "prior": "uniform"}, "cannot be combined"),
+                            ({"full_name": "maybe"}, "full_name must be")):
+        answer = httpx.get(f"{server}/api/predict", params={"name": "Jones", **params})
+        assert answer.status_code == 400 and message in answer.json()["error"]
