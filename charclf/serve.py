@@ -76,15 +76,6 @@ def create_app(clf, workers: int = 1, max_batch: int | None = None):
             raise ApiError(422, str(e)) from None
         return JSONResponse(result)
 
-    async def api_error(request, error: ApiError):
-        return JSONResponse({"error": str(error)}, status_code=error.status)
-
-    async def http_error(request, error: HTTPException):  # 404, 405 as JSON too
-        return JSONResponse({"error": error.detail}, status_code=error.status_code, headers=error.headers)
-
-    async def server_error(request, error: Exception):
-        return JSONResponse({"error": "internal error: the server could not answer this request"}, status_code=500)
-
     routes = [
         Route("/", lambda request: HTMLResponse(page)),
         Route("/healthz", lambda request: JSONResponse({"status": "ok"})),
@@ -95,6 +86,26 @@ def create_app(clf, workers: int = 1, max_batch: int | None = None):
     ]
     handlers = {ApiError: api_error, HTTPException: http_error, Exception: server_error}
     return Starlette(routes=routes, exception_handlers=handlers)
+
+
+# Every error is a JSON {"error": ...}: ours (4xx with a message), starlette's (404, 405), and
+# anything unforeseen (500, without the traceback).
+async def api_error(request, error: ApiError):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": str(error)}, status_code=error.status)
+
+
+async def http_error(request, error):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": error.detail}, status_code=error.status_code, headers=error.headers)
+
+
+async def server_error(request, error: Exception):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": "internal error: the server could not answer this request"}, status_code=500)
 
 
 def read_name_param(request) -> str:
