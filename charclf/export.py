@@ -83,7 +83,7 @@ class PaddedClassifier(nn.Module):
         if pooling == "mean+max":
             features.append(outputs.sum(dim=1) / lengths[:, None].to(outputs.dtype))
         if pooling in ("max", "mean+max", "last+max"):
-            features.append(outputs.masked_fill(~valid[:, :, None], float("-inf")).max(dim=1).values)
+            features.append(outputs.masked_fill(~valid[:, :, None], float("-inf")).amax(dim=1))
         return torch.cat(features, dim=1)
 
 

