@@ -65,8 +65,9 @@ def card_from_parts(model_config: dict, labels: list[str], alphabet: str, train_
 def _model(config: dict, parameters: int | None) -> dict[str, Any]:
     arch = config.get("arch", UNKNOWN)
     fields = ("ngram_buckets", "ngram_max_n") if arch == "ngram" else \
-        ("bidirectional", "num_layers", "hidden_size", "embedding_dim", "pooling", "dropout", "lowercase")
-    return {"backbone": arch, **{key: config.get(key, UNKNOWN) for key in fields},
+        ("bidirectional", "num_layers", "hidden_size", "embedding_dim", "pooling", "dropout", "lowercase", "members")
+    defaults = {"members": 1}  # older checkpoints had none: one network
+    return {"backbone": arch, **{key: config.get(key, defaults.get(key, UNKNOWN)) for key in fields},
             "parameters": UNKNOWN if parameters is None else parameters}
 
 
@@ -125,8 +126,10 @@ def _describe_model(model: dict) -> str:
     if arch == "ngram":
         return f"{ARCH_NAMES[arch]} over 1-{model['ngram_max_n']}-grams in {model['ngram_buckets']} buckets, {count}"
     direction = {True: "bidirectional", False: "unidirectional"}.get(model["bidirectional"], "?")
-    return (f"{direction} {ARCH_NAMES.get(arch, arch)}, {model['num_layers']} layer(s) of {model['hidden_size']}, "
-            f"embedding {model['embedding_dim']}, {model['pooling']} pooling, {count}")
+    members = model.get("members", 1)
+    ensemble = f"an ensemble of {members} networks, each a " if isinstance(members, int) and members > 1 else ""
+    return (f"{ensemble}{direction} {ARCH_NAMES.get(arch, arch)}, {model['num_layers']} layer(s) of "
+            f"{model['hidden_size']}, embedding {model['embedding_dim']}, {model['pooling']} pooling, {count}")
 
 
 def _seconds(value) -> str:

@@ -59,7 +59,8 @@ class Classifier:
             shape = f"character 1-{c.ngram_max_n}-grams in {c.ngram_buckets:,} buckets"
         else:
             shape = (f"{'bidirectional' if c.bidirectional else 'one direction'}, hidden {c.hidden_size} x "
-                     f"{c.num_layers} layer(s), embedding {c.embedding_dim}, pooling {c.pooling}")
+                     f"{c.num_layers} layer(s), embedding {c.embedding_dim}, pooling {c.pooling}"
+                     + (f", {c.members} members" if c.members > 1 else ""))
         return (f"<Classifier {c.arch} ({shape}), {count_parameters(self.model):,} parameters, "
                 f"{len(self.labels)} labels, temperature {self.temperature:.4f}, on {self.device}, from {self.path}>")
 

@@ -139,6 +139,9 @@ def _use_threads(threads: int | None, batch: bool = True) -> None:
 @click.option("--bidirectional/--unidirectional", default=None, help=per_arch("bidirectional"))
 @click.option("--embedding-dim", type=click.IntRange(0, MODEL_LIMITS["embedding_dim"]),
               help="Letter embedding width (0: one-hot letters straight into the RNN). " + per_arch("embedding_dim"))
+@click.option("--members", type=click.IntRange(1, MODEL_LIMITS["members"]),
+              help="Train this many networks side by side and average their probabilities: more accurate, "
+                   "and as many times slower to train and to predict. " + per_arch("members"))
 @click.option("--dropout", type=FiniteFloatRange(0, 1, max_open=True), help=per_arch("dropout"))
 @click.option("--pooling", type=click.Choice(POOLINGS),
               help="Name vector: the last states, the max over letters, or the mean and the max. " + per_arch("pooling"))
@@ -224,6 +227,8 @@ def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, 
                                   force=force)
         arch = state["model_config"]["arch"]
     else:
+        if arch == "ngram" and options.get("members") not in (None, 1):
+            raise click.UsageError("--members: the n-gram baseline is one model (use it with gru, lstm or rnn)")
         model_options, config = defaults_for(arch, seed=seed, **options)
         say(verbosity, _settings_line({"arch": arch, **model_options}, config), VERBOSE)
         result = training.train(resolve_data_dir(data), out, arch=arch, model_options=model_options, config=config,

@@ -19,7 +19,7 @@ CLASS_WEIGHTINGS = {"none": 0.0, "fourth-root": 0.25, "sqrt": 0.5, "inverse": 1.
 
 # The largest model settings charclf builds or loads (a checkpoint asking for more is refused).
 MODEL_LIMITS = {"n_letters": 10_000, "n_classes": 10_000, "hidden_size": 4096, "num_layers": 16,
-                "embedding_dim": 1024, "ngram_buckets": 1 << 24, "ngram_max_n": 16}
+                "embedding_dim": 1024, "members": 16, "ngram_buckets": 1 << 24, "ngram_max_n": 16}
 MAX_SEED = 2**32 - 1
 
 # What each backbone changes in the defaults below, tuned on the validation split (docs/tuning.md).
@@ -46,6 +46,9 @@ class ModelConfig:
     pooling: str = "mean+max"
     embedding_dim: int = 48  # letters -> nn.Embedding of this width (0: one-hot letters straight into the RNN)
     lowercase: bool = True  # read every letter lower-cased (A and a share an embedding); see model.py
+    # Networks of this shape trained side by side, their probabilities averaged (charclf.ensemble):
+    # more accurate, and as many times slower to train and to predict.
+    members: int = 1
     # Only for arch "ngram": hash buckets and the longest n-gram of the baseline.
     ngram_buckets: int = 1 << 18
     ngram_max_n: int = 5
@@ -56,10 +59,12 @@ class ModelConfig:
         _check_choice("pooling", self.pooling, POOLINGS)
         if self.embedding_dim < 0:
             raise ValueError(f"embedding_dim must be at least 0, got {self.embedding_dim}")
-        for name in ("n_letters", "n_classes", "hidden_size", "num_layers", "ngram_buckets", "ngram_max_n"):
+        for name in ("n_letters", "n_classes", "hidden_size", "num_layers", "members", "ngram_buckets", "ngram_max_n"):
             _check_positive(name, getattr(self, name))
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.arch == NGRAM and self.members != 1:
+            raise ValueError("the n-gram baseline is one model: members must be 1")
         for name, most in MODEL_LIMITS.items():
             if getattr(self, name) > most:
                 raise ValueError(f"{name} must be at most {most}, got {getattr(self, name)}")

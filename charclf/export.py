@@ -18,6 +18,7 @@ from torch import nn
 
 from charclf.checkpoint import Checkpoint
 from charclf.config import NGRAM
+from charclf.ensemble import Ensemble, average_probabilities
 from charclf.errors import CheckpointError
 from charclf.files import atomic_write
 from charclf.model import BACKBONES, NameClassifier
@@ -92,10 +93,27 @@ def _reorder(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.gather(1, index[:, :, None].expand(-1, -1, x.shape[2]))
 
 
-def padded_classifier(checkpoint: Checkpoint) -> PaddedClassifier:
+class PaddedEnsemble(nn.Module):
+    """An Ensemble's inference path over padded input: its members' PaddedClassifiers, their
+    probabilities averaged (charclf.ensemble)."""
+
+    def __init__(self, members: list[PaddedClassifier], temperature: float):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.register_buffer("temperature", torch.tensor(float(temperature)))
+
+    def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = average_probabilities([member(letters, lengths)[1] for member in self.members])
+        return torch.softmax(logits / self.temperature, dim=1), logits
+
+
+def padded_classifier(checkpoint: Checkpoint) -> nn.Module:
     if checkpoint.model_config.arch == NGRAM:
         raise CheckpointError("the n-gram baseline is not exported: export a recurrent model (gru, lstm, rnn)")
-    return PaddedClassifier(checkpoint.build_model("cpu"), checkpoint.temperature).eval()
+    model = checkpoint.build_model("cpu")
+    if isinstance(model, Ensemble):
+        return PaddedEnsemble([PaddedClassifier(m, 1.0) for m in model.members], checkpoint.temperature).eval()
+    return PaddedClassifier(model, checkpoint.temperature).eval()
 
 
 def example_inputs(checkpoint: Checkpoint) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,6 +3,7 @@ pooled over all letters, then a linear head. Nothing else is inside it."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import torch
@@ -106,6 +107,9 @@ def weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
         return {"table.weight": (config.ngram_buckets, config.n_classes), "table.bias": (config.n_classes,),
                 "table.codes": (config.n_letters,), "table.idf": (config.ngram_buckets,),
                 "table.rows": (config.ngram_buckets,)}
+    if config.members > 1:  # charclf.ensemble: members.0.embed.weight, ...
+        one = weight_shapes(dataclasses.replace(config, members=1))
+        return {f"members.{k}.{name}": shape for k in range(config.members) for name, shape in one.items()}
     shapes: dict[str, tuple[int, ...]] = {}
     if config.embedding_dim:
         shapes["embed.weight"] = (config.n_letters, config.embedding_dim)
@@ -124,11 +128,16 @@ def weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 
 def build_model(config: ModelConfig) -> nn.Module:
-    """The module a config describes: a NameClassifier, or for arch "ngram" the n-gram baseline."""
+    """The module a config describes: a NameClassifier, an Ensemble of them (config.members > 1), or
+    for arch "ngram" the n-gram baseline."""
     if config.arch == NGRAM:
         from charclf.ngrams import NgramClassifier
 
         return NgramClassifier(config)
+    if config.members > 1:
+        from charclf.ensemble import Ensemble
+
+        return Ensemble(config)
     return NameClassifier(config)
 
 

@@ -32,6 +32,7 @@ from charclf.files import atomic_write, remove_stale_temps
 from charclf.loop import TrainingDiverged, class_weights, evaluate, train_one_epoch
 from charclf.metrics import majority_baseline
 from charclf.model import build_model, count_parameters
+from charclf.ensemble import MemberTasks
 from charclf.nextletter import NextLetterTask
 from charclf.outputs import output_lock, prepare_output
 from charclf.runstate import Progress, load_state, rng_states, save_state, set_rng_states, state_path
@@ -133,7 +134,13 @@ class Run:
         torch.manual_seed(config.seed)  # initial weights and dropout masks
         self.model = build_model(model_config).to(self.device)
         # Every weight that trains: the model, and while training the next-letter layers with it.
-        self.trained = NextLetterTask(self.model).to(self.device) if config.next_letter_weight else self.model
+        if model_config.members > 1:  # each member trains on its own loss (charclf.ensemble)
+            self.trained = MemberTasks(self.model, letters=bool(config.next_letter_weight)).to(self.device)
+        else:
+            self.trained = NextLetterTask(self.model).to(self.device) if config.next_letter_weight else self.model
+        # Gradients are clipped per member, as each would be if it trained alone.
+        self.clip_groups = [list(t.parameters()) for t in self.trained.tasks] if model_config.members > 1 \
+            else [list(self.trained.parameters())]
         self.net = self.trained  # what the forward pass goes through: under torchrun, DDP averages the gradients
         if dist.enabled:
             with dist.collectives("sharing the initial weights"):
@@ -162,6 +169,11 @@ class Run:
         packed, targets = self.model.pack(padded, lengths).to(self.device), targets.to(self.device)
         if self.trained is self.model:
             loss = label_loss = self.loss_fn(self.net(packed), targets)
+        elif isinstance(self.trained, MemberTasks):  # each member's loss; their sum trains them all
+            member_logits, letter_losses = self.net(packed, padded.to(self.device), lengths)
+            label_losses = [self.loss_fn(logits, targets) for logits in member_logits]
+            loss = sum(label_losses) + self.config.next_letter_weight * sum(letter_losses)
+            label_loss = sum(label_losses) / len(label_losses)  # reported: one member's on average
         else:
             logits, letter_loss = self.net(packed, padded.to(self.device), lengths)
             label_loss = self.loss_fn(logits, targets)
@@ -176,7 +188,8 @@ class Run:
             with self.dist.collectives("averaging gradients"):
                 loss.backward()
             # Clip: a long name can send an RNN's gradient through the roof in one step.
-            nn.utils.clip_grad_norm_(self.trained.parameters(), self.config.clip_grad_norm)
+            for group in self.clip_groups:
+                nn.utils.clip_grad_norm_(group, self.config.clip_grad_norm)
             self.optimizer.step()
             self.scheduler.step()
             if self.average:
@@ -314,6 +327,7 @@ def _start_line(run: Run, first: int) -> str:
     where = f"{run.dist.world_size} processes ({run.device.type})" if run.dist.enabled else run.device
     sizes, c = run.source.sizes, run.model_config
     shape = f"{'bidirectional' if c.bidirectional else 'one direction'}, hidden {c.hidden_size} x {c.num_layers} layer(s)"
+    shape += f", {c.members} members" if c.members > 1 else ""
     return (f"{'resuming at epoch ' + str(first) + ': ' if first > 1 else ''}training {c.arch} ({shape}, "
             f"{count_parameters(run.model):,} parameters) on {where}: {len(run.source.labels)} labels, "
             f"{sizes['train']} train / {sizes['val']} val / {sizes['test']} test pairs")

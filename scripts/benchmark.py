@@ -55,10 +55,14 @@ except ImportError:  # a checkout without `pip install -e .`
     sys.path.insert(0, str(ROOT))
     import charclf
 
-CHARCLF_SYSTEMS = ("gru", "lstm", "rnn", "ngram")  # charclf.train(arch=...) with defaults_for(arch)
+# charclf.train(arch=...) with defaults_for(arch, **options): system -> (arch, options)
+CHARCLF_MODELS = {"gru": ("gru", {}), "gru-3": ("gru", {"members": 3}), "lstm": ("lstm", {}), "rnn": ("rnn", {}),
+                  "ngram": ("ngram", {})}
+CHARCLF_SYSTEMS = tuple(CHARCLF_MODELS)
 SYSTEMS = (*CHARCLF_SYSTEMS, "logreg", "logreg-trainval", "tutorial", "majority")
 LABELS = {
     "gru": "**charclf default: bidirectional GRU**",
+    "gru-3": "charclf --members 3 (three default GRUs, probabilities averaged)",
     "lstm": "charclf lstm",
     "rnn": "charclf rnn (plain tanh RNN)",
     "ngram": "charclf --model ngram (its n-gram baseline, no network)",
@@ -77,7 +81,8 @@ LOGREG_MAX_ITER, QUICK_LOGREG_MAX_ITER = 1000, 100
 INFER_NAMES, QUICK_INFER_NAMES = 100_000, 10_000
 INFER_SEED = 12345
 WARMUP_NAMES = 2048
-MEAN_KEYS = ("accuracy", "macro_f1", "train_seconds", "names_per_second", "cli_names_per_second", "peak_train_mb")
+MEAN_KEYS = ("accuracy", "macro_f1", "train_seconds", "names_per_second", "cli_names_per_second",
+             "cli_names_per_second_cores", "peak_train_mb")
 
 
 def log(message: str, system: str = "") -> None:
@@ -128,10 +133,11 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
     from charclf.config import defaults_for
     from charclf.loop import evaluate
 
-    model_options, config = defaults_for(args.child, seed=args.seed, epochs=1 if args.quick else None)
+    arch, options = CHARCLF_MODELS[args.child]
+    model_options, config = defaults_for(arch, seed=args.seed, epochs=1 if args.quick else None, **options)
     out = Path(args.workdir) / f"{args.child}-seed{args.seed}.pt"
     started = time.perf_counter()
-    result = charclf.train(args.data, out, arch=args.child, model_options=model_options, config=config,
+    result = charclf.train(args.data, out, arch=arch, model_options=model_options, config=config,
                            progress=False, log=lambda line: log(line, args.child))
     train_seconds = time.perf_counter() - started
     peak = peak_rss_mb()
@@ -152,6 +158,8 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
         **scores, "train_seconds": train_seconds, "peak_train_mb": peak,
         "names_per_second": names_per_second(clf.predict, names), "inference_names": len(names),
         "cli_names_per_second": cli_names_per_second(out, names, Path(args.workdir), args.threads),
+        # The same on every core this process may use (charclf's own choice for a file on a quiet machine).
+        "cli_names_per_second_cores": cli_names_per_second(out, names, Path(args.workdir), usable_cores()),
         "by_length": accuracy_by_length(out, args.data, device="cpu"),
         "label_sets": metrics.get("label_sets"),  # conformal sets' test coverage (charclf.conformal)
         "resolved": resolved_configs(out),
@@ -169,6 +177,10 @@ def resolved_configs(checkpoint: Path) -> dict:
     ck = load_checkpoint(checkpoint)
     return {"model": dataclasses.asdict(ck.model_config),
             "train": {f.name: ck.train_config.get(f.name) for f in dataclasses.fields(TrainConfig)}}
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def cli_names_per_second(checkpoint: Path, names: list[str], workdir: Path, threads: int) -> float:
@@ -469,19 +481,20 @@ def mean_results(seeds: list[int], systems: list[str], results: dict) -> dict[st
 
 def results_table(seeds: list[int], systems: list[str], results: dict, means: dict) -> str:
     lines = ["| system | test accuracy | macro-F1 | training s | inference names/s | `predict --file` names/s "
-             "| peak training memory (MB) |", "|---|---:|---:|---:|---:|---:|---:|"]
+             f"| `predict --file` names/s, {usable_cores()} threads | peak training memory (MB) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
 
     def row(label: str, r: dict, bold: bool = False) -> str:
         score = (lambda v: f"**{fmt(v, 'score')}**") if bold else (lambda v: fmt(v, "score"))
         return (f"| {label} | {score(r['accuracy'])} | {score(r['macro_f1'])} | {fmt(r['train_seconds'], 'seconds')} "
                 f"| {fmt(r['names_per_second'], 'rate')} | {fmt(r.get('cli_names_per_second'), 'rate')} "
-                f"| {fmt(r['peak_train_mb'], 'mb')} |")
+                f"| {fmt(r.get('cli_names_per_second_cores'), 'rate')} | {fmt(r['peak_train_mb'], 'mb')} |")
 
     for system in systems:
         for seed in seeds:
             r = results[seed][system]
             label = LABELS[system] + (f", seed {seed}" if len(seeds) > 1 else "")
-            lines.append(f"| {label} | failed ({r['error']}) | - | - | - | - | - |" if "error" in r else row(label, r))
+            lines.append(f"| {label} | failed ({r['error']}) | - | - | - | - | - | - |" if "error" in r else row(label, r))
         if len(seeds) > 1 and system in means:
             label = f"**{LABELS[system].strip('*')}, mean of seeds {', '.join(map(str, seeds))}**"
             lines.append(row(label, means[system], bold=True))
@@ -528,14 +541,19 @@ def verdict(seeds: list[int], means: dict, quick: bool) -> str:
                                      ("logreg-trainval", "fitted on train+validation")) if p in means]
     if "gru" not in means or not peers:
         text += " Not measured in this run (it needs `gru` and `logreg` or `logreg-trainval`)."
-    else:
-        g = means["gru"]
+        return text
+    for system in ("gru", "gru-3"):
+        if system not in means:
+            continue
+        g = means[system]
+        if system != "gru":
+            text += f" **And {LABELS[system]}?**"
         for peer, how in peers:
             p = means[peer]
             beats = g["accuracy"] > p["accuracy"] and g["macro_f1"] > p["macro_f1"]
             text += (f" Against the logistic regression {how}: **{'yes' if beats else 'no'}** (accuracy "
                      f"{g['accuracy']:.3f} vs {p['accuracy']:.3f}, macro-F1 {g['macro_f1']:.3f} vs {p['macro_f1']:.3f}).")
-        text += f" ({'Split seed ' + str(seeds[0]) if len(seeds) == 1 else 'Means over split seeds ' + ', '.join(map(str, seeds))}.)"
+    text += f" ({'Split seed ' + str(seeds[0]) if len(seeds) == 1 else 'Means over split seeds ' + ', '.join(map(str, seeds))}.)"
     return text + (" (Quick smoke-test settings: these numbers measure nothing.)" if quick else "")
 
 
@@ -559,7 +577,7 @@ def protocol(args, sizes: dict) -> str:
         f"logistic regression: folding + `predict_proba` on the same lines; tutorial: its one-name-at-a-time loop "
         f"over the test names). `predict --file` names/s is the command itself on those lines, start-up and model "
         f"loading excluded: (N - 1) / (time for N names - time for one name), each the best of two runs, output "
-        f"to /dev/null. Accuracy by name length is `charclf.comparison.accuracy_by_length` on the test split."
+        f"to /dev/null, with {args.threads} thread(s) and again with one per usable core ({usable_cores()}). Accuracy by name length is `charclf.comparison.accuracy_by_length` on the test split."
     )
 
 
