@@ -1,8 +1,9 @@
-"""Training: batches of packed names from a batch source, AdamW with a one-cycle schedule, weight
-averaging, the best epoch on validation accuracy (macro-F1 breaking ties) kept as the checkpoint
-with its calibration temperature, and a resumable state saved after every epoch. Under torchrun
-the same loop runs in every process around a DistributedDataParallel wrapper. The n-gram
-baseline (--model ngram) is fitted in one go instead (fit_ngram)."""
+"""Training: batches of packed names from a batch source (every member of an ensemble on its own
+loss), AdamW with a one-cycle schedule, weight averaging, the best epoch on validation accuracy
+(macro-F1 breaking ties) kept as the checkpoint with its calibration temperature, and a
+resumable state saved after every epoch. Under torchrun the same loop runs in every process
+around a DistributedDataParallel wrapper. The n-gram baseline (--model ngram) is fitted in one
+go instead (fit_ngram)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,12 @@ from charclf.calibration import MIN_CALIBRATION_NAMES, fit_temperature, scores
 from charclf.card import charclf_version, utc_now
 from charclf.checkpoint import Checkpoint, save_checkpoint
 from charclf.config import NGRAM, ModelConfig, TrainConfig, defaults_for
+from charclf.ensemble import MemberTasks
 from charclf.errors import CharclfError, CheckpointError, DataError
 from charclf.files import atomic_write, remove_stale_temps
 from charclf.loop import TrainingDiverged, class_weights, evaluate, train_one_epoch
 from charclf.metrics import majority_baseline
 from charclf.model import build_model, count_parameters
-from charclf.ensemble import MemberTasks
 from charclf.nextletter import NextLetterTask
 from charclf.outputs import output_lock, prepare_output
 from charclf.runstate import Progress, load_state, rng_states, save_state, set_rng_states, state_path

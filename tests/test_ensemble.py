@@ -16,7 +16,7 @@ from charclf.ensemble import Ensemble, average_probabilities
 from charclf.model import NameClassifier, batched_logits, build_model, weight_shapes
 from charclf.text import DEFAULT_ALPHABET
 
-from tests.test_faults import SMALL, charclf, synthetic_data, wait_for_epoch  # noqa: F401 (a fixture)
+from tests.test_faults import SMALL, charclf, synthetic_data, wait_for_epoch  # noqa: F401 (synthetic_data: a fixture)
 
 NAMES = ["Jones", "Nakamura", "Li", "Abramovich", "O'Neill", "Smith", "Ng"]
 
