@@ -173,9 +173,14 @@ def batched_logits(
 ) -> torch.Tensor:
     """N folded, non-empty names -> (N, n_classes) logits on the CPU, in input order.
 
-    Names are grouped by exact length and each group runs through the model's same_length in
-    batches: no packing and no padding (the same logits as the packed forward)."""
+    A name given several times runs once (lists of surnames repeat: Smith, Smith, ...). Names are
+    grouped by exact length and each group runs through the model's same_length in batches: no
+    packing and no padding (the same logits as the packed forward)."""
     model.eval()
+    distinct = list(dict.fromkeys(names))
+    if len(distinct) < len(names):
+        row = {name: i for i, name in enumerate(distinct)}
+        return batched_logits(model, distinct, alphabet, device, batch_size)[torch.tensor([row[n] for n in names])]
     out = torch.empty(len(names), model.config.n_classes)
     if not names:
         return out

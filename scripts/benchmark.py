@@ -374,6 +374,19 @@ def run_majority(split: dict, seed: int) -> dict:
             "details": {"label": split["labels"][majority]}}
 
 
+def distinct_names(lines: list[str], n: int) -> list[str]:
+    """n different name-like strings for timing: the first half of one raw dataset line (drawn at
+    random) joined to the second half of another, as long as real names and in their letters, but
+    never repeated (charclf runs a repeated name once, which would time nothing)."""
+    rng, seen = random.Random(INFER_SEED), set()
+    while len(seen) < n:
+        a, b = rng.choice(lines), rng.choice(lines)
+        seen.add(a[: len(a) // 2] + b[len(b) // 2 :])
+    names = sorted(seen)
+    rng.shuffle(names)
+    return names
+
+
 def prepare_data(args, workdir: Path) -> dict[int, dict]:
     """Write each seed's split and the inference names for the children; return the split sizes."""
     from charclf.data import load_dataset, read_label_file, split_dataset
@@ -381,7 +394,7 @@ def prepare_data(args, workdir: Path) -> dict[int, dict]:
     dataset = load_dataset(args.data)
     lines = [line for path in sorted(args.data.glob("*.txt")) if path.is_file()
              for line in read_label_file(path) if line]
-    names = random.Random(INFER_SEED).choices(lines, k=QUICK_INFER_NAMES if args.quick else INFER_NAMES)
+    names = distinct_names(lines, QUICK_INFER_NAMES if args.quick else INFER_NAMES)
     (workdir / "inference-names.json").write_text(json.dumps(names), encoding="utf-8")
     sizes = {}
     for seed in args.seed_list:
@@ -573,8 +586,10 @@ def protocol(args, sizes: dict) -> str:
         f"this machine, each in a fresh subprocess with {args.threads} thread(s): training s is the wall time of "
         f"the training call, peak training memory is that process's peak RSS when training ends (interpreter and "
         f"libraries included), and inference names/s is measured on the loaded model after a warm-up (charclf: "
-        f"`Classifier.load(path, device='cpu').predict` on {n_infer:,} raw dataset lines drawn with replacement; "
-        f"logistic regression: folding + `predict_proba` on the same lines; tutorial: its one-name-at-a-time loop "
+        f"`Classifier.load(path, device='cpu').predict` on {n_infer:,} different names, each the first half of a "
+        f"raw dataset line drawn at random joined to the second half of another (charclf runs a repeated name "
+        f"once, so repeats would time nothing); "
+        f"logistic regression: folding + `predict_proba` on the same names; tutorial: its one-name-at-a-time loop "
         f"over the test names). `predict --file` names/s is the command itself on those lines, start-up and model "
         f"loading excluded: (N - 1) / (time for N names - time for one name), each the best of two runs, output "
         f"to /dev/null, with {args.threads} thread(s) and again with one per usable core ({usable_cores()}). Accuracy by name length is `charclf.comparison.accuracy_by_length` on the test split."

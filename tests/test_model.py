@@ -39,6 +39,17 @@ def test_a_names_logits_do_not_depend_on_its_batch(arch):
         assert torch.allclose(alone[0], together[i], atol=1e-5)
 
 
+def test_repeated_names_get_their_own_rows_in_input_order():
+    model = model_for("gru", hidden_size=16)
+    cpu = torch.device("cpu")
+    repeated = ["Smith", NAMES[0], "Smith", NAMES[1], NAMES[0], "Smith"]
+    together = batched_logits(model, repeated, DEFAULT_ALPHABET, cpu)
+    assert together.shape == (6, 7)
+    for i, name in enumerate(repeated):
+        assert torch.allclose(together[i], batched_logits(model, [name], DEFAULT_ALPHABET, cpu)[0], atol=1e-5)
+    assert torch.equal(together[0], together[2]) and not torch.equal(together[0], together[1])
+
+
 def test_bad_configs_are_refused():
     with pytest.raises(ValueError, match="unknown arch"):
         ModelConfig(arch="transformer", n_letters=3, n_classes=2)
