@@ -102,12 +102,15 @@ def check_the_cli_reads_it(out: Path, data: Path) -> None:
     assert report["same_data_as_training"] and report["n"] == load_checkpoint(out).metrics["test"]["n"]
 
 
-def test_torchrun_two_processes_train_one_model(folder, tmp_path):
+@pytest.mark.parametrize("members", [1, 2])
+def test_torchrun_two_processes_train_one_model(folder, tmp_path, members):
     out = tmp_path / "runs" / "ddp.pt"
     code, stdout, stderr = finish(torchrun("--standalone", "--nproc_per_node", "2", "-m", "charclf", "train",
-                                           "--data", folder, "--epochs", "2", *TINY_MODEL, "--out", out))
+                                           "--data", folder, "--epochs", "2", *TINY_MODEL, "--members", members,
+                                           "--out", out))
     assert code == 0, stderr
     check_ddp_checkpoint(out, stdout, stderr)
+    assert load_checkpoint(out).model_config.members == members  # an ensemble trains data-parallel too
     check_the_cli_reads_it(out, folder)
 
 
