@@ -233,8 +233,14 @@ def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, 
         say(verbosity, _settings_line({"arch": arch, **model_options}, config), VERBOSE)
         result = training.train(resolve_data_dir(data), out, arch=arch, model_options=model_options, config=config,
                                 device=device, progress=progress, log=log, force=force)
-    if not is_main_process():
-        return  # rank 0 reports for all
+    if is_main_process():  # rank 0 reports for all
+        _report_trained(arch, out, result)
+
+
+def _report_trained(arch: str, out: Path, result) -> None:
+    """What a finished run prints: where the model went, its scores, its history files."""
+    from charclf.training import history_paths
+
     m = result.metrics
     base = m["test_majority_baseline"]
     click.echo(f"saved {arch} model to {out} (best epoch {m['best_epoch']} of {m['epochs_run']}, "
@@ -242,7 +248,7 @@ def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, 
     click.echo(f"validation: accuracy {m['val']['accuracy']:.4f}  macro-F1 {m['val']['macro_f1']:.4f}")
     click.echo(f"test:       accuracy {m['test']['accuracy']:.4f}  macro-F1 {m['test']['macro_f1']:.4f}  "
                f"(always-{base['label']} baseline: accuracy {base['accuracy']:.4f})")
-    history, curves = training.history_paths(result.checkpoint)
+    history, curves = history_paths(result.checkpoint)
     click.echo(f"history: {history}" + (f"  curves: {curves}" if arch != NGRAM and curves.is_file() else ""))
 
 

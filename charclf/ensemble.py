@@ -16,6 +16,8 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from charclf.config import ModelConfig
+from charclf.model import NameClassifier
+from charclf.nextletter import NextLetterTask
 
 
 def average_probabilities(member_logits: list[torch.Tensor]) -> torch.Tensor:
@@ -29,8 +31,6 @@ class Ensemble(nn.Module):
     """config.members NameClassifiers; reads and answers as one NameClassifier does."""
 
     def __init__(self, config: ModelConfig):
-        from charclf.model import NameClassifier
-
         super().__init__()
         self.config = config
         one = dataclasses.replace(config, members=1)
@@ -57,8 +57,6 @@ class MemberTasks(nn.Module):
     module, which DDP can wrap, holds every weight that trains."""
 
     def __init__(self, ensemble: Ensemble, letters: bool):
-        from charclf.nextletter import NextLetterTask
-
         super().__init__()
         self.letters = letters
         self.tasks = nn.ModuleList(NextLetterTask(m) if letters else m for m in ensemble.members)

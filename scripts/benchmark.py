@@ -54,6 +54,7 @@ try:
 except ImportError:  # a checkout without `pip install -e .`
     sys.path.insert(0, str(ROOT))
     import charclf
+from charclf.threads import usable_cores  # noqa: E402 (after the path is set)
 
 # charclf.train(arch=...) with defaults_for(arch, **options): system -> (arch, options)
 CHARCLF_MODELS = {"gru": ("gru", {}), "gru-3": ("gru", {"members": 3}), "lstm": ("lstm", {}), "rnn": ("rnn", {}),
@@ -177,10 +178,6 @@ def resolved_configs(checkpoint: Path) -> dict:
     ck = load_checkpoint(checkpoint)
     return {"model": dataclasses.asdict(ck.model_config),
             "train": {f.name: ck.train_config.get(f.name) for f in dataclasses.fields(TrainConfig)}}
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def cli_names_per_second(checkpoint: Path, names: list[str], workdir: Path, threads: int) -> float:
@@ -592,7 +589,8 @@ def protocol(args, sizes: dict) -> str:
         f"logistic regression: folding + `predict_proba` on the same names; tutorial: its one-name-at-a-time loop "
         f"over the test names). `predict --file` names/s is the command itself on those lines, start-up and model "
         f"loading excluded: (N - 1) / (time for N names - time for one name), each the best of two runs, output "
-        f"to /dev/null, with {args.threads} thread(s) and again with one per usable core ({usable_cores()}). Accuracy by name length is `charclf.comparison.accuracy_by_length` on the test split."
+        f"to /dev/null, with {args.threads} thread(s) and again with one per usable core ({usable_cores()}). "
+        f"Accuracy by name length is `charclf.comparison.accuracy_by_length` on the test split."
     )
 
 

@@ -1,9 +1,6 @@
 """--members: several networks trained side by side, their probabilities averaged."""
 
 import json
-import signal
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -16,7 +13,7 @@ from charclf.ensemble import Ensemble, average_probabilities
 from charclf.model import NameClassifier, batched_logits, build_model, weight_shapes
 from charclf.text import DEFAULT_ALPHABET
 
-from tests.test_faults import SMALL, charclf, synthetic_data, wait_for_epoch  # noqa: F401 (synthetic_data: a fixture)
+from tests.test_faults import SMALL, charclf, kill_at_epoch, resume_run, synthetic_data  # noqa: F401 (synthetic_data: a fixture)
 
 NAMES = ["Jones", "Nakamura", "Li", "Abramovich", "O'Neill", "Smith", "Ng"]
 
@@ -98,12 +95,8 @@ def test_a_killed_ensemble_run_resumes_to_the_same_weights(synthetic_data, tmp_p
     straight = tmp_path / "straight.pt"
     assert charclf(*args, "--out", straight).wait(timeout=300) == 0
     killed = tmp_path / "killed.pt"
-    process = charclf(*args, "--out", killed)
-    wait_for_epoch(killed, 2, process)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    resumed = subprocess.run([sys.executable, "-m", "charclf", *map(str, args), "--out", killed, "--resume"],
-                             capture_output=True, text=True, timeout=300)
+    kill_at_epoch(args, killed, 2)
+    resumed = resume_run(args, killed)
     assert resumed.returncode == 0, resumed.stderr
     a, b = load_checkpoint(straight).state_dict, load_checkpoint(killed).state_dict
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)

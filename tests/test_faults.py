@@ -53,20 +53,29 @@ def weights(path):
     return load_checkpoint(path).state_dict
 
 
+def kill_at_epoch(args, out, epoch: int) -> None:
+    """Start `charclf *args --out out`, SIGKILL it once it has saved `epoch`'s state."""
+    process = charclf(*args, "--out", out)
+    wait_for_epoch(out, epoch, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def resume_run(args, out) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "charclf", *map(str, args), "--out", out, "--resume"],
+                          capture_output=True, text=True, timeout=300)
+
+
 def test_sigkill_then_resume_ends_like_an_uninterrupted_run(synthetic_data, tmp_path):
     args = ["train", "--data", synthetic_data, "--epochs", "8", *SMALL]
     straight = tmp_path / "straight.pt"
     assert charclf(*args, "--out", straight).wait(timeout=300) == 0
 
     killed = tmp_path / "killed.pt"
-    process = charclf(*args, "--out", killed)
-    wait_for_epoch(killed, 3, process)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_at_epoch(args, killed, 3)
     assert load_checkpoint(killed).metrics["best_epoch"] >= 1  # what was saved is loadable
 
-    resumed = subprocess.run([sys.executable, "-m", "charclf", *map(str, args), "--out", killed, "--resume"],
-                             capture_output=True, text=True, timeout=300)
+    resumed = resume_run(args, killed)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming at epoch" in resumed.stderr
     a, b = weights(straight), weights(killed)
