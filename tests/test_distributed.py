@@ -194,11 +194,13 @@ def test_a_stalled_rank_times_out_with_one_line_instead_of_hanging(folder, tmp_p
 
 
 def test_a_data_error_under_torchrun_is_one_line_per_rank(tmp_path):
+    """Both ranks fail alike; torchrun stops the other as soon as one exits, so the slower rank may be
+    stopped before it writes its line. Each rank that reports writes exactly one line."""
     code, stdout, stderr = finish(torchrun("--standalone", "--nproc_per_node", "2", "-m", "charclf", "train",
                                            "--data", tmp_path / "missing", "--out", tmp_path / "m.pt"))
     assert code != 0
-    for rank in (0, 1):
-        assert f"Error: [rank {rank}] no dataset folder at {tmp_path / 'missing'}" in stderr
+    counts = [stderr.count(f"Error: [rank {rank}] no dataset folder at {tmp_path / 'missing'}") for rank in (0, 1)]
+    assert sum(counts) >= 1 and max(counts) == 1, stderr
     assert not re.search(r'File ".*charclf', stderr)  # torchrun's own summary only
     assert not (tmp_path / "m.pt").exists()
 
