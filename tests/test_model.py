@@ -4,7 +4,7 @@ import torch
 from charclf.config import ARCHS, POOLINGS, ModelConfig
 from charclf.data import index_batch
 from charclf.errors import DeviceError
-from charclf.model import BACKBONES, NameClassifier, batched_logits, build_model, pick_device
+from charclf.model import BACKBONES, NameClassifier, batched_logits, build_model, network_batch, pick_device
 from charclf.text import DEFAULT_ALPHABET
 
 N_LETTERS = len(DEFAULT_ALPHABET)
@@ -120,6 +120,36 @@ def test_fast_inference_equals_the_packed_forward(arch, pooling, bidirectional, 
         packed = model(model.pack(*model.index(names, DEFAULT_ALPHABET)))
     fast = batched_logits(model, names, DEFAULT_ALPHABET, torch.device("cpu"), batch_size=2)
     assert torch.allclose(fast, packed, atol=1e-5)
+
+
+def test_cpu_batches_are_small_enough_for_the_cache_and_grow_with_threads():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert network_batch(torch.device("cpu")) == 256
+        torch.set_num_threads(2)
+        assert network_batch(torch.device("cpu")) == 512
+        torch.set_num_threads(64)
+        assert network_batch(torch.device("cpu")) == 4096
+    finally:
+        torch.set_num_threads(threads)
+    assert network_batch(torch.device("cuda")) == 4096
+
+
+def test_a_long_list_predicts_as_names_one_by_one_do():
+    """More names than one network batch: every batch's rows land where their names are."""
+    model = model_for("gru", hidden_size=16)
+    names = [f"{a}{b}{c}{d}" for a in "BKLMNPRST" for b in "aeiou" for c in "lmnrstvz" for d in "aiou"][:600]
+    names = names + ["Li", "Ng", "Li"]  # 600 names of 4 letters: three batches of one thread's 256
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        together = batched_logits(model, names, DEFAULT_ALPHABET, torch.device("cpu"))
+    finally:
+        torch.set_num_threads(threads)
+    for i in (0, 255, 256, 511, 512, 599, 600, 601, 602):
+        alone = batched_logits(model, [names[i]], DEFAULT_ALPHABET, torch.device("cpu"))
+        assert torch.allclose(together[i], alone[0], atol=1e-5)
 
 
 def test_lowercase_models_read_names_in_any_case():
