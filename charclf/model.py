@@ -170,7 +170,8 @@ def pick_device(name: str = "auto") -> torch.device:
 def network_batch(device: torch.device) -> int:
     """Names per forward pass at prediction time. On the CPU, small batches keep a recurrent step's
     (B, gates * H) tensors in each core's cache: 256 names per thread predicted about 30% faster
-    on one thread than batches of 4,096 (docs/benchmarks.md, scripts/benchmark_batch.py). A GPU wants large batches."""
+    on one thread than batches of 4,096 (docs/benchmarks.md, scripts/benchmark_batch.py). A GPU
+    wants large batches."""
     return 4096 if device.type != "cpu" else min(4096, 256 * torch.get_num_threads())
 
 
