@@ -384,14 +384,19 @@ def distinct_names(lines: list[str], n: int) -> list[str]:
     return names
 
 
+def dataset_lines(data: Path) -> list[str]:
+    """Every non-empty raw line of the dataset's <Label>.txt files, in file order."""
+    from charclf.data import read_label_file
+
+    return [line for path in sorted(data.glob("*.txt")) if path.is_file() for line in read_label_file(path) if line]
+
+
 def prepare_data(args, workdir: Path) -> dict[int, dict]:
     """Write each seed's split and the inference names for the children; return the split sizes."""
-    from charclf.data import load_dataset, read_label_file, split_dataset
+    from charclf.data import load_dataset, split_dataset
 
     dataset = load_dataset(args.data)
-    lines = [line for path in sorted(args.data.glob("*.txt")) if path.is_file()
-             for line in read_label_file(path) if line]
-    names = distinct_names(lines, QUICK_INFER_NAMES if args.quick else INFER_NAMES)
+    names = distinct_names(dataset_lines(args.data), QUICK_INFER_NAMES if args.quick else INFER_NAMES)
     (workdir / "inference-names.json").write_text(json.dumps(names), encoding="utf-8")
     sizes = {}
     for seed in args.seed_list:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from benchmark import distinct_names  # noqa: E402 (the names the main benchmark times)
+from benchmark import dataset_lines, distinct_names  # noqa: E402 (the names the main benchmark times)
 
 BATCHES = (128, 256, 512, 1024, 4096)
 THREADS = (1, 2)
@@ -35,13 +35,12 @@ def main() -> None:
     import torch
 
     from charclf.classifier import Classifier
+    from charclf.locations import shipped_checkpoint
     from charclf.model import batched_logits, network_batch
     from charclf.text import fold
 
-    clf = Classifier.load(ROOT / "charclf" / "pretrained" / "model.pt", device="cpu")
-    lines = [line.strip() for path in sorted(args.data.glob("*.txt"))
-             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    names = [name for name in map(fold, distinct_names(lines, args.names)) if name]
+    clf = Classifier.load(shipped_checkpoint(), device="cpu")
+    names = [name for name in map(fold, distinct_names(dataset_lines(args.data), args.names)) if name]
     speeds: dict[tuple[int, int], list[float]] = {}
     for _ in range(args.rounds):
         for threads in THREADS:
