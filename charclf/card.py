@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from charclf.config import SAVED_BEFORE
+
 UNKNOWN = "unknown"
 CARD_VERSION = 1
 ARCH_NAMES = {"gru": "GRU", "lstm": "LSTM", "rnn": "plain (tanh) RNN", "ngram": "n-gram logistic regression"}
@@ -65,9 +67,9 @@ def card_from_parts(model_config: dict, labels: list[str], alphabet: str, train_
 def _model(config: dict, parameters: int | None) -> dict[str, Any]:
     arch = config.get("arch", UNKNOWN)
     fields = ("ngram_buckets", "ngram_max_n") if arch == "ngram" else \
-        ("bidirectional", "num_layers", "hidden_size", "embedding_dim", "pooling", "dropout", "lowercase", "members")
-    defaults = {"members": 1}  # older checkpoints had none: one network
-    return {"backbone": arch, **{key: config.get(key, defaults.get(key, UNKNOWN)) for key in fields},
+        ("bidirectional", "num_layers", "hidden_size", "embedding_dim", "pooling", "dropout", "lowercase", "members",
+         "spelling_weight")
+    return {"backbone": arch, **{key: config.get(key, SAVED_BEFORE.get(key, UNKNOWN)) for key in fields},
             "parameters": UNKNOWN if parameters is None else parameters}
 
 

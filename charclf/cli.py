@@ -104,7 +104,8 @@ def main():
 def per_arch(field: str) -> str:
     """Help text naming each recurrent backbone's default for `field`."""
     values = {arch: default_of(arch, field) for arch in ARCHS}
-    shown = {arch: ("bidirectional" if value else "unidirectional") if isinstance(value, bool)
+    flags = {"bidirectional": ("bidirectional", "unidirectional"), "lowercase": ("lowercase", "case-sensitive")}
+    shown = {arch: flags[field][0 if value else 1] if isinstance(value, bool)
              else f"{value:g}" if isinstance(value, (int, float)) else value for arch, value in values.items()}
     if len(set(shown.values())) == 1:  # the same for every backbone
         return f"[default: {next(iter(shown.values()))}]"
@@ -161,7 +162,13 @@ def _use_threads(threads: int | None, batch: bool = True) -> None:
                    "trained). " + per_arch("average_decay"))
 @click.option("--next-letter-weight", type=FiniteFloatRange(min=0),
               help="Also learn to predict each next (and previous) letter, with this weight in the loss "
-                   "(0: no; the saved model never includes it). " + per_arch("next_letter_weight"))
+                   "(0: no): through the spelling heads, else through two layers the saved model drops. "
+                   + per_arch("next_letter_weight"))
+@click.option("--spelling-weight", type=FiniteFloatRange(min=0),
+              help="Spelling heads: each language's log-probability of the name's letters, read off the "
+                   "network's own states, times this weight, is added to the answer (0: none). " + per_arch("spelling_weight"))
+@click.option("--spelling-rank", type=click.IntRange(1, MODEL_LIMITS["spelling_rank"]),
+              help="Width the spelling heads read each letter's states through. " + per_arch("spelling_rank"))
 @click.option("--ngram-buckets", type=click.IntRange(1, MODEL_LIMITS["ngram_buckets"]),
               help=f"--model ngram: hash buckets of its n-grams. [default: {ModelConfig.ngram_buckets}]")
 @click.option("--ngram-c", type=FiniteFloatRange(min=0, min_open=True),

@@ -19,7 +19,7 @@ CLASS_WEIGHTINGS = {"none": 0.0, "fourth-root": 0.25, "sqrt": 0.5, "inverse": 1.
 
 # The largest model settings charclf builds or loads (a checkpoint asking for more is refused).
 MODEL_LIMITS = {"n_letters": 10_000, "n_classes": 10_000, "hidden_size": 4096, "num_layers": 16,
-                "embedding_dim": 1024, "members": 16, "ngram_buckets": 1 << 24, "ngram_max_n": 16}
+                "embedding_dim": 1024, "members": 16, "spelling_rank": 4096, "ngram_buckets": 1 << 24, "ngram_max_n": 16}
 MAX_SEED = 2**32 - 1
 
 # What each backbone changes in the defaults below, tuned on the validation split (docs/tuning.md).
@@ -49,6 +49,11 @@ class ModelConfig:
     # Networks of this shape trained side by side, their probabilities averaged (charclf.ensemble):
     # more accurate, and as many times slower to train and to predict.
     members: int = 1
+    # Per-label spelling heads (charclf.spelling): log p(name | label) from the network's own states,
+    # times this weight, is added to the head's log-probabilities (0: no spelling heads). They
+    # read each letter's states through a projection to spelling_rank numbers.
+    spelling_weight: float = 0.3
+    spelling_rank: int = 32
     # Only for arch "ngram": hash buckets and the longest n-gram of the baseline.
     ngram_buckets: int = 1 << 18
     ngram_max_n: int = 5
@@ -59,7 +64,10 @@ class ModelConfig:
         _check_choice("pooling", self.pooling, POOLINGS)
         if self.embedding_dim < 0:
             raise ValueError(f"embedding_dim must be at least 0, got {self.embedding_dim}")
-        for name in ("n_letters", "n_classes", "hidden_size", "num_layers", "members", "ngram_buckets", "ngram_max_n"):
+        if not (0 <= self.spelling_weight and math.isfinite(self.spelling_weight)):
+            raise ValueError(f"spelling_weight must be a number >= 0, got {self.spelling_weight}")
+        for name in ("n_letters", "n_classes", "hidden_size", "num_layers", "members", "spelling_rank",
+                     "ngram_buckets", "ngram_max_n"):
             _check_positive(name, getattr(self, name))
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
@@ -70,9 +78,18 @@ class ModelConfig:
                 raise ValueError(f"{name} must be at most {most}, got {getattr(self, name)}")
 
 
+# Settings that older saved models lack, with the value they were trained with (not today's default).
+SAVED_BEFORE = {"members": 1, "spelling_weight": 0.0}
+
+
+def saved_model_config(saved: dict) -> ModelConfig:
+    """A ModelConfig from a saved table: a setting it lacks is read as what models were before it."""
+    return ModelConfig(**{**SAVED_BEFORE, **saved})
+
+
 @dataclass
 class TrainConfig:
-    epochs: int = 15
+    epochs: int = 12
     batch_size: int = 64
     lr: float = 5e-3  # peak learning rate of the one-cycle schedule
     weight_decay: float = 1e-2

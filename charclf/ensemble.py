@@ -61,9 +61,9 @@ class MemberTasks(nn.Module):
         self.letters = letters
         self.tasks = nn.ModuleList(NextLetterTask(m) if letters else m for m in ensemble.members)
 
-    def forward(self, names: PackedSequence, letters: torch.Tensor, lengths: torch.Tensor):
-        """-> (K (B, n_classes) logits, K letter losses (none without next-letter layers))."""
+    def forward(self, names: PackedSequence, letters: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor):
+        """-> (K (B, n_classes) logits the label loss trains, K letter losses (none without next-letter layers))."""
         if not self.letters:
             return [task(names) for task in self.tasks], []
-        outputs = [task(names, letters, lengths) for task in self.tasks]
+        outputs = [task(names, letters, lengths, labels) for task in self.tasks]
         return [logits for logits, _ in outputs], [loss for _, loss in outputs]

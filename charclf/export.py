@@ -21,6 +21,7 @@ from charclf.config import NGRAM
 from charclf.ensemble import Ensemble, average_probabilities
 from charclf.errors import CheckpointError
 from charclf.files import atomic_write
+from charclf.spelling import combined
 from charclf.model import BACKBONES, NameClassifier
 
 FORMATS = ("onnx", "torchscript")
@@ -38,6 +39,7 @@ class PaddedClassifier(nn.Module):
         self.config = config
         self.embed = model.embed if config.embedding_dim else None
         self.head = model.head
+        self.spelling = model.spelling  # per-label spelling heads (charclf.spelling), or None
         self.register_buffer("temperature", torch.tensor(float(temperature)))
         self.directions = ["", "_reverse"] if config.bidirectional else [""]
         # cells[layer * directions + d]: one layer, one direction, the trained weights.
@@ -68,6 +70,8 @@ class PaddedClassifier(nn.Module):
                     outputs.append(cell(x)[0])
             x = torch.cat(outputs, dim=2)  # (B, T, directions * H)
         logits = self.head(self._pool(x, lengths, valid))
+        if self.spelling is not None:  # as NameClassifier.with_spelling
+            logits = combined(logits, self.spelling.log_likelihood(x, letters, lengths), config.spelling_weight)
         return torch.softmax(logits / self.temperature, dim=1), logits
 
     def _pool(self, outputs: torch.Tensor, lengths: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """The classifier: a recurrent backbone (RNN, LSTM or GRU) over embedded (or one-hot) letters,
-pooled over all letters, then a linear head. Nothing else is inside it."""
+pooled over all letters, then a linear head; optionally, per-label spelling heads on the same
+per-letter states (charclf.spelling). Nothing else is inside it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from charclf.config import NGRAM, ModelConfig
 from charclf.data import index_batch, pack_batch
 from charclf.errors import DeviceError
+from charclf.spelling import SpellingHeads, combined, letter_codes
 
 # One table drives the model and the CLI's --model choices (config.ARCHS, kept equal by a test).
 BACKBONES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -37,6 +39,8 @@ class NameClassifier(nn.Module):
         width = config.hidden_size * directions * (1 if config.pooling in ("last", "max") else 2)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(width, config.n_classes)
+        self.spelling = SpellingHeads(config.hidden_size, config.spelling_rank, config.n_classes, config.n_letters,
+                                      config.lowercase, config.bidirectional) if config.spelling_weight else None
 
     def index(self, names: Sequence[str], alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
         """B folded names -> ((B, T) letter positions, (B,) lengths), as this model reads them
@@ -49,7 +53,12 @@ class NameClassifier(nn.Module):
 
     def forward(self, names: PackedSequence) -> torch.Tensor:
         """Packed names (letter positions with an embedding, else one-hot rows) -> (B, n_classes) logits."""
-        return self.classify(*self.read(names))
+        outputs, lengths, h = self.read(names)
+        logits = self.classify(outputs, lengths, h)
+        if self.spelling is None:
+            return logits
+        letters, _ = pad_packed_sequence(names, batch_first=True)  # (B, T) positions, or (B, T, n_letters) one-hot
+        return self.with_spelling(logits, outputs, letters if letters.dim() == 2 else letters.argmax(2), lengths)
 
     def read(self, names: PackedSequence) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Packed names -> ((B, T, directions * H) per-letter outputs, zero after each name's end and
@@ -62,8 +71,18 @@ class NameClassifier(nn.Module):
         return padded, lengths, h
 
     def classify(self, outputs: torch.Tensor, lengths: torch.Tensor, h) -> torch.Tensor:
-        """What read() returns -> (B, n_classes) logits."""
+        """What read() returns -> (B, n_classes) logits of the head alone (what the label loss trains)."""
         return self.head(self.dropout(self._pool(outputs, lengths, h)))
+
+    def with_spelling(self, logits: torch.Tensor, outputs: torch.Tensor, letters: torch.Tensor,
+                      lengths: torch.Tensor) -> torch.Tensor:
+        """The head's (B, n_classes) logits -> the model's answer: its log-probabilities plus
+        spelling_weight x log p(name | label) from the spelling heads (charclf.spelling)."""
+        return self.answer(logits, self.spelling.log_likelihood(outputs, letters, lengths.to(letters.device)))
+
+    def answer(self, logits: torch.Tensor, spelt: torch.Tensor) -> torch.Tensor:
+        """The head's (B, n_classes) logits and (B, n_classes) log p(name | label) -> the answer."""
+        return combined(logits, spelt, self.config.spelling_weight)
 
     def same_length(self, letters: torch.Tensor) -> torch.Tensor:
         """(B, L) letter positions of B names that all have L letters -> (B, n_classes) logits.
@@ -72,8 +91,9 @@ class NameClassifier(nn.Module):
         rows = self.embed(letters) if self.config.embedding_dim else \
             nn.functional.one_hot(letters, self.config.n_letters).float()  # (B, L, E)
         outputs, h = self.rnn(rows)  # outputs: (B, L, directions * H)
-        lengths = torch.full((len(letters),), letters.shape[1], dtype=torch.long)
-        return self.head(self.dropout(self._pool(outputs, lengths, h)))
+        lengths = torch.full((len(letters),), letters.shape[1], dtype=torch.long, device=letters.device)
+        logits = self.head(self.dropout(self._pool(outputs, lengths, h)))
+        return logits if self.spelling is None else self.with_spelling(logits, outputs, letters, lengths)
 
     def _pool(self, outputs: torch.Tensor, lengths: torch.Tensor, h) -> torch.Tensor:
         """(B, T, D) per-letter outputs (zeros after each name's end), (B,) lengths and the final
@@ -124,6 +144,13 @@ def weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
             shapes[f"rnn.bias_hh_l{layer}{suffix}"] = (rows,)
     width = hidden * directions * (1 if config.pooling in ("last", "max") else 2)
     shapes["head.weight"], shapes["head.bias"] = (config.n_classes, width), (config.n_classes,)
+    if config.spelling_weight:
+        outputs = int(letter_codes(config.n_letters, config.lowercase).max()) + 1
+        for name in ("forward_letters", "backward_letters")[:directions]:
+            shapes[f"spelling.{name}.project.weight"] = (config.spelling_rank, hidden)
+            shapes[f"spelling.{name}.project.bias"] = (config.spelling_rank,)
+            shapes[f"spelling.{name}.letters.weight"] = (config.n_classes * outputs, config.spelling_rank)
+            shapes[f"spelling.{name}.letters.bias"] = (config.n_classes * outputs,)
     return shapes
 
 

@@ -5,7 +5,9 @@ states describe spelling better from fewer names; it added about half a point of
 on the names dataset (docs/tuning.md).
 
 The two small prediction layers exist only during training: the saved model is the plain
-NameClassifier, and prediction never runs them."""
+NameClassifier, and prediction never runs them. A classifier with spelling heads
+(charclf.spelling) learns this task with those instead, each name's letters under its own label:
+they are per-label versions of these layers, and they stay in the saved model."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import torch
 from torch import nn
 
 from charclf.model import NameClassifier
+from charclf.spelling import neighbours
 
 
 class NextLetterTask(nn.Module):
@@ -23,26 +26,28 @@ class NextLetterTask(nn.Module):
         super().__init__()
         config = classifier.config
         self.classifier = classifier
-        # Each predicts one of the letters or the name's end (the last class).
-        self.forward_head = nn.Linear(config.hidden_size, config.n_letters + 1)
-        self.backward_head = nn.Linear(config.hidden_size, config.n_letters + 1) if config.bidirectional else None
+        self.forward_head = self.backward_head = None
+        if classifier.spelling is None:  # else the spelling heads learn this task
+            # Each predicts one of the letters or the name's end (the last class).
+            self.forward_head = nn.Linear(config.hidden_size, config.n_letters + 1)
+            self.backward_head = nn.Linear(config.hidden_size, config.n_letters + 1) if config.bidirectional else None
 
-    def forward(self, names, letters: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Packed names and their (B, T) letter positions and (B,) lengths -> ((B, n_classes) logits,
-        the mean cross-entropy of predicting each next (and previous) letter)."""
+    def forward(self, names, letters: torch.Tensor, lengths: torch.Tensor,
+                labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Packed names, their (B, T) letter positions, (B,) lengths and (B,) labels (needed with
+        spelling heads) -> ((B, n_classes) logits the label loss trains: the head's, or with spelling
+        heads the model's whole answer; the mean cross-entropy of predicting each next (and
+        previous) letter)."""
         outputs, out_lengths, h = self.classifier.read(names)  # (B, T, directions * H)
         logits = self.classifier.classify(outputs, out_lengths, h)
-        end = self.classifier.config.n_letters
-        B, T = letters.shape
-        inside = torch.arange(T, device=letters.device)[None, :] < lengths.to(letters.device)[:, None]  # (B, T)
-        following = torch.full_like(letters, end)  # the letter after position t, or the end
-        following[:, :-1] = letters[:, 1:]
-        following[torch.arange(B, device=letters.device), lengths.to(letters.device) - 1] = end
+        if self.classifier.spelling is not None:  # the answer includes them; so does the label loss
+            per_letter, inside = self.classifier.spelling.letter_log_probs(outputs, letters, lengths)
+            answer = self.classifier.answer(logits, per_letter.sum(1))
+            return answer, self.classifier.spelling.loss(per_letter, inside, labels)
+        following, preceding, inside = neighbours(letters, lengths, self.classifier.config.n_letters)
         hidden = self.classifier.config.hidden_size
         loss = nn.functional.cross_entropy(self.forward_head(outputs[..., :hidden][inside]), following[inside])
         if self.backward_head is not None:
-            preceding = torch.full_like(letters, end)  # the letter before position t, or the start
-            preceding[:, 1:] = letters[:, :-1]
             backward = nn.functional.cross_entropy(self.backward_head(outputs[..., hidden:][inside]), preceding[inside])
             loss = (loss + backward) / 2
         return logits, loss

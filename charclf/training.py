@@ -27,7 +27,7 @@ from charclf.batches import open_source
 from charclf.calibration import MIN_CALIBRATION_NAMES, fit_temperature, scores
 from charclf.card import charclf_version, utc_now
 from charclf.checkpoint import Checkpoint, save_checkpoint
-from charclf.config import NGRAM, ModelConfig, TrainConfig, defaults_for
+from charclf.config import NGRAM, ModelConfig, TrainConfig, defaults_for, saved_model_config
 from charclf.ensemble import MemberTasks
 from charclf.errors import CharclfError, CheckpointError, DataError
 from charclf.files import atomic_write, remove_stale_temps
@@ -109,7 +109,7 @@ def resume(out: Path, data_dir: Path | None = None, device: str | torch.device =
     data_dir = Path(data_dir or state["data_dir"])
     try:
         config = TrainConfig(**state["train_config"])
-        model_config = ModelConfig(**state["model_config"])
+        model_config = saved_model_config(state["model_config"])
     except (TypeError, ValueError, KeyError) as e:
         raise CheckpointError(f"the training state beside {out} has a bad config ({e})") from None
     with _prepare(out, data_dir, force), distributed.session(device) as dist:
@@ -168,15 +168,15 @@ class Run:
         """One optimizer step on a batch -> (summed label loss, names), summed over all ranks."""
         padded, lengths = self.model.index(names, DEFAULT_ALPHABET)  # (B, T), (B,)
         packed, targets = self.model.pack(padded, lengths).to(self.device), targets.to(self.device)
-        if self.trained is self.model:
+        if self.trained is self.model:  # the model's answer (with spelling heads, theirs included)
             loss = label_loss = self.loss_fn(self.net(packed), targets)
         elif isinstance(self.trained, MemberTasks):  # each member's loss; their sum trains them all
-            member_logits, letter_losses = self.net(packed, padded.to(self.device), lengths)
+            member_logits, letter_losses = self.net(packed, padded.to(self.device), lengths, targets)
             label_losses = [self.loss_fn(logits, targets) for logits in member_logits]
             loss = sum(label_losses) + self.config.next_letter_weight * sum(letter_losses)
             label_loss = sum(label_losses) / len(label_losses)  # reported: one member's on average
         else:
-            logits, letter_loss = self.net(packed, padded.to(self.device), lengths)
+            logits, letter_loss = self.net(packed, padded.to(self.device), lengths, targets)
             label_loss = self.loss_fn(logits, targets)
             loss = label_loss + self.config.next_letter_weight * letter_loss
         # Summed over all ranks: the epoch's mean loss, and the same NaN verdict on every rank.

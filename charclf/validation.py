@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from charclf.archive import MAX_TENSOR_BYTES
-from charclf.config import MAX_SEED, NGRAM, ModelConfig
+from charclf.config import MAX_SEED, NGRAM, ModelConfig, saved_model_config
 from charclf.errors import CheckpointError
 from charclf.model import weight_shapes
 
@@ -45,7 +45,7 @@ def check_payload(payload: Any) -> Checked:
     if not isinstance(payload["model_config"], dict):
         raise CheckpointError("bad model config (not a table of settings)")
     try:
-        config = ModelConfig(**payload["model_config"])
+        config = saved_model_config(payload["model_config"])
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"bad model config ({_short(e)})") from None
     alphabet, labels = payload["alphabet"], payload["labels"]

@@ -132,7 +132,8 @@ def random_checkpoint(**options) -> Checkpoint:
 
 SHAPES = [dict(arch="gru"), dict(arch="lstm", num_layers=2), dict(arch="rnn", bidirectional=False, pooling="last"),
           dict(arch="gru", pooling="last", num_layers=2), dict(arch="lstm", pooling="last+max", embedding_dim=0),
-          dict(arch="rnn", pooling="max", lowercase=False), dict(arch="gru", bidirectional=False, pooling="mean+max")]
+          dict(arch="rnn", pooling="max", lowercase=False), dict(arch="gru", bidirectional=False, pooling="mean+max"),
+          dict(arch="gru", spelling_weight=0.3), dict(arch="lstm", spelling_weight=1.0, bidirectional=False, lowercase=False)]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "-".join(map(str, s.values())))

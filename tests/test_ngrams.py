@@ -147,7 +147,9 @@ def test_the_default_model_holds_no_ngram_parameters(tiny_data, tmp_path):
     ckpt = tmp_path / "default.pt"
     ok("train", "--data", tiny_data, "--epochs", "1", "--no-progress", "--out", ckpt)
     keys = set(load_checkpoint(ckpt).state_dict)
-    assert keys and all(key.split(".")[0] in ("embed", "rnn", "head") for key in keys), keys
+    # Letter embedding, recurrent layers, the head and the spelling heads on the recurrent states.
+    assert keys and all(key.split(".")[0] in ("embed", "rnn", "head", "spelling") for key in keys), keys
+    assert any(key.startswith("rnn.") for key in keys) and not any("table" in key for key in keys)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
