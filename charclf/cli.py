@@ -93,7 +93,7 @@ def main():
     \b
     Typical session:
       charclf data fetch          # the 18-language names dataset into ./data/names
-      charclf train               # a bidirectional GRU over the letters, best epoch kept on validation
+      charclf train               # a bidirectional GRU with spelling heads, best epoch kept on validation
       charclf compare             # GRU, LSTM, plain RNN and the n-gram baseline side by side
       charclf evaluate            # held-out accuracy, macro-F1, calibration, per-label scores, confusion
       charclf predict Hinton Satoshi Иванов
@@ -194,9 +194,10 @@ def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, 
     """Train a classifier on a folder of <Label>.txt files or a CSV/TSV file of names.
 
     The default model is a bidirectional GRU over letter embeddings, its outputs pooled over
-    all letters (mean and max), then a linear layer, and nothing else. While training it also
-    learns to predict each next letter (those layers are not saved), and the weights kept are a
-    moving average over the training steps. lstm and rnn change a few of its settings; options
+    all letters (mean and max), then a linear layer, plus spelling heads on the same states:
+    each language's log-probability of the name's letters, weighted, joins the answer. Nothing
+    else is inside it. While training it also learns to predict each next letter (through the
+    spelling heads), and the weights kept are a moving average over the training steps. lstm and rnn change a few of its settings; options
     given here win. --model ngram trains the classical baseline instead: a logistic regression
     over character 1-5-grams, no network.
 

@@ -62,7 +62,7 @@ CHARCLF_MODELS = {"gru": ("gru", {}), "gru-3": ("gru", {"members": 3}), "lstm": 
 CHARCLF_SYSTEMS = tuple(CHARCLF_MODELS)
 SYSTEMS = (*CHARCLF_SYSTEMS, "logreg", "logreg-trainval", "tutorial", "majority")
 LABELS = {
-    "gru": "**charclf default: bidirectional GRU**",
+    "gru": "**charclf default: bidirectional GRU with spelling heads**",
     "gru-3": "charclf --members 3 (three default GRUs, probabilities averaged)",
     "lstm": "charclf lstm",
     "rnn": "charclf rnn (plain tanh RNN)",

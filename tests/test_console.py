@@ -141,5 +141,5 @@ def test_classifier_repr():
     clf = charclf.load(device="cpu")
     text = repr(clf)
     assert text.startswith("<Classifier gru (bidirectional, hidden 128 x 1 layer(s), embedding 48")
-    assert "148,674 parameters, 18 labels" in text and f"temperature {clf.temperature:.4f}" in text
+    assert "194,946 parameters, 18 labels" in text and f"temperature {clf.temperature:.4f}" in text
     assert "on cpu" in text and str(clf.path) in text

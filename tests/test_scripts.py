@@ -217,7 +217,7 @@ def test_a_custom_cyrillic_label_learns_its_script_and_keeps_it(tmp_path, layout
 
 def test_a_checkpoint_without_a_script_table_still_loads(tmp_path):
     payload = torch.load(PRETRAINED, weights_only=True)
-    assert "scripts" not in payload  # the shipped model predates the table: the built-in facts apply
+    payload.pop("scripts", None)  # as a model from before the table: the built-in facts apply
     payload["labels"] = [f"L{i}" for i in range(len(payload["labels"]))]
     torch.save(payload, tmp_path / "old.pt")
     [row] = predict_json("김민준", checkpoint=tmp_path / "old.pt")

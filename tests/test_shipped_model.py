@@ -18,9 +18,10 @@ def test_the_package_ships_a_small_model():
     assert path is not None and path.stat().st_size < 5_000_000
     checkpoint = charclf.load(path, device="cpu").checkpoint
     assert checkpoint.metrics["test"]["accuracy"] > 0.8 and checkpoint.metrics["test"]["n"] == 1797
-    # The default model, purely recurrent: letter embedding, GRU, linear head; no n-gram table.
-    assert checkpoint.model_config.arch == "gru"
-    assert {key.split(".")[0] for key in checkpoint.state_dict} == {"embed", "rnn", "head"}
+    # The default model, purely recurrent: letter embedding, GRU, linear head and the spelling
+    # heads on the GRU's states; no n-gram table.
+    assert checkpoint.model_config.arch == "gru" and checkpoint.model_config.spelling_weight > 0
+    assert {key.split(".")[0] for key in checkpoint.state_dict} == {"embed", "rnn", "head", "spelling"}
 
 
 def test_predict_works_out_of_the_box(isolated_home, monkeypatch, tmp_path):

@@ -160,15 +160,15 @@ def test_evaluate_reports_label_sets_and_a_prior(tiny_data, tmp_path):
 
 def test_tables_carry_label_sets_family_names_reasons_and_the_model(tmp_path):
     people = tmp_path / "people.csv"
-    people.write_text("full\nGeoffrey Hinton\nNguyen Van An\n\n", encoding="utf-8")
+    people.write_text("full\nHiroshi Nakamura\nNguyen Van An\n\n", encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(ok("predict", "--csv", people, "--full-name", "--coverage", "0.95",
-                                              "--min-confidence", "0.9"))))
+                                              "--min-confidence", "0.95"))))
     model_id = hashlib.sha256(resolve_checkpoint(None).read_bytes()).hexdigest()[:16]
-    assert [row["family_name"] for row in rows] == ["Hinton", "Nguyen", ""]
+    assert [row["family_name"] for row in rows] == ["Nakamura", "Nguyen", ""]
     assert all(row["model"] == model_id for row in rows)
-    hinton, nguyen, empty = rows
-    assert hinton["label_set"].split("|")[0] == hinton["label"] and len(nguyen["label_set"].split("|")) >= 2
+    confident, nguyen, empty = rows
+    assert confident["label_set"].split("|")[0] == confident["label"] and len(nguyen["label_set"].split("|")) >= 2
     assert nguyen["abstained"] == "true" and "below the minimum confidence" in nguyen["reason"]
-    assert hinton["reason"] == "" and empty["error"] == "empty name"
+    assert confident["reason"] == "" and empty["error"] == "empty name"
     refused = run("predict", "--csv", people, "--coverage", "0.9", "--prior", "uniform")
     assert refused.exit_code == 2 and "cannot be combined" in refused.output
