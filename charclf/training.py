@@ -145,7 +145,10 @@ class Run:
         self.net = self.trained  # what the forward pass goes through: under torchrun, DDP averages the gradients
         if dist.enabled:
             with dist.collectives("sharing the initial weights"):
-                self.net = nn.parallel.DistributedDataParallel(self.trained)
+                # No buffer changes while training (the spelling heads' letter codes are constants): no
+                # broadcast of them before every forward pass, so the gradients' all-reduce stays
+                # the only collective of a step (and the only one a vanished peer can break).
+                self.net = nn.parallel.DistributedDataParallel(self.trained, broadcast_buffers=False)
         # Each rank steps once per batch of its own share: the schedule counts those steps.
         self.steps_per_epoch = math.ceil(source.n_batches(config.batch_size) / dist.world_size)
         self.optimizer = torch.optim.AdamW(self.trained.parameters(), lr=config.lr, weight_decay=config.weight_decay)
