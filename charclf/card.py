@@ -130,8 +130,11 @@ def _describe_model(model: dict) -> str:
     direction = {True: "bidirectional", False: "unidirectional"}.get(model["bidirectional"], "?")
     members = model.get("members", 1)
     ensemble = f"an ensemble of {members} networks, each a " if isinstance(members, int) and members > 1 else ""
+    weight = model.get("spelling_weight", 0.0)
+    spelling = f", spelling heads (weight {weight:g})" if isinstance(weight, (int, float)) and weight > 0 else ""
     return (f"{ensemble}{direction} {ARCH_NAMES.get(arch, arch)}, {model['num_layers']} layer(s) of "
-            f"{model['hidden_size']}, embedding {model['embedding_dim']}, {model['pooling']} pooling, {count}")
+            f"{model['hidden_size']}, embedding {model['embedding_dim']}, {model['pooling']} pooling{spelling}, "
+            f"{count}")
 
 
 def _seconds(value) -> str:
