@@ -166,7 +166,8 @@ def _use_threads(threads: int | None, batch: bool = True) -> None:
                    + per_arch("next_letter_weight"))
 @click.option("--spelling-weight", type=FiniteFloatRange(min=0),
               help="Spelling heads: each language's log-probability of the name's letters, read off the "
-                   "network's own states, times this weight, is added to the answer (0: none). " + per_arch("spelling_weight"))
+                   "network's own states, times this weight, is added to the answer (0: none). "
+                   + per_arch("spelling_weight"))
 @click.option("--spelling-rank", type=click.IntRange(1, MODEL_LIMITS["spelling_rank"]),
               help="Width the spelling heads read each letter's states through. " + per_arch("spelling_rank"))
 @click.option("--ngram-buckets", type=click.IntRange(1, MODEL_LIMITS["ngram_buckets"]),
@@ -197,8 +198,8 @@ def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, 
     all letters (mean and max), then a linear layer, plus spelling heads on the same states:
     each language's log-probability of the name's letters, weighted, joins the answer. Nothing
     else is inside it. While training it also learns to predict each next letter (through the
-    spelling heads), and the weights kept are a moving average over the training steps. lstm and rnn change a few of its settings; options
-    given here win. --model ngram trains the classical baseline instead: a logistic regression
+    spelling heads), and the weights kept are a moving average over the training steps. lstm
+    and rnn change a few of its settings; options given here win. --model ngram trains the classical baseline instead: a logistic regression
     over character 1-5-grams, no network.
 
     A folder's names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name

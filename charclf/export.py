@@ -21,8 +21,8 @@ from charclf.config import NGRAM
 from charclf.ensemble import Ensemble, average_probabilities
 from charclf.errors import CheckpointError
 from charclf.files import atomic_write
-from charclf.spelling import combined
 from charclf.model import BACKBONES, NameClassifier
+from charclf.spelling import combined
 
 FORMATS = ("onnx", "torchscript")
 INPUTS = ("letters", "lengths")  # (B, T) int64 alphabet positions, 0-padded; (B,) int64 lengths
