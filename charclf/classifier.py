@@ -19,7 +19,8 @@ from charclf.errors import CheckpointError, DataError
 from charclf.locations import resolve_checkpoint
 from charclf.loop import evaluate
 from charclf.metrics import majority_baseline, report
-from charclf.model import batched_logits, pick_device
+from charclf.inference import batched_logits
+from charclf.model import pick_device
 from charclf.evidence import ScriptEvidence
 
 # Prediction, UNKNOWN, UNREADABLE and EMPTY are imported from here too.

@@ -9,7 +9,8 @@ from pathlib import Path
 from charclf.batches import open_source
 from charclf.checkpoint import load_checkpoint
 from charclf.files import atomic_write
-from charclf.model import batched_logits, pick_device
+from charclf.inference import batched_logits
+from charclf.model import pick_device
 
 # Name lengths (letters) grouped for the by-length table: (label, shortest, longest).
 LENGTH_GROUPS = (("1-5", 1, 5), ("6-8", 6, 8), ("9-11", 9, 11), ("12+", 12, 10**9))

@@ -54,6 +54,10 @@ class ModelConfig:
     # read each letter's states through a projection to spelling_rank numbers.
     spelling_weight: float = 0.3
     spelling_rank: int = 32
+    # True: the answer's log p(name | label) is the exact softmax over each label's letters (models
+    # saved before self-normalised heads); False: training keeps those sums near 1, and the answer
+    # reads only the actual letters' logits, about a third faster (charclf.spelling).
+    spelling_normalised: bool = False
     # Only for arch "ngram": hash buckets and the longest n-gram of the baseline.
     ngram_buckets: int = 1 << 18
     ngram_max_n: int = 5
@@ -79,7 +83,7 @@ class ModelConfig:
 
 
 # Settings that older saved models lack, with the value they were trained with (not today's default).
-SAVED_BEFORE = {"members": 1, "spelling_weight": 0.0}
+SAVED_BEFORE = {"members": 1, "spelling_weight": 0.0, "spelling_normalised": True}
 
 
 def saved_model_config(saved: dict) -> ModelConfig:

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from charclf.config import CLASS_WEIGHTINGS
 from charclf.errors import CharclfError
 from charclf.metrics import report
-from charclf.model import batched_logits
+from charclf.inference import batched_logits
 
 
 class TrainingDiverged(CharclfError):

@@ -40,7 +40,8 @@ class NameClassifier(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(width, config.n_classes)
         self.spelling = SpellingHeads(config.hidden_size, config.spelling_rank, config.n_classes, config.n_letters,
-                                      config.lowercase, config.bidirectional) if config.spelling_weight else None
+                                      config.lowercase, config.bidirectional, config.spelling_normalised) \
+            if config.spelling_weight else None
 
     def index(self, names: Sequence[str], alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
         """B folded names -> ((B, T) letter positions, (B,) lengths), as this model reads them
@@ -192,43 +193,3 @@ def pick_device(name: str = "auto") -> torch.device:
     elif device.type != "cpu":
         raise DeviceError(f"unsupported device {name!r}: use auto, cpu or cuda")
     return device
-
-
-def network_batch(device: torch.device) -> int:
-    """Names per forward pass at prediction time. On the CPU, small batches keep a recurrent step's
-    (B, gates * H) tensors in each core's cache: 256 names per thread predicted about 30% faster
-    on one thread than batches of 4,096 (docs/benchmarks.md, scripts/benchmark_batch.py). A GPU
-    wants large batches."""
-    return 4096 if device.type != "cpu" else min(4096, 256 * torch.get_num_threads())
-
-
-@torch.inference_mode()
-def batched_logits(
-    model: nn.Module, names: list[str], alphabet: str, device: torch.device, batch_size: int | None = None
-) -> torch.Tensor:
-    """N folded, non-empty names -> (N, n_classes) logits on the CPU, in input order.
-
-    A name given several times runs once (lists of surnames repeat: Smith, Smith, ...). Names are
-    grouped by exact length and each group runs through the model's same_length in batches of
-    `batch_size` (default: network_batch): no packing and no padding (the same logits as the
-    packed forward)."""
-    model.eval()
-    batch_size = batch_size or network_batch(device)
-    distinct = list(dict.fromkeys(names))
-    if len(distinct) < len(names):
-        row = {name: i for i, name in enumerate(distinct)}
-        return batched_logits(model, distinct, alphabet, device, batch_size)[torch.tensor([row[n] for n in names])]
-    out = torch.empty(len(names), model.config.n_classes)
-    if not names:
-        return out
-    padded, lengths = model.index(names, alphabet)  # (N, T), (N,)
-    lengths, order = lengths.sort(stable=True)
-    # Where each length's run starts and ends in `order`.
-    values, counts = torch.unique_consecutive(lengths, return_counts=True)
-    ends = counts.cumsum(0).tolist()
-    for length, end, count in zip(values.tolist(), ends, counts.tolist()):
-        group = order[end - count : end]
-        for start in range(0, count, batch_size):
-            chunk = group[start : start + batch_size]
-            out[chunk] = model.same_length(padded[chunk, :length].to(device)).float().cpu()
-    return out

@@ -41,9 +41,9 @@ class NextLetterTask(nn.Module):
         outputs, out_lengths, h = self.classifier.read(names)  # (B, T, directions * H)
         logits = self.classifier.classify(outputs, out_lengths, h)
         if self.classifier.spelling is not None:  # the answer includes them; so does the label loss
-            per_letter, inside = self.classifier.spelling.letter_log_probs(outputs, letters, lengths)
-            answer = self.classifier.answer(logits, per_letter.sum(1))
-            return answer, self.classifier.spelling.loss(per_letter, inside, labels)
+            spelling = self.classifier.spelling
+            scores = spelling.letter_scores(outputs, letters, lengths, normalise=True)
+            return self.classifier.answer(logits, spelling.spelt(scores)), spelling.loss(scores, labels)
         following, preceding, inside = neighbours(letters, lengths, self.classifier.config.n_letters)
         hidden = self.classifier.config.hidden_size
         loss = nn.functional.cross_entropy(self.forward_head(outputs[..., :hidden][inside]), following[inside])

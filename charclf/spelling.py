@@ -12,11 +12,19 @@ under its own label, and through the label loss on the model's answer, which inc
 heads are part of the saved model: they are the network's last layers, reading the same
 recurrent states.
 
+Self-normalised: a softmax per label over every letter was most of the heads' cost at prediction
+time (an exp of n_classes x (letters + 1) logits per letter). Training therefore also pushes each
+label's log-normaliser towards 0 (NORMALISER_PENALTY), and the answer reads log p(letter | label)
+as the one logit of the actual letter: prediction computes the logits and picks, no softmax.
+Models saved before this (config.spelling_normalised) keep the exact softmax.
+
 Cost: each letter's states go through a projection to config.spelling_rank numbers, then through
-n_classes x (letters + 1) outputs, normalised per label: with the default GRU about a third more
-arithmetic per letter, and prediction about that much slower (README, "Accuracy")."""
+n_classes x (letters + 1) outputs: with the default GRU about a third more arithmetic per letter
+(README, "Accuracy")"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -57,8 +65,29 @@ def combined(logits: torch.Tensor, spelt: torch.Tensor, weight: float) -> torch.
     return torch.log_softmax(logits, dim=1) + weight * spelt
 
 
+# Weight of the mean squared log-normaliser in the training loss: it keeps each label's letter
+# logits summing to probability about 1 (self-normalised), so that prediction can read log p(letter |
+# label) off the one logit of the actual letter, without the softmax over all of them (the
+# normalisers were most of the heads' cost). 0.1 and 1.0 were tried; 0.1 lost nothing on validation
+# (docs/tuning.md).
+NORMALISER_PENALTY = 0.1
+
+
+@dataclass
+class LetterScores:
+    """Per-letter scores of B names under each of C labels, averaged over the directions; all (B, T, C)
+    but `inside`, 0 after each name's end."""
+    logits: torch.Tensor  # the logit of each position's actual next (and previous) letter
+    log_norms: torch.Tensor | None  # log of the sum of exp(all letter logits): log p = logits - log_norms
+    squared_log_norms: torch.Tensor | None  # what the self-normalising penalty averages
+    inside: torch.Tensor  # (B, T): real letters
+
+    def log_probs(self) -> torch.Tensor:
+        return self.logits - self.log_norms
+
+
 class SpellingDirection(nn.Module):
-    """One direction's per-label letter model: states (.., H) -> per-label letter log-probabilities."""
+    """One direction's per-label letter model: states (.., H) -> per-label letter logits."""
 
     def __init__(self, hidden: int, rank: int, n_classes: int, outputs: int):
         super().__init__()
@@ -66,45 +95,65 @@ class SpellingDirection(nn.Module):
         self.project = nn.Linear(hidden, rank)
         self.letters = nn.Linear(rank, n_classes * outputs)  # label c's rows: c * outputs ... + outputs
 
-    def log_probs(self, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """(B, T, H) states and the (B, T) output index each position predicts -> (B, T, C)
-        log p(target | states, label) for every label."""
-        logits = self.letters(self.project(states)).unflatten(2, (self.n_classes, self.outputs))  # (B, T, C, O)
-        picked = targets[:, :, None, None].expand(-1, -1, self.n_classes, 1)  # (B, T, C, 1)
-        return logits.log_softmax(3).gather(3, picked).squeeze(3)
+    def scores(self, states: torch.Tensor, targets: torch.Tensor,
+               normalise: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, T, H) states and the (B, T) output index each position predicts -> ((B, T, C) logit of
+        the target under every label; with `normalise`, (B, T, C) each label's log-normaliser, else None)."""
+        logits = self.letters(self.project(states))  # (B, T, C * O)
+        picked = logits.gather(2, targets[:, :, None] + self.outputs * torch.arange(self.n_classes, device=targets.device))
+        if not normalise:
+            return picked, None
+        return picked, logits.unflatten(2, (self.n_classes, self.outputs)).logsumexp(3)
 
 
 class SpellingHeads(nn.Module):
-    """Both directions' per-label letter models (one when the network reads one way)."""
+    """Both directions' per-label letter models (one when the network reads one way). With
+    `normalised`, the answer's log p(name | label) subtracts the normalisers (the exact softmax: how
+    models were saved before self-normalised heads); else it is the sum of the actual letters' logits."""
 
-    def __init__(self, hidden: int, rank: int, n_classes: int, n_letters: int, lowercase: bool, bidirectional: bool):
+    def __init__(self, hidden: int, rank: int, n_classes: int, n_letters: int, lowercase: bool, bidirectional: bool,
+                 normalised: bool = False):
         super().__init__()
-        self.hidden = hidden
+        self.hidden, self.normalised = hidden, normalised
         self.register_buffer("codes", letter_codes(n_letters, lowercase), persistent=False)
         self.end = n_letters
         outputs = int(self.codes.max()) + 1
         self.forward_letters = SpellingDirection(hidden, rank, n_classes, outputs)
         self.backward_letters = SpellingDirection(hidden, rank, n_classes, outputs) if bidirectional else None
 
-    def letter_log_probs(self, outputs: torch.Tensor, letters: torch.Tensor,
-                         lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T, directions * H) per-letter outputs, (B, T) letters, (B,) lengths -> ((B, T, C)
-        log-probability of each position's next (and previous) letter under every label, averaged
-        over the directions and 0 after the name's end; the (B, T) mask of real letters)."""
+    def letter_scores(self, outputs: torch.Tensor, letters: torch.Tensor, lengths: torch.Tensor,
+                      normalise: bool) -> LetterScores:
+        """(B, T, directions * H) per-letter outputs, (B, T) letters, (B,) lengths -> their LetterScores
+        (the normalisers only with `normalise`). Padding positions are computed and masked out."""
         following, preceding, inside = neighbours(letters, lengths, self.end)
-        total = self.forward_letters.log_probs(outputs[..., :self.hidden], self.codes[following])
+        parts = [self.forward_letters.scores(outputs[..., :self.hidden], self.codes[following], normalise)]
         if self.backward_letters is not None:
-            backward = self.backward_letters.log_probs(outputs[..., self.hidden:2 * self.hidden], self.codes[preceding])
-            total = (total + backward) / 2
-        return total * inside[:, :, None].to(total.dtype), inside
+            parts.append(self.backward_letters.scores(outputs[..., self.hidden:2 * self.hidden],
+                                                      self.codes[preceding], normalise))
+        mask = inside[:, :, None].to(parts[0][0].dtype)
+        mean = lambda tensors: sum(tensors) / len(tensors) * mask
+        if not normalise:
+            return LetterScores(mean([logits for logits, _ in parts]), None, None, inside)
+        return LetterScores(mean([logits for logits, _ in parts]), mean([norms for _, norms in parts]),
+                            mean([norms ** 2 for _, norms in parts]), inside)
 
     def log_likelihood(self, outputs: torch.Tensor, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """-> (B, n_classes) log p(name | label), averaged over the directions. Padding positions
-        are computed and masked out (prediction batches names of one length: there is none)."""
-        return self.letter_log_probs(outputs, letters, lengths)[0].sum(1)
+        """-> (B, n_classes) log p(name | label), averaged over the directions: what the answer adds."""
+        scores = self.letter_scores(outputs, letters, lengths, normalise=self.normalised)
+        return self.spelt(scores)
 
-    def loss(self, per_letter: torch.Tensor, inside: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """What letter_log_probs returns, and the (B,) labels -> the mean cross-entropy of each
-        next (and previous) letter under each name's own label."""
+    def spelt(self, scores: LetterScores) -> torch.Tensor:
+        """LetterScores -> (B, n_classes) log p(name | label) as the answer reads it."""
+        return (scores.log_probs() if self.normalised else scores.logits).sum(1)
+
+    def loss(self, scores: LetterScores, labels: torch.Tensor) -> torch.Tensor:
+        """LetterScores with normalisers and the (B,) labels -> the mean cross-entropy of each next
+        (and previous) letter under each name's own label, plus (self-normalised heads) the penalty
+        on every label's squared log-normaliser."""
+        per_letter = scores.log_probs()
         own = per_letter.gather(2, labels[:, None, None].expand(-1, per_letter.shape[1], 1)).squeeze(2)  # (B, T)
-        return -own.sum() / inside.sum()
+        letters = scores.inside.sum()
+        loss = -own.sum() / letters
+        if self.normalised:
+            return loss
+        return loss + NORMALISER_PENALTY * scores.squared_log_norms.sum() / (letters * per_letter.shape[2])

@@ -10,7 +10,8 @@ from charclf.checkpoint import load_checkpoint
 from charclf.cli import main
 from charclf.config import ModelConfig
 from charclf.ensemble import Ensemble, average_probabilities
-from charclf.model import NameClassifier, batched_logits, build_model, weight_shapes
+from charclf.inference import batched_logits
+from charclf.model import NameClassifier, build_model, weight_shapes
 from charclf.text import DEFAULT_ALPHABET
 
 from tests.test_faults import SMALL, charclf, kill_at_epoch, resume_run, synthetic_data  # noqa: F401 (synthetic_data: a fixture)

@@ -1,10 +1,13 @@
+import threading
+
 import pytest
 import torch
 
 from charclf.config import ARCHS, POOLINGS, ModelConfig
 from charclf.data import index_batch
 from charclf.errors import DeviceError
-from charclf.model import BACKBONES, NameClassifier, batched_logits, build_model, network_batch, pick_device
+from charclf.inference import batched_logits, network_batch
+from charclf.model import BACKBONES, NameClassifier, build_model, pick_device
 from charclf.text import DEFAULT_ALPHABET
 
 N_LETTERS = len(DEFAULT_ALPHABET)
@@ -122,15 +125,12 @@ def test_fast_inference_equals_the_packed_forward(arch, pooling, bidirectional, 
     assert torch.allclose(fast, packed, atol=1e-5)
 
 
-def test_cpu_batches_are_small_enough_for_the_cache_and_grow_with_threads():
+def test_cpu_batches_are_small_enough_for_the_cache_whatever_the_threads():
     threads = torch.get_num_threads()
     try:
-        torch.set_num_threads(1)
-        assert network_batch(torch.device("cpu")) == 256
-        torch.set_num_threads(2)
-        assert network_batch(torch.device("cpu")) == 512
-        torch.set_num_threads(64)
-        assert network_batch(torch.device("cpu")) == 4096
+        for count in (1, 2, 64):  # per worker: each thread runs batches of its own
+            torch.set_num_threads(count)
+            assert network_batch(torch.device("cpu")) == 256
     finally:
         torch.set_num_threads(threads)
     assert network_batch(torch.device("cuda")) == 4096
@@ -150,6 +150,38 @@ def test_a_long_list_predicts_as_names_one_by_one_do():
     for i in (0, 255, 256, 511, 512, 599, 600, 601, 602):
         alone = batched_logits(model, [names[i]], DEFAULT_ALPHABET, torch.device("cpu"))
         assert torch.allclose(together[i], alone[0], atol=1e-5)
+
+
+def test_several_threads_share_out_the_batches_and_give_the_same_logits():
+    """With torch on 3 threads, 3 workers run the batches (each on one thread); the thread count
+    is back to 3 afterwards, also when a batch fails."""
+    import charclf.inference as inference
+
+    model = model_for("gru", hidden_size=16)
+    names = [f"{a}{b}{c}" * n for a in "BKLMN" for b in "aeiou" for c in "lmnrs" for n in (1, 2, 3)]  # 375
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = batched_logits(model, names, DEFAULT_ALPHABET, torch.device("cpu"), batch_size=16)
+        torch.set_num_threads(3)
+        seen = set()
+        same_length = model.same_length
+
+        def spy(letters):
+            seen.add((threading.get_ident(), torch.get_num_threads()))
+            return same_length(letters)
+
+        model.same_length = spy
+        shared = batched_logits(model, names, DEFAULT_ALPHABET, torch.device("cpu"), batch_size=16)
+        assert torch.allclose(shared, alone, atol=1e-6) and torch.get_num_threads() == 3
+        assert len({ident for ident, _ in seen}) > 1 and {count for _, count in seen} == {1}
+        model.same_length = lambda letters: 1 / 0
+        with pytest.raises(ZeroDivisionError):
+            batched_logits(model, names, DEFAULT_ALPHABET, torch.device("cpu"), batch_size=16)
+        assert torch.get_num_threads() == 3
+        assert [len(rows) for rows, _ in inference.length_batches(torch.tensor([3, 1, 3, 3, 1]), 2)] == [2, 2, 1]
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_lowercase_models_read_names_in_any_case():

@@ -6,7 +6,7 @@ import pytest
 import torch
 from charclf.config import ModelConfig
 from charclf.data import index_batch
-from charclf.model import batched_logits
+from charclf.inference import batched_logits
 from charclf.ngrams import NgramClassifier, NgramTable, letter_codes
 from charclf.text import DEFAULT_ALPHABET
 

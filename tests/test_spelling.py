@@ -1,4 +1,5 @@
-"""Spelling heads: each label's log p(name | label) from the network's own states, added to the answer."""
+"""Spelling heads: each label's log p(name | label) from the network's own states, added to the answer
+(self-normalised: the actual letters' logits; or, as older models were saved, the exact softmax)."""
 
 import pytest
 import torch
@@ -7,7 +8,8 @@ from click.testing import CliRunner
 from charclf.checkpoint import load_checkpoint
 from charclf.cli import main
 from charclf.config import ModelConfig, TrainConfig
-from charclf.model import NameClassifier, batched_logits
+from charclf.inference import batched_logits
+from charclf.model import NameClassifier
 from charclf.nextletter import NextLetterTask
 from charclf.spelling import letter_codes
 from charclf.text import DEFAULT_ALPHABET
@@ -23,7 +25,8 @@ def model_for(**options) -> NameClassifier:
 
 
 def spelt_by_hand(model: NameClassifier, name: str) -> torch.Tensor:
-    """(n_classes,) log p(name | label), one letter at a time, softmax over each label's outputs."""
+    """(n_classes,) log p(name | label), one letter at a time: each label's logit of the letter, minus
+    the log of its softmax's normaliser when the model is saved as normalised."""
     padded, lengths = model.index([name], DEFAULT_ALPHABET)
     with torch.no_grad():
         outputs, _, _ = model.read(model.pack(padded, lengths))
@@ -39,12 +42,13 @@ def spelt_by_hand(model: NameClassifier, name: str) -> torch.Tensor:
                 logits = head.letters(head.project(outputs[0, t, start:start + hidden]))
             for label in range(model.config.n_classes):
                 own = logits[label * head.outputs:(label + 1) * head.outputs]
-                total[label] += torch.log_softmax(own, 0)[codes[target]]
+                total[label] += (torch.log_softmax(own, 0) if model.config.spelling_normalised else own)[codes[target]]
     return total / len(heads)
 
 
 @pytest.mark.parametrize("options", [{}, {"bidirectional": False}, {"arch": "lstm", "lowercase": False},
-                                     {"embedding_dim": 0, "num_layers": 2}])
+                                     {"embedding_dim": 0, "num_layers": 2}, {"spelling_normalised": True},
+                                     {"spelling_normalised": True, "bidirectional": False}])
 def test_the_answer_is_the_heads_log_probabilities_plus_the_weighted_spelling(options):
     model = model_for(**options)
     padded, lengths = model.index(NAMES, DEFAULT_ALPHABET)
@@ -79,7 +83,7 @@ def test_each_label_learns_its_own_spelling():
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert loss.item() < 0.05
+    assert loss.item() < 0.05  # the letters' cross-entropy and the penalty on the normalisers
     model.eval()
     with torch.no_grad():
         outputs, _, _ = model.read(model.pack(padded, lengths))
@@ -90,6 +94,10 @@ def test_each_label_learns_its_own_spelling():
     assert ab[:heads].argmax() == codes[DEFAULT_ALPHABET.index("c")]
     assert ab[heads:2 * heads].argmax() == codes[DEFAULT_ALPHABET.index("d")]
     assert spelt.argmax(1).tolist() == [0, 1]
+    # Self-normalised: the logits' normalisers stay near 1, so the actual letter's logit is its log p.
+    scores = model.spelling.letter_scores(outputs, padded, lengths, normalise=True)
+    assert scores.log_norms[scores.inside].abs().max() < 0.1
+    assert torch.allclose(spelt, scores.log_probs().sum(1), atol=0.3)
 
 
 def test_the_default_model_has_spelling_heads_and_the_label_loss_trains_them():
@@ -146,3 +154,21 @@ def test_a_checkpoint_saved_before_spelling_heads_loads_without_them(tmp_path):
     assert loaded.model_config.spelling_weight == 0.0 and loaded.build_model().spelling is None
     info = CliRunner().invoke(main, ["info", "--checkpoint", str(tmp_path / "old.pt"), "--json"])
     assert info.exit_code == 0 and '"spelling_weight": 0.0' in info.output, info.output
+
+
+def test_a_checkpoint_saved_before_self_normalised_heads_keeps_its_exact_softmax(tmp_path):
+    """Spelling-head models saved without spelling_normalised answered with the normalisers: they
+    still do, and give the answers they gave."""
+    from charclf.checkpoint import Checkpoint, save_checkpoint
+
+    model = model_for(spelling_normalised=True)
+    save_checkpoint(tmp_path / "old.pt", Checkpoint(model.config, DEFAULT_ALPHABET, ["a", "b", "c"],
+                                                     model.state_dict(), {"seed": 0}, {}))
+    payload = torch.load(tmp_path / "old.pt", weights_only=True)
+    del payload["model_config"]["spelling_normalised"]
+    torch.save(payload, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt").build_model().eval()
+    assert loaded.spelling.normalised
+    cpu = torch.device("cpu")
+    assert torch.allclose(batched_logits(loaded, NAMES, DEFAULT_ALPHABET, cpu),
+                          batched_logits(model, NAMES, DEFAULT_ALPHABET, cpu), atol=1e-6)

@@ -1,0 +1,81 @@
+"""Prediction in batches: names grouped by length, each group in small batches, and on a CPU with
+several torch threads the batches shared out among that many workers, each on one thread."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+from torch import nn
+
+# Held while batched_logits has set torch to one thread per worker, so that two callers at once
+# cannot leave that setting behind (one restores the count the other had lowered).
+_THREADS_LOCK = threading.Lock()
+
+
+def network_batch(device: torch.device) -> int:
+    """Names per forward pass at prediction time. On the CPU, small batches keep a recurrent step's
+    (B, gates * H) tensors in each core's cache: 256 names predicted about 30% faster on one
+    thread than batches of 4,096 (docs/benchmarks.md, scripts/benchmark_batch.py). A GPU wants
+    large batches."""
+    return 4096 if device.type != "cpu" else 256
+
+
+@torch.inference_mode()
+def batched_logits(
+    model: nn.Module, names: list[str], alphabet: str, device: torch.device, batch_size: int | None = None
+) -> torch.Tensor:
+    """N folded, non-empty names -> (N, n_classes) logits on the CPU, in input order.
+
+    A name given several times runs once (lists of surnames repeat: Smith, Smith, ...). Names are
+    grouped by exact length and each group runs through the model's same_length in batches of
+    `batch_size` (default: network_batch): no packing and no padding (the same logits as the
+    packed forward). On a CPU with torch set to N > 1 threads, N workers run the batches, each on
+    one thread: a recurrent step is too small to split between threads well (2 workers predicted
+    about 1.6x as fast as one batch on 2 threads, docs/threads.md)."""
+    model.eval()
+    batch_size = batch_size or network_batch(device)
+    distinct = list(dict.fromkeys(names))
+    if len(distinct) < len(names):
+        row = {name: i for i, name in enumerate(distinct)}
+        return batched_logits(model, distinct, alphabet, device, batch_size)[torch.tensor([row[n] for n in names])]
+    out = torch.empty(len(names), model.config.n_classes)
+    if not names:
+        return out
+    padded, lengths = model.index(names, alphabet)  # (N, T), (N,)
+    batches = length_batches(lengths, batch_size)  # [(rows of `names`, their length)]
+
+    def run(batch: tuple[torch.Tensor, int]) -> torch.Tensor:
+        rows, length = batch
+        with torch.inference_mode():  # per thread: a worker does not inherit it
+            return model.same_length(padded[rows, :length].to(device)).float().cpu()
+
+    workers = min(torch.get_num_threads(), len(batches)) if device.type == "cpu" else 1
+    if workers == 1:
+        for batch in batches:
+            out[batch[0]] = run(batch)
+        return out
+    with _THREADS_LOCK:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                for (rows, _), logits in zip(batches, pool.map(run, batches)):
+                    out[rows] = logits
+        finally:
+            torch.set_num_threads(threads)
+    return out
+
+
+def length_batches(lengths: torch.Tensor, batch_size: int) -> list[tuple[torch.Tensor, int]]:
+    """(N,) name lengths -> batches of at most batch_size row indices whose names all have one
+    length, with that length: every row once, shortest names first."""
+    lengths, order = lengths.sort(stable=True)
+    # Where each length's run starts and ends in `order`.
+    values, counts = torch.unique_consecutive(lengths, return_counts=True)
+    batches = []
+    for length, end, count in zip(values.tolist(), counts.cumsum(0).tolist(), counts.tolist()):
+        group = order[end - count : end]
+        batches += [(group[start : start + batch_size], length) for start in range(0, count, batch_size)]
+    return batches
