@@ -32,8 +32,8 @@ def batched_logits(
     grouped by exact length and each group runs through the model's same_length in batches of
     `batch_size` (default: network_batch): no packing and no padding (the same logits as the
     packed forward). On a CPU with torch set to N > 1 threads, N workers run the batches, each on
-    one thread: a recurrent step is too small to split between threads well (2 workers predicted
-    about 1.6x as fast as one batch on 2 threads, docs/threads.md)."""
+    one thread: a recurrent step is too small to split between threads well (on 2 cores, 2 workers
+    predicted about 1.5x as fast as batches split between 2 threads: README, "Threads")."""
     model.eval()
     batch_size = batch_size or network_batch(device)
     distinct = list(dict.fromkeys(names))

@@ -68,8 +68,8 @@ def combined(logits: torch.Tensor, spelt: torch.Tensor, weight: float) -> torch.
 # Weight of the mean squared log-normaliser in the training loss: it keeps each label's letter
 # logits summing to probability about 1 (self-normalised), so that prediction can read log p(letter |
 # label) off the one logit of the actual letter, without the softmax over all of them (the
-# normalisers were most of the heads' cost). 0.1 and 1.0 were tried; 0.1 lost nothing on validation
-# (docs/tuning.md).
+# normalisers were most of the heads' cost). 0.1, 0.3 and 1.0 were tried: 0.1 lost nothing on
+# validation, 0.3 neither, 1.0 a little (docs/tuning.md).
 NORMALISER_PENALTY = 0.1
 
 
@@ -100,7 +100,8 @@ class SpellingDirection(nn.Module):
         """(B, T, H) states and the (B, T) output index each position predicts -> ((B, T, C) logit of
         the target under every label; with `normalise`, (B, T, C) each label's log-normaliser, else None)."""
         logits = self.letters(self.project(states))  # (B, T, C * O)
-        picked = logits.gather(2, targets[:, :, None] + self.outputs * torch.arange(self.n_classes, device=targets.device))
+        rows = targets[:, :, None] + self.outputs * torch.arange(self.n_classes, device=targets.device)  # (B, T, C)
+        picked = logits.gather(2, rows)
         if not normalise:
             return picked, None
         return picked, logits.unflatten(2, (self.n_classes, self.outputs)).logsumexp(3)
