@@ -16,8 +16,8 @@ _THREADS_LOCK = threading.Lock()
 
 def network_batch(device: torch.device) -> int:
     """Names per forward pass at prediction time. On the CPU, small batches keep a recurrent step's
-    (B, gates * H) tensors in each core's cache: 256 names predicted about 30% faster on one
-    thread than batches of 4,096 (docs/benchmarks.md, scripts/benchmark_batch.py). A GPU wants
+    (B, gates * H) tensors in each core's cache: 256 names predicted about 1.5x as fast on one
+    thread as batches of 4,096 (docs/benchmarks.md, scripts/benchmark_batch.py). A GPU wants
     large batches."""
     return 4096 if device.type != "cpu" else 256
 

@@ -40,7 +40,10 @@ def main() -> None:
     from charclf.text import fold
 
     clf = Classifier.load(shipped_checkpoint(), device="cpu")
-    names = [name for name in map(fold, distinct_names(dataset_lines(args.data), args.names)) if name]
+    lines = dataset_lines(args.data)
+    if not lines:
+        raise SystemExit(f"Error: no names under {args.data}: give --data DIR or set CHARCLF_DATA")
+    names = [name for name in map(fold, distinct_names(lines, args.names)) if name]
     speeds: dict[tuple[int, int], list[float]] = {}
     for _ in range(args.rounds):
         for threads in THREADS:

@@ -29,6 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark import dataset_lines, distinct_names  # noqa: E402 (the names the main benchmark times)
+
 
 def predict_one_times(charclf: Path, onnx_file: Path, runs: int) -> dict[str, list[float]]:
     commands = {TORCH: [str(charclf), "predict", "Jones"],
@@ -107,7 +110,8 @@ def main() -> None:
                  "max_probability_gap": float(abs(expected - got).max())}
 
     times = predict_one_times(charclf, onnx_file, args.runs)
-    names = (test * (args.names // len(test) + 1))[: args.names]
+    # Different names (as the main benchmark times): torch runs a repeated name once, ONNX Runtime does not.
+    names = distinct_names(dataset_lines(args.data), args.names)
     rates = throughput({TORCH: torch_clf, ONNX: onnx_clf}, names)
 
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
