@@ -16,10 +16,10 @@ from charclf.calibration import coverage_curve, scores, selective
 from charclf.checkpoint import Checkpoint, load_checkpoint
 from charclf.batches import open_source
 from charclf.errors import CheckpointError, DataError
+from charclf.inference import batched_logits
 from charclf.locations import resolve_checkpoint
 from charclf.loop import evaluate
 from charclf.metrics import majority_baseline, report
-from charclf.inference import batched_logits
 from charclf.model import pick_device
 from charclf.evidence import ScriptEvidence
 
