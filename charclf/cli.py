@@ -199,8 +199,8 @@ def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, 
     each language's log-probability of the name's letters, weighted, joins the answer. Nothing
     else is inside it. While training it also learns to predict each next letter (through the
     spelling heads), and the weights kept are a moving average over the training steps. lstm
-    and rnn change a few of its settings; options given here win. --model ngram trains the classical baseline instead: a logistic regression
-    over character 1-5-grams, no network.
+    and rnn change a few of its settings; options given here win. --model ngram trains the
+    classical baseline instead: a logistic regression over character 1-5-grams, no network.
 
     A folder's names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name
     text in two splits). The checkpoint with the best validation accuracy (macro-F1 breaking

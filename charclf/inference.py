@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -52,20 +53,27 @@ def batched_logits(
             return model.same_length(padded[rows, :length].to(device)).float().cpu()
 
     workers = min(torch.get_num_threads(), len(batches)) if device.type == "cpu" else 1
+    with _mapper(workers) as mapped:
+        for (rows, _), logits in zip(batches, mapped(run, batches)):
+            out[rows] = logits
+    return out
+
+
+@contextmanager
+def _mapper(workers: int):
+    """-> a map() over `workers` threads, torch set to one thread each while it is in use (the
+    thread count is restored after, whatever happens); the builtin map for one worker."""
     if workers == 1:
-        for batch in batches:
-            out[batch[0]] = run(batch)
-        return out
+        yield map
+        return
     with _THREADS_LOCK:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
             with ThreadPoolExecutor(workers) as pool:
-                for (rows, _), logits in zip(batches, pool.map(run, batches)):
-                    out[rows] = logits
+                yield pool.map
         finally:
             torch.set_num_threads(threads)
-    return out
 
 
 def length_batches(lengths: torch.Tensor, batch_size: int) -> list[tuple[torch.Tensor, int]]:
