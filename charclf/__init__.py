@@ -40,17 +40,18 @@ __all__ = ["__version__", "load", "ModelConfig", "TrainConfig", "CharclfError", 
            "DeviceError", "FetchError", *_LAZY]
 
 
-def load(path=None, device="auto", threads=1):
+def load(path=None, device="auto", threads=1, precision=None):
     """Load a checkpoint as a Classifier (default: the model `charclf train` last wrote, else the
-    pretrained model that ships with charclf). A .onnx file (`charclf export`) loads as an
-    OnnxClassifier: the same predict(), on ONNX Runtime with `threads` threads, without torch."""
+    pretrained model that ships with charclf), predicting in `precision` (charclf.precision:
+    float32 unless asked). A .onnx file (`charclf export`) loads as an OnnxClassifier: the same
+    predict(), on ONNX Runtime with `threads` threads, in float32, without torch."""
     from charclf.onnx_runtime import OnnxClassifier, is_onnx
 
     if is_onnx(path):
         return OnnxClassifier.load(path, threads=threads)
     from charclf.classifier import Classifier
 
-    return Classifier.load(path, device=device)
+    return Classifier.load(path, device=device, precision=precision)
 
 
 def _version() -> str:

@@ -14,6 +14,7 @@ import torch
 from charclf import conformal, priors
 from charclf.calibration import coverage_curve, scores, selective
 from charclf.checkpoint import Checkpoint, load_checkpoint
+from charclf.config import NGRAM
 from charclf.batches import open_source
 from charclf.errors import CheckpointError, DataError
 from charclf.inference import batched_logits
@@ -21,6 +22,7 @@ from charclf.locations import resolve_checkpoint
 from charclf.loop import evaluate
 from charclf.metrics import majority_baseline, report
 from charclf.model import pick_device
+from charclf.precision import pick_precision
 from charclf.evidence import ScriptEvidence
 
 # Prediction, UNKNOWN, UNREADABLE and EMPTY are imported from here too.
@@ -35,10 +37,14 @@ class Classifier:
     [('Japanese', 0.949...), ('Arabic', 0.009...)]
     """
 
-    def __init__(self, checkpoint: Checkpoint, device: torch.device | str = "auto", path: Path | None = None):
+    def __init__(self, checkpoint: Checkpoint, device: torch.device | str = "auto", path: Path | None = None,
+                 precision: str | None = None):
         self.checkpoint = checkpoint
         self.path = path
         self.device = device if isinstance(device, torch.device) else pick_device(device)
+        # "float32" or "bfloat16" products at prediction time (charclf.precision; None: $CHARCLF_PRECISION,
+        # else float32). The n-gram baseline has no products to speed up: always float32.
+        self.precision = pick_precision(precision, self.device) if checkpoint.model_config.arch != NGRAM else "float32"
         try:
             self.model = checkpoint.build_model(self.device)
         except CheckpointError as e:
@@ -47,10 +53,11 @@ class Classifier:
         self.evidence = ScriptEvidence.for_checkpoint(checkpoint.labels, checkpoint.scripts)
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, device: torch.device | str = "auto") -> "Classifier":
+    def load(cls, path: str | os.PathLike | None = None, device: torch.device | str = "auto",
+             precision: str | None = None) -> "Classifier":
         """Load `path`, or the model `charclf train` last wrote to its default place, or the shipped one."""
         path = resolve_checkpoint(path)
-        return cls(load_checkpoint(path), device=device, path=path)
+        return cls(load_checkpoint(path), device=device, path=path, precision=precision)
 
     def __repr__(self) -> str:
         from charclf.model import count_parameters
@@ -63,7 +70,8 @@ class Classifier:
                      f"{c.num_layers} layer(s), embedding {c.embedding_dim}, pooling {c.pooling}"
                      + (f", {c.members} members" if c.members > 1 else ""))
         return (f"<Classifier {c.arch} ({shape}), {count_parameters(self.model):,} parameters, "
-                f"{len(self.labels)} labels, temperature {self.temperature:.4f}, on {self.device}, from {self.path}>")
+                f"{len(self.labels)} labels, temperature {self.temperature:.4f}, on {self.device} in {self.precision}, "
+                f"from {self.path}>")
 
     @property
     def labels(self) -> list[str]:
@@ -80,7 +88,7 @@ class Classifier:
 
     def logits(self, folded: list[str]) -> torch.Tensor:
         """Already-folded, non-empty names -> (N, n_classes) raw logits."""
-        return batched_logits(self.model, folded, self.alphabet, self.device)
+        return batched_logits(self.model, folded, self.alphabet, self.device, precision=self.precision)
 
     def probabilities(self, folded: list[str], prior: str | dict | None = None) -> torch.Tensor:
         """Already-folded, non-empty names -> (N, n_classes) calibrated probabilities; with a
@@ -152,7 +160,7 @@ class Classifier:
 
     def explain(self, name: str, k: int = 3) -> dict:
         """How the answer for `name` forms letter by letter: the top-k labels after each letter,
-        from one batched pass over all its prefixes (see charclf.explain.explain)."""
+        from one batch of all its prefixes (see charclf.explain.explain)."""
         from charclf.explain import explain
 
         return explain(self, name, k=k)
@@ -174,7 +182,7 @@ class Classifier:
                 f"trained on {', '.join(self.labels)}"
             )
         names, targets = source.held[split]
-        result = evaluate(self.model, names, targets, self.labels, self.alphabet, self.device)
+        result = evaluate(self.model, names, targets, self.labels, self.alphabet, self.device, self.precision)
         logits = result.pop("logits")
         result.pop("loss")
         result["split"] = split

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from charclf.cli import DEVICE_HELP, _save_plot, _use_threads, checkpoint_option, reports_errors, show_option, threads_option
+from charclf.cli import (DEVICE_HELP, _save_plot, _use_threads, checkpoint_option, precision_option, reports_errors,
+                         show_option, threads_option)
 
 
 @click.command()
@@ -22,15 +23,17 @@ from charclf.cli import DEVICE_HELP, _save_plot, _use_threads, checkpoint_option
 @checkpoint_option
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
+@precision_option
 @reports_errors
-def explain(name, k, as_json, plot, show, checkpoint, device, threads):
+def explain(name, k, as_json, plot, show, checkpoint, device, threads, precision):
     """Show how the answer for NAME forms, letter by letter.
 
     For every prefix of the name as the model reads it (H, Hi, Hin, ... Hinton) it prints the
     top labels the model would answer, and then names the letters that changed the final
-    label's probability most. All prefixes are encoded as one batch and classified in one
-    pass, each as a whole input of its own: this works for every backbone, bidirectional ones
-    included. A name in another script is shown as typed and as read (its Latin letters).
+    label's probability most. All prefixes are classified as one batch of names, each as a
+    whole input of its own (the last is exactly what predict answers): this works for every
+    backbone, bidirectional ones included. A name in another script is shown as typed and as
+    read (its Latin letters).
 
     \b
     Examples:
@@ -42,7 +45,7 @@ def explain(name, k, as_json, plot, show, checkpoint, device, threads):
     from charclf.explain import format_explanation
 
     _use_threads(threads, batch=False)
-    result = Classifier.load(checkpoint, device=device).explain(name, k=k)
+    result = Classifier.load(checkpoint, device=device, precision=precision).explain(name, k=k)
     if plot:
         from charclf.explain_plot import save_explanation
 
@@ -63,10 +66,11 @@ def explain(name, k, as_json, plot, show, checkpoint, device, threads):
               help="Predict requests waiting while the model is busy are answered in one call of up to N "
                    "names (1: each request alone).")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@precision_option
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               default="warning", show_default=True, help="uvicorn's log level (info: one line per request).")
 @reports_errors
-def serve(host, port, checkpoint, workers, max_batch, device, log_level):
+def serve(host, port, checkpoint, workers, max_batch, device, precision, log_level):
     """Serve the model over HTTP: a web page and a JSON API (needs `pip install 'charclf[serve]'`).
 
     \b
@@ -93,7 +97,7 @@ def serve(host, port, checkpoint, workers, max_batch, device, log_level):
         workers = thread_count(workers)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    clf = Classifier.load(checkpoint, device=device)
+    clf = Classifier.load(checkpoint, device=device, precision=precision)
     shown = f"[{host}]" if ":" in host else host
     ready = f"serving {clf.path} on http://{shown}:{port}/ with {workers} worker(s); Ctrl-C stops"
     run_server(clf, host, port, workers, max_batch, log_level, on_ready=lambda: click.echo(ready, err=True))

@@ -1,8 +1,8 @@
 """Letter by letter: how a model's answer for a name forms as the name is read.
 
 Every prefix of the name as the model reads it (H, Hi, Hin, ... Hinton) is one row of a single
-batch, run through the classifier in ONE forward pass; row i holds what the model would answer
-for the first i letters. Each prefix is a whole input of its own, so this holds for every
+batch of names, predicted as any batch is (charclf.inference); row i holds what the model would
+answer for the first i letters. Each prefix is a whole input of its own, so this holds for every
 backbone, bidirectional ones included (their backward pass starts again at each prefix's end).
 """
 
@@ -60,17 +60,12 @@ def explain(clf, name: str, k: int = 3) -> dict:
             "letters": letters, "turning_points": turning_points(letters, final)}
 
 
-@torch.inference_mode()
 def prefix_probabilities(clf, as_read: str) -> torch.Tensor:
     """A read name of L letters -> (L, n_classes) calibrated probabilities, row i for its first
-    i + 1 letters, from one forward pass over the batch of all L prefixes (packed, so each
-    prefix ends where it ends: no padding is read)."""
-    model = clf.model
-    model.eval()
+    i + 1 letters: all L prefixes as one batch of names, predicted as `clf.predict` predicts (the
+    last row is its answer for the name, to the last digit)."""
     prefixes = [as_read[:end] for end in range(1, len(as_read) + 1)]
-    padded, lengths = model.index(prefixes, clf.alphabet)  # (L, L) letter positions, (L,) lengths
-    logits = model(model.pack(padded, lengths).to(clf.device)).float().cpu()  # (L, n_classes)
-    return torch.softmax(logits / clf.temperature, dim=1)
+    return torch.softmax(clf.logits(prefixes) / clf.temperature, dim=1)
 
 
 def turning_points(letters: list[dict], label: str, count: int = TURNING_POINTS) -> list[dict]:

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from charclf.precision import autocast
+
 # Held while batched_logits has set torch to one thread per worker, so that two callers at once
 # cannot leave that setting behind (one restores the count the other had lowered).
 _THREADS_LOCK = threading.Lock()
@@ -25,7 +27,8 @@ def network_batch(device: torch.device) -> int:
 
 @torch.inference_mode()
 def batched_logits(
-    model: nn.Module, names: list[str], alphabet: str, device: torch.device, batch_size: int | None = None
+    model: nn.Module, names: list[str], alphabet: str, device: torch.device, batch_size: int | None = None,
+    precision: str = "float32",
 ) -> torch.Tensor:
     """N folded, non-empty names -> (N, n_classes) logits on the CPU, in input order.
 
@@ -34,13 +37,15 @@ def batched_logits(
     `batch_size` (default: network_batch): no packing and no padding (the same logits as the
     packed forward). On a CPU with torch set to N > 1 threads, N workers run the batches, each on
     one thread: a recurrent step is too small to split between threads well (on 2 cores, 2 workers
-    predicted about 1.5x as fast as batches split between 2 threads: README, "Threads")."""
+    predicted about 1.5x as fast as batches split between 2 threads: README, "Threads").
+    `precision`: "float32", or "bfloat16" products (charclf.precision)."""
     model.eval()
     batch_size = batch_size or network_batch(device)
     distinct = list(dict.fromkeys(names))
     if len(distinct) < len(names):
         row = {name: i for i, name in enumerate(distinct)}
-        return batched_logits(model, distinct, alphabet, device, batch_size)[torch.tensor([row[n] for n in names])]
+        logits = batched_logits(model, distinct, alphabet, device, batch_size, precision)
+        return logits[torch.tensor([row[n] for n in names])]
     out = torch.empty(len(names), model.config.n_classes)
     if not names:
         return out
@@ -49,8 +54,12 @@ def batched_logits(
 
     def run(batch: tuple[torch.Tensor, int]) -> torch.Tensor:
         rows, length = batch
-        with torch.inference_mode():  # per thread: a worker does not inherit it
-            return model.same_length(padded[rows, :length].to(device)).float().cpu()
+        # A lone name runs as two copies: the products of a one-row batch add up in another order,
+        # and in bfloat16 that showed in the third decimal. From two rows on, a name's numbers do
+        # not depend on its batch (a test holds them to that).
+        letters = padded[rows, :length].expand(max(2, len(rows)), -1)
+        with torch.inference_mode(), autocast(precision, device):  # per thread: a worker inherits neither
+            return model.same_length(letters.to(device))[:len(rows)].float().cpu()
 
     workers = min(torch.get_num_threads(), len(batches)) if device.type == "cpu" else 1
     with _mapper(workers) as mapped:

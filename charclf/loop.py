@@ -50,10 +50,10 @@ def train_one_epoch(batches: Iterable, step: Callable[[list[str], torch.Tensor],
 
 
 def evaluate(model: nn.Module, names: list[str], targets: list[int], labels: list[str], alphabet: str,
-             device: torch.device) -> dict:
+             device: torch.device, precision: str = "float32") -> dict:
     """Score `model` on (names, targets): metrics.report's accuracy, macro-F1, per-label scores
     and confusion matrix, plus the mean cross-entropy ("loss") and the (N, n_classes) logits."""
-    logits = batched_logits(model, names, alphabet, device)
+    logits = batched_logits(model, names, alphabet, device, precision=precision)
     if not torch.isfinite(logits).all():
         raise TrainingDiverged("the model's outputs are not finite numbers")
     result = report(targets, logits.argmax(1).tolist(), labels)

@@ -69,11 +69,11 @@ class NameClassifier(nn.Module):
                                    names.unsorted_indices)
         outputs, h = self.rnn(names)
         padded, lengths = pad_packed_sequence(outputs, batch_first=True)
-        return padded, lengths, h
+        return padded.float(), lengths, h  # float: under bfloat16 autocast (charclf.precision) sums stay exact
 
     def classify(self, outputs: torch.Tensor, lengths: torch.Tensor, h) -> torch.Tensor:
         """What read() returns -> (B, n_classes) logits of the head alone (what the label loss trains)."""
-        return self.head(self.dropout(self._pool(outputs, lengths, h)))
+        return self.head(self.dropout(self._pool(outputs, lengths, h))).float()
 
     def with_spelling(self, logits: torch.Tensor, outputs: torch.Tensor, letters: torch.Tensor,
                       lengths: torch.Tensor) -> torch.Tensor:
@@ -92,8 +92,9 @@ class NameClassifier(nn.Module):
         rows = self.embed(letters) if self.config.embedding_dim else \
             nn.functional.one_hot(letters, self.config.n_letters).float()  # (B, L, E)
         outputs, h = self.rnn(rows)  # outputs: (B, L, directions * H)
+        outputs = outputs.float()  # as in read()
         lengths = torch.full((len(letters),), letters.shape[1], dtype=torch.long, device=letters.device)
-        logits = self.head(self.dropout(self._pool(outputs, lengths, h)))
+        logits = self.classify(outputs, lengths, h)
         return logits if self.spelling is None else self.with_spelling(logits, outputs, letters, lengths)
 
     def _pool(self, outputs: torch.Tensor, lengths: torch.Tensor, h) -> torch.Tensor:

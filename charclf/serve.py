@@ -228,6 +228,7 @@ def describe_model(clf) -> dict:
         "labels": clf.labels,
         "backbone": asdict(clf.checkpoint.model_config),
         "temperature": clf.temperature,
+        "precision": clf.precision,
         "metrics": {key: metrics[key] for key in ("val", "test", "best_epoch", "epochs_run", "parameters")
                     if key in metrics},
         "versions": {package: _version(package) for package in ("charclf", "torch", "starlette", "uvicorn")}

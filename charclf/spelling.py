@@ -101,10 +101,11 @@ class SpellingDirection(nn.Module):
         the target under every label; with `normalise`, (B, T, C) each label's log-normaliser, else None)."""
         logits = self.letters(self.project(states))  # (B, T, C * O)
         rows = targets[:, :, None] + self.outputs * torch.arange(self.n_classes, device=targets.device)  # (B, T, C)
-        picked = logits.gather(2, rows)
+        # float: under bfloat16 autocast (charclf.precision) the products are bfloat16, the sums over letters not.
+        picked = logits.gather(2, rows).float()
         if not normalise:
             return picked, None
-        return picked, logits.unflatten(2, (self.n_classes, self.outputs)).logsumexp(3)
+        return picked, logits.float().unflatten(2, (self.n_classes, self.outputs)).logsumexp(3)
 
 
 class SpellingHeads(nn.Module):

@@ -84,6 +84,9 @@ INFER_SEED = 12345
 WARMUP_NAMES = 2048
 MEAN_KEYS = ("accuracy", "macro_f1", "train_seconds", "names_per_second", "cli_names_per_second",
              "cli_names_per_second_cores", "peak_train_mb")
+# The recurrent models again with --precision bfloat16 (charclf.precision), beside float32's.
+BFLOAT16_KEYS = ("accuracy", "macro_f1", "cli_names_per_second", "cli_names_per_second_cores")
+MEAN_KEYS += tuple(f"{key}_bfloat16" for key in BFLOAT16_KEYS)
 
 
 def log(message: str, system: str = "") -> None:
@@ -161,6 +164,7 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
         "cli_names_per_second": cli_names_per_second(out, names, Path(args.workdir), args.threads),
         # The same on every core this process may use (charclf's own choice for a file on a quiet machine).
         "cli_names_per_second_cores": cli_names_per_second(out, names, Path(args.workdir), usable_cores()),
+        **(in_bfloat16(out, split, names, Path(args.workdir), args.threads) if arch != "ngram" else {}),
         "by_length": accuracy_by_length(out, args.data, device="cpu"),
         "label_sets": metrics.get("label_sets"),  # conformal sets' test coverage (charclf.conformal)
         "resolved": resolved_configs(out),
@@ -168,6 +172,21 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
                     "parameters": metrics.get("parameters"), "lbfgs_iterations": metrics.get("lbfgs_iterations"),
                     "epoch_seconds": metrics.get("train_seconds"), "device": clf.checkpoint.train_config.get("device")},
     }
+
+
+def in_bfloat16(checkpoint: Path, split: dict, names: list[str], workdir: Path, threads: int) -> dict:
+    """Test scores and `predict --file` rates with --precision bfloat16 (keys: BFLOAT16_KEYS + "_bfloat16")."""
+    from charclf.classifier import Classifier
+    from charclf.loop import evaluate
+
+    clf = Classifier.load(checkpoint, device="cpu", precision="bfloat16")
+    test = split["test"]
+    evaluated = evaluate(clf.model, [name for name, _ in test], [label for _, label in test], split["labels"],
+                         clf.alphabet, clf.device, clf.precision)
+    return {"accuracy_bfloat16": evaluated["accuracy"], "macro_f1_bfloat16": evaluated["macro_f1"],
+            "cli_names_per_second_bfloat16": cli_names_per_second(checkpoint, names, workdir, threads, "bfloat16"),
+            "cli_names_per_second_cores_bfloat16": cli_names_per_second(checkpoint, names, workdir, usable_cores(),
+                                                                        "bfloat16")}
 
 
 def resolved_configs(checkpoint: Path) -> dict:
@@ -180,15 +199,16 @@ def resolved_configs(checkpoint: Path) -> dict:
             "train": {f.name: ck.train_config.get(f.name) for f in dataclasses.fields(TrainConfig)}}
 
 
-def cli_names_per_second(checkpoint: Path, names: list[str], workdir: Path, threads: int) -> float:
+def cli_names_per_second(checkpoint: Path, names: list[str], workdir: Path, threads: int,
+                         precision: str = "float32") -> float:
     """The rate of `charclf predict --file` once the model is loaded: (N - 1) names over the time of
     a run on all N names minus that of a run on one (start-up, imports and loading cancel out).
-    Each is the best of two runs, with `threads` threads."""
+    Each is the best of two runs, with `threads` threads, in `precision`."""
     def seconds(path: Path) -> float:
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "charclf", "predict", "--file", str(path), "--checkpoint",
-                               str(checkpoint), "--device", "cpu"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, env=thread_env(threads))
+                               str(checkpoint), "--device", "cpu", "--precision", precision],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=thread_env(threads))
         if done.returncode != 0:
             raise SystemExit(f"Error: charclf predict --file failed: {done.stderr.decode()[-300:]}")
         return time.perf_counter() - started
@@ -436,6 +456,8 @@ def machine_description(threads: int) -> list[tuple[str, str]]:
 
     import torch
 
+    from charclf.precision import native_bfloat16
+
     def proc(path: str, key: str) -> str | None:
         with contextlib.suppress(OSError):
             return next((line.split(":", 1)[1].strip() for line in Path(path).read_text().splitlines()
@@ -456,6 +478,7 @@ def machine_description(threads: int) -> list[tuple[str, str]]:
                     f"limits for scikit-learn, CHARCLF_THREADS and OMP_NUM_THREADS for `predict --file`"),
         ("RAM", f"{int(ram.split()[0]) / 2**20:.1f} GiB" if ram else "unknown"),
         ("load average", f"{load} (1, 5, 15 min, at the start)"),
+        ("bfloat16 instructions (AVX512-BF16 or AMX)", "yes" if native_bfloat16() else "no: torch emulates them"),
         ("Python", platform.python_version()), ("torch", str(torch.__version__)),
         ("scikit-learn", sklearn_version), ("OS", platform.platform()),
     ]
@@ -549,6 +572,24 @@ def label_set_table(seeds: list[int], systems: list[str], results: dict) -> str 
                                "holds the true label.")
 
 
+def precision_table(seeds: list[int], means: dict) -> str | None:
+    """The recurrent models in float32 (their default) and bfloat16: test scores and `predict --file` rates."""
+    shown = [s for s in CHARCLF_SYSTEMS if means.get(s, {}).get("accuracy_bfloat16") is not None]
+    if not shown:
+        return None
+    cores = usable_cores()
+    lines = ["| system | accuracy float32 / bfloat16 | macro-F1 float32 / bfloat16 | `predict --file` names/s, "
+             f"1 thread, float32 / bfloat16 | the same, {cores} threads |", "|---|---:|---:|---:|---:|"]
+    for system in shown:
+        m = means[system]
+        pair = lambda key, kind: f"{fmt(m[key], kind)} / {fmt(m[key + '_bfloat16'], kind)}"  # noqa: E731
+        lines.append(f"| {LABELS[system]} | {pair('accuracy', 'score')} | {pair('macro_f1', 'score')} "
+                     f"| {pair('cli_names_per_second', 'rate')} | {pair('cli_names_per_second_cores', 'rate')} |")
+    where = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean over seeds {', '.join(map(str, seeds))}"
+    return "\n".join(lines) + (f"\n\nThe same trained models predicting with `--precision bfloat16` ({where}; "
+                               "charclf.precision): float32 is the default.")
+
+
 def verdict(seeds: list[int], means: dict, quick: bool) -> str:
     text = ("**Does charclf's default (a purely recurrent bidirectional GRU) beat the n-gram logistic regression "
             "on both accuracy and macro-F1?**")
@@ -640,6 +681,9 @@ def build_report(args, results: dict, sizes: dict, machine: list, started: str, 
              "## Results", "", table, "", answer, ""]
     if by_length:
         parts += ["### Test accuracy by name length", "", by_length, ""]
+    precisions = precision_table(seeds, means)
+    if precisions:
+        parts += ["### Precision: float32 and bfloat16", "", precisions, ""]
     sets = label_set_table(seeds, systems, results)
     if sets:
         parts += ["### Conformal label sets", "", sets, ""]

@@ -8,7 +8,6 @@ from click.testing import CliRunner
 from charclf.classifier import Classifier
 from charclf.cli import main
 from charclf.locations import shipped_checkpoint
-from charclf.model import NameClassifier
 
 SHIPPED = shipped_checkpoint()
 
@@ -41,12 +40,16 @@ def test_every_row_is_the_prediction_for_that_prefix(clf):
     assert result["label"] == clf.predict(["Hinton"])[0].label == "English"
 
 
-def test_all_prefixes_go_through_the_model_in_one_call(clf, monkeypatch):
+def test_all_prefixes_go_to_the_model_as_one_batch(clf, monkeypatch):
+    import charclf.classifier
+
     calls = []
-    forward = NameClassifier.forward
-    monkeypatch.setattr(NameClassifier, "forward", lambda self, names: calls.append(names) or forward(self, names))
+    batched = charclf.classifier.batched_logits
+    monkeypatch.setattr(charclf.classifier, "batched_logits", lambda model, names, *args, **kwargs:
+                        calls.append(names) or batched(model, names, *args, **kwargs))
     clf.explain("Papadopoulos")
-    assert len(calls) == 1 and int(calls[0].batch_sizes[0]) == len("Papadopoulos")  # 12 prefixes, one batch
+    assert calls == [["P", "Pa", "Pap", "Papa", "Papad", "Papado", "Papadop", "Papadopo", "Papadopou",
+                      "Papadopoul", "Papadopoulo", "Papadopoulos"]]  # 12 prefixes, one batch
 
 
 def test_tracked_labels_and_the_letters_that_moved_the_answer(clf):

@@ -90,7 +90,7 @@ def test_model(server):
     info = httpx.get(f"{server}/api/model").json()
     assert len(info["labels"]) == 18 and "English" in info["labels"]
     assert info["backbone"]["arch"] == "gru" and info["backbone"]["bidirectional"] is True
-    assert 0.5 < info["metrics"]["test"]["accuracy"] < 1
+    assert 0.5 < info["metrics"]["test"]["accuracy"] < 1 and info["precision"] == "float32"
     assert {"charclf", "torch", "starlette", "uvicorn", "python"} <= set(info["versions"])
 
 
