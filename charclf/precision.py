@@ -4,9 +4,9 @@ A CPU with bfloat16 dot-product instructions (AVX512-BF16, AMX) multiplies bfloa
 twice as fast as float32 ones, and the recurrent layer's products are most of a prediction's cost.
 "bfloat16" runs prediction under torch.autocast: the products (recurrent, projections, heads) in
 bfloat16, the recurrent state, the sums over letters and the softmax in float32 (the model casts
-its scores back before adding them up). Measured with the shipped model (docs/benchmarks.md,
-"Precision"): the same test accuracy, about 1.4x the names per second of `predict --file`, and
-probabilities that differ from float32's in the third decimal.
+its scores back before adding them up). Measured (README, "Precision"): the same test accuracy,
+1.4-1.6x the names per second of `predict --file`, and probabilities that differ from float32's
+in the third decimal.
 
 float32 stays the default: its answers are the same on every machine, in the exported ONNX model
 and in the recorded scores. "auto" picks bfloat16 on a CPU that has the instructions and float32

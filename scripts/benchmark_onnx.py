@@ -68,13 +68,13 @@ BEGIN, END = "<!-- benchmark_onnx.py: begin -->", "<!-- benchmark_onnx.py: end -
 TITLE = "## Light inference: torch against ONNX Runtime (`charclf export`)"
 
 
-def write_section(path: Path, lines: list[str]) -> None:
-    """Put `lines` into `path` between BEGIN and END, in place of an earlier section, else at its end."""
+def write_section(path: Path, lines: list[str], begin: str = BEGIN, end: str = END, title: str = TITLE) -> None:
+    """Put `lines` into `path` between `begin` and `end`, in place of an earlier section, else at its end."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    section = "\n".join([BEGIN, TITLE, "", *lines, "", "Measured on a shared, busy machine (see the load "
-                         "average): compare the rows with each other, as ratios, not with other runs.", END])
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    section = "\n".join([begin, title, "", *lines, "", "Measured on a shared, busy machine (see the load "
+                         "average): compare the rows with each other, as ratios, not with other runs.", end])
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + section + text[text.index(end) + len(end):]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text, encoding="utf-8")
