@@ -6,6 +6,8 @@ draws what an uninterrupted one would) and shared out among data-parallel ranks.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -98,6 +100,21 @@ def open_source(path: Path, alphabet: str, seed: int, held: Sequence[str] = ("va
     """A FolderSource for a folder, a StreamSource for a CSV/TSV file (holding samples of `held`)."""
     dataset = open_dataset(Path(path), alphabet, seed, held)
     return StreamSource(dataset) if isinstance(dataset, StreamDataset) else FolderSource(dataset, seed)
+
+
+def with_validation_in_training(source):
+    """A copy of `source` whose epochs read the validation names too, as training names (its
+    train size and counts include them); the held-out splits it holds stay as they were."""
+    widened = copy.copy(source)
+    widened.sizes = {**source.sizes, "train": source.sizes["train"] + source.sizes["val"]}
+    if isinstance(source, StreamSource):
+        widened.stream = dataclasses.replace(source.stream, trained_on=("train", "val"))
+        widened.train_counts = [a + b for a, b in zip(source.stream.counts["train"], source.stream.counts["val"])]
+    else:
+        (names, targets), (val_names, val_targets) = source.held["train"], source.held["val"]
+        widened.held = {**source.held, "train": (names + val_names, targets + val_targets)}
+        widened.train_counts = [count + val_targets.count(label) for label, count in enumerate(source.train_counts)]
+    return widened
 
 
 def _unzip(pairs: list[tuple[str, int]]) -> tuple[list[str], list[int]]:

@@ -57,9 +57,11 @@ def card_from_parts(model_config: dict, labels: list[str], alphabet: str, train_
         "training": {key: train.get(key, UNKNOWN) for key in
                      ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "average_decay",
                       "next_letter_weight", "device")}
-                    | {key: m.get(key, UNKNOWN) for key in ("best_epoch", "epochs_run", "train_seconds")},
+                    | {key: m.get(key, UNKNOWN) for key in ("best_epoch", "epochs_run", "train_seconds")}
+                    | {"refit": m.get("refit")},  # None: the network trained on train alone (charclf.refit)
         "metrics": {split: m.get(split, UNKNOWN) for split in ("val", "test")}
-                   | {"test_majority_baseline": m.get("test_majority_baseline", UNKNOWN)},
+                   | {"test_majority_baseline": m.get("test_majority_baseline", UNKNOWN)}
+                   | ({"first_run_test": m["first_run"]["test"]} if "first_run" in m else {}),
         "calibration": _calibration(calibration or m.get("calibration") or {}),
     }
 
@@ -102,6 +104,12 @@ def format_card(card: dict, source: str) -> str:
         scores = card["metrics"][split]
         lines.append(f"  {split + ':':<12} " + (f"accuracy {scores['accuracy']:.4f}, macro-F1 {scores['macro_f1']:.4f} "
                                                 f"({scores['n']} names)" if isinstance(scores, dict) else UNKNOWN))
+    refit = card["training"].get("refit")
+    if isinstance(refit, dict):
+        alone = card["metrics"].get("first_run_test") or {}
+        lines[-2] += " (the first run, trained on train alone)"
+        lines.append(f"  refit:       trained on train + validation ({refit['pairs']} pairs); the first run's test "
+                     f"accuracy {alone.get('accuracy', float('nan')):.4f}, macro-F1 {alone.get('macro_f1', float('nan')):.4f}")
     base = card["metrics"]["test_majority_baseline"]
     if isinstance(base, dict):
         lines.append(f"  baseline:    always {base['label']}: test accuracy {base['accuracy']:.4f}")

@@ -108,6 +108,9 @@ class TrainConfig:
     # Next-letter prediction (nextletter.py), a second task while training: its loss is added to
     # the labels' with this weight (0: none). The saved model does not include it.
     next_letter_weight: float = 0.6
+    # Refitting (refit.py): a second process trains the same network on train + validation at the
+    # same time, and its weights at the epoch chosen on validation are the ones saved.
+    refit: bool = True
     # The n-gram baseline (--model ngram): L2 strength 1/C of its logistic regression, its L-BFGS
     # iterations, and how many training names an n-gram needs to get a weight.
     ngram_c: float = 30.0

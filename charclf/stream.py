@@ -69,13 +69,14 @@ class StreamDataset:
     held: dict[str, list[tuple[str, int]]]  # split -> (name, label index), at most HELD_MAX, file order lost
     fingerprint: str  # of the file's bytes
     skipped: int  # rows whose name has no letter left after folding
+    trained_on: tuple[str, ...] = ("train",)  # the splits whose rows the epochs read (charclf.refit: also "val")
 
     def size(self, split: str) -> int:
         return sum(self.counts[split])
 
     def n_batches(self, batch_size: int) -> int:
         """Batches in one epoch over all ranks: each full buffer, then the rest, cut by batch_size."""
-        full, rest = divmod(self.size("train"), BUFFER)
+        full, rest = divmod(sum(self.size(split) for split in self.trained_on), BUFFER)
         return full * math.ceil(BUFFER / batch_size) + math.ceil(rest / batch_size)
 
     def train_batches(self, epoch: int, batch_size: int, bucket: bool, rank: int = 0,
@@ -103,7 +104,7 @@ class StreamDataset:
         index = {label: i for i, label in enumerate(self.labels)}
         buffer: list[tuple[str, int]] = []
         for _, name, label in read_rows(self.path, self.layout, self.alphabet):
-            if name and split_of(name, self.seed) == "train":
+            if name and split_of(name, self.seed) in self.trained_on:
                 buffer.append((name, index[label]))
                 if len(buffer) == BUFFER:
                     yield from _batches(buffer, batch_size, bucket, rng)

@@ -8,6 +8,7 @@ go instead (fit_ngram)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import sys
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from charclf import conformal, distributed
+from charclf import conformal, distributed, refit
 from charclf.averaging import WeightAverage
 from charclf.batches import open_source
 from charclf.calibration import MIN_CALIBRATION_NAMES, fit_temperature, scores
@@ -108,7 +109,7 @@ def resume(out: Path, data_dir: Path | None = None, device: str | torch.device =
     state = state or load_state(out)
     data_dir = Path(data_dir or state["data_dir"])
     try:
-        config = TrainConfig(**state["train_config"])
+        config = TrainConfig(**{"refit": False, **state["train_config"]})  # runs saved before refitting had none
         model_config = saved_model_config(state["model_config"])
     except (TypeError, ValueError, KeyError) as e:
         raise CheckpointError(f"the training state beside {out} has a bad config ({e})") from None
@@ -160,7 +161,12 @@ class Run:
         self.average = WeightAverage(self.model, config.average_decay) if config.average_decay else None
         self.progress = Progress()
         self.info = run_info(config, model_config, data_dir, source, self.device, dist.world_size)
-        self.scripts = learn_scripts(data_dir, source, config.seed)
+        self.data_dir = data_dir
+
+    @functools.cached_property
+    def scripts(self) -> dict:
+        """What the checkpoint records of the training names' scripts (read when first saved)."""
+        return learn_scripts(self.data_dir, self.source, self.config.seed)
 
     @property
     def kept(self) -> nn.Module:
@@ -239,13 +245,14 @@ class Run:
         self.progress = Progress(state["epoch"], state["history"], state["best"], state["best_weights"],
                                  state["seconds"])
 
-    def save(self, metrics: dict[str, Any], calibration: dict[str, Any] | None = None) -> None:
-        """Write the best weights so far as the checkpoint (rank 0 only)."""
+    def save(self, metrics: dict[str, Any], calibration: dict[str, Any] | None = None,
+             weights: dict[str, torch.Tensor] | None = None) -> None:
+        """Write `weights` (default: the best so far) as the checkpoint (rank 0 only)."""
         if self.dist.is_main:
             info = {**self.info, "saved_at": utc_now()}  # for the model card
             save_checkpoint(self.out, Checkpoint(self.model_config, DEFAULT_ALPHABET, self.source.labels,
-                                                 self.progress.best_weights, info, metrics, calibration or {},
-                                                 self.scripts))
+                                                 weights or self.progress.best_weights, info, metrics,
+                                                 calibration or {}, self.scripts))
 
 
 def learn_scripts(data_dir: Path, source, seed: int) -> dict:
@@ -277,36 +284,46 @@ def fit(run: Run, progress: bool = True, log: Callable[[str], None] | None = Non
         log(line)
     epochs = tqdm(range(first, config.epochs + 1), desc="epochs", unit="epoch", disable=not progress,
                   file=sys.stderr, initial=first - 1, total=config.epochs)
-    try:
-        for epoch in epochs:
-            started = time.perf_counter()
-            run.net.train()
-            batches = run.source.epoch(epoch, config.batch_size, config.bucket, run.dist.rank, run.dist.world_size)
-            try:
-                train_loss = train_one_epoch(batches, run.step, run.steps_per_epoch, progress, f"epoch {epoch}")
-                run.progress.seconds += time.perf_counter() - started
-                row = run.validate(epoch, train_loss)
-            except TrainingDiverged as e:
-                raise _diverged(run, epoch, e) from None
-            improved = run.progress.record(row, run.kept.state_dict())
-            # State first: whenever the checkpoint exists, a state to resume from exists too.
-            state = run.state()
-            if run.dist.is_main:
-                save_state(run.out, state)
-            if improved:
-                run.save({"best_epoch": epoch, "val": {"accuracy": row["val_accuracy"], "macro_f1": row["val_macro_f1"]}})
-            epochs.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{row['val_accuracy']:.3f}")
-            # Validation: loss, accuracy and macro-F1 of the weights kept (the average when averaging).
-            log(f"epoch {epoch:>3}/{config.epochs}  loss {train_loss:.4f}  val loss {row['val_loss_kept']:.4f}  "
-                f"val acc {row['val_accuracy']:.4f}  val macro-F1 {row['val_macro_f1']:.4f}" + ("  *best" if improved else ""))
-    except KeyboardInterrupt:
-        epochs.close()
-        raise _interrupted(run) from None
-    _check_replicas(run, log)
-    result = finish(run)
+    with refit.alongside(run, log) as refitting:  # None: no refit
+        try:
+            for epoch in epochs:
+                row, improved = run_epoch(run, epoch, progress)
+                epochs.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{row['val_accuracy']:.3f}")
+                # Validation: loss, accuracy and macro-F1 of the weights kept (the average when averaging).
+                log(f"epoch {epoch:>3}/{config.epochs}  loss {row['train_loss']:.4f}  val loss "
+                    f"{row['val_loss_kept']:.4f}  val acc {row['val_accuracy']:.4f}  val macro-F1 "
+                    f"{row['val_macro_f1']:.4f}" + ("  *best" if improved else ""))
+        except KeyboardInterrupt:
+            epochs.close()
+            raise _interrupted(run) from None
+        _check_replicas(run, log)
+        result = finish(run, refitting, log)
     if run.dist.is_main:
         state_path(run.out).unlink(missing_ok=True)  # the run is complete: nothing left to resume
     return result
+
+
+def run_epoch(run: Run, epoch: int, progress: bool) -> tuple[dict[str, float], bool]:
+    """Train one epoch, validate, save the state (and the checkpoint when it improved) ->
+    (the epoch's history row, whether it is the best so far)."""
+    started = time.perf_counter()
+    run.net.train()
+    config = run.config
+    batches = run.source.epoch(epoch, config.batch_size, config.bucket, run.dist.rank, run.dist.world_size)
+    try:
+        train_loss = train_one_epoch(batches, run.step, run.steps_per_epoch, progress, f"epoch {epoch}")
+        run.progress.seconds += time.perf_counter() - started
+        row = run.validate(epoch, train_loss)
+    except TrainingDiverged as e:
+        raise _diverged(run, epoch, e) from None
+    improved = run.progress.record(row, run.kept.state_dict())
+    # State first: whenever the checkpoint exists, a state to resume from exists too.
+    state = run.state()
+    if run.dist.is_main:
+        save_state(run.out, state)
+    if improved:
+        run.save({"best_epoch": epoch, "val": {"accuracy": row["val_accuracy"], "macro_f1": row["val_macro_f1"]}})
+    return row, improved
 
 
 def _logger(log: Callable[[str], None] | None, dist: distributed.Distributed) -> Callable[[str], None]:
@@ -366,28 +383,50 @@ def _check_replicas(run: Run, log: Callable[[str], None]) -> None:
         f"checkpoint {mine[1]})")
 
 
-def finish(run: Run) -> TrainResult:
-    """Score the kept (best) weights on the held-out splits, fit the temperature, save."""
+def finish(run: Run, refitting: refit.Refit | None = None, log: Callable[[str], None] = lambda line: None) -> TrainResult:
+    """Score the kept (best) weights on the held-out splits, fit the temperature, save. With a
+    refit, its weights at the best epoch are saved instead, scored on test, with the first run's
+    validation scores, temperature and label sets (charclf.refit)."""
     model = build_model(run.model_config).to(run.device)
     model.load_state_dict(run.progress.best_weights)
-    metrics, calibration = final_metrics(model, run.source, run.device)
-    metrics = {"best_epoch": run.progress.best["epoch"], "epochs_run": run.progress.epoch,
-               "train_seconds": run.progress.seconds, **metrics}
-    run.save(metrics, calibration)
+    best, weights, seconds, extra = run.progress.best["epoch"], None, run.progress.seconds, {}
+    if refitting is not None:
+        try:
+            weights, extra["refit"] = refitting.weights(best)
+        except refit.RefitFailed as e:
+            log(f"warning: the refit on train + validation failed ({e}); saved the network trained on train alone")
+    if weights is None:
+        metrics, calibration = final_metrics(model, run.source, run.device)
+    else:
+        refitted = build_model(run.model_config).to(run.device)
+        refitted.load_state_dict(weights)
+        metrics, calibration = final_metrics(refitted, run.source, run.device, first=model)
+        seconds += extra["refit"]["waited_seconds"]
+        log(f"refit: kept its epoch {best} weights; test accuracy {metrics['test']['accuracy']:.4f} (trained on "
+            f"train alone: {metrics['first_run']['test']['accuracy']:.4f})")
+    metrics = {"best_epoch": best, "epochs_run": run.progress.epoch, "train_seconds": seconds, **extra, **metrics}
+    run.save(metrics, calibration, weights)
     if run.dist.is_main:
         write_history(run.out, run.progress.history)
     return TrainResult(checkpoint=run.out, metrics=metrics, history=run.progress.history)
 
 
-def final_metrics(model: nn.Module, source, device: torch.device) -> tuple[dict, dict]:
+def final_metrics(model: nn.Module, source, device: torch.device, first: nn.Module | None = None) -> tuple[dict, dict]:
     """(metrics, calibration) of a trained model: val and test scores, the majority baseline, and
-    one temperature fitted on validation, judged on test (the argmax is unchanged)."""
+    one temperature fitted on validation, judged on test (the argmax is unchanged). `first`: the
+    network trained on train alone, when `model` is its refit on train + validation: the
+    validation scores, the temperature and the label sets are its (the refit has seen those names)."""
     metrics: dict[str, Any] = {"parameters": count_parameters(model)}
     results = {}
     for split in ("val", "test"):
         names, targets = source.held[split]
-        results[split] = evaluate(model, names, targets, source.labels, DEFAULT_ALPHABET, device)
+        scored = first if split == "val" and first is not None else model
+        results[split] = evaluate(scored, names, targets, source.labels, DEFAULT_ALPHABET, device)
         metrics[split] = {key: results[split][key] for key in ("accuracy", "macro_f1", "n")}
+    if first is not None:
+        names, targets = source.held["test"]
+        alone = evaluate(first, names, targets, source.labels, DEFAULT_ALPHABET, device)
+        metrics["first_run"] = {"test": {key: alone[key] for key in ("accuracy", "macro_f1", "n")}}
     train_counts = Counter(dict(enumerate(source.train_counts)))
     metrics["test_majority_baseline"] = majority_baseline(train_counts, source.held["test"][1], source.labels)
     fitted = metrics["val"]["n"] >= MIN_CALIBRATION_NAMES  # else fit_temperature keeps T = 1

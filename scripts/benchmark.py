@@ -94,12 +94,13 @@ def log(message: str, system: str = "") -> None:
 
 
 def peak_rss_mb() -> float | None:
-    """This process's peak resident set size so far, in MB."""
+    """This process's peak resident set size so far plus its largest ended child's (training's
+    refit runs in a child process beside it, charclf.refit), in MB."""
     try:
         import resource
     except ImportError:  # not Unix
         return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
