@@ -60,6 +60,9 @@ def main() -> None:
 
 def recalibrated(checkpoint, data: Path):
     """The checkpoint with its metrics and calibration recomputed on its own split of `data`."""
+    if "refit" in checkpoint.metrics:  # its temperature and label sets are the first run's (charclf.refit)
+        raise SystemExit("the shipped model is a refit on train + validation: its validation scores, temperature "
+                         "and label sets came from the run trained on train alone, which is not kept; retrain instead")
     source = open_source(data, checkpoint.alphabet, checkpoint.train_config.get("seed", 0), ("val", "test"))
     if source.fingerprint != checkpoint.train_config.get("data_fingerprint"):
         raise SystemExit(f"{data} is not the dataset the shipped model was trained on")
