@@ -223,7 +223,9 @@ def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, 
     A folder's names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name
     text in two splits). The checkpoint with the best validation accuracy (macro-F1 breaking
     ties) is kept at --out, with its metric history (.history.json) and curves (.curves.png)
-    beside it. After every epoch the run's state (.state.pt) is saved too: an interrupted run
+    beside it. Meanwhile a second process trains the same network on train + validation
+    (--refit); at the end its weights at that epoch are saved, with the first run's validation
+    scores and temperature (--no-refit: the first run's weights). After every epoch the run's state (.state.pt) is saved too: an interrupted run
     (Ctrl-C, a kill, a crash) continues with --resume and ends as if it had never stopped.
 
     A CSV/TSV file (name,label rows) is streamed: each name's split comes from a hash of

@@ -1,9 +1,10 @@
 """Training: batches of packed names from a batch source (every member of an ensemble on its own
 loss), AdamW with a one-cycle schedule, weight averaging, the best epoch on validation accuracy
 (macro-F1 breaking ties) kept as the checkpoint with its calibration temperature, and a
-resumable state saved after every epoch. Under torchrun the same loop runs in every process
-around a DistributedDataParallel wrapper. The n-gram baseline (--model ngram) is fitted in one
-go instead (fit_ngram)."""
+resumable state saved after every epoch. Beside the run, its refit on train + validation
+(charclf.refit) trains in a second process; its weights at the chosen epoch are saved at the
+end. Under torchrun the same loop runs in every process around a DistributedDataParallel
+wrapper. The n-gram baseline (--model ngram) is fitted in one go instead (fit_ngram)."""
 
 from __future__ import annotations
 
