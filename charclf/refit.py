@@ -74,7 +74,13 @@ def alongside(run, log: Callable[[str], None]) -> Iterator["Refit | None"]:
     torch.set_num_threads(share)
     log(f"refit: a second process trains the same network on train + validation "
         f"({run.source.sizes['train'] + run.source.sizes['val']} pairs), {share} thread(s) each")
-    refit = Refit(job(run, share))
+    try:
+        refit = Refit(job(run, share))
+    except OSError as e:  # no process could be started (or it died at once): train as without refit
+        log(f"warning: could not start the refit on train + validation ({e.strerror or e}); training on train alone")
+        torch.set_num_threads(threads)
+        yield None
+        return
     try:
         yield refit
     finally:
@@ -93,7 +99,6 @@ class Refit:
     """The refit's process, started at once; `weights(epoch)` waits for it and collects them."""
 
     def __init__(self, job: dict[str, Any]):
-        self.started = time.perf_counter()
         self.errors = tempfile.TemporaryFile()  # its stderr: a file, so that it can never block on a full pipe
         # Its stdin stays open while we live: when it closes (this process ended, even killed), the
         # refit stops too (see _watch_parent).

@@ -178,3 +178,10 @@ def test_ctrl_c_ends_the_refit_with_the_run(names, tmp_path, isolated_home):
 def test_refit_is_on_by_default_and_can_be_turned_off():
     result = CliRunner().invoke(main, ["train", "--help"])
     assert "--refit / --no-refit" in result.output and "[default: refit]" in " ".join(result.output.split())
+
+
+def test_a_refit_that_cannot_start_trains_on_train_alone_with_a_warning(names, tmp_path, monkeypatch):
+    monkeypatch.setattr(refit.sys, "executable", str(tmp_path / "no-such-python"))
+    result, checkpoint = train(names, tmp_path / "m.pt")
+    assert "warning: could not start the refit" in result.stderr and "Traceback" not in result.output
+    assert "refit" not in checkpoint.metrics
