@@ -68,8 +68,9 @@ class StreamSource:
     def __init__(self, stream: StreamDataset):
         self.stream, self.labels, self.fingerprint = stream, stream.labels, stream.fingerprint
         self.sizes = {split: stream.size(split) for split in ("train", "val", "test")}
+        self.sizes["train"] = sum(stream.size(split) for split in stream.trained_on)  # what its epochs read
         self.held = {split: _unzip(pairs) for split, pairs in stream.held.items()}
-        self.train_counts = list(stream.counts["train"])
+        self.train_counts = [sum(counts) for counts in zip(*(stream.counts[split] for split in stream.trained_on))]
 
     def n_batches(self, batch_size: int) -> int:
         return self.stream.n_batches(batch_size)
@@ -105,15 +106,13 @@ def open_source(path: Path, alphabet: str, seed: int, held: Sequence[str] = ("va
 def with_validation_in_training(source):
     """A copy of `source` whose epochs read the validation names too, as training names (its
     train size and counts include them); the held-out splits it holds stay as they were."""
+    if isinstance(source, StreamSource):
+        return StreamSource(dataclasses.replace(source.stream, trained_on=("train", "val")))
     widened = copy.copy(source)
     widened.sizes = {**source.sizes, "train": source.sizes["train"] + source.sizes["val"]}
-    if isinstance(source, StreamSource):
-        widened.stream = dataclasses.replace(source.stream, trained_on=("train", "val"))
-        widened.train_counts = [a + b for a, b in zip(source.stream.counts["train"], source.stream.counts["val"])]
-    else:
-        (names, targets), (val_names, val_targets) = source.held["train"], source.held["val"]
-        widened.held = {**source.held, "train": (names + val_names, targets + val_targets)}
-        widened.train_counts = [count + val_targets.count(label) for label, count in enumerate(source.train_counts)]
+    (names, targets), (val_names, val_targets) = source.held["train"], source.held["val"]
+    widened.held = {**source.held, "train": (names + val_names, targets + val_targets)}
+    widened.train_counts = [count + val_targets.count(label) for label, count in enumerate(source.train_counts)]
     return widened
 
 

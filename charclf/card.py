@@ -100,14 +100,15 @@ def format_card(card: dict, source: str) -> str:
         f"  data:        fingerprint {data['fingerprint']}{sizes_text}",
         f"  split:       seed {card['split']['seed']}; {card['split']['protocol']}",
     ]
+    refit = card["training"].get("refit")
+    refitted = isinstance(refit, dict)  # its validation scores are the first run's (charclf.refit)
     for split in ("val", "test"):
         scores = card["metrics"][split]
         lines.append(f"  {split + ':':<12} " + (f"accuracy {scores['accuracy']:.4f}, macro-F1 {scores['macro_f1']:.4f} "
-                                                f"({scores['n']} names)" if isinstance(scores, dict) else UNKNOWN))
-    refit = card["training"].get("refit")
-    if isinstance(refit, dict):
+                                                f"({scores['n']} names)" if isinstance(scores, dict) else UNKNOWN)
+                     + (" (the first run, trained on train alone)" if refitted and split == "val" else ""))
+    if refitted:
         alone = card["metrics"].get("first_run_test") or {}
-        lines[-2] += " (the first run, trained on train alone)"
         lines.append(f"  refit:       trained on train + validation ({refit['pairs']} pairs); the first run's test "
                      f"accuracy {alone.get('accuracy', float('nan')):.4f}, macro-F1 {alone.get('macro_f1', float('nan')):.4f}")
     base = card["metrics"]["test_majority_baseline"]

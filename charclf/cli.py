@@ -225,7 +225,8 @@ def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, 
     ties) is kept at --out, with its metric history (.history.json) and curves (.curves.png)
     beside it. Meanwhile a second process trains the same network on train + validation
     (--refit); at the end its weights at that epoch are saved, with the first run's validation
-    scores and temperature (--no-refit: the first run's weights). After every epoch the run's state (.state.pt) is saved too: an interrupted run
+    scores and temperature (--no-refit: the first run's weights). After every epoch the run's
+    state (.state.pt) is saved too: an interrupted run
     (Ctrl-C, a kill, a crash) continues with --resume and ends as if it had never stopped.
 
     A CSV/TSV file (name,label rows) is streamed: each name's split comes from a hash of

@@ -40,6 +40,20 @@ def real_data() -> Path:
     return REAL_DATA
 
 
+def write_made_up_languages(folder: Path, per_label: int, seed: int, longest: int) -> Path:
+    """Three made-up 'languages' (Aish, Bork, Clem), each up to `per_label` distinct names of 3 to
+    `longest` letters drawn from its own letters, one <Label>.txt each in `folder` (created)."""
+    import random
+
+    rng = random.Random(seed)
+    folder.mkdir()
+    for label, letters in {"Aish": "aeiou", "Bork": "bkrtz", "Clem": "lmnsy"}.items():
+        names = {"".join(rng.choice(letters + "aeh") for _ in range(rng.randint(3, longest))).title()
+                 for _ in range(per_label)}
+        (folder / f"{label}.txt").write_text("\n".join(sorted(names)) + "\n")
+    return folder
+
+
 def wait_for_saved_epoch(process, checkpoint: Path, epoch: int, timeout: float) -> None:
     """Block until the run `process` trains has saved the state of `epoch` beside `checkpoint`
     (it must not end or take longer than `timeout` seconds first)."""

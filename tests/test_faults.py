@@ -1,6 +1,5 @@
 """Training under faults, with real processes: SIGKILL then --resume, Ctrl-C, divergence."""
 
-import random
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from click.testing import CliRunner
 from charclf.checkpoint import load_checkpoint
 from charclf.cli import main
 from charclf.training import load_training_state, state_path
+from tests.conftest import write_made_up_languages
 
 SMALL = ["--hidden-size", "16", "--batch-size", "32", "--no-progress"]
 
@@ -20,13 +20,7 @@ SMALL = ["--hidden-size", "16", "--batch-size", "32", "--no-progress"]
 @pytest.fixture
 def synthetic_data(tmp_path):
     """Three made-up 'languages' with 400 names each: epochs long enough to kill one mid-run."""
-    rng = random.Random(0)
-    folder = tmp_path / "synthetic"
-    folder.mkdir()
-    for label, letters in {"Aish": "aeiou", "Bork": "bkrtz", "Clem": "lmnsy"}.items():
-        names = {"".join(rng.choice(letters + "aeh") for _ in range(rng.randint(3, 12))).title() for _ in range(400)}
-        (folder / f"{label}.txt").write_text("\n".join(sorted(names)) + "\n")
-    return folder
+    return write_made_up_languages(tmp_path / "synthetic", per_label=400, seed=0, longest=12)
 
 
 def charclf(*args, **kwargs):

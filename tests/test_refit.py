@@ -4,7 +4,6 @@ scores, temperature and label sets."""
 
 import csv
 import json
-import random
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from charclf.batches import open_source, with_validation_in_training
 from charclf.checkpoint import load_checkpoint
 from charclf.cli import main
 from charclf.text import DEFAULT_ALPHABET
+from tests.conftest import write_made_up_languages
 
 SMALL = ["--hidden-size", "16", "--spelling-rank", "8", "--batch-size", "32", "--no-progress"]
 
@@ -26,13 +26,7 @@ SMALL = ["--hidden-size", "16", "--spelling-rank", "8", "--batch-size", "32", "-
 @pytest.fixture
 def names(tmp_path) -> Path:
     """Three made-up languages, 150 names each: a validation split of about 45 names."""
-    rng = random.Random(1)
-    folder = tmp_path / "names"
-    folder.mkdir()
-    for label, letters in {"Aish": "aeiou", "Bork": "bkrtz", "Clem": "lmnsy"}.items():
-        made = {"".join(rng.choice(letters + "aeh") for _ in range(rng.randint(3, 10))).title() for _ in range(150)}
-        (folder / f"{label}.txt").write_text("\n".join(sorted(made)) + "\n")
-    return folder
+    return write_made_up_languages(tmp_path / "names", per_label=150, seed=1, longest=10)
 
 
 @pytest.fixture
