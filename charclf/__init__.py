@@ -27,13 +27,13 @@ from charclf.errors import CharclfError, CheckpointError, DataError, DeviceError
 # Public name -> module that defines it (imported on first access, so `import charclf` and
 # `charclf --help` do not pay for torch).
 _LAZY = {
-    "Classifier": "charclf.classifier",
-    "Prediction": "charclf.prediction",
-    "OnnxClassifier": "charclf.onnx_runtime",
-    "TrainResult": "charclf.training",
-    "train": "charclf.training",
-    "fetch_dataset": "charclf.fetch",
-    "predict_dataframe": "charclf.tables",
+    "Classifier": "charclf.predict.classifier",
+    "Prediction": "charclf.predict.prediction",
+    "OnnxClassifier": "charclf.predict.onnx_runtime",
+    "TrainResult": "charclf.training.train",
+    "train": "charclf.training.train",
+    "fetch_dataset": "charclf.data.fetch",
+    "predict_dataframe": "charclf.predict.tables",
 }
 
 __all__ = ["__version__", "load", "ModelConfig", "TrainConfig", "CharclfError", "CheckpointError", "DataError",
@@ -42,14 +42,14 @@ __all__ = ["__version__", "load", "ModelConfig", "TrainConfig", "CharclfError", 
 
 def load(path=None, device="auto", threads=1, precision=None):
     """Load a checkpoint as a Classifier (default: the model `charclf train` last wrote, else the
-    pretrained model that ships with charclf), predicting in `precision` (charclf.precision:
+    pretrained model that ships with charclf), predicting in `precision` (charclf.predict.precision:
     float32 unless asked). A .onnx file (`charclf export`) loads as an OnnxClassifier: the same
     predict(), on ONNX Runtime with `threads` threads, in float32, without torch."""
-    from charclf.onnx_runtime import OnnxClassifier, is_onnx
+    from charclf.predict.onnx_runtime import OnnxClassifier, is_onnx
 
     if is_onnx(path):
         return OnnxClassifier.load(path, threads=threads)
-    from charclf.classifier import Classifier
+    from charclf.predict.classifier import Classifier
 
     return Classifier.load(path, device=device, precision=precision)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-ARCHS = ("gru", "lstm", "rnn")  # the recurrent backbones: the keys of charclf.model.BACKBONES
-NGRAM = "ngram"  # the classical baseline: a logistic regression over character n-grams (charclf.ngrams)
+ARCHS = ("gru", "lstm", "rnn")  # the recurrent backbones: the keys of charclf.models.model.BACKBONES
+NGRAM = "ngram"  # the classical baseline: a logistic regression over character n-grams (charclf.models.ngrams)
 MODELS = ARCHS + (NGRAM,)  # what `charclf train --model` accepts
 POOLINGS = ("last", "max", "mean+max", "last+max")  # how per-letter outputs become one vector per name
 # Loss weight of a label = (names / names of that label) ** power, scaled to mean 1.
@@ -46,17 +46,17 @@ class ModelConfig:
     pooling: str = "mean+max"
     embedding_dim: int = 48  # letters -> nn.Embedding of this width (0: one-hot letters straight into the RNN)
     lowercase: bool = True  # read every letter lower-cased (A and a share an embedding); see model.py
-    # Networks of this shape trained side by side, their probabilities averaged (charclf.ensemble):
+    # Networks of this shape trained side by side, their probabilities averaged (charclf.models.ensemble):
     # more accurate, and as many times slower to train and to predict.
     members: int = 1
-    # Per-label spelling heads (charclf.spelling): log p(name | label) from the network's own states,
+    # Per-label spelling heads (charclf.models.spelling): log p(name | label) from the network's own states,
     # times this weight, is added to the head's log-probabilities (0: no spelling heads). They
     # read each letter's states through a projection to spelling_rank numbers.
     spelling_weight: float = 0.3
     spelling_rank: int = 32
     # True: the answer's log p(name | label) is the exact softmax over each label's letters (models
     # saved before self-normalised heads); False: training keeps those sums near 1, and the answer
-    # reads only the actual letters' logits, about a third faster (charclf.spelling).
+    # reads only the actual letters' logits, about a third faster (charclf.models.spelling).
     spelling_normalised: bool = False
     # Only for arch "ngram": hash buckets and the longest n-gram of the baseline.
     ngram_buckets: int = 1 << 18

@@ -19,3 +19,7 @@ class DeviceError(CharclfError):
 
 class FetchError(CharclfError):
     """Downloading or verifying the dataset archive failed; nothing was written."""
+
+
+class TrainingDiverged(CharclfError):
+    """The loss or the outputs became NaN or infinite; the last good checkpoint is kept."""

@@ -16,7 +16,7 @@ Systems (names for --only), in this order:
 
 Every system but majority runs in a fresh subprocess of this script (so that its peak memory is its
 own), with --threads threads (default 1), and reports back as one JSON line on stdout. The split is
-the README's held-out protocol (`charclf.data.split_dataset`); charclf's models are also scored by
+the README's held-out protocol (`charclf.data.dataset.split_dataset`); charclf's models are also scored by
 name length. Writes a markdown report and a JSON file of every result. Usage:
 
   python scripts/benchmark.py                    # everything, split seed 0 -> docs/benchmarks.md (+ .json)
@@ -84,7 +84,7 @@ INFER_SEED = 12345
 WARMUP_NAMES = 2048
 MEAN_KEYS = ("accuracy", "macro_f1", "train_seconds", "names_per_second", "cli_names_per_second",
              "cli_names_per_second_cores", "peak_train_mb")
-# The recurrent models again with --precision bfloat16 (charclf.precision), beside float32's.
+# The recurrent models again with --precision bfloat16 (charclf.predict.precision), beside float32's.
 BFLOAT16_KEYS = ("accuracy", "macro_f1", "cli_names_per_second", "cli_names_per_second_cores")
 MEAN_KEYS += tuple(f"{key}_bfloat16" for key in BFLOAT16_KEYS)
 
@@ -95,7 +95,7 @@ def log(message: str, system: str = "") -> None:
 
 def peak_rss_mb() -> float | None:
     """This process's peak resident set size so far plus its largest ended child's (training's
-    refit runs in a child process beside it, charclf.refit), in MB."""
+    refit runs in a child process beside it, charclf.training.refit), in MB."""
     try:
         import resource
     except ImportError:  # not Unix
@@ -113,7 +113,7 @@ def thread_env(threads: int) -> dict[str, str]:
 
 
 def scored(targets_of: list, predicted: list[int], labels: list[str]) -> dict:
-    from charclf.metrics import report
+    from charclf.report.metrics import report
 
     scores = report([label for _, label in targets_of], predicted, labels)
     return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "n_test": scores["n"]}
@@ -133,10 +133,10 @@ def names_per_second(predict, names: list[str]) -> float:
 
 
 def child_charclf(args, split: dict, names: list[str]) -> dict:
-    from charclf.classifier import Classifier
-    from charclf.comparison import accuracy_by_length
+    from charclf.predict.classifier import Classifier
+    from charclf.training.comparison import accuracy_by_length
     from charclf.config import defaults_for
-    from charclf.loop import evaluate
+    from charclf.predict.scoring import evaluate
 
     arch, options = CHARCLF_MODELS[args.child]
     model_options, config = defaults_for(arch, seed=args.seed, epochs=1 if args.quick else None, **options)
@@ -167,7 +167,7 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
         "cli_names_per_second_cores": cli_names_per_second(out, names, Path(args.workdir), usable_cores()),
         **(in_bfloat16(out, split, names, Path(args.workdir), args.threads) if arch != "ngram" else {}),
         "by_length": accuracy_by_length(out, args.data, device="cpu"),
-        "label_sets": metrics.get("label_sets"),  # conformal sets' test coverage (charclf.conformal)
+        "label_sets": metrics.get("label_sets"),  # conformal sets' test coverage (charclf.predict.conformal)
         "resolved": resolved_configs(out),
         "details": {"best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run"),
                     "parameters": metrics.get("parameters"), "lbfgs_iterations": metrics.get("lbfgs_iterations"),
@@ -177,8 +177,8 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
 
 def in_bfloat16(checkpoint: Path, split: dict, names: list[str], workdir: Path, threads: int) -> dict:
     """Test scores and `predict --file` rates with --precision bfloat16 (keys: BFLOAT16_KEYS + "_bfloat16")."""
-    from charclf.classifier import Classifier
-    from charclf.loop import evaluate
+    from charclf.predict.classifier import Classifier
+    from charclf.predict.scoring import evaluate
 
     clf = Classifier.load(checkpoint, device="cpu", precision="bfloat16")
     test = split["test"]
@@ -192,7 +192,7 @@ def in_bfloat16(checkpoint: Path, split: dict, names: list[str], workdir: Path, 
 
 def resolved_configs(checkpoint: Path) -> dict:
     """The model and training configs the checkpoint records (the training one without run info)."""
-    from charclf.checkpoint import load_checkpoint
+    from charclf.files.checkpoint import load_checkpoint
     from charclf.config import TrainConfig
 
     ck = load_checkpoint(checkpoint)
@@ -248,9 +248,9 @@ def _tutorial_rnn(n_letters: int, hidden_size: int, n_classes: int):
 def child_tutorial(args, split: dict, names: list[str]) -> dict:
     import torch
     from torch import nn
-    from charclf.data import encode
-    from charclf.metrics import report
-    from charclf.text import DEFAULT_ALPHABET
+    from charclf.data.dataset import encode
+    from charclf.report.metrics import report
+    from charclf.names.text import DEFAULT_ALPHABET
 
     steps = QUICK_TUTORIAL_STEPS if args.quick else TUTORIAL_STEPS
     labels = split["labels"]
@@ -310,7 +310,7 @@ def child_logreg(args, split: dict, names: list[str]) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from threadpoolctl import threadpool_limits
-    from charclf.text import fold
+    from charclf.names.text import fold
 
     fit_on = split["train"] + (split["val"] if args.child == "logreg-trainval" else [])
     max_iter = QUICK_LOGREG_MAX_ITER if args.quick else LOGREG_MAX_ITER
@@ -407,14 +407,14 @@ def distinct_names(lines: list[str], n: int) -> list[str]:
 
 def dataset_lines(data: Path) -> list[str]:
     """Every non-empty raw line of the dataset's <Label>.txt files, in file order."""
-    from charclf.data import read_label_file
+    from charclf.data.dataset import read_label_file
 
     return [line for path in sorted(data.glob("*.txt")) if path.is_file() for line in read_label_file(path) if line]
 
 
 def prepare_data(args, workdir: Path) -> dict[int, dict]:
     """Write each seed's split and the inference names for the children; return the split sizes."""
-    from charclf.data import load_dataset, split_dataset
+    from charclf.data.dataset import load_dataset, split_dataset
 
     dataset = load_dataset(args.data)
     names = distinct_names(dataset_lines(args.data), QUICK_INFER_NAMES if args.quick else INFER_NAMES)
@@ -457,7 +457,7 @@ def machine_description(threads: int) -> list[tuple[str, str]]:
 
     import torch
 
-    from charclf.precision import native_bfloat16
+    from charclf.predict.precision import native_bfloat16
 
     def proc(path: str, key: str) -> str | None:
         with contextlib.suppress(OSError):
@@ -569,7 +569,7 @@ def label_set_table(seeds: list[int], systems: list[str], results: dict) -> str 
         lines.append(f"| {LABELS[system]} | {' | '.join(cells)} |")
     where = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean over seeds {', '.join(map(str, seeds))}"
     return "\n".join(lines) + (f"\n\nConformal label sets ({where}), thresholds fitted on the validation split "
-                               "at save time (charclf.conformal); coverage is the share of test names whose set "
+                               "at save time (charclf.predict.conformal); coverage is the share of test names whose set "
                                "holds the true label.")
 
 
@@ -588,7 +588,7 @@ def precision_table(seeds: list[int], means: dict) -> str | None:
                      f"| {pair('cli_names_per_second', 'rate')} | {pair('cli_names_per_second_cores', 'rate')} |")
     where = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean over seeds {', '.join(map(str, seeds))}"
     return "\n".join(lines) + (f"\n\nThe same trained models predicting with `--precision bfloat16` ({where}; "
-                               "charclf.precision): float32 is the default.")
+                               "charclf.predict.precision): float32 is the default.")
 
 
 def verdict(seeds: list[int], means: dict, quick: bool) -> str:
@@ -622,7 +622,7 @@ def protocol(args, sizes: dict) -> str:
         f"Every system trains on the train split made by charclf's own `load_dataset` + `split_dataset(seed)` "
         f"(names folded to ASCII, duplicate (name, label) pairs collapsed, unique name strings shuffled and cut "
         f"80/10/10 so that no name text is in two splits: {size_text}) and is scored on the test split with "
-        f"`charclf.metrics.report` (accuracy; macro-F1 = mean of the per-label F1 over all "
+        f"`charclf.report.metrics.report` (accuracy; macro-F1 = mean of the per-label F1 over all "
         f"{next(iter(sizes.values()))['labels']} labels). charclf's models pick their best epoch on the "
         f"validation split; the logistic regression, which selects nothing, is shown both fitted on the train "
         f"split alone and on train + validation. Each charclf model takes its settings from "
@@ -637,7 +637,7 @@ def protocol(args, sizes: dict) -> str:
         f"over the test names). `predict --file` names/s is the command itself on those lines, start-up and model "
         f"loading excluded: (N - 1) / (time for N names - time for one name), each the best of two runs, output "
         f"to /dev/null, with {args.threads} thread(s) and again with one per usable core ({usable_cores()}). "
-        f"Accuracy by name length is `charclf.comparison.accuracy_by_length` on the test split."
+        f"Accuracy by name length is `charclf.training.comparison.accuracy_by_length` on the test split."
     )
 
 

@@ -3,7 +3,7 @@
 same 50,000 different name-like strings, in network batches of 128 to 4,096 names, with 1 and
 2 torch threads. Every setting runs --rounds times, the settings interleaved so that a busy
 moment of the machine hits them all alike; the table shows the median and the best names/s.
-charclf's choice (charclf.inference.network_batch) is marked.
+charclf's choice (charclf.predict.inference.network_batch) is marked.
 
     python scripts/benchmark_batch.py [--rounds 5] [--names 50000]
 """
@@ -34,10 +34,10 @@ def main() -> None:
 
     import torch
 
-    from charclf.classifier import Classifier
-    from charclf.locations import shipped_checkpoint
-    from charclf.inference import batched_logits, network_batch
-    from charclf.text import fold
+    from charclf.predict.classifier import Classifier
+    from charclf.files.locations import shipped_checkpoint
+    from charclf.predict.inference import batched_logits, network_batch
+    from charclf.names.text import fold
 
     clf = Classifier.load(shipped_checkpoint(), device="cpu")
     lines = dataset_lines(args.data)

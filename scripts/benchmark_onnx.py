@@ -91,10 +91,10 @@ def main() -> None:
 
     import torch
 
-    from charclf.classifier import Classifier
-    from charclf.data import load_dataset, split_dataset
-    from charclf.locations import shipped_checkpoint
-    from charclf.onnx_runtime import OnnxClassifier
+    from charclf.predict.classifier import Classifier
+    from charclf.data.dataset import load_dataset, split_dataset
+    from charclf.files.locations import shipped_checkpoint
+    from charclf.predict.onnx_runtime import OnnxClassifier
 
     torch.set_num_threads(1)
     charclf = Path(sys.executable).with_name("charclf")

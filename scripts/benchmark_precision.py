@@ -69,10 +69,10 @@ def main() -> None:
 
     import torch
 
-    from charclf.classifier import Classifier
-    from charclf.locations import shipped_checkpoint
-    from charclf.precision import native_bfloat16
-    from charclf.text import read_name
+    from charclf.predict.classifier import Classifier
+    from charclf.files.locations import shipped_checkpoint
+    from charclf.predict.precision import native_bfloat16
+    from charclf.names.text import read_name
     from charclf.threads import usable_cores
 
     torch.set_num_threads(1)

@@ -56,7 +56,7 @@ def perturb(name: str, rng: random.Random) -> str:
 
 def write_csv(path: Path, lines: int, data: Path, seed: int = 0) -> None:
     """`lines` rows of name,label (plus a header), drawn from the folder dataset and perturbed."""
-    from charclf.data import load_dataset
+    from charclf.data.dataset import load_dataset
 
     ds = load_dataset(data)
     pairs = [(name, ds.labels[label]) for name, label in ds.pairs]
@@ -78,13 +78,13 @@ def worker(args) -> None:
     """One torchrun rank: scan, then --max-steps training steps; writes its numbers as JSON."""
     import torch
 
-    from charclf import distributed
-    from charclf.batches import StreamSource
+    from charclf.training import distributed
+    from charclf.data.batches import StreamSource
     from charclf.config import ModelConfig, defaults_for
-    from charclf.loop import train_one_epoch
-    from charclf.stream import scan
-    from charclf.text import DEFAULT_ALPHABET
-    from charclf.training import Run
+    from charclf.training.loop import train_one_epoch
+    from charclf.data.stream import scan
+    from charclf.names.text import DEFAULT_ALPHABET
+    from charclf.training.train import Run
 
     torch.set_num_threads(1)
     rss_start = rss_mb()

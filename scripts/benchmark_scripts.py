@@ -1,6 +1,6 @@
 """Accuracy of the shipped model on names written in their own script (tests/data/native_names.tsv),
 per script, before (plain transliteration, as charclf read every name before) and after (the usual
-readings of charclf.readings and the script evidence of charclf.evidence), each step alone and both.
+readings of charclf.names.readings and the script evidence of charclf.predict.evidence), each step alone and both.
 With --data, also the calibration (ECE) on the held-out test split of the names dataset, each name
 predicted from its spelling as written in the dataset's files (accents kept), without and with the
 script evidence.
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import torch
 
-from charclf import readings
-from charclf.calibration import scores
-from charclf.classifier import Classifier
-from charclf.evidence import combine
-from charclf.text import read_name
+from charclf.names import readings
+from charclf.predict.calibration import scores
+from charclf.predict.classifier import Classifier
+from charclf.predict.evidence import combine
+from charclf.names.text import read_name
 
 ROOT = Path(__file__).resolve().parents[1]
 NATIVE = ROOT / "tests/data/native_names.tsv"
@@ -36,9 +36,9 @@ SECTION = "## Names in their own script"
 EXPLAINED = """Accuracy of the shipped model (charclf/pretrained/model.pt, not retrained) on {n} real names
 written in their own script (tests/data/native_names.tsv: common family names and a few full
 names), by script. *plain*: the name transliterated letter by letter (anyascii), as charclf read
-every name before; *readings*: the usual romanisations of charclf/readings.py (Hangul family
+every name before; *readings*: the usual romanisations of charclf/names/readings.py (Hangul family
 names, Arabic short vowels, Japanese readings); *script evidence*: the plain reading's
-probabilities times P(script | label), renormalised (charclf/evidence.py); *both*: readings and
+probabilities times P(script | label), renormalised (charclf/predict/evidence.py); *both*: readings and
 evidence, which is what `charclf predict` does. ECE and log-loss are over all {n} names."""
 
 
@@ -86,9 +86,9 @@ def native_table(clf: Classifier, rows: list[tuple[str, str, str]]) -> list[str]
 
 def test_split_table(clf: Classifier, data: Path) -> list[str]:
     """ECE on the test split, each name as spelt in the dataset's files, without and with the evidence."""
-    from charclf.batches import open_source
-    from charclf.data import read_label_file
-    from charclf.readings import training_reading
+    from charclf.data.batches import open_source
+    from charclf.data.dataset import read_label_file
+    from charclf.names.readings import training_reading
 
     source = open_source(data, clf.alphabet, clf.checkpoint.train_config.get("seed", 0), held=("test",))
     test = set(zip(*source.held["test"]))

@@ -24,7 +24,7 @@ fi
 # The test split's names, as the full install splits them.
 "$FULL/bin/python" - "$CHARCLF_DATA" "$work/test_names.txt" <<'PY'
 import sys
-from charclf.data import load_dataset, split_dataset
+from charclf.data.dataset import load_dataset, split_dataset
 names = [name for name, _ in split_dataset(load_dataset(sys.argv[1]), seed=0)["test"]]
 open(sys.argv[2], "w").write("\n".join(names) + "\n")
 PY

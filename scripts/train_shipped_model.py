@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 
 import charclf
-from charclf.batches import open_source
-from charclf.checkpoint import load_checkpoint, save_checkpoint
-from charclf.training import final_metrics
+from charclf.data.batches import open_source
+from charclf.files.checkpoint import load_checkpoint, save_checkpoint
+from charclf.training.train import final_metrics
 
 TARGET = Path(charclf.__file__).parent / "pretrained" / "model.pt"
 
@@ -60,7 +60,7 @@ def main() -> None:
 
 def recalibrated(checkpoint, data: Path):
     """The checkpoint with its metrics and calibration recomputed on its own split of `data`."""
-    if "refit" in checkpoint.metrics:  # its temperature and label sets are the first run's (charclf.refit)
+    if "refit" in checkpoint.metrics:  # its temperature and label sets are the first run's (charclf.training.refit)
         raise SystemExit("the shipped model is a refit on train + validation: its validation scores, temperature "
                          "and label sets came from the run trained on train alone, which is not kept; retrain instead")
     source = open_source(data, checkpoint.alphabet, checkpoint.train_config.get("seed", 0), ("val", "test"))

@@ -59,7 +59,7 @@ def wait_for_saved_epoch(process, checkpoint: Path, epoch: int, timeout: float) 
     (it must not end or take longer than `timeout` seconds first)."""
     import torch
 
-    from charclf.training import state_path
+    from charclf.training.train import state_path
 
     deadline = time.monotonic() + timeout
     while True:

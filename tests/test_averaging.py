@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from charclf.averaging import WeightAverage
+from charclf.training.averaging import WeightAverage
 
 
 def test_the_average_follows_the_weights_with_a_warm_up():

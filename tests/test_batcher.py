@@ -7,10 +7,10 @@ import pytest
 
 pytest.importorskip("anyio", reason="the serve extra: pip install -e '.[test,serve]'")
 
-from charclf import batcher as batcher_module  # noqa: E402
-from charclf.batcher import PredictBatcher  # noqa: E402
-from charclf.classifier import Classifier  # noqa: E402
-from charclf.rows import json_rows  # noqa: E402
+from charclf.server import batcher as batcher_module  # noqa: E402
+from charclf.server.batcher import PredictBatcher  # noqa: E402
+from charclf.predict.classifier import Classifier  # noqa: E402
+from charclf.predict.rows import json_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")

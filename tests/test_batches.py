@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 import torch
 
-from charclf.batches import FolderSource, StreamSource, open_source
-from charclf.data import load_dataset
-from charclf.text import DEFAULT_ALPHABET
+from charclf.data.batches import FolderSource, StreamSource, open_source
+from charclf.data.dataset import load_dataset
+from charclf.names.text import DEFAULT_ALPHABET
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from charclf.cli import main
-from charclf.locations import shipped_checkpoint
+from charclf.files.locations import shipped_checkpoint
 
 FAST = ["--epochs", "1", "--hidden-size", "8", "--no-progress"]
 

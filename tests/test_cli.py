@@ -7,7 +7,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from charclf.checkpoint import load_checkpoint
+from charclf.files.checkpoint import load_checkpoint
 from charclf.cli import main
 from charclf.config import ARCHS
 
@@ -104,7 +104,7 @@ def test_predict_reports_bad_names_and_keeps_going(tiny_data, tmp_path):
 
 
 def test_commands_use_the_model_train_wrote_by_default(tiny_data, isolated_home, monkeypatch):
-    from charclf import locations
+    from charclf.files.atomic import locations
 
     monkeypatch.setattr(locations, "shipped_checkpoint", lambda: None)  # as if charclf shipped none
     result = run("predict", "Jones")
@@ -187,7 +187,7 @@ def test_library_api_matches_the_cli(tiny_data, tmp_path):
 
 
 def test_each_backbone_starts_from_its_own_defaults(tiny_data, tmp_path):
-    from charclf.checkpoint import load_checkpoint
+    from charclf.files.checkpoint import load_checkpoint
     from charclf.config import ARCH_DEFAULTS, default_of
 
     ok("train", "--data", tiny_data, "--model", "rnn", "--epochs", "1", "--no-progress", "--out", tmp_path / "r.pt")

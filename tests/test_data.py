@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from charclf.data import encode, index_batch, letter_indices, load_dataset, pack_batch, split_dataset
+from charclf.data.dataset import encode, index_batch, letter_indices, load_dataset, pack_batch, split_dataset
 from charclf.errors import DataError
-from charclf.text import DEFAULT_ALPHABET
+from charclf.names.text import DEFAULT_ALPHABET
 
 
 def write(folder, files):

@@ -5,9 +5,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from charclf.classifier import Classifier
+from charclf.predict.classifier import Classifier
 from charclf.cli import main
-from charclf.locations import shipped_checkpoint
+from charclf.files.locations import shipped_checkpoint
 
 SHIPPED = shipped_checkpoint()
 
@@ -41,11 +41,11 @@ def test_every_row_is_the_prediction_for_that_prefix(clf):
 
 
 def test_all_prefixes_go_to_the_model_as_one_batch(clf, monkeypatch):
-    import charclf.classifier
+    import charclf.predict.classifier
 
     calls = []
-    batched = charclf.classifier.batched_logits
-    monkeypatch.setattr(charclf.classifier, "batched_logits", lambda model, names, *args, **kwargs:
+    batched = charclf.predict.classifier.batched_logits
+    monkeypatch.setattr(charclf.predict.classifier, "batched_logits", lambda model, names, *args, **kwargs:
                         calls.append(names) or batched(model, names, *args, **kwargs))
     clf.explain("Papadopoulos")
     assert calls == [["P", "Pa", "Pap", "Papa", "Papad", "Papado", "Papadop", "Papadopo", "Papadopou",

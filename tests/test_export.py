@@ -9,15 +9,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from charclf.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from charclf.classifier import Classifier
+from charclf.files.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from charclf.predict.classifier import Classifier
 from charclf.cli import main
 from charclf.config import ModelConfig
-from charclf.data import index_batch, load_dataset, split_dataset
-from charclf.export import padded_classifier
-from charclf.locations import shipped_checkpoint
-from charclf.model import build_model
-from charclf.text import DEFAULT_ALPHABET
+from charclf.data.dataset import index_batch, load_dataset, split_dataset
+from charclf.files.export import padded_classifier
+from charclf.files.locations import shipped_checkpoint
+from charclf.models.build import build_model
+from charclf.names.text import DEFAULT_ALPHABET
 
 onnxruntime = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -42,7 +42,7 @@ def shipped_onnx(tmp_path_factory):
 
 
 def test_onnx_gives_the_torch_probabilities_of_the_shipped_model(shipped_onnx):
-    from charclf.onnx_runtime import OnnxClassifier
+    from charclf.predict.onnx_runtime import OnnxClassifier
 
     clf, light = Classifier.load(shipped_checkpoint(), device="cpu"), OnnxClassifier.load(shipped_onnx)
     assert (light.labels, light.alphabet, light.temperature) == (clf.labels, clf.alphabet, clf.temperature)
@@ -56,7 +56,7 @@ def test_onnx_gives_the_torch_probabilities_of_the_shipped_model(shipped_onnx):
 
 
 def test_onnx_agrees_with_torch_on_the_whole_test_split(shipped_onnx, real_data):
-    from charclf.onnx_runtime import OnnxClassifier
+    from charclf.predict.onnx_runtime import OnnxClassifier
 
     clf = Classifier.load(shipped_checkpoint(), device="cpu")
     seed = clf.checkpoint.train_config.get("seed", 0)
@@ -148,7 +148,7 @@ def test_the_padded_path_gives_the_packed_model_numbers_for_every_shape(shape, t
     path = tmp_path / "m.pt"
     save_checkpoint(path, checkpoint)
     ok("export", "--checkpoint", path, tmp_path / "m.onnx")
-    from charclf.onnx_runtime import OnnxClassifier
+    from charclf.predict.onnx_runtime import OnnxClassifier
 
     assert abs(OnnxClassifier.load(tmp_path / "m.onnx").probabilities(names) - padded.numpy()).max() < 1e-5
 
@@ -206,7 +206,7 @@ def test_a_failed_export_leaves_an_existing_file_as_it_was(shipped_onnx, tmp_pat
 
 
 def test_threads_reach_onnx_runtime(shipped_onnx):
-    from charclf.onnx_runtime import OnnxClassifier
+    from charclf.predict.onnx_runtime import OnnxClassifier
 
     assert OnnxClassifier.load(shipped_onnx, threads=2).session.get_session_options().intra_op_num_threads == 2
     assert ok("predict", "Jones", "--threads", "2", "--checkpoint", shipped_onnx).startswith("Jones  English")
@@ -220,7 +220,7 @@ def test_threads_reach_onnx_runtime(shipped_onnx):
     ("charclf.labels", "[not json", "metadata is not readable"),
     ("charclf.temperature", "nan", "out of range"),
     ("charclf.alphabet", "aaaa", "repeats letters"),
-    ("charclf.scripts", "{broken", "metadata is not readable"),
+    ("charclf.names.scripts", "{broken", "metadata is not readable"),
 ])
 def test_hostile_onnx_metadata_is_one_line(shipped_onnx, tmp_path, key, value, message):
     import onnx

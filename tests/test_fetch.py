@@ -1,4 +1,4 @@
-"""charclf.fetch against a real HTTP server on 127.0.0.1 serving zips built from the real dataset.
+"""charclf.data.fetch against a real HTTP server on 127.0.0.1 serving zips built from the real dataset.
 
 Nothing is mocked: the archives are real zips, the downloads go through urllib
 to a local ThreadingHTTPServer that lives only as long as this module's tests.
@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 import pytest
 
 from charclf.errors import FetchError
-from charclf.fetch import OFFICIAL_URL, fetch_dataset, read_manifest
+from charclf.data.fetch import OFFICIAL_URL, fetch_dataset, read_manifest
 
 SOURCE = Path(os.environ.get("CHARCLF_DATA") or Path(__file__).resolve().parents[1] / "data/names")
 
@@ -37,7 +37,7 @@ PACKAGED = read_manifest()
 
 if {name: hashlib.sha256(data).hexdigest() for name, data in NAMES.items()} != PACKAGED:
     pytest.skip(
-        f"the dataset at {SOURCE} does not match charclf/names.sha256, so it cannot stand in for the archive",
+        f"the dataset at {SOURCE} does not match charclf/data/names.sha256, so it cannot stand in for the archive",
         allow_module_level=True,
     )
 

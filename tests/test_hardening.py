@@ -14,10 +14,11 @@ import torch
 from click.testing import CliRunner
 
 import hostile
-from charclf import archive, files, training
-from charclf.checkpoint import load_checkpoint
+from charclf.files.atomic import archive, atomic as files
+from charclf.training import train as training
+from charclf.files.checkpoint import load_checkpoint
 from charclf.cli import main
-from charclf.outputs import output_lock
+from charclf.training.outputs import output_lock
 from conftest import TINY
 
 SMALL = ["--epochs", "1", "--hidden-size", "8", "--no-progress"]

@@ -4,11 +4,12 @@ import pytest
 import torch
 
 from charclf.config import ARCHS, POOLINGS, ModelConfig
-from charclf.data import index_batch
+from charclf.data.dataset import index_batch
 from charclf.errors import DeviceError
-from charclf.inference import batched_logits, network_batch
-from charclf.model import BACKBONES, NameClassifier, build_model, pick_device
-from charclf.text import DEFAULT_ALPHABET
+from charclf.predict.inference import batched_logits, network_batch
+from charclf.models.build import build_model
+from charclf.models.model import BACKBONES, NameClassifier, pick_device
+from charclf.names.text import DEFAULT_ALPHABET
 
 N_LETTERS = len(DEFAULT_ALPHABET)
 NAMES = ["Li", "Jones", "Abe", "Nakamura", "O'Neil"]
@@ -155,7 +156,7 @@ def test_a_long_list_predicts_as_names_one_by_one_do():
 def test_several_threads_share_out_the_batches_and_give_the_same_logits():
     """With torch on 3 threads, 3 workers run the batches (each on one thread); the thread count
     is back to 3 afterwards, also when a batch fails."""
-    import charclf.inference as inference
+    import charclf.predict.inference as inference
 
     model = model_for("gru", hidden_size=16)
     names = [f"{a}{b}{c}" * n for a in "BKLMN" for b in "aeiou" for c in "lmnrs" for n in (1, 2, 3)]  # 375
@@ -206,7 +207,7 @@ def test_one_hot_and_embedded_inputs(embedding_dim):
 @pytest.mark.parametrize("options", [{}, {"bidirectional": False, "num_layers": 2, "embedding_dim": 0},
                                      {"pooling": "last", "num_layers": 3, "hidden_size": 7, "ngram_buckets": 64}])
 def test_weight_shapes_are_the_built_models(arch, options):
-    from charclf.model import weight_shapes
+    from charclf.models.model import weight_shapes
 
     config = ModelConfig(arch=arch, n_letters=57, n_classes=5, **options)
     built = {key: tuple(t.shape) for key, t in build_model(config).state_dict().items()}

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from charclf.config import ModelConfig
-from charclf.model import NameClassifier
-from charclf.nextletter import NextLetterTask
-from charclf.text import DEFAULT_ALPHABET
+from charclf.models.model import NameClassifier
+from charclf.models.nextletter import NextLetterTask
+from charclf.names.text import DEFAULT_ALPHABET
 
 
 def task_for(bidirectional=True):
@@ -56,7 +56,7 @@ def test_the_logits_are_the_classifiers_own():
 def test_training_with_it_saves_a_plain_classifier(tiny_data, tmp_path):
     from click.testing import CliRunner
 
-    from charclf.checkpoint import load_checkpoint
+    from charclf.files.checkpoint import load_checkpoint
     from charclf.cli import main
 
     result = CliRunner().invoke(main, ["train", "--data", str(tiny_data), "--epochs", "2", "--hidden-size", "8",

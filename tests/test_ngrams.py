@@ -5,10 +5,10 @@ import sys
 import pytest
 import torch
 from charclf.config import ModelConfig
-from charclf.data import index_batch
-from charclf.inference import batched_logits
-from charclf.ngrams import NgramClassifier, NgramTable, letter_codes
-from charclf.text import DEFAULT_ALPHABET
+from charclf.data.dataset import index_batch
+from charclf.predict.inference import batched_logits
+from charclf.models.ngrams import NgramClassifier, NgramTable, letter_codes
+from charclf.names.text import DEFAULT_ALPHABET
 
 N_LETTERS = len(DEFAULT_ALPHABET)
 # Mixed lengths, repeated lengths, one letter, spaces and punctuation.
@@ -48,9 +48,9 @@ def test_ngram_buckets_do_not_depend_on_batch_padding():
 
 HASH_SCRIPT = """
 import sys, torch
-from charclf.data import index_batch
-from charclf.ngrams import NgramTable, letter_codes
-from charclf.text import DEFAULT_ALPHABET
+from charclf.data.dataset import index_batch
+from charclf.models.ngrams import NgramTable, letter_codes
+from charclf.names.text import DEFAULT_ALPHABET
 table = NgramTable(len(DEFAULT_ALPHABET), 2, 1 << 18)
 table.codes.copy_(letter_codes(DEFAULT_ALPHABET))
 print(table.buckets(*index_batch(sys.argv[1:], DEFAULT_ALPHABET))[1].tolist())
@@ -116,7 +116,7 @@ def ok(*args):
 def test_the_ngram_baseline_round_trips_through_the_cli(tiny_data, tmp_path):
     """train --model ngram writes a checkpoint of the baseline alone; predict and evaluate read it
     as any other, with the probabilities of its own forward / temperature."""
-    from charclf.checkpoint import load_checkpoint
+    from charclf.files.checkpoint import load_checkpoint
 
     ckpt = tmp_path / "ngram.pt"
     out = ok("train", "--data", tiny_data, "--model", "ngram", "--ngram-buckets", "4096", "--ngram-c", "10",
@@ -142,7 +142,7 @@ def test_the_ngram_baseline_round_trips_through_the_cli(tiny_data, tmp_path):
 
 
 def test_the_default_model_holds_no_ngram_parameters(tiny_data, tmp_path):
-    from charclf.checkpoint import load_checkpoint
+    from charclf.files.checkpoint import load_checkpoint
 
     ckpt = tmp_path / "default.pt"
     ok("train", "--data", tiny_data, "--epochs", "1", "--no-progress", "--out", ckpt)

@@ -1,4 +1,4 @@
-"""--precision: float32 by default, bfloat16 products on request (charclf.precision)."""
+"""--precision: float32 by default, bfloat16 products on request (charclf.predict.precision)."""
 
 import json
 
@@ -7,15 +7,15 @@ import torch
 from click.testing import CliRunner
 
 import charclf
-from charclf.checkpoint import Checkpoint
-from charclf.classifier import Classifier
+from charclf.files.checkpoint import Checkpoint
+from charclf.predict.classifier import Classifier
 from charclf.cli import main
 from charclf.config import ModelConfig
-from charclf.inference import batched_logits
-from charclf.locations import shipped_checkpoint
-from charclf.model import build_model
-from charclf.precision import native_bfloat16, pick_precision, precision_name
-from charclf.text import DEFAULT_ALPHABET
+from charclf.predict.inference import batched_logits
+from charclf.files.locations import shipped_checkpoint
+from charclf.models.build import build_model
+from charclf.predict.precision import native_bfloat16, pick_precision, precision_name
+from charclf.names.text import DEFAULT_ALPHABET
 
 CPU = torch.device("cpu")
 # Where the CPU has bfloat16 instructions a name's numbers do not depend on its batch, to the last
@@ -50,10 +50,10 @@ def test_float32_unless_asked(monkeypatch):
 
 
 def test_auto_is_bfloat16_only_on_a_cpu_with_the_instructions(monkeypatch):
-    import charclf.precision
+    import charclf.predict.precision
 
     for native in (True, False):
-        monkeypatch.setattr(charclf.precision, "native_bfloat16", lambda: native)
+        monkeypatch.setattr(charclf.predict.precision, "native_bfloat16", lambda: native)
         assert pick_precision("auto", CPU) == ("bfloat16" if native else "float32")
         assert pick_precision("auto", torch.device("cuda")) == "float32"  # only reads the device's type
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from charclf.classifier import UNREADABLE, Prediction
+from charclf.predict.classifier import UNREADABLE, Prediction
 
 
 @pytest.mark.parametrize("prediction", [

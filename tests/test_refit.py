@@ -1,4 +1,4 @@
-"""Refitting (charclf.refit): a second process trains the same network on train + validation,
+"""Refitting (charclf.training.refit): a second process trains the same network on train + validation,
 and its weights at the epoch the first run chose are saved, with the first run's validation
 scores, temperature and label sets."""
 
@@ -13,11 +13,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from charclf import refit
-from charclf.batches import open_source, with_validation_in_training
-from charclf.checkpoint import load_checkpoint
+from charclf.training import refit
+from charclf.data.batches import open_source, with_validation_in_training
+from charclf.files.checkpoint import load_checkpoint
 from charclf.cli import main
-from charclf.text import DEFAULT_ALPHABET
+from charclf.names.text import DEFAULT_ALPHABET
 from tests.conftest import write_made_up_languages
 
 SMALL = ["--hidden-size", "16", "--spelling-rank", "8", "--batch-size", "32", "--no-progress"]
@@ -124,7 +124,7 @@ def test_the_refit_process_ends_when_its_parent_goes(names, tmp_path):
     job = {"data_dir": str(names), "alphabet": DEFAULT_ALPHABET, "fingerprint": source.fingerprint,
            "model_config": {"arch": "gru", "n_letters": len(DEFAULT_ALPHABET), "n_classes": 3},
            "train_config": {"epochs": 10_000}, "device": "cpu", "threads": 1}
-    process = subprocess.Popen([sys.executable, "-m", "charclf.refit"], stdin=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "charclf.training.refit_worker"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     process.stdin.write(json.dumps(job).encode() + b"\n")
     process.stdin.flush()
@@ -136,11 +136,11 @@ def test_the_refit_process_ends_when_its_parent_goes(names, tmp_path):
 
 
 def refit_processes_of(home: Path) -> list[int]:
-    """Live `charclf.refit` processes whose environment names this test's CHARCLF_HOME."""
+    """Live `charclf.training.refit_worker` processes whose environment names this test's CHARCLF_HOME."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if b"charclf.refit" in (entry / "cmdline").read_bytes() and \
+            if b"charclf.training.refit_worker" in (entry / "cmdline").read_bytes() and \
                     f"CHARCLF_HOME={home}".encode() in (entry / "environ").read_bytes().split(b"\0"):
                 found.append(int(entry.name))
         except (OSError, ValueError):

@@ -10,11 +10,11 @@ import numpy as np
 import torch
 from click.testing import CliRunner
 
-from charclf import readings
-from charclf.checkpoint import load_checkpoint
+from charclf.names import readings
+from charclf.files.checkpoint import load_checkpoint
 from charclf.cli import main
-from charclf.evidence import BUILTIN_LABELS, NON_NATIVE, ScriptEvidence, combine, learn
-from charclf.scripts import SCRIPTS, detect_script, latin_diacritics
+from charclf.predict.evidence import BUILTIN_LABELS, NON_NATIVE, ScriptEvidence, combine, learn
+from charclf.names.scripts import SCRIPTS, detect_script, latin_diacritics
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "charclf/pretrained/model.pt"
 NATIVE = Path(__file__).resolve().parent / "data/native_names.tsv"
@@ -95,7 +95,7 @@ def test_without_pykakasi_kanji_is_read_as_mandarin_only(monkeypatch):
 
 
 def test_training_reads_latin_names_exactly_as_the_tutorial_folding():
-    from charclf.text import fold
+    from charclf.names.text import fold
 
     for name in ["Smith", "Ślusàrski", "Foo\xa0Bar", "Müller", "O'Neil", "12 Smith"]:
         assert readings.training_reading(name) == fold(name)
@@ -171,7 +171,7 @@ def test_predict_json_reports_the_script_and_keeps_its_fields():
 
 
 def test_latin_names_are_unchanged_by_the_evidence_step():
-    from charclf.classifier import Classifier
+    from charclf.predict.classifier import Classifier
 
     clf = Classifier.load(PRETRAINED, device="cpu")
     names = ["Smith", "Satoshi", "Nguyen", "Kowalski", "O'Brien", "Rossi", "Schmidt", "Abe"]

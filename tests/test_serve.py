@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from charclf.cli import main
-from charclf.locations import shipped_checkpoint
-from charclf.serve import MAX_BODY_BYTES, MAX_NAME_CHARS, MAX_NAMES
+from charclf.files.locations import shipped_checkpoint
+from charclf.server.app import MAX_BODY_BYTES, MAX_NAME_CHARS, MAX_NAMES
 
 httpx = pytest.importorskip("httpx", reason="the test extra: pip install -e '.[test,serve]'")
 pytest.importorskip("uvicorn", reason="the serve extra: pip install -e '.[test,serve]'")

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 import charclf
 from charclf.cli import main
-from charclf.locations import shipped_checkpoint
+from charclf.files.locations import shipped_checkpoint
 
 UNAMBIGUOUS = {"Nakamura": "Japanese", "Ivanov": "Russian", "Nguyen": "Vietnamese", "Schmidt": "German",
                "O'Brien": "Irish", "Ślusàrski": "Polish", "Satoshi": "Japanese"}

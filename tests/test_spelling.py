@@ -5,14 +5,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from charclf.checkpoint import load_checkpoint
+from charclf.files.checkpoint import load_checkpoint
 from charclf.cli import main
 from charclf.config import ModelConfig, TrainConfig
-from charclf.inference import batched_logits
-from charclf.model import NameClassifier
-from charclf.nextletter import NextLetterTask
-from charclf.spelling import letter_codes
-from charclf.text import DEFAULT_ALPHABET
+from charclf.predict.inference import batched_logits
+from charclf.models.model import NameClassifier
+from charclf.models.nextletter import NextLetterTask
+from charclf.models.spelling import letter_codes
+from charclf.names.text import DEFAULT_ALPHABET
 
 NAMES = ["Jones", "Li", "X", "Nakamura", "O'Neil", "abc"]
 
@@ -142,7 +142,7 @@ def test_spelling_heads_train_without_the_next_letter_task_too(tiny_data, tmp_pa
 
 def test_a_checkpoint_saved_before_spelling_heads_loads_without_them(tmp_path):
     """Older files have no spelling_weight: they were plain networks, whatever today's default is."""
-    from charclf.checkpoint import Checkpoint, save_checkpoint
+    from charclf.files.checkpoint import Checkpoint, save_checkpoint
 
     model = model_for(spelling_weight=0.0)
     checkpoint = Checkpoint(model.config, DEFAULT_ALPHABET, ["a", "b", "c"], model.state_dict(), {"seed": 0}, {})
@@ -159,7 +159,7 @@ def test_a_checkpoint_saved_before_spelling_heads_loads_without_them(tmp_path):
 def test_a_checkpoint_saved_before_self_normalised_heads_keeps_its_exact_softmax(tmp_path):
     """Spelling-head models saved without spelling_normalised answered with the normalisers: they
     still do, and give the answers they gave."""
-    from charclf.checkpoint import Checkpoint, save_checkpoint
+    from charclf.files.checkpoint import Checkpoint, save_checkpoint
 
     model = model_for(spelling_normalised=True)
     save_checkpoint(tmp_path / "old.pt", Checkpoint(model.config, DEFAULT_ALPHABET, ["a", "b", "c"],

@@ -7,12 +7,12 @@ from collections import Counter
 import pytest
 from click.testing import CliRunner
 
-from charclf import stream
-from charclf.checkpoint import load_checkpoint
+from charclf.data import stream
+from charclf.files.checkpoint import load_checkpoint
 from charclf.cli import main
 from charclf.errors import DataError
-from charclf.stream import detect_layout, scan, split_of
-from charclf.text import DEFAULT_ALPHABET
+from charclf.data.stream import detect_layout, scan, split_of
+from charclf.names.text import DEFAULT_ALPHABET
 from tests.conftest import wait_for_saved_epoch
 
 FAST = ["--epochs", "1", "--hidden-size", "8", "--embedding-dim", "8", "--no-progress"]
@@ -177,7 +177,7 @@ def test_bad_csv_rows_are_one_line_errors_with_the_line_number(tmp_path, content
 
 
 def test_the_folder_reader_and_its_split_are_untouched(tiny_data):
-    from charclf.data import load_dataset
+    from charclf.data.dataset import load_dataset
 
     assert stream.open_dataset(tiny_data, DEFAULT_ALPHABET, seed=0) == load_dataset(tiny_data)
 

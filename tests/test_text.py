@@ -2,7 +2,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from charclf.text import DEFAULT_ALPHABET, fold, read_name, transliterate
+from charclf.names.text import DEFAULT_ALPHABET, fold, read_name, transliterate
 
 
 def test_alphabet_is_the_tutorials():

@@ -1,0 +1,199 @@
+"""The `charclf` group and what its commands share: options, error reporting, threads, plots.
+Commands live one group to a module beside this one (train, evaluate, predict, serve, models, data)
+and register themselves on `main`; heavy imports (torch, matplotlib) happen inside them, so
+`charclf --help` stays fast."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from charclf.cli.params import FiniteFloatRange
+from charclf.errors import CharclfError
+
+SPLIT_CHOICE = click.Choice(["test", "val", "train"])
+DEVICE_HELP = "auto (CUDA when available), cpu, or cuda[:N]."
+
+
+def reports_errors(command):
+    """Library errors become one line `Error: ...` on stderr with exit code 1, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except CharclfError as e:
+            error = click.ClickException(_rank_prefix() + str(e))
+            error.exit_code = getattr(e, "exit_code", 1)
+            raise error from None
+        except ModuleNotFoundError as e:  # an optional dependency is not installed: say which extra
+            from charclf.extras import missing_hint
+
+            if missing_hint(e) is None:
+                raise
+            raise click.ClickException(missing_hint(e)) from None
+
+    return wrapper
+
+
+def _rank_prefix() -> str:
+    """Under torchrun with several processes, which one an error line comes from."""
+    import os
+
+    if "WORLD_SIZE" not in os.environ:  # not under torchrun: no need to import torch to know
+        return ""
+    from charclf.training.distributed import rank_prefix
+
+    return rank_prefix()
+
+
+def checkpoint_option(command):
+    return click.option(
+        "--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
+        help="Checkpoint file. Default: the model `charclf train` last wrote to its default place, "
+             "else the pretrained model that ships with charclf. predict and info also read a .onnx file "
+             "from `charclf export`, without torch.",
+    )(command)
+
+
+def data_option(default_help: str):
+    return click.option(
+        "--data", type=click.Path(path_type=Path),
+        help=f"Folder of <Label>.txt files, or a CSV/TSV file of name,label rows (read as a stream). "
+             f"Default: {default_help}.",
+    )
+
+
+def prior_option(command):
+    return click.option(
+        "--prior", metavar="uniform|train|FILE.json",
+        help="Reweight the probabilities to another population's label frequencies: uniform (every "
+             "label equally common), train (as trained: the default), or a JSON file of label: weight. "
+             "See 'Priors' in the README.")(command)
+
+
+def min_confidence_option(help_text: str):
+    return click.option("--min-confidence", type=FiniteFloatRange(0, 1), metavar="P", help=help_text)
+
+
+TRAIN_DATA_DEFAULT = "$CHARCLF_DATA, else ./data/names"
+MODEL_DATA_DEFAULT = "$CHARCLF_DATA, else the folder the model was trained on, else ./data/names"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="charclf", prog_name="charclf")  # read only when asked
+def main():
+    """Guess a name's language of origin from its spelling with a character-level RNN.
+
+    \b
+    Typical session:
+      charclf data fetch          # the 18-language names dataset into ./data/names
+      charclf train               # a bidirectional GRU with spelling heads, best epoch kept on validation
+      charclf compare             # GRU, LSTM, plain RNN and the n-gram baseline side by side
+      charclf evaluate            # held-out accuracy, macro-F1, calibration, per-label scores, confusion
+      charclf predict Hinton Satoshi Иванов
+      charclf predict Jones --min-confidence 0.5   # `unknown` when the model is unsure
+    """
+
+
+
+
+def threads_option(command):
+    return click.option(
+        "--threads", type=click.IntRange(min=1), metavar="N",
+        help="CPU threads for torch (for a .onnx model: ONNX Runtime). Default: $CHARCLF_THREADS, else the free "
+             "cores (cores less the load average, at least 1; names given as arguments: 1). More threads than "
+             "free cores slow torch down many times.",
+    )(command)
+
+
+def precision_option(command):
+    from charclf.predict.precision import ENV, PRECISIONS
+
+    return click.option(
+        "--precision", type=click.Choice(PRECISIONS), envvar=ENV, show_envvar=True, default="float32",
+        show_default=True,
+        help="The network's matrix products in float32, or in bfloat16: faster on a CPU with bfloat16 "
+             "instructions, the same test accuracy, probabilities that differ in the third decimal "
+             "(README, \"Precision\"). auto: bfloat16 on such a CPU, else float32.",
+    )(command)
+
+
+def use_threads(threads: int | None, batch: bool = True) -> None:
+    from charclf.threads import use_threads
+
+    try:
+        use_threads(threads, batch)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
+
+
+def show_option(command):
+    return click.option("--show/--no-show", default=None,
+                        help="Open the plot in a window. Default: when a display and a terminal exist.")(command)
+
+
+def plot_options(plot_help: str, default_out: str):
+    """--plot, --out (where it writes) and --show, for a command that can draw one PNG."""
+    def apply(command):
+        command = needs_plotting(command)
+        command = show_option(command)
+        command = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path(default_out),
+                               show_default=True, help="Where --plot writes.")(command)
+        return click.option("--plot", is_flag=True, help=plot_help)(command)
+    return apply
+
+
+def needs_plotting(command):
+    """--plot without matplotlib: a one-line error naming the extra, before any work."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from charclf.extras import available, install_hint
+
+        if kwargs.get("plot") and not available("matplotlib"):
+            raise click.ClickException(install_hint("matplotlib"))
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def save_plot(draw, out: Path, show: bool | None, what: str, quiet_stdout: bool = False) -> None:
+    """Call draw(out) to write a PNG; say where `what` went (on stderr when stdout carries JSON);
+    open it when asked (or when a screen is there)."""
+    from charclf.report.plots import display_available, show_png
+
+    try:
+        draw(out)
+    except OSError as e:
+        raise click.ClickException(f"cannot write {out}: {e.strerror or e}") from None
+    click.echo(f"saved the {what} to {out}", err=quiet_stdout)
+    if show if show is not None else (display_available() and sys.stdin.isatty() and sys.stdout.isatty()):
+        show_png(out)
+
+
+def thread_count(threads: int | None, batch: bool) -> int:
+    from charclf.threads import thread_count
+
+    try:
+        return thread_count(threads, batch)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
+
+
+def write_text(path: Path, text: str) -> None:
+    from charclf.files.atomic import atomic_write
+
+    try:
+        atomic_write(path, lambda f: f.write(text.encode()))
+    except OSError as e:
+        raise click.ClickException(f"cannot write {path}: {e.strerror or e}") from None
+
+

@@ -1,0 +1,85 @@
+"""`charclf export` and `charclf info`: a model as a file for other runtimes, and what a model file
+is. Registered on the `charclf` group (charclf.cli.app.main); torch is imported only where a command needs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from charclf.cli.app import checkpoint_option, main, reports_errors
+
+
+@main.command()
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True,
+              help="onnx: read by `charclf predict --checkpoint OUT` without torch (ONNX Runtime), or by any "
+                   "ONNX runtime; torchscript: torch.jit.load, no charclf needed.")
+@checkpoint_option
+@reports_errors
+def export(out, fmt, checkpoint):
+    """Write a model's whole inference path as one file, OUT.
+
+    The graph reads (letters, lengths): each name's alphabet positions, 0-padded to the longest
+    (batch and length are free), and its length; it returns the calibrated probabilities and the
+    raw logits. The labels, alphabet, temperature and model card go into the file's metadata.
+
+    \b
+    Examples:
+      charclf export model.onnx
+      charclf predict --checkpoint model.onnx Jones      # no torch needed
+      charclf export --format torchscript --checkpoint runs/lstm.pt lstm.pts
+    """
+    from charclf.extras import available, install_hint
+
+    if fmt == "onnx" and not available("onnx"):
+        raise click.ClickException(install_hint("onnx"))
+    from charclf.files.card import card_of_checkpoint
+    from charclf.files.checkpoint import load_checkpoint
+    from charclf.files.export import export as write
+    from charclf.files.locations import resolve_checkpoint
+
+    source = resolve_checkpoint(checkpoint)
+    loaded = load_checkpoint(source)
+    from charclf.files.card import charclf_version, utc_now
+
+    exported = {"format": fmt, "from": source.name, "charclf_version": charclf_version(), "date": utc_now()}
+    write(loaded, {**card_of_checkpoint(loaded), "exported": exported}, out, fmt)
+    click.echo(f"exported {source} to {out} ({fmt}, {out.stat().st_size:,} bytes)")
+
+
+@main.command()
+@checkpoint_option
+@click.option("--json", "as_json", is_flag=True, help="Print the card as one JSON object.")
+@reports_errors
+def info(checkpoint, as_json):
+    """Show a model's card: what made it and how well it does.
+
+    charclf and torch versions, date, backbone and sizes, parameters, labels, the training
+    data's fingerprint, the split, test and validation scores, and the calibration. A .onnx file
+    (from `charclf export`) is read without torch. What an older checkpoint does not record is
+    shown as unknown.
+    """
+    from charclf.predict.onnx_runtime import is_onnx
+
+    if is_onnx(checkpoint):
+        from charclf.predict.onnx_runtime import read_metadata
+
+        card = json.loads(read_metadata(checkpoint).get("charclf.files.card", "{}"))
+        source = checkpoint
+        if not card:
+            raise click.ClickException(f"{checkpoint} holds no model card")
+    else:
+        from charclf.files.card import card_of_checkpoint
+        from charclf.files.checkpoint import load_checkpoint
+        from charclf.files.locations import resolve_checkpoint
+
+        source = resolve_checkpoint(checkpoint)
+        card = card_of_checkpoint(load_checkpoint(source))
+    if as_json:
+        click.echo(json.dumps({"checkpoint": str(source), **card}, indent=2))
+        return
+    from charclf.files.card import format_card
+
+    click.echo(format_card(card, str(source)))

@@ -1,0 +1,103 @@
+"""`charclf explain` and `charclf serve`: how an answer forms letter by letter, and the model over
+HTTP with its web page. Registered on the `charclf` group (charclf.cli.app.main)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from charclf.cli.app import (DEVICE_HELP, checkpoint_option, main, precision_option, reports_errors, save_plot,
+                             show_option, threads_option, use_threads)
+
+
+@main.command()
+@click.argument("name")
+@click.option("-k", "--top-k", "k", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Labels shown per letter (and followed across the letters).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="PNG",
+              help="Also draw the followed labels' probabilities across the letters into PNG.")
+@show_option
+@checkpoint_option
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@threads_option
+@precision_option
+@reports_errors
+def explain(name, k, as_json, plot, show, checkpoint, device, threads, precision):
+    """Show how the answer for NAME forms, letter by letter.
+
+    For every prefix of the name as the model reads it (H, Hi, Hin, ... Hinton) it prints the
+    top labels the model would answer, and then names the letters that changed the final
+    label's probability most. All prefixes are classified as one batch of names, each as a
+    whole input of its own (the last is exactly what predict answers): this works for every
+    backbone, bidirectional ones included. A name in another script is shown as typed and as
+    read (its Latin letters).
+
+    \b
+    Examples:
+      charclf explain Hinton
+      charclf explain Иванов --json
+      charclf explain Hinton --plot explain.png
+    """
+    from charclf.predict.classifier import Classifier
+    from charclf.predict.explain import format_explanation
+
+    use_threads(threads, batch=False)
+    result = Classifier.load(checkpoint, device=device, precision=precision).explain(name, k=k)
+    if plot:
+        from charclf.report.explain_plot import save_explanation
+
+        save_plot(lambda path: save_explanation(result, path), plot, show, "letter-by-letter plot",
+                   quiet_stdout=as_json)
+    click.echo(json.dumps(result, indent=2) if as_json else format_explanation(result))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. The default answers this machine only; 0.0.0.0 answers anyone "
+                   "who can reach it.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@checkpoint_option
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Model calls at once, each on one torch thread. Default: $CHARCLF_THREADS, else the free cores.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=2048, show_default=True, metavar="N",
+              help="Predict requests waiting while the model is busy are answered in one call of up to N "
+                   "names (1: each request alone).")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@precision_option
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+              default="warning", show_default=True, help="uvicorn's log level (info: one line per request).")
+@reports_errors
+def serve(host, port, checkpoint, workers, max_batch, device, precision, log_level):
+    """Serve the model over HTTP: a web page and a JSON API (needs `pip install 'charclf[serve]'`).
+
+    \b
+    GET  /                         the page: type a name, see its labels and how they form
+    GET  /api/predict?name=N&top_k=3[&min_confidence=P]   one name, as `charclf predict --json`
+    POST /api/predict?top_k=3      a JSON list of names (at most 1000) -> a list of the same
+    GET  /api/explain?name=N&top_k=3   as `charclf explain --json`
+    GET  /api/model                labels, backbone, metrics, versions
+    GET  /healthz                  {"status": "ok"}
+
+    The model is loaded once. Bad requests get a 4xx JSON {"error": ...}.
+
+    \b
+    Example:
+      charclf serve --port 8000   # then open http://127.0.0.1:8000/
+    """
+    from charclf.predict.classifier import Classifier
+    from charclf.server.app import require_extra, run_server
+    from charclf.threads import thread_count
+
+    require_extra()
+    use_threads(1)  # one torch thread per model call; --workers of them at once
+    try:
+        workers = thread_count(workers)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    clf = Classifier.load(checkpoint, device=device, precision=precision)
+    shown = f"[{host}]" if ":" in host else host
+    ready = f"serving {clf.path} on http://{shown}:{port}/ with {workers} worker(s); Ctrl-C stops"
+    run_server(clf, host, port, workers, max_batch, log_level, on_ready=lambda: click.echo(ready, err=True))

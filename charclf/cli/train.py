@@ -1,0 +1,248 @@
+"""`charclf train` and `charclf compare`: fit models, report their scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from charclf.cli.app import (DEVICE_HELP, TRAIN_DATA_DEFAULT, data_option, main, reports_errors, threads_option,
+                             use_threads)
+from charclf.cli.params import FiniteFloatRange
+from charclf.cli.console import VERBOSE, run_log, say, show_progress, verbosity_options
+from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MAX_SEED, MODEL_LIMITS, MODELS, NGRAM, POOLINGS, ModelConfig,
+                            TrainConfig, default_of, defaults_for)
+
+
+def per_arch(field: str) -> str:
+    """Help text naming each recurrent backbone's default for `field`."""
+    values = {arch: default_of(arch, field) for arch in ARCHS}
+    flags = {"bidirectional": ("bidirectional", "unidirectional"), "lowercase": ("lowercase", "case-sensitive"),
+             "refit": ("refit", "no-refit")}
+    shown = {arch: flags[field][0 if value else 1] if isinstance(value, bool)
+             else f"{value:g}" if isinstance(value, (int, float)) else value for arch, value in values.items()}
+    if len(set(shown.values())) == 1:  # the same for every backbone
+        return f"[default: {next(iter(shown.values()))}]"
+    return "[default: " + ", ".join(f"{arch} {value}" for arch, value in shown.items()) + "]"
+
+
+
+
+@main.command()
+@data_option(TRAIN_DATA_DEFAULT)
+@click.option("--model", "--arch", "arch", type=click.Choice(MODELS), default="gru", show_default=True,
+              help="Recurrent backbone, or ngram: the classical baseline (a logistic regression over "
+                   "character 1-5-grams, no network).")
+@click.option("--hidden-size", type=click.IntRange(1, MODEL_LIMITS["hidden_size"]), help=per_arch("hidden_size"))
+@click.option("--num-layers", type=click.IntRange(1, MODEL_LIMITS["num_layers"]), help=per_arch("num_layers"))
+@click.option("--bidirectional/--unidirectional", default=None, help=per_arch("bidirectional"))
+@click.option("--embedding-dim", type=click.IntRange(0, MODEL_LIMITS["embedding_dim"]),
+              help="Letter embedding width (0: one-hot letters straight into the RNN). " + per_arch("embedding_dim"))
+@click.option("--members", type=click.IntRange(1, MODEL_LIMITS["members"]),
+              help="Train this many networks side by side and average their probabilities: more accurate, "
+                   "and as many times slower to train and to predict. " + per_arch("members"))
+@click.option("--dropout", type=FiniteFloatRange(0, 1, max_open=True), help=per_arch("dropout"))
+@click.option("--pooling", type=click.Choice(POOLINGS),
+              help="Name vector: the last states, the max over letters, or the mean and the max. " + per_arch("pooling"))
+@click.option("--lowercase/--case-sensitive", default=None,
+              help="Read letters lower-cased (Jones and JONES alike). " + per_arch("lowercase"))
+@click.option("--epochs", type=click.IntRange(min=1), help=per_arch("epochs"))
+@click.option("--batch-size", type=click.IntRange(min=1), help=per_arch("batch_size"))
+@click.option("--lr", type=FiniteFloatRange(min=0, min_open=True),
+              help="Peak learning rate of the one-cycle schedule. " + per_arch("lr"))
+@click.option("--weight-decay", type=FiniteFloatRange(min=0), help=per_arch("weight_decay"))
+@click.option("--class-weighting", type=click.Choice(list(CLASS_WEIGHTINGS)),
+              help="Weigh rare labels more in the loss: (names / names of the label) to the power 1/4, "
+                   "1/2 or 1. " + per_arch("class_weighting"))
+@click.option("--label-smoothing", type=FiniteFloatRange(0, 1, max_open=True), help=per_arch("label_smoothing"))
+@click.option("--average-decay", type=FiniteFloatRange(0, 1, max_open=True),
+              help="Keep a moving average of the weights with this decay per step (0: the weights as "
+                   "trained). " + per_arch("average_decay"))
+@click.option("--next-letter-weight", type=FiniteFloatRange(min=0),
+              help="Also learn to predict each next (and previous) letter, with this weight in the loss "
+                   "(0: no): through the spelling heads, else through two layers the saved model drops. "
+                   + per_arch("next_letter_weight"))
+@click.option("--refit/--no-refit", default=None,
+              help="While training on the training names (which choose the epoch, the temperature and the "
+                   "label sets on validation), train the same network on train + validation in a second "
+                   "process, and save that one at the chosen epoch: more accurate, the threads shared between "
+                   "the two. " + per_arch("refit"))
+@click.option("--spelling-weight", type=FiniteFloatRange(min=0),
+              help="Spelling heads: each language's log-probability of the name's letters, read off the "
+                   "network's own states, times this weight, is added to the answer (0: none). "
+                   + per_arch("spelling_weight"))
+@click.option("--spelling-rank", type=click.IntRange(1, MODEL_LIMITS["spelling_rank"]),
+              help="Width the spelling heads read each letter's states through. " + per_arch("spelling_rank"))
+@click.option("--ngram-buckets", type=click.IntRange(1, MODEL_LIMITS["ngram_buckets"]),
+              help=f"--model ngram: hash buckets of its n-grams. [default: {ModelConfig.ngram_buckets}]")
+@click.option("--ngram-c", type=FiniteFloatRange(min=0, min_open=True),
+              help=f"--model ngram: inverse L2 strength of its logistic regression. [default: {TrainConfig.ngram_c:g}]")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=TrainConfig.seed, show_default=True,
+              help="Seeds the split, the initial weights and the batch order.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@threads_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Checkpoint to write. Default: $CHARCLF_HOME/model.pt (~/.local/share/charclf/model.pt), "
+                   "the model evaluate, confusion and predict use without --checkpoint.")
+@click.option("--resume", is_flag=True,
+              help="Continue the interrupted run saved beside --out, with its own settings.")
+@click.option("--force", is_flag=True,
+              help="Replace an existing --out that is not a charclf checkpoint (never a device, a folder or a "
+                   "file of the dataset).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress bars (stderr). Default: when stderr is a terminal, unless -q.")
+@click.pass_context
+@verbosity_options("Also print every setting the run uses (model and training options).")
+@reports_errors
+def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, verbosity, **options):
+    """Train a classifier on a folder of <Label>.txt files or a CSV/TSV file of names.
+
+    The default model is a bidirectional GRU over letter embeddings, its outputs pooled over
+    all letters (mean and max), then a linear layer, plus spelling heads on the same states:
+    each language's log-probability of the name's letters, weighted, joins the answer. Nothing
+    else is inside it. While training it also learns to predict each next letter (through the
+    spelling heads), and the weights kept are a moving average over the training steps. lstm
+    and rnn change a few of its settings; options given here win. --model ngram trains the
+    classical baseline instead: a logistic regression over character 1-5-grams, no network.
+
+    A folder's names are folded to ASCII, deduplicated and split 80/10/10 on unique names (no name
+    text in two splits). The checkpoint with the best validation accuracy (macro-F1 breaking
+    ties) is kept at --out, with its metric history (.history.json) and curves (.curves.png)
+    beside it. Meanwhile a second process trains the same network on train + validation
+    (--refit); at the end its weights at that epoch are saved, with the first run's validation
+    scores and temperature (--no-refit: the first run's weights). After every epoch the run's
+    state (.state.pt) is saved too: an interrupted run
+    (Ctrl-C, a kill, a crash) continues with --resume and ends as if it had never stopped.
+
+    A CSV/TSV file (name,label rows) is streamed: each name's split comes from a hash of
+    the name, and memory stays flat however large the file. Started by torchrun, the
+    processes train one model data-parallel; rank 0 writes the files.
+
+    \b
+    Examples:
+      charclf train --model lstm --epochs 15 --out runs/lstm.pt
+      charclf train --model ngram --out runs/ngram.pt
+      charclf train --out runs/lstm.pt --resume
+      charclf train --data names.csv --out runs/big.pt --threads 2
+      torchrun --nproc_per_node 4 -m charclf train --out runs/ddp.pt
+    """
+    from charclf.training.distributed import is_main_process
+    from charclf.files.locations import default_checkpoint, resolve_data_dir
+    from charclf.training import train as training
+
+    use_threads(threads)
+    out = out or default_checkpoint()
+    progress, log = show_progress(verbosity, progress), run_log(verbosity)
+    if resume:
+        state = training.load_training_state(out)
+        _check_resume_options(ctx, {**state["model_config"], **state["train_config"]})
+        data_dir = resolve_data_dir(data, fallback=state["data_dir"])
+        say(verbosity, _settings_line(state["model_config"], state["train_config"]), VERBOSE)
+        result = training.resume(out, data_dir=data_dir, device=device, progress=progress, state=state, log=log,
+                                  force=force)
+        arch = state["model_config"]["arch"]
+    else:
+        if arch == "ngram" and options.get("members") not in (None, 1):
+            raise click.UsageError("--members: the n-gram baseline is one model (use it with gru, lstm or rnn)")
+        model_options, config = defaults_for(arch, seed=seed, **options)
+        say(verbosity, _settings_line({"arch": arch, **model_options}, config), VERBOSE)
+        result = training.train(resolve_data_dir(data), out, arch=arch, model_options=model_options, config=config,
+                                device=device, progress=progress, log=log, force=force)
+    if is_main_process():  # rank 0 reports for all
+        _report_trained(arch, out, result)
+
+
+def _report_trained(arch: str, out: Path, result) -> None:
+    """What a finished run prints: where the model went, its scores, its history files."""
+    from charclf.training.train import history_paths
+
+    m = result.metrics
+    base = m["test_majority_baseline"]
+    click.echo(f"saved {arch} model to {out} (best epoch {m['best_epoch']} of {m['epochs_run']}, "
+               f"{m['train_seconds']:.1f} s of training, {m['parameters']:,} parameters)")
+    refitted = "refit" in m  # validation scores are then the first run's (charclf.training.refit)
+    click.echo(f"validation: accuracy {m['val']['accuracy']:.4f}  macro-F1 {m['val']['macro_f1']:.4f}"
+               + ("  (the network trained on train alone, which chose the epoch)" if refitted else ""))
+    click.echo(f"test:       accuracy {m['test']['accuracy']:.4f}  macro-F1 {m['test']['macro_f1']:.4f}  "
+               f"(always-{base['label']} baseline: accuracy {base['accuracy']:.4f})")
+    if refitted:
+        alone = m["first_run"]["test"]
+        click.echo(f"refit:      trained on train + validation ({m['refit']['pairs']} pairs); trained on train "
+                   f"alone, test accuracy {alone['accuracy']:.4f}  macro-F1 {alone['macro_f1']:.4f}")
+    history, curves = history_paths(result.checkpoint)
+    click.echo(f"history: {history}" + (f"  curves: {curves}" if arch != NGRAM and curves.is_file() else ""))
+
+
+def _settings_line(model_options: dict, config) -> str:
+    """-v: every option a run trains with, in one line."""
+    from dataclasses import asdict, is_dataclass
+
+    settings = {**model_options, **(asdict(config) if is_dataclass(config) else config)}
+    return "settings: " + ", ".join(f"{key}={value}" for key, value in settings.items())
+
+
+@main.command()
+@data_option(TRAIN_DATA_DEFAULT)
+@click.option("--archs", default=",".join(MODELS), show_default=True,
+              help="Models to train, comma-separated: backbones and ngram (the baseline).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs for every backbone. Default: each one's own.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=TrainConfig.seed, show_default=True)
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@threads_option
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/compare"),
+              show_default=True, help="Where the checkpoints, compare.json and compare.png go.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress bars (stderr). Default: when stderr is a terminal, unless -q.")
+@verbosity_options("Also print every setting each model trains with.")
+@reports_errors
+def compare(data, archs, epochs, seed, device, threads, out_dir, progress, verbosity):
+    """Train several models with their defaults on the same split and compare them.
+
+    Prints a table (test accuracy, macro-F1, parameters, training seconds) and draws their
+    validation curves side by side in one PNG: see how the gated cells (LSTM, GRU) fare
+    against the plain RNN on the same names, and all three against the n-gram baseline
+    (a level line: it is fitted in one go). Below the table, each model's test accuracy by
+    name length shows how it copes with short and long names (a plain RNN read in one
+    direction and answering from its last state, --unidirectional --pooling last, is the
+    textbook case for forgetting the start of long names).
+
+    \b
+    Example:
+      charclf compare --archs rnn,gru --epochs 10
+    """
+    from charclf.training import train as training
+    from charclf.training.comparison import compare_models
+    from charclf.files.locations import resolve_data_dir
+
+    chosen = [a.strip() for a in archs.split(",") if a.strip()]
+    unknown = sorted(set(chosen) - set(MODELS))
+    if unknown or not chosen:
+        raise click.BadParameter(f"choose from {', '.join(MODELS)}, got {archs!r}", param_hint="--archs")
+    use_threads(threads)
+    data_dir = resolve_data_dir(data)
+    results = {}
+    progress, log = show_progress(verbosity, progress), run_log(verbosity)
+    for arch in chosen:
+        options, config = defaults_for(arch, epochs=epochs, seed=seed)
+        say(verbosity, _settings_line({"arch": arch, **options}, config), VERBOSE)
+        results[arch] = training.train(data_dir, out_dir / f"{arch}.pt", arch=arch, model_options=options,
+                                       config=config, device=device, progress=progress, log=log)
+    for line in compare_models(results, data_dir, out_dir, device):
+        click.echo(line)
+
+
+
+
+def _check_resume_options(ctx: click.Context, saved: dict) -> None:
+    """--resume continues a run as it was started: an option given now must agree with it."""
+    from click.core import ParameterSource
+
+    for name, value in ctx.params.items():
+        given = ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+        if given and name in saved and value != saved[name]:
+            option = "--" + name.replace("_", "-")
+            raise click.UsageError(
+                f"--resume continues the saved run with its own settings: {option} {value} differs from its {saved[name]}"
+            )
+
+

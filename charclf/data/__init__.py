@@ -1,0 +1,1 @@
+"""Datasets, splits and batch sources: label folders and CSV tables -> (names, targets) batches."""

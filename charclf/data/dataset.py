@@ -1,0 +1,156 @@
+"""Datasets: a folder of <Label>.txt files -> deduplicated (name, label) pairs -> splits -> tensors."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+from charclf.errors import DataError
+from charclf.names.readings import training_reading
+from charclf.names.text import DEFAULT_ALPHABET, MAX_NAME_CHARS
+
+SPLITS = ("train", "val", "test")
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Unique (folded name, label index) pairs, sorted; `labels` are the sorted file stems."""
+
+    labels: list[str]
+    pairs: list[tuple[str, int]]
+
+    @property
+    def fingerprint(self) -> str:
+        """Short hash of labels and pairs: tells whether two runs saw the same data."""
+        h = hashlib.sha256("\n".join(self.labels).encode())
+        for name, label in self.pairs:
+            h.update(f"\n{name}\t{label}".encode())
+        return h.hexdigest()[:16]
+
+
+def read_label_file(path: Path) -> list[str]:
+    """The lines of one <Label>.txt, decoded as UTF-8; bad bytes are reported by line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
+    lines = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if len(line) > MAX_NAME_CHARS and len(line.decode("utf-8", errors="replace")) > MAX_NAME_CHARS:
+            raise DataError(f"{path}, line {number}: the name is longer than {MAX_NAME_CHARS} characters, the most "
+                            "a name may have")
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise DataError(
+                f"{path}, line {number}: not valid UTF-8 (byte 0x{line[e.start]:02x} at column "
+                f"{e.start + 1}); save the file as UTF-8"
+            ) from None
+    return lines
+
+
+def load_dataset(data_dir: Path, alphabet: str = DEFAULT_ALPHABET) -> Dataset:
+    """Read every <Label>.txt in `data_dir`, fold names (names in other scripts: transliterate
+    them, readings.training_reading), drop empties, collapse duplicates."""
+    files = sorted(p for p in Path(data_dir).glob("*.txt") if p.is_file())
+    if not files:
+        raise DataError(f"no <Label>.txt files in {data_dir}: each label needs a file of names")
+    labels = [p.stem for p in files]
+    if len(labels) < 2:
+        raise DataError(f"only one label ({labels[0]}) in {data_dir}: a classifier needs at least two")
+    pairs: set[tuple[str, int]] = set()
+    for index, path in enumerate(files):
+        names = {training_reading(line, alphabet) for line in read_label_file(path)} - {""}
+        if not names:
+            raise DataError(f"{path} holds no names (after folding to the alphabet)")
+        pairs.update((name, index) for name in names)
+    return Dataset(labels=labels, pairs=sorted(pairs))
+
+
+def split_dataset(
+    dataset: Dataset, seed: int = 0, fractions: Sequence[float] = SPLIT_FRACTIONS
+) -> dict[str, list[tuple[str, int]]]:
+    """Split on unique name strings, so that no name text is in two splits.
+
+    Sorted unique names, shuffled by `random.Random(seed)`, first 80% train, next 10% val,
+    rest test; every pair follows its name. Deterministic for a given seed.
+    """
+    names = sorted({name for name, _ in dataset.pairs})
+    random.Random(seed).shuffle(names)
+    n_train = int(len(names) * fractions[0])
+    n_val = int(len(names) * fractions[1])
+    where = {}
+    for i, name in enumerate(names):
+        where[name] = "train" if i < n_train else "val" if i < n_train + n_val else "test"
+    splits: dict[str, list[tuple[str, int]]] = {split: [] for split in SPLITS}
+    for name, label in dataset.pairs:
+        splits[where[name]].append((name, label))
+    for split, pairs in splits.items():
+        if not pairs:
+            raise DataError(
+                f"the {split} split is empty: {len(names)} unique names are too few to split "
+                f"{int(fractions[0] * 100)}/{int(fractions[1] * 100)}/{int(fractions[2] * 100)}"
+            )
+    return splits
+
+
+def split_warnings(labels: list[str], splits: dict[str, list[tuple[str, int]]]) -> list[str]:
+    """One line per label that a split lacks: too few names to learn it or to score it."""
+    warnings = []
+    for index, label in enumerate(labels):
+        counts = {split: sum(1 for _, y in pairs if y == index) for split, pairs in splits.items()}
+        missing = [split for split, n in counts.items() if n == 0]
+        if missing:
+            consequence = "the model cannot learn it" if "train" in missing else "its scores there are 0"
+            warnings.append(
+                f"warning: label {label} has {sum(counts.values())} name(s), none in the "
+                f"{' and '.join(missing)} split(s): {consequence}"
+            )
+    return warnings
+
+
+def letter_indices(name: str, alphabet: str) -> torch.Tensor:
+    """'Jones' -> (5,) int64 positions in the alphabet; the name must already be folded."""
+    return _positions(name, alphabet)
+
+
+def encode(name: str, alphabet: str = DEFAULT_ALPHABET) -> torch.Tensor:
+    """'Jones' -> (5, len(alphabet)) float one-hot rows, one per letter."""
+    return F.one_hot(letter_indices(name, alphabet), len(alphabet)).float()
+
+
+def index_batch(names: Sequence[str], alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """B folded names -> ((B, T) int64 letter positions, 0-padded; (B,) lengths), in one pass
+    over all their letters: no tensor per name."""
+    lengths = torch.tensor([len(name) for name in names], dtype=torch.long)
+    padded = torch.zeros(len(names), int(lengths.max()) if len(names) else 0, dtype=torch.long)
+    # Row-major order of the mask is name after name, letter after letter: the joined string's.
+    padded[torch.arange(padded.shape[1]) < lengths[:, None]] = _positions("".join(names), alphabet)
+    return padded, lengths
+
+
+def _positions(text: str, alphabet: str) -> torch.Tensor:
+    """Each character of `text` (all in the alphabet) -> its int64 position in the alphabet."""
+    if not text:
+        return torch.zeros(0, dtype=torch.long)
+    if alphabet.isascii():  # the usual case: one byte per letter, one table lookup for all
+        table = torch.zeros(128, dtype=torch.long)
+        table[torch.tensor([ord(c) for c in alphabet])] = torch.arange(len(alphabet))
+        return table[torch.frombuffer(bytearray(text.encode("ascii")), dtype=torch.uint8).long()]
+    lookup = {c: i for i, c in enumerate(alphabet)}
+    return torch.tensor([lookup[c] for c in text], dtype=torch.long)
+
+
+def pack_batch(padded: torch.Tensor, lengths: torch.Tensor, n_letters: int | None) -> PackedSequence:
+    """(B, T) letter positions and (B,) lengths -> one PackedSequence of (len_i, n_letters) one-hot
+    rows (n_letters=None: of the letter positions themselves, for a model with an embedding)."""
+    rows = padded if n_letters is None else F.one_hot(padded, n_letters).float()  # (B, T[, n_letters])
+    return pack_padded_sequence(rows, lengths, batch_first=True, enforce_sorted=False)

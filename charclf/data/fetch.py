@@ -1,0 +1,271 @@
+"""Download the PyTorch tutorial's names dataset, verify it, then install it.
+
+The archive is checked against a sha256 manifest before a single file lands in
+the destination folder: the files are collected in a temporary folder beside
+the destination (same filesystem, so the final ``os.replace`` is atomic) and
+moved into place only when every file is present and matches. On any failure a
+:class:`~charclf.errors.FetchError` is raised and nothing is left behind.
+
+This module must stay light: standard library and tqdm only, no torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+import zlib
+from importlib import resources
+from pathlib import Path
+
+from tqdm import tqdm
+
+from charclf.errors import FetchError
+
+OFFICIAL_URL = "https://download.pytorch.org/tutorial/data.zip"
+
+_CHUNK = 64 * 1024
+# The real names files are at most a few hundred KB; anything far bigger is
+# not this dataset (or is a zip bomb), so refuse it before decompressing.
+_MAX_MEMBER_BYTES = 64 * 1024 * 1024
+# The real data.zip is under 3 MB: a download far bigger is not it, and would only fill the disk.
+_MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
+# A file name we are willing to write: no path separators, no leading dot.
+_PLAIN_TXT = re.compile(r"\w[\w .-]*\.txt")
+# sha256sum output: "<hash>  <name>" (text mode) or "<hash> *<name>" (binary mode).
+_MANIFEST_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
+
+_DATA_HINT = "download the archive yourself and point --data (or CHARCLF_DATA) at its data/names folder."
+_TRUST_HINT = "Pass --manifest FILE with the checksums you trust, or " + _DATA_HINT
+
+
+def fetch_dataset(
+    dest: Path,
+    url: str = OFFICIAL_URL,
+    manifest: Path | None = None,
+    force: bool = False,
+    progress: bool = True,
+    timeout: float = 60.0,
+) -> list[str]:
+    """Download, verify, install into `dest` (a folder that will hold <Label>.txt files).
+
+    Returns the sorted list of file names installed.
+    """
+    dest = Path(dest)
+    expected = read_manifest(manifest)
+    # Fail before downloading megabytes we could not install anyway.
+    _check_dest(dest, force)
+
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # One private folder beside dest holds the download, the new files and
+        # (with force) the old folder; removing it is the whole cleanup.
+        work = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.fetch-"))
+    except OSError as exc:
+        raise FetchError(f"cannot write beside {dest}: {_one_line(exc)}; nothing was written.") from exc
+
+    try:
+        archive = work / "archive.zip"
+        _download(url, archive, progress, timeout)
+        contents = _read_names(archive, url)
+        _verify(contents, expected, url)
+
+        new = work / "new"
+        try:
+            new.mkdir()
+            for name in sorted(contents):
+                (new / name).write_bytes(contents[name])
+        except OSError as exc:
+            raise FetchError(f"cannot write the dataset beside {dest}: {_one_line(exc)}; nothing was written.") from exc
+
+        _install(new, dest, work / "old", force)
+        return sorted(contents)
+    finally:
+        # If the old folder could not be put back it is the only copy of the user's data: keep it.
+        if not ((work / "old").exists() and not dest.exists()):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def read_manifest(manifest: Path | None = None) -> dict[str, str]:
+    """Read a sha256sum-style manifest into {file name: lowercase hex digest}.
+
+    `None` means the manifest shipped inside the package (charclf/data/names.sha256).
+    """
+    where = "the packaged checksum manifest" if manifest is None else f"checksum manifest {manifest}"
+    try:
+        if manifest is None:
+            text = _packaged_manifest_text()
+        else:
+            text = Path(manifest).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FetchError(f"cannot read {where}: {_one_line(exc)}") from exc
+
+    expected: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _MANIFEST_LINE.fullmatch(line)
+        if match is None or not _PLAIN_TXT.fullmatch(match.group(2)):
+            raise FetchError(f"line {number} of {where} is not '<sha256>  <File>.txt': {line[:80]!r}")
+        digest, name = match.group(1).lower(), match.group(2)
+        if name in expected:
+            raise FetchError(f"{where} lists {name} twice (line {number})")
+        expected[name] = digest
+    if not expected:
+        raise FetchError(f"{where} lists no files")
+    return expected
+
+
+def _packaged_manifest_text() -> str:
+    return (resources.files("charclf.data") / "names.sha256").read_text(encoding="utf-8")
+
+
+def _check_dest(dest: Path, force: bool) -> None:
+    try:
+        is_file = dest.exists() and not dest.is_dir()
+        non_empty = dest.is_dir() and any(dest.iterdir())
+    except OSError as exc:
+        raise FetchError(f"cannot look into {dest}: {_one_line(exc)}; nothing was written.") from exc
+    if is_file:
+        raise FetchError(f"{dest} exists and is not a folder; remove it or choose another --dest.")
+    if non_empty and not force:
+        raise FetchError(f"{dest} already exists and is not empty; pass --force to replace it (or remove it).")
+
+
+def _download(url: str, target: Path, progress: bool, timeout: float) -> None:
+    """Stream `url` into `target`; every network problem becomes a FetchError."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(target, "wb") as out:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            if total is not None and total > _MAX_ARCHIVE_BYTES:
+                raise FetchError(_too_big(url, f"is {total:,} bytes"))
+            received = 0
+            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="data.zip",
+                      disable=not progress, file=sys.stderr, leave=False) as bar:
+                while chunk := response.read(_CHUNK):
+                    received += len(chunk)
+                    if received > _MAX_ARCHIVE_BYTES:
+                        raise FetchError(_too_big(url, "goes on past that"))
+                    out.write(chunk)
+                    bar.update(len(chunk))
+            # A connection that drops early can look like a clean end of data.
+            if total is not None and received < total:
+                raise FetchError(_download_failed(url, f"the connection closed after {received} of {total} bytes"))
+    except FetchError:
+        raise
+    # URLError/HTTPError and timeouts are OSErrors; ValueError is a malformed or unknown URL.
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        # HTTPError reads best whole ("HTTP Error 404: Not Found"); URLError's reason is the real cause.
+        reason = exc if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
+        raise FetchError(_download_failed(url, _one_line(reason))) from exc
+
+
+def _too_big(url: str, what: str) -> str:
+    return (f"the download from {url} {what}: the names archive is under {_MAX_ARCHIVE_BYTES // 2**20} MB, so "
+            f"this is not it; nothing was written. {_TRUST_HINT}")
+
+
+def _download_failed(url: str, reason: str) -> str:
+    return f"could not download {url}: {reason}; nothing was written. Check the network, or {_DATA_HINT}"
+
+
+def _read_names(archive: Path, url: str) -> dict[str, bytes]:
+    """Return {basename: bytes} for every file directly inside a `names/` folder of the zip.
+
+    Member paths are only ever used to pick files, never to write them, so a
+    crafted path ("../../x", "/etc/x") cannot escape the destination.
+    """
+    contents: dict[str, bytes] = {}
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                if info.is_dir():
+                    continue
+                # Zips made on Windows may use backslashes; treat them as separators.
+                parts = info.filename.replace("\\", "/").split("/")
+                if len(parts) < 2 or parts[-2] != "names":
+                    continue
+                name = parts[-1]
+                if not _PLAIN_TXT.fullmatch(name):
+                    raise FetchError(
+                        f"the archive at {url} has an unexpected file {info.filename!r} in its names folder; "
+                        f"nothing was written. {_TRUST_HINT}"
+                    )
+                if name in contents:
+                    raise FetchError(f"the archive at {url} holds {name} twice; nothing was written. {_TRUST_HINT}")
+                if info.file_size > _MAX_MEMBER_BYTES:
+                    raise FetchError(
+                        f"{name} in the archive at {url} is {info.file_size} bytes, far too big for a names file; "
+                        f"nothing was written. {_TRUST_HINT}"
+                    )
+                # read() checks the CRC, so corrupt data fails here.
+                contents[name] = zf.read(info)
+    except FetchError:
+        raise
+    # Corrupt or truncated archives surface as any of these, depending on where the damage is;
+    # RuntimeError/NotImplementedError are encrypted members and unknown compression methods.
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
+        raise FetchError(
+            f"the file at {url} is not a valid zip archive ({_one_line(exc)}); nothing was written. "
+            f"Try again, or {_DATA_HINT}"
+        ) from exc
+    return contents
+
+
+def _verify(contents: dict[str, bytes], expected: dict[str, str], url: str) -> None:
+    """Every manifest file present with the right sha256, and nothing else."""
+    for name in sorted(expected):
+        if name not in contents:
+            raise FetchError(
+                f"{name} is missing from the archive at {url} (expected in a names/ folder); "
+                f"nothing was written. {_TRUST_HINT}"
+            )
+        got = hashlib.sha256(contents[name]).hexdigest()
+        if got != expected[name]:
+            raise FetchError(
+                f"checksum mismatch for {name} (expected {expected[name][:8]}..., got {got[:8]}...): "
+                f"the archive at {url} is not the dataset this charclf knows; nothing was written. {_TRUST_HINT}"
+            )
+    extra = sorted(set(contents) - set(expected))
+    if extra:
+        raise FetchError(
+            f"the archive at {url} has names files the manifest does not list ({', '.join(extra)}); "
+            f"nothing was written. {_TRUST_HINT}"
+        )
+
+
+def _install(new: Path, dest: Path, old: Path, force: bool) -> None:
+    """Move `new` to `dest`; an existing `dest` is first moved to `old` (the caller deletes it)."""
+    # Checked again: dest may have been filled while we were downloading.
+    _check_dest(dest, force)
+    try:
+        if dest.exists():
+            os.replace(dest, old)
+    except OSError as exc:
+        raise FetchError(f"cannot move {dest} aside: {_one_line(exc)}; nothing was changed.") from exc
+    try:
+        os.replace(new, dest)
+    except OSError as exc:
+        if old.exists():
+            try:
+                os.replace(old, dest)
+            except OSError:
+                raise FetchError(
+                    f"cannot install into {dest} ({_one_line(exc)}) nor put the old folder back; "
+                    f"it is at {old}."
+                ) from exc
+        raise FetchError(f"cannot install into {dest}: {_one_line(exc)}; nothing was changed.") from exc
+
+
+def _one_line(value: object) -> str:
+    """Error text on one line, whatever the exception put in it."""
+    return " ".join(str(value).split()) or type(value).__name__

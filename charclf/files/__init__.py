@@ -1,0 +1,1 @@
+"""What is read from and written to disk: checkpoints and their checks, model cards, ONNX export, safe writes."""

@@ -1,0 +1,1 @@
+"""Answers from a trained model: the classifier, calibrated probabilities, label sets, priors, explanations, tables."""

@@ -1,0 +1,218 @@
+"""The library's front door: load a trained model, predict names, evaluate on a split."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Iterable
+
+import torch
+
+from charclf.predict import conformal, priors
+from charclf.predict.calibration import coverage_curve, scores, selective
+from charclf.files.checkpoint import Checkpoint, load_checkpoint
+from charclf.config import NGRAM
+from charclf.data.batches import open_source
+from charclf.errors import CheckpointError, DataError
+from charclf.predict.inference import batched_logits
+from charclf.files.locations import resolve_checkpoint
+from charclf.predict.scoring import evaluate
+from charclf.report.metrics import majority_baseline, report
+from charclf.models.model import pick_device
+from charclf.predict.precision import pick_precision
+from charclf.predict.evidence import ScriptEvidence
+
+# Prediction, UNKNOWN, UNREADABLE and EMPTY are imported from here too.
+from charclf.predict.prediction import EMPTY, UNKNOWN, UNREADABLE, Prediction, predict_names  # noqa: F401
+
+
+class Classifier:
+    """A trained name classifier.
+
+    >>> clf = Classifier.load()                         # doctest: +SKIP
+    >>> clf.predict(["Satoshi", "Jones"], k=2)[0].top   # doctest: +SKIP
+    [('Japanese', 0.949...), ('Arabic', 0.009...)]
+    """
+
+    def __init__(self, checkpoint: Checkpoint, device: torch.device | str = "auto", path: Path | None = None,
+                 precision: str | None = None):
+        self.checkpoint = checkpoint
+        self.path = path
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        # "float32" or "bfloat16" products at prediction time (charclf.predict.precision; None: $CHARCLF_PRECISION,
+        # else float32). The n-gram baseline has no products to speed up: always float32.
+        self.precision = pick_precision(precision, self.device) if checkpoint.model_config.arch != NGRAM else "float32"
+        try:
+            self.model = checkpoint.build_model(self.device)
+        except CheckpointError as e:
+            raise CheckpointError(f"{path}: {e}" if path else str(e)) from None
+        # P(script | label), combined with the network's probabilities (charclf.predict.evidence); None: no table.
+        self.evidence = ScriptEvidence.for_checkpoint(checkpoint.labels, checkpoint.scripts)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, device: torch.device | str = "auto",
+             precision: str | None = None) -> "Classifier":
+        """Load `path`, or the model `charclf train` last wrote to its default place, or the shipped one."""
+        path = resolve_checkpoint(path)
+        return cls(load_checkpoint(path), device=device, path=path, precision=precision)
+
+    def __repr__(self) -> str:
+        from charclf.models.model import count_parameters
+
+        c = self.checkpoint.model_config
+        if c.arch == "ngram":
+            shape = f"character 1-{c.ngram_max_n}-grams in {c.ngram_buckets:,} buckets"
+        else:
+            shape = (f"{'bidirectional' if c.bidirectional else 'one direction'}, hidden {c.hidden_size} x "
+                     f"{c.num_layers} layer(s), embedding {c.embedding_dim}, pooling {c.pooling}"
+                     + (f", {c.members} members" if c.members > 1 else ""))
+        return (f"<Classifier {c.arch} ({shape}), {count_parameters(self.model):,} parameters, "
+                f"{len(self.labels)} labels, temperature {self.temperature:.4f}, on {self.device} in {self.precision}, "
+                f"from {self.path}>")
+
+    @property
+    def labels(self) -> list[str]:
+        return self.checkpoint.labels
+
+    @property
+    def alphabet(self) -> str:
+        return self.checkpoint.alphabet
+
+    @property
+    def temperature(self) -> float:
+        """Logits are divided by this before the softmax (fitted on validation at training time)."""
+        return self.checkpoint.temperature
+
+    def logits(self, folded: list[str]) -> torch.Tensor:
+        """Already-folded, non-empty names -> (N, n_classes) raw logits."""
+        return batched_logits(self.model, folded, self.alphabet, self.device, precision=self.precision)
+
+    def probabilities(self, folded: list[str], prior: str | dict | None = None) -> torch.Tensor:
+        """Already-folded, non-empty names -> (N, n_classes) calibrated probabilities; with a
+        `prior` (see charclf.predict.priors), reweighted to that population's label frequencies."""
+        probabilities = torch.softmax(self.logits(folded) / self.temperature, dim=1)
+        if not torch.isfinite(probabilities).all():  # finite but enormous weights can still overflow
+            raise CheckpointError(f"{self.path or 'the model'}: its outputs are not finite numbers; its weights are broken")
+        return self.reweight(probabilities, prior)
+
+    def reweight(self, probabilities: torch.Tensor, prior: str | dict | None) -> torch.Tensor:
+        """(N, n_classes) calibrated probabilities under the target `prior` (None or "train": as they are)."""
+        target = None if prior is None else priors.target_prior(prior, self.labels)
+        if target is None:
+            return probabilities
+        return priors.reweight(probabilities, target, priors.training_prior(self.train_counts, str(prior)))
+
+    @property
+    def train_counts(self) -> list[int] | None:
+        """How many training names each label had (recorded at training time; None in old files)."""
+        return self.checkpoint.calibration.get("train_counts")
+
+    @functools.cached_property
+    def model_id(self) -> str | None:
+        """The first 16 hex digits of the checkpoint file's sha256: which model answered."""
+        if self.path is None:
+            return None
+        with open(self.path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()[:16]
+
+    def set_threshold(self, coverage: float) -> float:
+        """The conformal score threshold for `coverage` (see charclf.predict.conformal)."""
+        stored = self.checkpoint.calibration.get("conformal")
+        if not stored:
+            raise CheckpointError("this checkpoint has no conformal calibration (retrain it with this "
+                                  "version of charclf to get label sets)")
+        return conformal.threshold(stored, conformal.check_coverage(coverage))
+
+    def predict(self, names: Iterable[str], k: int = 3, min_confidence: float | None = None,
+                coverage: float | None = None, prior: str | dict | None = None,
+                full_names: bool = False) -> list[Prediction]:
+        """Top-k labels with calibrated probabilities for each name, in input order, in batches.
+
+        Names in any script are transliterated to Latin first (`as_read`), and the script they
+        were typed in weighs in (charclf.predict.evidence: a name in Hangul is Korean). A name with no
+        letters left, or (with `min_confidence`) whose top probability is below it, is
+        answered `unknown` with the reason (and, for the latter, its best guess). With a
+        `coverage` (0-1), each name also gets its conformal label set (`label_set`); with a
+        `prior`, the probabilities are reweighted to that population (charclf.predict.priors). The two
+        do not combine: the sets' guarantee holds for the training population only. With
+        `full_names`, each name is a full name whose family name is found and read
+        (charclf.names.fullnames; the part is in `family_name`).
+        """
+        if coverage is not None and prior not in (None, "train"):
+            raise ValueError("a coverage and a prior cannot be combined: label sets hold their coverage "
+                             "for the training population only")
+        q = None if coverage is None else self.set_threshold(coverage)
+
+        def top_k(readable: list[Prediction], k: int):
+            probs = self.probabilities([p.as_read for p in readable])  # (N, C)
+            if self.evidence is not None:  # the script each name was typed in is evidence too
+                probs = torch.from_numpy(self.evidence.posterior([p.read_from for p in readable], probs.cpu().numpy(),
+                                                                 lambda texts: self.probabilities(texts).cpu().numpy()))
+            probs = self.reweight(probs, prior)  # both per-label products: the order does not matter
+            top_p, idx = probs.topk(k, dim=1)  # (N, k) each
+            sets = conformal.label_sets(probs, q) if q is not None else None
+            return idx.flatten().tolist(), top_p.flatten().tolist(), sets
+
+        return predict_names(names, self.alphabet, self.labels, top_k, k, min_confidence, full_names, self.model_id)
+
+    def explain(self, name: str, k: int = 3) -> dict:
+        """How the answer for `name` forms letter by letter: the top-k labels after each letter,
+        from one batch of all its prefixes (see charclf.predict.explain.explain)."""
+        from charclf.predict.explain import explain
+
+        return explain(self, name, k=k)
+
+    def evaluate(self, data_dir: Path, split: str = "test", min_confidence: float | None = None,
+                 bins: int = 15, prior: str | dict | None = None) -> dict:
+        """Accuracy, macro-F1, per-label scores and the confusion matrix on one split of `data_dir`
+        (a folder, or a CSV/TSV file: then on a sample of at most stream.HELD_MAX of the split's
+        rows), split exactly as at training time (same seed); calibration (ECE over `bins` bins,
+        Brier score, NLL) before and after the temperature; with `min_confidence`, the coverage and
+        accuracy of answering only above it ("selective"), and the whole coverage curve; the
+        conformal label sets' coverage and size at conformal.LEVELS ("label_sets"). With a
+        `prior`, every score is of the reweighted probabilities (and there are no label sets)."""
+        seed = self.checkpoint.train_config.get("seed", 0)
+        source = open_source(Path(data_dir), self.alphabet, seed, held=(split,))
+        if source.labels != self.labels:
+            raise DataError(
+                f"the dataset at {data_dir} has labels {', '.join(source.labels)}, but the model was "
+                f"trained on {', '.join(self.labels)}"
+            )
+        names, targets = source.held[split]
+        result = evaluate(self.model, names, targets, self.labels, self.alphabet, self.device, self.precision)
+        logits = result.pop("logits")
+        result.pop("loss")
+        result["split"] = split
+        result["split_rows"] = source.sizes[split]  # more than n when a large file's split was sampled
+        result["data_dir"] = str(data_dir)
+        train_counts = Counter(dict(enumerate(source.train_counts)))  # all the baseline needs
+        result["majority_baseline"] = majority_baseline(train_counts, targets, self.labels)
+        result["same_data_as_training"] = source.fingerprint == self.checkpoint.train_config.get("data_fingerprint")
+        truth = torch.tensor(targets)
+        if prior not in (None, "train"):
+            probs = self.reweight(torch.softmax(logits / self.temperature, dim=1), prior)
+            result.update(report(targets, probs.argmax(1).tolist(), self.labels), prior=prior)
+            logits = probs.clamp_min(1e-30).log() * self.temperature  # softmax(logits / T) gives probs back
+        elif self.checkpoint.calibration.get("conformal"):
+            result["label_sets"] = conformal.report(torch.softmax(logits / self.temperature, dim=1), truth,
+                                                    self.checkpoint.calibration["conformal"])
+        result["calibration"] = self._calibration(logits, truth, bins)
+        if min_confidence is not None:
+            confidence = torch.softmax(logits / self.temperature, dim=1).max(dim=1).values
+            correct = logits.argmax(1) == truth
+            result["selective"] = selective(confidence, correct, min_confidence)
+            result["coverage_curve"] = coverage_curve(confidence, correct)
+        return result
+
+    def _calibration(self, logits: torch.Tensor, targets: torch.Tensor, bins: int) -> dict:
+        """ECE, Brier score and NLL of the raw softmax (before) and with the temperature (after)."""
+        return {
+            "temperature": self.temperature,
+            "fit_on": self.checkpoint.calibration.get("fit_on"),
+            "bins": bins,
+            "before": scores(torch.softmax(logits, dim=1), targets, bins),
+            "after": scores(torch.softmax(logits / self.temperature, dim=1), targets, bins),
+        }

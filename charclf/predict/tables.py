@@ -1,0 +1,363 @@
+"""Tables in, tables out: `charclf predict --csv` and predict_dataframe().
+
+A CSV/TSV table (a file, or '-' for stdin) is read as a stream of rows; the name column(s) are
+classified a chunk of rows at a time; every row is written back, in input order, with all its
+original cells and the answer's columns appended (see answer_columns). Memory stays flat
+however many rows there are.
+
+The first row is the header. The delimiter is --delimiter, else the extension's (.csv comma;
+.tsv, .tab tab), else sniffed from the first lines (comma, tab, ';' or '|'); the output uses
+the input's. A UTF-8 byte order mark is dropped; quoted cells may hold delimiters and newlines.
+Bytes that are not UTF-8 stop the run naming the line, unless encoding_errors="replace".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable, Iterator, Sequence
+
+from charclf.errors import CharclfError, DataError
+
+DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+SNIFF_BYTES = 64 * 1024
+CHUNK_ROWS = 32768  # rows read, classified and written together (predict --batch-size)
+EMPTY = "empty name"
+
+
+class TableUsageError(CharclfError):
+    """A column that is not there, or answer columns that would clash: fix the command (exit 2)."""
+
+    exit_code = 2
+
+
+@dataclass
+class Summary:
+    rows: int = 0
+    errors: int = 0  # name cells that could not be classified (empty, no letters)
+    abstained: int = 0
+
+
+@dataclass
+class Table:
+    """An open table: its header, its delimiter, and an iterator of (line number, cells) rows."""
+
+    name: str  # the path, or "stdin"
+    delimiter: str
+    header: list[str]
+    rows: Iterator[tuple[int, list[str]]]
+    size: int | None  # bytes, when known (a file): the progress bar's total
+    consumed: list[int] = field(default_factory=lambda: [0])  # bytes read so far (a cell, updated as read)
+    handle: BinaryIO | None = None  # the file to close (None for stdin)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+def open_table(source: str | Path, delimiter: str | None = None, encoding_errors: str = "strict") -> Table:
+    """Open `source` ('-': stdin) as a Table; close it with Table.close()."""
+    name = "stdin" if str(source) == "-" else str(source)
+    handle, size = sys.stdin.buffer, None
+    if name != "stdin":
+        try:
+            handle = open(source, "rb")
+            size = Path(source).stat().st_size
+        except OSError as e:
+            raise DataError(f"cannot read {source}: {e.strerror or e}") from None
+    consumed = [0]
+    raw = _counted(handle, consumed)
+    head = list(_until(raw, SNIFF_BYTES))  # the first lines, kept for sniffing
+    if delimiter is None:
+        delimiter = DELIMITERS.get(Path(name).suffix.lower()) or _sniff(head)
+    lines = _decoded(itertools.chain(head, raw), name, encoding_errors)
+    reader = csv.reader(lines, delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        header = None
+    except csv.Error as e:
+        raise DataError(f"{name}, line {reader.line_num}: {e}") from None
+    if not header:
+        raise DataError(f"{name} has no header row: its first line must name the columns")
+    own = None if name == "stdin" else handle
+    return Table(name, delimiter, header, _rows(reader, name, len(header)), size, consumed, own)
+
+
+def _counted(handle: BinaryIO, consumed: list[int]) -> Iterator[bytes]:
+    for line in handle:
+        consumed[0] += len(line)
+        yield line
+
+
+def _until(lines: Iterator[bytes], limit: int) -> Iterator[bytes]:
+    """Lines from `lines` until about `limit` bytes have gone by (the rest stay in `lines`)."""
+    total = 0
+    for line in lines:
+        yield line
+        total += len(line)
+        if total >= limit:
+            return
+
+
+def _sniff(head: list[bytes]) -> str:
+    """The delimiter of the first lines: of comma, tab, ';' and '|', the one that splits the header
+    into the most cells and every following row into as many; comma when none does (one column)."""
+    text = b"".join(head).decode("utf-8", errors="replace").removeprefix("\ufeff")
+    best, best_width = ",", 1
+    for delimiter in ",\t;|":
+        try:
+            rows = [row for row in itertools.islice(csv.reader(io.StringIO(text), delimiter=delimiter), 50) if row]
+        except csv.Error:
+            continue
+        if len(head) > 1 and rows and len(rows[-1]) != len(rows[0]):
+            rows = rows[:-1]  # the last line read may be cut short
+        width = len(rows[0]) if rows else 1
+        if width > best_width and all(len(row) == width for row in rows):
+            best, best_width = delimiter, width
+    return best
+
+
+def _decoded(lines: Iterable[bytes], name: str, errors: str) -> Iterator[str]:
+    """Each line as text; the first without its byte order mark. Invalid UTF-8 stops with the line
+    number (errors="strict") or becomes U+FFFD (errors="replace")."""
+    for number, raw in enumerate(lines, start=1):
+        codec = "utf-8-sig" if number == 1 else "utf-8"
+        try:
+            yield raw.decode(codec, errors=errors)
+        except UnicodeDecodeError as e:
+            raise DataError(f"{name}, line {number}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
+                            f"{e.start + 1}); save it as UTF-8, or pass --encoding-errors replace") from None
+
+
+def _rows(reader, name: str, width: int) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of every row after the header, short rows padded with empty cells.
+    A blank line is a row of empty cells: no row is dropped."""
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise DataError(f"{name}, line {reader.line_num}: {e}") from None
+        if len(cells) > width:
+            raise DataError(f"{name}, line {reader.line_num}: {len(cells)} cells, but the header has {width} "
+                            "(is --delimiter right? a cell holding the delimiter must be quoted)")
+        yield reader.line_num, cells + [""] * (width - len(cells))
+
+
+def find_columns(header: Sequence[str], wanted: Sequence[str], name: str) -> list[int]:
+    """The positions of the `wanted` columns (exact name, else the one matching without case and
+    outer spaces). With none wanted, a one-column table's only column."""
+    available = ", ".join(repr(h) for h in header)
+    if not wanted:
+        if len(header) == 1:
+            return [0]
+        raise TableUsageError(f"name the column of names to classify with --column; {name} has columns {available}")
+    positions = []
+    for column in wanted:
+        if column in header:
+            positions.append(list(header).index(column))
+            continue
+        loose = [i for i, h in enumerate(header) if h.strip().lower() == column.strip().lower()]
+        if len(loose) != 1:
+            raise TableUsageError(f"no column {column!r} in {name}; its columns: {available}")
+        positions.append(loose[0])
+    return positions
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which answer columns a table gets: the top k, abstaining (with a minimum confidence), every
+    label's probability (labels, with all_probs), the label set (with a coverage), the family
+    name (with full names)."""
+
+    k: int
+    abstaining: bool = False
+    labels: tuple[str, ...] | None = None
+    label_set: bool = False
+    family_name: bool = False
+
+    @classmethod
+    def of(cls, clf, k: int, min_confidence: float | None, all_probs: bool, options: dict | None) -> "Layout":
+        options = options or {}
+        return cls(max(1, min(k, len(clf.labels))), min_confidence is not None,
+                   tuple(clf.labels) if all_probs else None, options.get("coverage") is not None,
+                   bool(options.get("full_names")))
+
+    def fields(self) -> list[str]:
+        fields = ["label", "probability"]
+        for rank in range(2, self.k + 1):
+            fields += [f"label_{rank}", f"probability_{rank}"]
+        fields += (["abstained", "best_guess", "reason"] if self.abstaining else []) + ["error"]
+        fields += (["label_set"] if self.label_set else []) + (["family_name"] if self.family_name else [])
+        fields += [f"probability_{label}" for label in self.labels or ()]
+        return fields + ["model"]
+
+
+def answer_columns(header: Sequence[str], columns: Sequence[str], layout: Layout) -> list[list[str]]:
+    """The new columns' names, one list per classified column.
+
+    For one column: label, probability, label_2, probability_2 ... label_k, probability_k,
+    then abstained, best_guess and reason (with a minimum confidence), error, label_set (with a
+    coverage: the labels joined by "|"), family_name (with full names), with all_probs
+    probability_<Label> for every label, and model (the id of the model that answered).
+    Prefixed with "<column>_" when several columns are classified, or when an unprefixed name
+    is already a column of the table."""
+    fields = layout.fields()
+    existing = set(header)
+    prefixed = len(columns) > 1 or bool(existing & set(fields))
+    groups = [[f"{column}_{f}" if prefixed else f for f in fields] for column in columns]
+    clashes = sorted(existing & {name for group in groups for name in group})
+    if clashes:
+        raise TableUsageError(f"the table already has column(s) {', '.join(clashes)}, which the answer "
+                              "would write; rename them first")
+    return groups
+
+
+def answer_values(prediction, name: str, layout: Layout) -> list[Any]:
+    """One name's cells for answer_columns, typed: str, float, bool, or None for an empty cell."""
+    top, k, labels = prediction.top, layout.k, layout.labels or ()
+    family = [prediction.family_name.part if prediction.family_name else None] if layout.family_name else []
+    if not name.strip() or not top:  # nothing to classify: every cell empty but the error
+        values: list[Any] = [None] * (2 * k) + ([None] * 3 if layout.abstaining else [])
+        values += [EMPTY if not name.strip() else prediction.reason] + [None] * layout.label_set + family
+        return values + [None] * len(labels) + [prediction.model]
+    values = [prediction.label, top[0][1]]
+    for label, probability in top[1:k]:
+        values += [label, probability]
+    values += [None] * (2 * k - len(values))  # fewer labels than k
+    if layout.abstaining:
+        values += [prediction.abstained, top[0][0], prediction.reason if prediction.abstained else None]
+    values.append(None)
+    if layout.label_set:
+        values.append("|".join(prediction.label_set or ()))
+    values += family
+    if labels:
+        share = dict(top)
+        values += [share.get(label, 0.0) for label in labels]
+    return values + [prediction.model]
+
+
+def classify_rows(clf, rows: list[list[str]], positions: Sequence[int], layout: Layout,
+                  min_confidence: float | None, summary: Summary, options: dict | None = None) -> list[list[Any]]:
+    """Each row's answer cells (every classified column's, in order), typed as answer_values.
+    `options`: more keyword arguments for Classifier.predict."""
+    wanted = len(clf.labels) if layout.labels else layout.k  # every label's probability, ranked, when all are wanted
+    answers = [[] for _ in rows]
+    for position in positions:
+        names = [row[position] for row in rows]
+        for answer, name, p in zip(answers, names, clf.predict(names, k=wanted, min_confidence=min_confidence,
+                                                               **(options or {}))):
+            answer += answer_values(p, name, layout)
+            summary.errors += not name.strip() or not p.top
+            summary.abstained += bool(p.top) and p.abstained
+    summary.rows += len(rows)
+    return answers
+
+
+def cell(value: Any) -> str:
+    """A typed value as a CSV cell: empty for None, true/false, probabilities to 6 decimals."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    return str(value)
+
+
+def predict_table(clf, table: Table, out: io.TextIOBase, columns: Sequence[str], k: int = 3,
+                  min_confidence: float | None = None, all_probs: bool = False, chunk_rows: int = CHUNK_ROWS,
+                  progress=None, options: dict | None = None) -> Summary:
+    """Classify `table`'s `columns` a chunk at a time and write every row with its answers to `out`.
+    `progress`: a tqdm-like bar updated with the bytes read (or None); `options`: more keyword
+    arguments for Classifier.predict."""
+    layout = Layout.of(clf, k, min_confidence, all_probs, options)
+    positions = find_columns(table.header, columns, table.name)
+    names = [table.header[i] for i in positions]
+    groups = answer_columns(table.header, names, layout)
+    writer = csv.writer(out, delimiter=table.delimiter, lineterminator="\n")
+    writer.writerow(list(table.header) + [name for group in groups for name in group])
+    summary, reported = Summary(), 0
+    while True:
+        chunk = [cells for _, cells in itertools.islice(table.rows, chunk_rows)]
+        if not chunk:
+            return summary
+        answers = classify_rows(clf, chunk, positions, layout, min_confidence, summary, options)
+        writer.writerows(cells + [cell(v) for v in answer] for cells, answer in zip(chunk, answers))
+        if progress is not None:
+            progress.update(table.consumed[0] - reported)
+            reported = table.consumed[0]
+
+
+def predict_dataframe(frame, column: str | Sequence[str] = "name", k: int = 3, min_confidence: float | None = None,
+                      all_probs: bool = False, classifier=None, chunk_rows: int = CHUNK_ROWS, **options):
+    """A copy of the pandas DataFrame `frame` with the answer columns of `predict --csv` added
+    (probabilities as floats, abstained as bools, empty cells as None). `column`: one column
+    name or several; `classifier`: a Classifier (default: charclf.load()); `options`: more
+    keyword arguments for Classifier.predict."""
+    import pandas as pd  # the `pandas` extra
+
+    from charclf.predict.classifier import Classifier
+
+    clf = classifier or Classifier.load()
+    columns = [column] if isinstance(column, str) else list(column)
+    header = [str(c) for c in frame.columns]
+    positions = find_columns(header, columns, "the DataFrame")
+    layout = Layout.of(clf, k, min_confidence, all_probs, options)
+    groups = answer_columns(header, [header[i] for i in positions], layout)
+    texts = [["" if pd.isna(v) else str(v) for v in frame.iloc[:, i]] for i in positions]  # None/NaN: empty
+    rows = [list(row) for row in zip(*texts)]  # only the name cells, in `positions` order
+    answers, summary = [], Summary()
+    for start in range(0, len(rows), chunk_rows):
+        answers += classify_rows(clf, rows[start : start + chunk_rows], range(len(positions)), layout,
+                                 min_confidence, summary, options)
+    names = [name for group in groups for name in group]
+    added = pd.DataFrame(answers, columns=names, index=frame.index) if answers else \
+        pd.DataFrame({name: pd.Series(dtype=object) for name in names}, index=frame.index)
+    return pd.concat([frame, added], axis=1)
+
+
+def write_predictions(clf, source: str | Path, out: Path | None, columns: Sequence[str], k: int = 3,
+                      min_confidence: float | None = None, all_probs: bool = False, delimiter: str | None = None,
+                      encoding_errors: str = "strict", chunk_rows: int = CHUNK_ROWS, progress: bool = False,
+                      **options) -> Summary:
+    """`charclf predict --csv`: classify the table at `source` ('-': stdin) into `out` (None: stdout).
+    `out` is written beside itself and renamed into place at the end, so a failed run leaves an
+    existing file as it was. `progress`: a bar on stderr, in bytes read; `options`: more keyword
+    arguments for Classifier.predict."""
+    from charclf.files.atomic import atomic_write, ensure_writable
+
+    if out is not None:
+        ensure_writable(Path(out))
+    table = open_table(source, delimiter, encoding_errors)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=table.size, unit="B", unit_scale=True, unit_divisor=1024, desc="predicting",
+                   file=sys.stderr, leave=False)
+
+    def write(binary) -> Summary:
+        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        try:
+            return predict_table(clf, table, text, columns, k, min_confidence, all_probs, chunk_rows, bar, options)
+        finally:
+            text.flush()
+            text.detach()  # the caller owns the binary stream
+
+    try:
+        if out is None:
+            return write(sys.stdout.buffer)
+        done: list[Summary] = []
+        atomic_write(Path(out), lambda f: done.append(write(f)))
+        return done[0]
+    finally:
+        table.close()
+        if bar is not None:
+            bar.close()

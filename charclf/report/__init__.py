@@ -1,0 +1,1 @@
+"""Scores and figures: metrics, confusion matrices, reliability and training plots."""

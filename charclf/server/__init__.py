@@ -1,0 +1,1 @@
+"""charclf serve: the HTTP API and web page over a loaded model."""

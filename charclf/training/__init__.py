@@ -1,0 +1,1 @@
+"""Fitting a model: the training run, its loop, state for resuming, refitting, torchrun."""

@@ -1,0 +1,85 @@
+"""Where a training run may write, decided before it trains: a careless --out must never replace a
+device, a pipe or a folder, a file of the dataset, or a file that is not a charclf checkpoint
+(unless forced); and two runs must never write the same checkpoint at once (a lock beside it)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from charclf.errors import CheckpointError
+from charclf.files.atomic import check_replaceable, ensure_writable
+
+
+def prepare_output(out: Path, data: Path | None, force: bool = False, side_files: Sequence[Path] = ()) -> None:
+    """Refuse `out` (and the files written beside it) when writing there would destroy something
+    not ours; then make sure its folder takes files. Nothing is written when it refuses."""
+    out = Path(out)
+    for path in (out, *side_files):
+        try:
+            check_replaceable(path)
+        except OSError as e:
+            raise CheckpointError(f"will not write {path}: {e.strerror}; choose another --out") from None
+    if data is not None:
+        _refuse_inside_dataset(out, Path(data), side_files)
+    if not force and os.path.lexists(out) and not _is_checkpoint(out):
+        raise CheckpointError(f"{out} exists and is not a charclf checkpoint: pass --force to replace it, "
+                              "or choose another --out")
+    ensure_writable(out)
+
+
+def _refuse_inside_dataset(out: Path, data: Path, side_files: Sequence[Path]) -> None:
+    data = data.resolve()
+    for path in (out, *side_files):
+        path = path.resolve()
+        if path == data or (data.is_dir() and data in path.parents):
+            raise CheckpointError(f"will not write {path}: it is inside the dataset {data}; choose an --out "
+                                  "outside it")
+
+
+def _is_checkpoint(path: Path) -> bool:
+    """A file charclf wrote: a torch archive holding a payload with a format and a model config
+    (read as archive.outline does: no tensor is loaded, nothing is run)."""
+    from charclf.files.archive import outline_file
+
+    try:
+        payload = outline_file(path)
+    except CheckpointError:
+        return False
+    return isinstance(payload, dict) and "format" in payload and "model_config" in payload
+
+
+@contextlib.contextmanager
+def output_lock(out: Path, enabled: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on .<out name>.lock beside `out` while the run writes; a second run
+    of the same --out fails at once instead of interleaving its saves with the first's."""
+    if not enabled:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no locking
+        yield
+        return
+    lock = Path(out).parent / f".{Path(out).name}.lock"
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise CheckpointError(f"another charclf run is writing {out} now; wait for it to end, or choose "
+                                  "another --out") from None
+        try:
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                break  # the lock file is still the one in the folder (not removed by a run ending)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
