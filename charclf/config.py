@@ -45,7 +45,7 @@ class ModelConfig:
     dropout: float = 0.25
     pooling: str = "mean+max"
     embedding_dim: int = 48  # letters -> nn.Embedding of this width (0: one-hot letters straight into the RNN)
-    lowercase: bool = True  # read every letter lower-cased (A and a share an embedding); see model.py
+    lowercase: bool = True  # read every letter lower-cased (A and a share an embedding); see charclf.models.model
     # Networks of this shape trained side by side, their probabilities averaged (charclf.models.ensemble):
     # more accurate, and as many times slower to train and to predict.
     members: int = 1
@@ -108,7 +108,7 @@ class TrainConfig:
     # Next-letter prediction (nextletter.py), a second task while training: its loss is added to
     # the labels' with this weight (0: none). The saved model does not include it.
     next_letter_weight: float = 0.6
-    # Refitting (refit.py): a second process trains the same network on train + validation at the
+    # Refitting (charclf.training.refit): a second process trains the same network on train + validation at the
     # same time, and its weights at the epoch chosen on validation are the ones saved.
     refit: bool = True
     # The n-gram baseline (--model ngram): L2 strength 1/C of its logistic regression, its L-BFGS

@@ -1,4 +1,7 @@
+import atexit
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -12,6 +15,13 @@ TINY = {
 }
 
 REAL_DATA = Path(os.environ.get("CHARCLF_DATA") or Path(__file__).resolve().parents[1] / "data/names")
+
+# Nothing of the user's is read: the default model the user trained (run.sh puts one in their
+# home) and their settings. Module fixtures run before `isolated_home`, so this holds for them too.
+os.environ["CHARCLF_HOME"] = tempfile.mkdtemp(prefix="charclf-tests-home-")
+atexit.register(shutil.rmtree, os.environ["CHARCLF_HOME"], ignore_errors=True)
+for setting in ("CHARCLF_THREADS", "CHARCLF_PRECISION"):
+    os.environ.pop(setting, None)
 
 
 @pytest.fixture(autouse=True)

@@ -9,13 +9,14 @@ pytest.importorskip("anyio", reason="the serve extra: pip install -e '.[test,ser
 
 from charclf.server import batcher as batcher_module  # noqa: E402
 from charclf.server.batcher import PredictBatcher  # noqa: E402
+from charclf.files.locations import shipped_checkpoint  # noqa: E402
 from charclf.predict.classifier import Classifier  # noqa: E402
 from charclf.predict.rows import json_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def clf():
-    return Classifier.load(device="cpu")
+    return Classifier.load(shipped_checkpoint(), device="cpu")
 
 
 def assert_same_rows(rows: list[str], expected: list[str]) -> None:

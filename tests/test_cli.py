@@ -104,7 +104,7 @@ def test_predict_reports_bad_names_and_keeps_going(tiny_data, tmp_path):
 
 
 def test_commands_use_the_model_train_wrote_by_default(tiny_data, isolated_home, monkeypatch):
-    from charclf.files.atomic import locations
+    from charclf.files import locations
 
     monkeypatch.setattr(locations, "shipped_checkpoint", lambda: None)  # as if charclf shipped none
     result = run("predict", "Jones")

@@ -36,7 +36,8 @@ def ok(*args):
 @pytest.fixture(scope="module")
 def shipped_onnx(tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "model.onnx"
-    text = CliRunner().invoke(main, ["export", str(out)]).stdout
+    # By path: a module fixture runs before each test's own CHARCLF_HOME (conftest.isolated_home).
+    text = CliRunner().invoke(main, ["export", str(out), "--checkpoint", str(shipped_checkpoint())]).stdout
     assert f"to {out} (onnx," in text
     return out
 

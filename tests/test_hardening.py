@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 
 import hostile
-from charclf.files.atomic import archive, atomic as files
+from charclf.files import archive, atomic as files
 from charclf.training import train as training
 from charclf.files.checkpoint import load_checkpoint
 from charclf.cli import main

@@ -105,3 +105,19 @@ def test_the_checks_catch_what_they_look_for():
     assert circle({"a": {"b"}, "b": set()}) is None
     assert wing("charclf.errors") == "ground" and wing("charclf.models.model") == "models"
     assert wing("charclf.cli") == "cli"
+
+
+def test_the_public_api_is_whole_with_every_wing_loaded():
+    """Loading the wings never shadows a public name (`charclf.train` stays the function, though
+    `charclf.training` is a package), and every name in __all__ resolves."""
+    import importlib
+
+    import charclf
+
+    for module in module_files():
+        if module != "charclf.__main__":
+            importlib.import_module(module)
+    assert callable(charclf.train) and charclf.train.__module__ == "charclf.training.train"
+    assert callable(charclf.load) and charclf.Classifier.__name__ == "Classifier"
+    for name in charclf.__all__:
+        assert getattr(charclf, name) is not None, name

@@ -72,7 +72,7 @@ def prior_option(command):
         "--prior", metavar="uniform|train|FILE.json",
         help="Reweight the probabilities to another population's label frequencies: uniform (every "
              "label equally common), train (as trained: the default), or a JSON file of label: weight. "
-             "See 'Priors' in the README.")(command)
+             "See docs/uncertainty.md, 'Priors'.")(command)
 
 
 def min_confidence_option(help_text: str):
@@ -118,7 +118,7 @@ def precision_option(command):
         show_default=True,
         help="The network's matrix products in float32, or in bfloat16: faster on a CPU with bfloat16 "
              "instructions, the same test accuracy, probabilities that differ in the third decimal "
-             "(README, \"Precision\"). auto: bfloat16 on such a CPU, else float32.",
+             "(docs/prediction.md, \"Precision\"). auto: bfloat16 on such a CPU, else float32.",
     )(command)
 
 

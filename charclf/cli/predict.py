@@ -147,7 +147,7 @@ def _read_lines(file: Path | str):
 @prior_option
 @click.option("--full-name", "full_names", is_flag=True,
               help="Names are full names (\"Geoffrey Hinton\", \"Hinton, Geoffrey\", \"Nguyen Van An\"): "
-                   "classify the family name, found by a documented rule (see 'Full names' in the README).")
+                   "classify the family name, found by a documented rule (see docs/uncertainty.md, 'Full names').")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object per name and line (JSON Lines, ASCII-escaped).")
 @checkpoint_option

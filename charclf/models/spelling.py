@@ -20,7 +20,7 @@ Models saved before this (config.spelling_normalised) keep the exact softmax.
 
 Cost: each letter's states go through a projection to config.spelling_rank numbers, then through
 n_classes x (letters + 1) outputs: with the default GRU about a third more arithmetic per letter
-(README, "Accuracy")"""
+(docs/accuracy-and-speed.md, "Accuracy")"""
 
 from __future__ import annotations
 

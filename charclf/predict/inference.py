@@ -20,7 +20,7 @@ _THREADS_LOCK = threading.Lock()
 def network_batch(device: torch.device) -> int:
     """Names per forward pass at prediction time. On the CPU, small batches keep a recurrent step's
     (B, gates * H) tensors in each core's cache: 256 names predicted about 1.5x as fast on one
-    thread as batches of 4,096 (docs/benchmarks.md, scripts/benchmark_batch.py). A GPU wants
+    thread as batches of 4,096 (docs/benchmarks.md, `python scripts/benchmark.py batch`). A GPU wants
     large batches."""
     return 4096 if device.type != "cpu" else 256
 
@@ -37,7 +37,7 @@ def batched_logits(
     `batch_size` (default: network_batch): no packing and no padding (the same logits as the
     packed forward). On a CPU with torch set to N > 1 threads, N workers run the batches, each on
     one thread: a recurrent step is too small to split between threads well (on 2 cores, 2 workers
-    predicted about 1.5x as fast as batches split between 2 threads: README, "Threads").
+    predicted about 1.5x as fast as batches split between 2 threads: docs/prediction.md, "Threads").
     `precision`: "float32", or "bfloat16" products (charclf.predict.precision)."""
     model.eval()
     batch_size = batch_size or network_batch(device)

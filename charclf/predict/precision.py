@@ -4,7 +4,7 @@ A CPU with bfloat16 dot-product instructions (AVX512-BF16, AMX) multiplies bfloa
 twice as fast as float32 ones, and the recurrent layer's products are most of a prediction's cost.
 "bfloat16" runs prediction under torch.autocast: the products (recurrent, projections, heads) in
 bfloat16, the recurrent state, the sums over letters and the softmax in float32 (the model casts
-its scores back before adding them up). Measured (README, "Precision"): the same test accuracy,
+its scores back before adding them up). Measured (docs/accuracy-and-speed.md, "Precision"): the same test accuracy,
 1.4-1.6x the names per second of `predict --file`, and probabilities that differ from float32's
 in the third decimal.
 

@@ -9,6 +9,7 @@ wrapper. The n-gram baseline (--model ngram) is fitted in one go instead (fit_ng
 from __future__ import annotations
 
 import contextlib
+import inspect
 import functools
 import json
 import math
@@ -155,7 +156,7 @@ class Run:
                 # No buffer changes while training (the spelling heads' letter codes are constants): no
                 # broadcast of them before every forward pass, so the gradients' all-reduce stays
                 # the only collective of a step (and the only one a vanished peer can break).
-                self.net = nn.parallel.DistributedDataParallel(self.trained, broadcast_buffers=False)
+                self.net = nn.parallel.DistributedDataParallel(self.trained, **no_buffer_sync())
         # Each rank steps once per batch of its own share: the schedule counts those steps.
         self.steps_per_epoch = math.ceil(source.n_batches(config.batch_size) / dist.world_size)
         self.optimizer = torch.optim.AdamW(self.trained.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -259,6 +260,14 @@ class Run:
             save_checkpoint(self.out, Checkpoint(self.model_config, DEFAULT_ALPHABET, self.source.labels,
                                                  weights or self.progress.best_weights, info, metrics,
                                                  calibration or {}, self.scripts))
+
+
+def no_buffer_sync() -> dict[str, bool]:
+    """DistributedDataParallel's argument for "no buffer broadcast before every forward pass":
+    forward_sync_buffers from torch 2.13 on (broadcast_buffers is deprecated there; both still
+    sync the buffers once at the start, which constant buffers do not mind), else broadcast_buffers."""
+    parameters = inspect.signature(nn.parallel.DistributedDataParallel.__init__).parameters
+    return {"forward_sync_buffers" if "forward_sync_buffers" in parameters else "broadcast_buffers": False}
 
 
 def learn_scripts(data_dir: Path, source, seed: int) -> dict:
