@@ -3,7 +3,7 @@
 
 It is charclf's default model (`charclf.train` with every default, split seed 0) trained on the
 real names dataset, so that right after `pip install`, with no dataset and no training,
-`charclf predict Jones` answers. Its test metrics are printed for the README.
+`charclf predict Jones` answers. Its test metrics are printed for docs/accuracy-and-speed.md.
 
     python scripts/train_shipped_model.py [--data DIR] [--seed 0]
     python scripts/train_shipped_model.py --recalibrate [--data DIR]

@@ -1,46 +1,33 @@
-"""Load test of `charclf serve` on loopback: start a server, send it a fixed number of requests
-from many concurrent clients (httpx.AsyncClient), report requests/s and latency percentiles.
+"""Load test of `charclf serve` on loopback: requests/s and latency under many concurrent clients.
+
+It starts a server and sends it a fixed number of requests from many concurrent clients
+(httpx.AsyncClient), and reports requests/s and latency percentiles.
 
 Bounded on purpose: 127.0.0.1 only, at most 100,000 requests and 1,000 clients, and it stops
 by itself. Exit code 1 when any request failed.
 
-    python scripts/load_test.py                       # 200 clients, 20,000 requests, GET /api/predict
-    python scripts/load_test.py --clients 50 --requests 5000 --workers 2
-    python scripts/load_test.py --out docs/benchmarks.md   # also (re)write its section there
+    python scripts/benchmark.py serve                  # 200 clients, 20,000 requests, GET /api/predict
+    python scripts/benchmark.py serve --clients 50 --requests 5000 --workers 2
+    python scripts/benchmark.py serve --out docs/benchmarks.md   # also (re)write its section there
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import platform
-import re
 import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import httpx
 
+from benchmarks.common import replace_section, utc_now
+
+SECTION = "## Serving under load"
 NAMES = ["Hinton", "Satoshi", "Rossi", "Nguyen", "Müller", "Иванов", "O'Brien", "Papadopoulos", "Kowalski",
          "Dvořák", "Fernandes", "van der Berg", "MacDonald", "Kim", "Zhang", "Haddad", "Dubois", "Smith"]
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=200, help="concurrent clients (at most 1000)")
-    parser.add_argument("--requests", type=int, default=20_000, help="requests in all (at most 100,000)")
-    parser.add_argument("--workers", type=int, help="the server's --workers (default: its own)")
-    parser.add_argument("--max-batch", type=int, help="the server's --max-batch (default: its own)")
-    parser.add_argument("--path", default="/api/predict", choices=["/api/predict", "/api/explain"])
-    parser.add_argument("--out", type=Path, help="Markdown file whose '## Serving under load' section to (re)write")
-    args = parser.parse_args()
-    if not (1 <= args.clients <= 1000 and 1 <= args.requests <= 100_000):
-        parser.error("--clients must be 1-1000 and --requests 1-100,000")
-    return args
 
 
 def start_server(workers: int | None, max_batch: int | None) -> tuple[subprocess.Popen, str]:
@@ -95,8 +82,15 @@ def percentile(sorted_values: list[float], share: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(share * len(sorted_values)))]
 
 
-def main() -> None:
-    args = parse_args()
+def section(lines: list[str]) -> str:
+    """This run as the file's '## Serving under load' section."""
+    return (f"{SECTION}\n\nRun {utc_now()} with `python {' '.join(sys.argv)}` (Python {platform.python_version()}): "
+            "it starts `charclf serve` with the shipped model on 127.0.0.1 and sends the requests from one Python "
+            "process (httpx.AsyncClient), client and server on the same machine, which is a shared 2-core box busy "
+            "with other people's work, so the numbers are modest and noisy.\n\n```\n" + "\n".join(lines) + "\n```\n")
+
+
+def run(args) -> int:
     load_before = os.getloadavg()
     process, url = start_server(args.workers, args.max_batch)
     try:
@@ -114,23 +108,5 @@ def main() -> None:
                  *load_before, *os.getloadavg())]
     print("\n".join(lines))
     if args.out:
-        write_section(args.out, lines)
-    sys.exit(1 if errors else 0)
-
-
-def write_section(path: Path, lines: list[str]) -> None:
-    """Replace (or append) the '## Serving under load' section of a Markdown file with this run."""
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    section = (f"## Serving under load\n\nRun {when} with `python {' '.join(sys.argv)}` (Python "
-               f"{platform.python_version()}): it starts `charclf serve` with the shipped model on 127.0.0.1 and "
-               "sends the requests from one Python process (httpx.AsyncClient), client and server on the same "
-               "machine, which is a shared 2-core box busy with other people's work, so the numbers are "
-               "modest and noisy.\n\n```\n" + "\n".join(lines) + "\n```\n")
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    pattern = re.compile(r"^## Serving under load\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
-
-
-if __name__ == "__main__":
-    main()
+        replace_section(args.out, SECTION, section(lines))
+    return 1 if errors else 0
