@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("anyio", reason="the serve extra: pip install -e '.[test,serve]'")
 
-from charclf.server import batcher as batcher_module  # noqa: E402
-from charclf.server.batcher import PredictBatcher  # noqa: E402
 from charclf.files.locations import shipped_checkpoint  # noqa: E402
 from charclf.predict.classifier import Classifier  # noqa: E402
 from charclf.predict.rows import json_rows  # noqa: E402
+from charclf.server import batcher as batcher_module  # noqa: E402
+from charclf.server.batcher import PredictBatcher  # noqa: E402
 
 
 @pytest.fixture(scope="module")

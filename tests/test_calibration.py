@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from charclf.predict.calibration import brier_score, coverage_curve, fit_temperature, reliability, selective
 from charclf.files.checkpoint import load_checkpoint
+from charclf.predict.calibration import brier_score, coverage_curve, fit_temperature, reliability, selective
 from tests.test_cli import FAST, json_lines, ok, run
 
 

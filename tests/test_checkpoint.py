@@ -3,13 +3,13 @@ import os
 import pytest
 import torch
 
-from charclf.files.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from charclf.files.atomic import atomic_write
-from charclf.predict.classifier import Classifier
 from charclf.config import ModelConfig
 from charclf.errors import CheckpointError
+from charclf.files.atomic import atomic_write
+from charclf.files.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from charclf.models.model import NameClassifier
 from charclf.names.text import DEFAULT_ALPHABET
+from charclf.predict.classifier import Classifier
 
 LABELS = ["English", "Italian", "Japanese"]
 

@@ -7,9 +7,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from charclf.files.checkpoint import load_checkpoint
 from charclf.cli import main
 from charclf.config import ARCHS
+from charclf.files.checkpoint import load_checkpoint
 
 FAST = ["--epochs", "1", "--hidden-size", "16", "--no-progress"]
 
@@ -187,8 +187,8 @@ def test_library_api_matches_the_cli(tiny_data, tmp_path):
 
 
 def test_each_backbone_starts_from_its_own_defaults(tiny_data, tmp_path):
-    from charclf.files.checkpoint import load_checkpoint
     from charclf.config import ARCH_DEFAULTS, default_of
+    from charclf.files.checkpoint import load_checkpoint
 
     ok("train", "--data", tiny_data, "--model", "rnn", "--epochs", "1", "--no-progress", "--out", tmp_path / "r.pt")
     ck = load_checkpoint(tmp_path / "r.pt")

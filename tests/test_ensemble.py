@@ -6,14 +6,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from charclf.files.checkpoint import load_checkpoint
 from charclf.cli import main
 from charclf.config import ModelConfig
-from charclf.models.ensemble import Ensemble, average_probabilities
-from charclf.predict.inference import batched_logits
+from charclf.files.checkpoint import load_checkpoint
 from charclf.models.build import build_model
+from charclf.models.ensemble import Ensemble, average_probabilities
 from charclf.models.model import NameClassifier, weight_shapes
 from charclf.names.text import DEFAULT_ALPHABET
+from charclf.predict.inference import batched_logits
 
 from tests.test_faults import SMALL, charclf, kill_at_epoch, resume_run, synthetic_data  # noqa: F401 (synthetic_data: a fixture)
 

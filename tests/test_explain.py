@@ -5,9 +5,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from charclf.predict.classifier import Classifier
 from charclf.cli import main
 from charclf.files.locations import shipped_checkpoint
+from charclf.predict.classifier import Classifier
 
 SHIPPED = shipped_checkpoint()
 

@@ -9,15 +9,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from charclf.files.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from charclf.predict.classifier import Classifier
 from charclf.cli import main
 from charclf.config import ModelConfig
 from charclf.data.dataset import index_batch, load_dataset, split_dataset
+from charclf.files.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from charclf.files.export import padded_classifier
 from charclf.files.locations import shipped_checkpoint
 from charclf.models.build import build_model
 from charclf.names.text import DEFAULT_ALPHABET
+from charclf.predict.classifier import Classifier
 
 onnxruntime = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")

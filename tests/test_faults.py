@@ -9,8 +9,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from charclf.files.checkpoint import load_checkpoint
 from charclf.cli import main
+from charclf.files.checkpoint import load_checkpoint
 from charclf.training.train import load_training_state, state_path
 from tests.conftest import write_made_up_languages
 

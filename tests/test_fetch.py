@@ -19,8 +19,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from charclf.errors import FetchError
 from charclf.data.fetch import OFFICIAL_URL, fetch_dataset, read_manifest
+from charclf.errors import FetchError
 
 SOURCE = Path(os.environ.get("CHARCLF_DATA") or Path(__file__).resolve().parents[1] / "data/names")
 

@@ -14,10 +14,10 @@ import torch
 from click.testing import CliRunner
 
 import hostile
-from charclf.files import archive, atomic as files
-from charclf.training import train as training
-from charclf.files.checkpoint import load_checkpoint
 from charclf.cli import main
+from charclf.files import archive, atomic as files
+from charclf.files.checkpoint import load_checkpoint
+from charclf.training import train as training
 from charclf.training.outputs import output_lock
 from conftest import TINY
 

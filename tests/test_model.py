@@ -6,10 +6,10 @@ import torch
 from charclf.config import ARCHS, POOLINGS, ModelConfig
 from charclf.data.dataset import index_batch
 from charclf.errors import DeviceError
-from charclf.predict.inference import batched_logits, network_batch
 from charclf.models.build import build_model
 from charclf.models.model import BACKBONES, NameClassifier, pick_device
 from charclf.names.text import DEFAULT_ALPHABET
+from charclf.predict.inference import batched_logits, network_batch
 
 N_LETTERS = len(DEFAULT_ALPHABET)
 NAMES = ["Li", "Jones", "Abe", "Nakamura", "O'Neil"]

@@ -56,8 +56,8 @@ def test_the_logits_are_the_classifiers_own():
 def test_training_with_it_saves_a_plain_classifier(tiny_data, tmp_path):
     from click.testing import CliRunner
 
-    from charclf.files.checkpoint import load_checkpoint
     from charclf.cli import main
+    from charclf.files.checkpoint import load_checkpoint
 
     result = CliRunner().invoke(main, ["train", "--data", str(tiny_data), "--epochs", "2", "--hidden-size", "8",
                                        "--no-progress", "--out", str(tmp_path / "m.pt")])

@@ -6,9 +6,9 @@ import pytest
 import torch
 from charclf.config import ModelConfig
 from charclf.data.dataset import index_batch
-from charclf.predict.inference import batched_logits
 from charclf.models.ngrams import NgramClassifier, NgramTable, letter_codes
 from charclf.names.text import DEFAULT_ALPHABET
+from charclf.predict.inference import batched_logits
 
 N_LETTERS = len(DEFAULT_ALPHABET)
 # Mixed lengths, repeated lengths, one letter, spaces and punctuation.

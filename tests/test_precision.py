@@ -7,15 +7,15 @@ import torch
 from click.testing import CliRunner
 
 import charclf
-from charclf.files.checkpoint import Checkpoint
-from charclf.predict.classifier import Classifier
 from charclf.cli import main
 from charclf.config import ModelConfig
-from charclf.predict.inference import batched_logits
+from charclf.files.checkpoint import Checkpoint
 from charclf.files.locations import shipped_checkpoint
 from charclf.models.build import build_model
-from charclf.predict.precision import native_bfloat16, pick_precision, precision_name
 from charclf.names.text import DEFAULT_ALPHABET
+from charclf.predict.classifier import Classifier
+from charclf.predict.inference import batched_logits
+from charclf.predict.precision import native_bfloat16, pick_precision, precision_name
 
 CPU = torch.device("cpu")
 # Where the CPU has bfloat16 instructions a name's numbers do not depend on its batch, to the last

@@ -8,10 +8,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from charclf.predict.classifier import EMPTY, UNREADABLE
 from charclf.cli import main
 from charclf.data.dataset import encode
 from charclf.names.text import DEFAULT_ALPHABET, fold
+from charclf.predict.classifier import EMPTY, UNREADABLE
 
 names = st.text(max_size=60) | st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
 

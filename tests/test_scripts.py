@@ -10,11 +10,11 @@ import numpy as np
 import torch
 from click.testing import CliRunner
 
-from charclf.names import readings
-from charclf.files.checkpoint import load_checkpoint
 from charclf.cli import main
-from charclf.predict.evidence import BUILTIN_LABELS, NON_NATIVE, ScriptEvidence, combine, learn
+from charclf.files.checkpoint import load_checkpoint
+from charclf.names import readings
 from charclf.names.scripts import SCRIPTS, detect_script, latin_diacritics
+from charclf.predict.evidence import BUILTIN_LABELS, NON_NATIVE, ScriptEvidence, combine, learn
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "charclf/pretrained/model.pt"
 NATIVE = Path(__file__).resolve().parent / "data/native_names.tsv"

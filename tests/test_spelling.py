@@ -5,14 +5,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from charclf.files.checkpoint import load_checkpoint
 from charclf.cli import main
 from charclf.config import ModelConfig, TrainConfig
-from charclf.predict.inference import batched_logits
+from charclf.files.checkpoint import load_checkpoint
 from charclf.models.model import NameClassifier
 from charclf.models.nextletter import NextLetterTask
 from charclf.models.spelling import letter_codes
 from charclf.names.text import DEFAULT_ALPHABET
+from charclf.predict.inference import batched_logits
 
 NAMES = ["Jones", "Li", "X", "Nakamura", "O'Neil", "abc"]
 

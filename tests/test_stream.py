@@ -7,11 +7,11 @@ from collections import Counter
 import pytest
 from click.testing import CliRunner
 
-from charclf.data import stream
-from charclf.files.checkpoint import load_checkpoint
 from charclf.cli import main
-from charclf.errors import DataError
+from charclf.data import stream
 from charclf.data.stream import detect_layout, scan, split_of
+from charclf.errors import DataError
+from charclf.files.checkpoint import load_checkpoint
 from charclf.names.text import DEFAULT_ALPHABET
 from tests.conftest import wait_for_saved_epoch
 

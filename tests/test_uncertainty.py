@@ -10,12 +10,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from charclf.predict import conformal, priors
-from charclf.files.checkpoint import load_checkpoint, save_checkpoint
 from charclf.cli import main
 from charclf.errors import DataError
-from charclf.names.fullnames import family_name
+from charclf.files.checkpoint import load_checkpoint, save_checkpoint
 from charclf.files.locations import resolve_checkpoint
+from charclf.names.fullnames import family_name
+from charclf.predict import conformal, priors
 
 
 def run(*args):

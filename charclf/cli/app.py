@@ -99,8 +99,6 @@ def main():
     """
 
 
-
-
 def threads_option(command):
     return click.option(
         "--threads", type=click.IntRange(min=1), metavar="N",
@@ -123,14 +121,13 @@ def precision_option(command):
 
 
 def use_threads(threads: int | None, batch: bool = True) -> None:
-    from charclf.threads import use_threads
+    """charclf.threads.use_threads, a bad value (of $CHARCLF_THREADS) being a usage error."""
+    from charclf import threads as thread_settings
 
     try:
-        use_threads(threads, batch)
+        thread_settings.use_threads(threads, batch)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-
-
 
 
 def show_option(command):
@@ -178,14 +175,13 @@ def save_plot(draw, out: Path, show: bool | None, what: str, quiet_stdout: bool 
 
 
 def thread_count(threads: int | None, batch: bool) -> int:
-    from charclf.threads import thread_count
+    """charclf.threads.thread_count, a bad value (of $CHARCLF_THREADS) being a usage error."""
+    from charclf import threads as thread_settings
 
     try:
-        return thread_count(threads, batch)
+        return thread_settings.thread_count(threads, batch)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-
-
 
 
 def write_text(path: Path, text: str) -> None:

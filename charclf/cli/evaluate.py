@@ -14,8 +14,8 @@ from charclf.cli.app import (DEVICE_HELP, MODEL_DATA_DEFAULT, SPLIT_CHOICE, chec
 
 def _evaluation(checkpoint, data, split, device, precision, **options):
     """Load the model and score it on one split of its dataset."""
-    from charclf.predict.classifier import Classifier
     from charclf.files.locations import resolve_data_dir
+    from charclf.predict.classifier import Classifier
 
     clf = Classifier.load(checkpoint, device=device, precision=precision)
     recorded = clf.checkpoint.train_config.get("data_dir")
@@ -31,13 +31,10 @@ def _evaluation(checkpoint, data, split, device, precision, **options):
     return clf, result
 
 
-
-
 def _calibration_line(calibration: dict) -> str:
     before, after = calibration["before"], calibration["after"]
     return (f"calibration: temperature {calibration['temperature']:.3f}; ECE ({calibration['bins']} bins) "
             f"{before['ece']:.4f} -> {after['ece']:.4f}, Brier {before['brier']:.4f} -> {after['brier']:.4f}")
-
 
 
 @main.command()

@@ -13,8 +13,8 @@ import click
 
 from charclf.cli.app import (DEVICE_HELP, checkpoint_option, main, min_confidence_option, precision_option,
                              prior_option, reports_errors, thread_count, threads_option, use_threads)
-from charclf.cli.params import FiniteFloatRange
 from charclf.cli.console import NORMAL, VERBOSE, VERBOSITY, say, show_progress, verbosity_options
+from charclf.cli.params import FiniteFloatRange
 
 
 LINES_READ = "charclf.lines_read"  # click context meta: lines _read_lines has read (predict --file)

@@ -8,8 +8,8 @@ import click
 
 from charclf.cli.app import (DEVICE_HELP, TRAIN_DATA_DEFAULT, data_option, main, reports_errors, threads_option,
                              use_threads)
-from charclf.cli.params import FiniteFloatRange
 from charclf.cli.console import VERBOSE, run_log, say, show_progress, verbosity_options
+from charclf.cli.params import FiniteFloatRange
 from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MAX_SEED, MODEL_LIMITS, MODELS, NGRAM, POOLINGS, ModelConfig,
                             TrainConfig, default_of, defaults_for)
 
@@ -24,8 +24,6 @@ def per_arch(field: str) -> str:
     if len(set(shown.values())) == 1:  # the same for every backbone
         return f"[default: {next(iter(shown.values()))}]"
     return "[default: " + ", ".join(f"{arch} {value}" for arch, value in shown.items()) + "]"
-
-
 
 
 @main.command()
@@ -126,9 +124,9 @@ def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, 
       charclf train --data names.csv --out runs/big.pt --threads 2
       torchrun --nproc_per_node 4 -m charclf train --out runs/ddp.pt
     """
-    from charclf.training.distributed import is_main_process
     from charclf.files.locations import default_checkpoint, resolve_data_dir
     from charclf.training import train as training
+    from charclf.training.distributed import is_main_process
 
     use_threads(threads)
     out = out or default_checkpoint()
@@ -210,9 +208,9 @@ def compare(data, archs, epochs, seed, device, threads, out_dir, progress, verbo
     Example:
       charclf compare --archs rnn,gru --epochs 10
     """
+    from charclf.files.locations import resolve_data_dir
     from charclf.training import train as training
     from charclf.training.comparison import compare_models
-    from charclf.files.locations import resolve_data_dir
 
     chosen = [a.strip() for a in archs.split(",") if a.strip()]
     unknown = sorted(set(chosen) - set(MODELS))
@@ -229,8 +227,6 @@ def compare(data, archs, epochs, seed, device, threads, out_dir, progress, verbo
                                        config=config, device=device, progress=progress, log=log)
     for line in compare_models(results, data_dir, out_dir, device):
         click.echo(line)
-
-
 
 
 def _check_resume_options(ctx: click.Context, saved: dict) -> None:

@@ -8,12 +8,12 @@ from typing import Any
 
 import torch
 
-from charclf.files.archive import open_regular, outline, torch_load
 from charclf.config import ModelConfig
 from charclf.errors import CheckpointError
+from charclf.files.archive import open_regular, outline, torch_load
 from charclf.files.atomic import atomic_write
-from charclf.models.build import build_model
 from charclf.files.validation import FORMAT, check_payload, check_weights
+from charclf.models.build import build_model
 
 
 @dataclass

@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from charclf.files.checkpoint import Checkpoint
 from charclf.config import NGRAM
-from charclf.models.ensemble import Ensemble, average_probabilities
 from charclf.errors import CheckpointError
 from charclf.files.atomic import atomic_write
+from charclf.files.checkpoint import Checkpoint
+from charclf.models.ensemble import Ensemble, average_probabilities
 from charclf.models.model import BACKBONES, NameClassifier
 from charclf.models.spelling import combined
 

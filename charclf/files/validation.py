@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from charclf.files.archive import MAX_TENSOR_BYTES
 from charclf.config import MAX_SEED, NGRAM, ModelConfig, saved_model_config
 from charclf.errors import CheckpointError
+from charclf.files.archive import MAX_TENSOR_BYTES
 from charclf.models.model import weight_shapes
 
 FORMAT = 2  # 2: purely recurrent models (mean+max pooling, lower-cased letters) or the n-gram baseline

@@ -11,19 +11,19 @@ from typing import Iterable
 
 import torch
 
-from charclf.predict import conformal, priors
-from charclf.predict.calibration import coverage_curve, scores, selective
-from charclf.files.checkpoint import Checkpoint, load_checkpoint
 from charclf.config import NGRAM
 from charclf.data.batches import open_source
 from charclf.errors import CheckpointError, DataError
-from charclf.predict.inference import batched_logits
+from charclf.files.checkpoint import Checkpoint, load_checkpoint
 from charclf.files.locations import resolve_checkpoint
+from charclf.models.model import pick_device
+from charclf.predict import conformal, priors
+from charclf.predict.calibration import coverage_curve, scores, selective
+from charclf.predict.evidence import ScriptEvidence
+from charclf.predict.inference import batched_logits
+from charclf.predict.precision import pick_precision
 from charclf.predict.scoring import evaluate
 from charclf.report.metrics import majority_baseline, report
-from charclf.models.model import pick_device
-from charclf.predict.precision import pick_precision
-from charclf.predict.evidence import ScriptEvidence
 
 # Prediction, UNKNOWN, UNREADABLE and EMPTY are imported from here too.
 from charclf.predict.prediction import EMPTY, UNKNOWN, UNREADABLE, Prediction, predict_names  # noqa: F401

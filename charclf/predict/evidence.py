@@ -195,8 +195,8 @@ def count_training_scripts(data: Path, labels: Sequence[str], train_names: Itera
     the training split). A folder's names are the pairs of `train_names`; a CSV/TSV file's are
     the rows whose reading hashes into the training split."""
     from charclf.data.dataset import read_label_file
-    from charclf.names.readings import training_reading
     from charclf.data.stream import detect_layout, raw_rows, split_of
+    from charclf.names.readings import training_reading
 
     counts = {label: Counter() for label in labels}
     data = Path(data)

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 from charclf.data.batches import open_source
-from charclf.files.checkpoint import load_checkpoint
 from charclf.files.atomic import atomic_write
-from charclf.predict.inference import batched_logits
+from charclf.files.checkpoint import load_checkpoint
 from charclf.models.model import pick_device
+from charclf.predict.inference import batched_logits
 
 # Name lengths (letters) grouped for the by-length table: (label, shortest, longest).
 LENGTH_GROUPS = (("1-5", 1, 5), ("6-8", 6, 8), ("9-11", 9, 11), ("12+", 12, 10**9))

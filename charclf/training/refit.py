@@ -7,15 +7,16 @@ keeping those names out of training costs accuracy. Refitting keeps both:
 - the run trains on the training names and validates after every epoch, as without refitting
   (the first run): it chooses the epoch, fits the temperature and the label sets, and its
   validation scores are the ones the checkpoint reports;
-- at the same time a second process (the refit, `python -m charclf.training.refit_worker`) trains the same
-  network, with the same settings and seed, on the training and validation names together,
-  keeping its weights (the moving average) at the end of every epoch;
+- at the same time a second process (the refit, `python -m charclf.training.refit_worker`)
+  trains the same network, with the same settings and seed, on the training and validation
+  names together, keeping its weights (the moving average) at the end of every epoch;
 - when both have finished, the refit's weights at the epoch the first run chose are saved, with
   the first run's temperature and label sets. The test split is untouched by both.
 
 On the names dataset this added 0.66 points of test accuracy to the default (mean of split
-seeds 0-2) and gained on all three backbones and seeds (docs/tuning.md). The two processes share the threads the run was given (one each on
-a 2-core machine), so on two free cores the run takes about as long as the first alone.
+seeds 0-2) and gained on all three backbones and seeds (docs/tuning.md). The two processes
+share the threads the run was given (one each on a 2-core machine), so on two free cores the
+run takes about as long as the first alone.
 
 Not under torchrun (its processes already share the work), nor when the validation split has
 fewer than MIN_CALIBRATION_NAMES names (too few to choose with). If the refit fails (it
@@ -35,9 +36,9 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from charclf.predict.calibration import MIN_CALIBRATION_NAMES
 from charclf.errors import CharclfError
 from charclf.names.text import DEFAULT_ALPHABET
+from charclf.predict.calibration import MIN_CALIBRATION_NAMES
 
 
 class RefitFailed(CharclfError):

@@ -22,8 +22,8 @@ from charclf.training.train import Run
 def train_again(job: dict[str, Any]) -> dict[str, Any]:
     """In the refit's process: train the job's network on train + validation -> its weights at
     the end of every epoch, the pairs it trained on and its seconds of training."""
-    from charclf.data.batches import open_source, with_validation_in_training
     from charclf.config import TrainConfig, saved_model_config
+    from charclf.data.batches import open_source, with_validation_in_training
     from charclf.errors import DataError
     from charclf.training.loop import train_one_epoch
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from charclf.files.archive import open_regular, outline, torch_load
 from charclf.errors import CheckpointError
+from charclf.files.archive import open_regular, outline, torch_load
 from charclf.files.atomic import atomic_write
 
 STATE_FORMAT = 2

@@ -26,27 +26,27 @@ from tqdm import tqdm
 
 from charclf.predict import conformal
 
-from charclf.training import distributed, refit
-from charclf.training.averaging import WeightAverage
+from charclf.config import NGRAM, ModelConfig, TrainConfig, defaults_for, saved_model_config
 from charclf.data.batches import open_source
-from charclf.predict.calibration import MIN_CALIBRATION_NAMES, fit_temperature, scores
+from charclf.errors import CharclfError, CheckpointError, DataError
+from charclf.errors import TrainingDiverged
+from charclf.files.atomic import atomic_write, remove_stale_temps
 from charclf.files.card import charclf_version, utc_now
 from charclf.files.checkpoint import Checkpoint, save_checkpoint
-from charclf.config import NGRAM, ModelConfig, TrainConfig, defaults_for, saved_model_config
-from charclf.models.ensemble import MemberTasks
-from charclf.errors import CharclfError, CheckpointError, DataError
-from charclf.files.atomic import atomic_write, remove_stale_temps
-from charclf.errors import TrainingDiverged
-from charclf.predict.scoring import evaluate
-from charclf.training.loop import class_weights, train_one_epoch
-from charclf.report.metrics import majority_baseline
+from charclf.files.validation import check_model_size
 from charclf.models.build import build_model
+from charclf.models.ensemble import MemberTasks
 from charclf.models.model import count_parameters
 from charclf.models.nextletter import NextLetterTask
+from charclf.names.text import DEFAULT_ALPHABET
+from charclf.predict.calibration import MIN_CALIBRATION_NAMES, fit_temperature, scores
+from charclf.predict.scoring import evaluate
+from charclf.report.metrics import majority_baseline
+from charclf.training import distributed, refit
+from charclf.training.averaging import WeightAverage
+from charclf.training.loop import class_weights, train_one_epoch
 from charclf.training.outputs import output_lock, prepare_output
 from charclf.training.runstate import Progress, load_state, rng_states, save_state, set_rng_states, state_path
-from charclf.names.text import DEFAULT_ALPHABET
-from charclf.files.validation import check_model_size
 
 __all__ = ["TrainResult", "TrainingDiverged", "TrainingInterrupted", "train", "resume", "load_training_state",
            "history_paths", "state_path"]
