@@ -20,6 +20,19 @@ if "$work/light/bin/python" -c "import torch" 2>/dev/null; then
   echo "test_light: torch is installed in the light environment" >&2
   exit 1
 fi
+# The installed package (run outside the checkout, so that it is not the one imported) carries
+# every wing and its files.
+(cd "$work" && "$work/light/bin/python" - <<'PY'
+import sys
+from importlib import resources
+for package, name in [("charclf.data", "names.sha256"), ("charclf.server", "web/index.html"),
+                      ("charclf", "pretrained/model.pt")]:
+    assert resources.files(package).joinpath(name).is_file(), f"the installed charclf lacks {package}: {name}"
+import charclf.cli  # noqa: F401 (the command's modules import without torch)
+assert charclf.cli.__file__.startswith(sys.prefix), charclf.cli.__file__
+print("test_light: the installed package holds its data files")
+PY
+)
 
 # The test split's names, as the full install splits them.
 "$FULL/bin/python" - "$CHARCLF_DATA" "$work/test_names.txt" <<'PY'
