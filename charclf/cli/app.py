@@ -13,8 +13,6 @@ import click
 
 from charclf.cli.params import FiniteFloatRange
 from charclf.errors import CharclfError
-
-SPLIT_CHOICE = click.Choice(["test", "val", "train"])
 DEVICE_HELP = "auto (CUDA when available), cpu, or cuda[:N]."
 
 
@@ -79,10 +77,6 @@ def min_confidence_option(help_text: str):
     return click.option("--min-confidence", type=FiniteFloatRange(0, 1), metavar="P", help=help_text)
 
 
-TRAIN_DATA_DEFAULT = "$CHARCLF_DATA, else ./data/names"
-MODEL_DATA_DEFAULT = "$CHARCLF_DATA, else the folder the model was trained on, else ./data/names"
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="charclf", prog_name="charclf")  # read only when asked
 def main():
@@ -135,31 +129,6 @@ def show_option(command):
                         help="Open the plot in a window. Default: when a display and a terminal exist.")(command)
 
 
-def plot_options(plot_help: str, default_out: str):
-    """--plot, --out (where it writes) and --show, for a command that can draw one PNG."""
-    def apply(command):
-        command = needs_plotting(command)
-        command = show_option(command)
-        command = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path(default_out),
-                               show_default=True, help="Where --plot writes.")(command)
-        return click.option("--plot", is_flag=True, help=plot_help)(command)
-    return apply
-
-
-def needs_plotting(command):
-    """--plot without matplotlib: a one-line error naming the extra, before any work."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from charclf.extras import available, install_hint
-
-        if kwargs.get("plot") and not available("matplotlib"):
-            raise click.ClickException(install_hint("matplotlib"))
-        return command(*args, **kwargs)
-
-    return wrapper
-
-
 def save_plot(draw, out: Path, show: bool | None, what: str, quiet_stdout: bool = False) -> None:
     """Call draw(out) to write a PNG; say where `what` went (on stderr when stdout carries JSON);
     open it when asked (or when a screen is there)."""
@@ -182,14 +151,3 @@ def thread_count(threads: int | None, batch: bool) -> int:
         return thread_settings.thread_count(threads, batch)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-
-
-def write_text(path: Path, text: str) -> None:
-    from charclf.files.atomic import atomic_write
-
-    try:
-        atomic_write(path, lambda f: f.write(text.encode()))
-    except OSError as e:
-        raise click.ClickException(f"cannot write {path}: {e.strerror or e}") from None
-
-

@@ -2,14 +2,52 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, MODEL_DATA_DEFAULT, SPLIT_CHOICE, checkpoint_option, data_option, main,
-                             min_confidence_option, needs_plotting, plot_options, precision_option, prior_option,
-                             reports_errors, save_plot, show_option, threads_option, use_threads, write_text)
+from charclf.cli.app import (DEVICE_HELP, checkpoint_option, data_option, main, min_confidence_option, precision_option,
+                             prior_option, reports_errors, save_plot, show_option, threads_option, use_threads)
+
+
+SPLIT_CHOICE = click.Choice(["test", "val", "train"])
+MODEL_DATA_DEFAULT = "$CHARCLF_DATA, else the folder the model was trained on, else ./data/names"
+
+
+def plot_options(plot_help: str, default_out: str):
+    """--plot, --out (where it writes) and --show, for a command that can draw one PNG."""
+    def apply(command):
+        command = needs_plotting(command)
+        command = show_option(command)
+        command = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path(default_out),
+                               show_default=True, help="Where --plot writes.")(command)
+        return click.option("--plot", is_flag=True, help=plot_help)(command)
+    return apply
+
+
+def needs_plotting(command):
+    """--plot without matplotlib: a one-line error naming the extra, before any work."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from charclf.extras import available, install_hint
+
+        if kwargs.get("plot") and not available("matplotlib"):
+            raise click.ClickException(install_hint("matplotlib"))
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def _write_text(path: Path, text: str) -> None:
+    from charclf.files.atomic import atomic_write
+
+    try:
+        atomic_write(path, lambda f: f.write(text.encode()))
+    except OSError as e:
+        raise click.ClickException(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def _evaluation(checkpoint, data, split, device, precision, **options):
@@ -176,7 +214,7 @@ def confusion(checkpoint, data, split, normalize, plot, out, show, device, threa
     table = format_confusion(result["confusion"], clf.labels, normalize=normalize)
     if not plot:
         if out:
-            write_text(out, table + "\n")
+            _write_text(out, table + "\n")
             click.echo(f"wrote the confusion matrix to {out}")
         else:
             click.echo(table)

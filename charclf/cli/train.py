@@ -6,12 +6,15 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, TRAIN_DATA_DEFAULT, data_option, main, reports_errors, threads_option,
+from charclf.cli.app import (DEVICE_HELP, data_option, main, reports_errors, threads_option,
                              use_threads)
 from charclf.cli.console import VERBOSE, run_log, say, show_progress, verbosity_options
 from charclf.cli.params import FiniteFloatRange
 from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MAX_SEED, MODEL_LIMITS, MODELS, NGRAM, POOLINGS, ModelConfig,
                             TrainConfig, default_of, defaults_for)
+
+
+TRAIN_DATA_DEFAULT = "$CHARCLF_DATA, else ./data/names"
 
 
 def per_arch(field: str) -> str:
