@@ -5,18 +5,19 @@ The Python API (the CLI calls the same functions)::
     import charclf
 
     clf = charclf.load()                        # the model `charclf train` last wrote, else the shipped one
-    clf = charclf.load("runs/lstm.pt", device="cpu")
-    clf = charclf.load("model.onnx")            # from `charclf export`: ONNX Runtime, no torch
+    clf = charclf.load("runs/lstm.pt")          # through ONNX Runtime when runs/lstm.onnx is its export
+    clf = charclf.load("runs/lstm.pt", backend="torch", device="cuda")
     for p in clf.predict(["Hinton", "Satoshi"], k=3):
         print(p.name, p.top)                    # Hinton [('English', 0.95...), ('Scottish', 0.01...), ...]
 
     result = charclf.train("data/names", "runs/gru.pt", arch="gru",
                            config=charclf.TrainConfig(epochs=12))
-    print(result.metrics["test"])               # {'accuracy': ..., 'macro_f1': ..., 'n': ...}
+    print(result.metrics["test"])               # {'accuracy': ..., 'macro_f1': ..., 'n': ...} (needs charclf[train])
 
     clf.evaluate("data/names", split="test")    # accuracy, macro_f1, per_label, confusion
 
-Importing charclf is cheap: torch loads on first use of a name that needs it.
+Importing charclf is cheap: ONNX Runtime or torch loads on first use of a name that needs it, and
+prediction needs no torch at all.
 """
 
 from importlib import import_module
@@ -29,7 +30,6 @@ from charclf.errors import CharclfError, CheckpointError, DataError, DeviceError
 _LAZY = {
     "Classifier": "charclf.predict.classifier",
     "Prediction": "charclf.predict.prediction",
-    "OnnxClassifier": "charclf.predict.onnx_runtime",
     "TrainResult": "charclf.training.train",
     "train": "charclf.training.train",
     "fetch_dataset": "charclf.data.fetch",
@@ -40,18 +40,15 @@ __all__ = ["__version__", "load", "ModelConfig", "TrainConfig", "CharclfError", 
            "DeviceError", "FetchError", *_LAZY]
 
 
-def load(path=None, device="auto", threads=1, precision=None):
-    """Load a checkpoint as a Classifier (default: the model `charclf train` last wrote, else the
-    pretrained model that ships with charclf), predicting in `precision` (charclf.predict.precision:
-    float32 unless asked). A .onnx file (`charclf export`) loads as an OnnxClassifier: the same
-    predict(), on ONNX Runtime with `threads` threads, in float32, without torch."""
-    from charclf.predict.onnx_runtime import OnnxClassifier, is_onnx
+def load(path=None, device="auto", threads=1, precision=None, backend="auto"):
+    """Load a model as a Classifier (default: the model `charclf train` last wrote, else the
+    pretrained model that ships with charclf). A .onnx file, or a .pt checkpoint with its current
+    .onnx export beside it, runs on ONNX Runtime with `threads` threads, without torch; otherwise,
+    or with backend="torch", a GPU `device` or a bfloat16 `precision`, torch runs the .pt
+    (charclf.predict.loading). The answers are the same either way."""
+    from charclf.predict.loading import load as load_model
 
-    if is_onnx(path):
-        return OnnxClassifier.load(path, threads=threads)
-    from charclf.predict.classifier import Classifier
-
-    return Classifier.load(path, device=device, precision=precision)
+    return load_model(path, device=device, precision=precision, threads=threads, backend=backend)
 
 
 def _version() -> str:

@@ -6,10 +6,10 @@ import importlib.util
 
 # Top-level module -> (what needs it, the extra that installs it).
 EXTRAS = {
-    "torch": ("this command needs torch", "torch"),
+    "torch": ("this command needs torch", "train"),
     "matplotlib": ("plots need matplotlib", "plot"),
-    "onnx": ("exporting to ONNX needs onnx", "export"),
-    "onnxruntime": ("reading .onnx models needs onnxruntime", "onnx"),
+    "onnx": ("exporting to ONNX needs onnx", "train"),
+    "onnxruntime": ("predicting needs onnxruntime (part of the core install)", "onnx"),
     "sklearn": ("this needs scikit-learn", "bench"),
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install charclf (editable, with torch, plotting, ONNX export, serving, Japanese readings and the
+# Install charclf (editable, with training (torch and ONNX export), plotting, serving, Japanese readings and the
 # test extra) into a virtual environment: ./.venv or $VENV.
 # torch comes first and only when the environment has none, so an existing build (CUDA
 # included) is kept; TORCH_SPEC says which to install (default: torch==2.13.0).
@@ -12,4 +12,4 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   # shellcheck disable=SC2086  # TORCH_SPEC may carry pip options, e.g. an --index-url
   "$VENV/bin/python" -m pip install -q ${TORCH_SPEC:-torch==2.13.0}
 fi
-"$VENV/bin/python" -m pip install -q -e ".[torch,plot,export,serve,japanese,pandas,test]"  # pandas: predict_dataframe's tests
+"$VENV/bin/python" -m pip install -q -e ".[train,plot,serve,japanese,pandas,test]"  # pandas: predict_dataframe's tests

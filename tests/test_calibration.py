@@ -91,7 +91,9 @@ def test_predict_divides_the_logits_by_the_temperature(model):
     clf = charclf.load(model, device="cpu")
     logits = clf.logits(["Rossi"])
     [p] = clf.predict(["Rossi"], k=1)
-    assert p.top[0][1] == pytest.approx(torch.softmax(logits / clf.temperature, dim=1).max().item(), abs=1e-6)
+    from charclf.predict.calibration import softmax
+
+    assert p.top[0][1] == pytest.approx(float(softmax(logits, clf.temperature).max()), abs=1e-6)
 
 
 def test_calibration_command_reports_and_plots(model, tiny_data, tmp_path):

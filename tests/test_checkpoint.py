@@ -31,8 +31,8 @@ def test_round_trip_keeps_everything_and_predicts_the_same(tmp_path):
     assert (loaded.alphabet, loaded.labels) == (DEFAULT_ALPHABET, LABELS)
     assert loaded.train_config == {"seed": 3, "epochs": 1}
     assert loaded.metrics == {"test": {"accuracy": 0.5}}
-    before = Classifier(ck, device="cpu").predict(["Jones", "Rossi"], k=3)
-    after = Classifier(loaded, device="cpu").predict(["Jones", "Rossi"], k=3)
+    before = Classifier.from_checkpoint(ck, device="cpu").predict(["Jones", "Rossi"], k=3)
+    after = Classifier.from_checkpoint(loaded, device="cpu").predict(["Jones", "Rossi"], k=3)
     assert [p.top for p in before] == [p.top for p in after]
     assert [f for f in os.listdir(tmp_path)] == ["m.pt"]  # no temp files left
 

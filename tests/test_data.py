@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from charclf.data.dataset import encode, index_batch, letter_indices, load_dataset, pack_batch, split_dataset
+from charclf.data.dataset import load_dataset, split_dataset
+from charclf.data.tensors import encode, index_batch, letter_indices, pack_batch
 from charclf.errors import DataError
 from charclf.names.text import DEFAULT_ALPHABET
 

@@ -41,12 +41,9 @@ def test_every_row_is_the_prediction_for_that_prefix(clf):
 
 
 def test_all_prefixes_go_to_the_model_as_one_batch(clf, monkeypatch):
-    import charclf.predict.classifier
-
     calls = []
-    batched = charclf.predict.classifier.batched_logits
-    monkeypatch.setattr(charclf.predict.classifier, "batched_logits", lambda model, names, *args, **kwargs:
-                        calls.append(names) or batched(model, names, *args, **kwargs))
+    logits = clf.backend.logits
+    monkeypatch.setattr(clf.backend, "logits", lambda names: calls.append(names) or logits(names))
     clf.explain("Papadopoulos")
     assert calls == [["P", "Pa", "Pap", "Papa", "Papad", "Papado", "Papadop", "Papadopo", "Papadopou",
                       "Papadopoul", "Papadopoulo", "Papadopoulos"]]  # 12 prefixes, one batch

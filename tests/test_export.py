@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from charclf.cli import main
 from charclf.config import ModelConfig
-from charclf.data.dataset import index_batch, load_dataset, split_dataset
+from charclf.data.dataset import load_dataset, split_dataset
+from charclf.data.tensors import index_batch
 from charclf.files.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from charclf.files.export import padded_classifier
 from charclf.files.locations import shipped_checkpoint
@@ -43,12 +44,11 @@ def shipped_onnx(tmp_path_factory):
 
 
 def test_onnx_gives_the_torch_probabilities_of_the_shipped_model(shipped_onnx):
-    from charclf.predict.onnx_runtime import OnnxClassifier
-
-    clf, light = Classifier.load(shipped_checkpoint(), device="cpu"), OnnxClassifier.load(shipped_onnx)
+    clf, light = Classifier.load(shipped_checkpoint(), backend="torch"), Classifier.load(shipped_onnx)
+    assert (clf.backend.name, light.backend.name) == ("torch", "onnx")
     assert (light.labels, light.alphabet, light.temperature) == (clf.labels, clf.alphabet, clf.temperature)
     readable = [p.as_read for p in clf.predict(NAMES) if p.top]
-    expected, got = clf.probabilities(readable).numpy(), light.probabilities(readable)
+    expected, got = clf.probabilities(readable), light.probabilities(readable)
     assert abs(expected - got).max() < 1e-4
     assert (expected.argmax(1) == got.argmax(1)).all()
     for a, b in zip(clf.predict(NAMES, k=3), light.predict(NAMES, k=3)):
@@ -57,12 +57,10 @@ def test_onnx_gives_the_torch_probabilities_of_the_shipped_model(shipped_onnx):
 
 
 def test_onnx_agrees_with_torch_on_the_whole_test_split(shipped_onnx, real_data):
-    from charclf.predict.onnx_runtime import OnnxClassifier
-
-    clf = Classifier.load(shipped_checkpoint(), device="cpu")
+    clf = Classifier.load(shipped_checkpoint(), backend="torch")
     seed = clf.checkpoint.train_config.get("seed", 0)
     names = [name for name, _ in split_dataset(load_dataset(real_data), seed)["test"]]
-    expected, got = clf.probabilities(names).numpy(), OnnxClassifier.load(shipped_onnx).probabilities(names)
+    expected, got = clf.probabilities(names), Classifier.load(shipped_onnx).probabilities(names)
     assert len(names) > 1000
     assert abs(expected - got).max() < 1e-4
     assert (expected.argmax(1) == got.argmax(1)).all()
@@ -70,10 +68,11 @@ def test_onnx_agrees_with_torch_on_the_whole_test_split(shipped_onnx, real_data)
 
 def test_predict_reads_onnx_through_the_cli_as_it_reads_the_checkpoint(shipped_onnx):
     names = ["Jones", "Иванов", "山田", "...", "Nakamura"]
-    assert ok("predict", *names, "--checkpoint", shipped_onnx) == ok("predict", *names)
+    assert ok("predict", *names, "--checkpoint", shipped_onnx) == ok("predict", *names, "--backend", "torch")
     as_json = [json.loads(line) for line in ok("predict", *names, "--json", "--min-confidence", "0.9",
                                                   "--checkpoint", shipped_onnx).splitlines()]
-    expected = [json.loads(line) for line in ok("predict", *names, "--json", "--min-confidence", "0.9").splitlines()]
+    expected = [json.loads(line) for line in ok("predict", *names, "--json", "--min-confidence", "0.9", "--backend",
+                                                "torch").splitlines()]
     assert [row["label"] for row in as_json] == [row["label"] for row in expected]
     for row, want in zip(as_json, expected):
         for p, q in zip(row["predictions"], want["predictions"]):
@@ -105,22 +104,26 @@ def without(module: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
 
 
-def test_without_torch_onnx_still_predicts_and_torch_commands_say_what_to_install(shipped_onnx):
+def test_without_torch_onnx_still_predicts_and_torch_commands_say_what_to_install(shipped_onnx, tmp_path):
     done = without("torch", "predict", "--checkpoint", str(shipped_onnx), "Jones")
     assert done.returncode == 0 and done.stdout.startswith("Jones  English"), done.stderr
-    done = without("torch", "predict", "Jones")
-    assert done.returncode == 1 and done.stderr.startswith("Error: predicting from a .pt checkpoint needs torch: "
-                                                           "pip install 'charclf[torch]'") and done.stderr.count("\n") == 1
-    for command in (["evaluate"], ["info"], ["export", "m.onnx"], ["train", "--epochs", "1"]):
+    done = without("torch", "predict", "Jones")  # the shipped model's .onnx
+    assert done.returncode == 0 and done.stdout.startswith("Jones  English"), done.stderr
+    lone = tmp_path / "lone.pt"  # a checkpoint without its export
+    lone.write_bytes(shipped_checkpoint().read_bytes())
+    done = without("torch", "predict", "--checkpoint", str(lone), "Jones")
+    assert done.returncode == 1 and done.stderr.startswith(f"Error: {lone}: reading a .pt checkpoint needs torch: "
+                                                           "pip install 'charclf[train]'") and done.stderr.count("\n") == 1
+    for command in (["export", "m.onnx"], ["train", "--epochs", "1"]):
         done = without("torch", *command)
-        assert (done.returncode, done.stderr) == (1, "Error: this command needs torch: pip install 'charclf[torch]'\n")
+        assert (done.returncode, done.stderr) == (1, "Error: this command needs torch: pip install 'charclf[train]'\n")
     assert without("torch", "--help").returncode == 0
     done = without("torch", "predict", "--checkpoint", str(shipped_onnx), "--device", "cuda", "Jones")
     assert done.returncode == 2 and "runs on the CPU" in done.stderr
     done = without("onnxruntime", "predict", "--checkpoint", str(shipped_onnx), "Jones")
-    assert done.returncode == 1 and "pip install 'charclf[onnx]'" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 1 and "pip install onnxruntime" in done.stderr and "Traceback" not in done.stderr
     done = without("onnx", "export", str(shipped_onnx.with_name("other.onnx")))
-    assert done.returncode == 1 and "pip install 'charclf[export]'" in done.stderr
+    assert done.returncode == 1 and "pip install 'charclf[train]'" in done.stderr
 
 
 def random_checkpoint(**options) -> Checkpoint:
@@ -140,18 +143,16 @@ SHAPES = [dict(arch="gru"), dict(arch="lstm", num_layers=2), dict(arch="rnn", bi
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "-".join(map(str, s.values())))
 def test_the_padded_path_gives_the_packed_model_numbers_for_every_shape(shape, tmp_path):
     checkpoint = random_checkpoint(**shape)
-    clf = Classifier(checkpoint, device="cpu")
+    clf = Classifier.from_checkpoint(checkpoint, device="cpu")
     names = ["Jones", "Li", "X", "Nakamura", "Wolfeschlegelstein", "abc", "De la Cruz"]
     model_names = [n.lower() for n in names] if checkpoint.model_config.lowercase else names
     with torch.no_grad():
         padded, _ = padded_classifier(checkpoint)(*index_batch(model_names, checkpoint.alphabet))
-    assert (padded - clf.probabilities(names)).abs().max() < 1e-5
+    assert abs(padded.numpy() - clf.probabilities(names)).max() < 1e-5
     path = tmp_path / "m.pt"
     save_checkpoint(path, checkpoint)
     ok("export", "--checkpoint", path, tmp_path / "m.onnx")
-    from charclf.predict.onnx_runtime import OnnxClassifier
-
-    assert abs(OnnxClassifier.load(tmp_path / "m.onnx").probabilities(names) - padded.numpy()).max() < 1e-5
+    assert abs(Classifier.load(tmp_path / "m.onnx").probabilities(names) - padded.numpy()).max() < 1e-5
 
 
 def test_torchscript_export_runs_without_charclf(tmp_path):
@@ -159,10 +160,10 @@ def test_torchscript_export_runs_without_charclf(tmp_path):
     ok("export", "--format", "torchscript", out)
     extra = {"charclf_card.json": ""}
     module = torch.jit.load(str(out), _extra_files=extra)
-    clf = Classifier.load(shipped_checkpoint(), device="cpu")
+    clf = Classifier.load(shipped_checkpoint(), backend="torch")
     letters, lengths = index_batch(["jones", "nakamura", "li"], clf.alphabet)
     probabilities, _ = module(letters, lengths)
-    assert (probabilities - clf.probabilities(["Jones", "Nakamura", "Li"])).abs().max() < 1e-5
+    assert abs(probabilities.detach().numpy() - clf.probabilities(["Jones", "Nakamura", "Li"])).max() < 1e-5
     assert json.loads(extra["charclf_card.json"])["labels"] == clf.labels
 
 
@@ -207,26 +208,33 @@ def test_a_failed_export_leaves_an_existing_file_as_it_was(shipped_onnx, tmp_pat
 
 
 def test_threads_reach_onnx_runtime(shipped_onnx):
-    from charclf.predict.onnx_runtime import OnnxClassifier
-
-    assert OnnxClassifier.load(shipped_onnx, threads=2).session.get_session_options().intra_op_num_threads == 2
+    assert Classifier.load(shipped_onnx, threads=2).backend.threads == 2
     assert ok("predict", "Jones", "--threads", "2", "--checkpoint", shipped_onnx).startswith("Jones  English")
     result = CliRunner().invoke(main, ["predict", "Jones", "--checkpoint", str(shipped_onnx)], env={"CHARCLF_THREADS": "x"})
     assert result.exit_code == 2 and "CHARCLF_THREADS must be a whole number" in result.output
 
 
+def _description(path, **changes) -> str:
+    import onnx
+
+    meta = {prop.key: prop.value for prop in onnx.load(str(path)).metadata_props}
+    return json.dumps({**json.loads(meta["charclf.description"]), **changes})
+
+
 @pytest.mark.parametrize("key, value, message", [
-    ("charclf.labels", "[1, null]", "labels are not unique"),
-    ("charclf.labels", json.dumps(["English"] * 18), "labels are not unique"),
-    ("charclf.labels", "[not json", "metadata is not readable"),
-    ("charclf.temperature", "nan", "out of range"),
-    ("charclf.alphabet", "aaaa", "repeats letters"),
-    ("charclf.names.scripts", "{broken", "metadata is not readable"),
+    ("charclf.description", dict(labels=[1, None]), "labels do not match its model config"),
+    ("charclf.description", dict(labels=["English"] * 18), "labels repeat"),
+    ("charclf.description", "[not json", "description is not readable JSON"),
+    ("charclf.description", dict(calibration={"temperature": float("nan")}), "temperature is not a positive number"),
+    ("charclf.description", dict(alphabet="aaaa"), "alphabet does not match its model config"),
+    ("charclf.description", dict(scripts={"probabilities": {"English": {"Latin": "x"}}}), "script table"),
+    ("charclf.format", "7", "metadata format '7' is not supported"),
 ])
 def test_hostile_onnx_metadata_is_one_line(shipped_onnx, tmp_path, key, value, message):
     import onnx
 
     model = onnx.load(str(shipped_onnx))
+    value = _description(shipped_onnx, **value) if isinstance(value, dict) else value
     for prop in model.metadata_props:
         if prop.key == key:
             prop.value = value

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from charclf.config import ARCHS, POOLINGS, ModelConfig
-from charclf.data.dataset import index_batch
+from charclf.data.tensors import index_batch
 from charclf.errors import DeviceError
 from charclf.models.build import build_model
 from charclf.models.model import BACKBONES, NameClassifier, pick_device

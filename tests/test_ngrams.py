@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 from charclf.config import ModelConfig
-from charclf.data.dataset import index_batch
+from charclf.data.tensors import index_batch
 from charclf.models.ngrams import NgramClassifier, NgramTable, letter_codes
 from charclf.names.text import DEFAULT_ALPHABET
 from charclf.predict.inference import batched_logits
@@ -48,7 +48,7 @@ def test_ngram_buckets_do_not_depend_on_batch_padding():
 
 HASH_SCRIPT = """
 import sys, torch
-from charclf.data.dataset import index_batch
+from charclf.data.tensors import index_batch
 from charclf.models.ngrams import NgramTable, letter_codes
 from charclf.names.text import DEFAULT_ALPHABET
 table = NgramTable(len(DEFAULT_ALPHABET), 2, 1 << 18)

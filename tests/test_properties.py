@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from charclf.cli import main
-from charclf.data.dataset import encode
+from charclf.data.tensors import encode
 from charclf.names.text import DEFAULT_ALPHABET, fold
 from charclf.predict.classifier import EMPTY, UNREADABLE
 

@@ -51,9 +51,9 @@ def _rank_prefix() -> str:
 def checkpoint_option(command):
     return click.option(
         "--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
-        help="Checkpoint file. Default: the model `charclf train` last wrote to its default place, "
-             "else the pretrained model that ships with charclf. predict and info also read a .onnx file "
-             "from `charclf export`, without torch.",
+        help="Model file: a .pt checkpoint (its .onnx export beside it is used when current; see --backend) "
+             "or a .onnx export. Default: the model `charclf train` last wrote to its default place, else the "
+             "pretrained model that ships with charclf.",
     )(command)
 
 
@@ -112,6 +112,30 @@ def precision_option(command):
              "instructions, the same test accuracy, probabilities that differ in the third decimal "
              "(docs/prediction.md, \"Precision\"). auto: bfloat16 on such a CPU, else float32.",
     )(command)
+
+
+def backend_option(command):
+    from charclf.config import BACKENDS
+
+    return click.option(
+        "--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
+        help="Which runtime runs the network. auto: ONNX Runtime on the model's .onnx export when it is there "
+             "and current (training writes it beside the .pt; the shipped model has one) and neither a GPU "
+             "--device nor bfloat16 is asked for; else torch. The answers are the same.",
+    )(command)
+
+
+def load_model(checkpoint, device: str, precision: str | None, threads: int | None, backend: str, batch: bool):
+    """charclf.load for a command, on `threads` (see thread_count; a torch backend is set to them)."""
+    from charclf.predict.loading import load
+
+    count = thread_count(threads, batch)
+    clf = load(checkpoint, device=device, precision=precision, threads=count, backend=backend)
+    if clf.backend.name == "torch":
+        import torch
+
+        torch.set_num_threads(count)
+    return clf
 
 
 def use_threads(threads: int | None, batch: bool = True) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, checkpoint_option, data_option, main, min_confidence_option, precision_option,
-                             prior_option, reports_errors, save_plot, show_option, threads_option, use_threads)
+from charclf.cli.app import (backend_option, load_model, DEVICE_HELP, checkpoint_option, data_option, main, min_confidence_option, precision_option,
+                             prior_option, reports_errors, save_plot, show_option, threads_option)
 
 
 SPLIT_CHOICE = click.Choice(["test", "val", "train"])
@@ -50,7 +50,7 @@ def _write_text(path: Path, text: str) -> None:
         raise click.ClickException(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def _evaluation(checkpoint, data, split, device, precision, **options):
+def _evaluation(checkpoint, data, split, device, precision, threads, backend, **options):
     """Load the model and score it on one split of its dataset."""
     from charclf.files.locations import resolve_data_dir
     from charclf.predict.classifier import Classifier
@@ -87,8 +87,10 @@ def _calibration_line(calibration: dict) -> str:
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
 @precision_option
+@backend_option
 @reports_errors
-def evaluate(checkpoint, data, split, min_confidence, plot, out, show, prior, as_json, device, threads, precision):
+def evaluate(checkpoint, data, split, min_confidence, plot, out, show, prior, as_json, device, threads, precision,
+             backend):
     """Score a model on a split of its dataset, re-made exactly as at training time.
 
     Prints accuracy, macro-F1 (mean F1 over labels), the always-majority baseline, the
@@ -100,10 +102,9 @@ def evaluate(checkpoint, data, split, min_confidence, plot, out, show, prior, as
       charclf evaluate --split val --json
       charclf evaluate --min-confidence 0.6 --plot --out coverage.png
     """
-    use_threads(threads)
     from charclf.report.metrics import format_confusion, format_per_label
 
-    clf, result = _evaluation(checkpoint, data, split, device, precision, prior=prior,
+    clf, result = _evaluation(checkpoint, data, split, device, precision, threads, backend, prior=prior,
                               min_confidence=0.0 if plot and min_confidence is None else min_confidence)
     if min_confidence is None:
         result.pop("selective", None)
@@ -145,8 +146,9 @@ def evaluate(checkpoint, data, split, min_confidence, plot, out, show, prior, as
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
 @precision_option
+@backend_option
 @reports_errors
-def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device, threads, precision):
+def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device, threads, precision, backend):
     """How far the model's probabilities can be trusted, before and after its temperature.
 
     Training fits one temperature on the validation split (temperature scaling) and stores
@@ -159,8 +161,7 @@ def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device,
     Example:
       charclf calibration --plot --out calibration.png
     """
-    use_threads(threads)
-    clf, result = _evaluation(checkpoint, data, split, device, precision, bins=bins)
+    clf, result = _evaluation(checkpoint, data, split, device, precision, threads, backend, bins=bins)
     cal = result["calibration"]
     if plot:
         from charclf.report.plots import save_reliability
@@ -197,9 +198,10 @@ def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device,
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
 @precision_option
+@backend_option
 @needs_plotting
 @reports_errors
-def confusion(checkpoint, data, split, normalize, plot, out, show, device, threads, precision):
+def confusion(checkpoint, data, split, normalize, plot, out, show, device, threads, precision, backend):
     """Show which labels the model mistakes for which (rows: true, columns: predicted).
 
     \b
@@ -207,10 +209,9 @@ def confusion(checkpoint, data, split, normalize, plot, out, show, device, threa
       charclf confusion --normalize
       charclf confusion --plot --out confusion.png
     """
-    use_threads(threads)
     from charclf.report.metrics import format_confusion
 
-    clf, result = _evaluation(checkpoint, data, split, device, precision)
+    clf, result = _evaluation(checkpoint, data, split, device, precision, threads, backend)
     table = format_confusion(result["confusion"], clf.labels, normalize=normalize)
     if not plot:
         if out:

@@ -35,17 +35,11 @@ def export(out, fmt, checkpoint):
 
     if fmt == "onnx" and not available("onnx"):
         raise click.ClickException(install_hint("onnx"))
-    from charclf.files.card import card_of_checkpoint
-    from charclf.files.checkpoint import load_checkpoint
-    from charclf.files.export import export as write
+    from charclf.files.export import export_file
     from charclf.files.locations import resolve_checkpoint
 
     source = resolve_checkpoint(checkpoint)
-    loaded = load_checkpoint(source)
-    from charclf.files.card import charclf_version, utc_now
-
-    exported = {"format": fmt, "from": source.name, "charclf_version": charclf_version(), "date": utc_now()}
-    write(loaded, {**card_of_checkpoint(loaded), "exported": exported}, out, fmt)
+    export_file(source, out, fmt)
     click.echo(f"exported {source} to {out} ({fmt}, {out.stat().st_size:,} bytes)")
 
 
@@ -58,28 +52,31 @@ def info(checkpoint, as_json):
 
     charclf and torch versions, date, backbone and sizes, parameters, labels, the training
     data's fingerprint, the split, test and validation scores, and the calibration. A .onnx file
-    (from `charclf export`) is read without torch. What an older checkpoint does not record is
-    shown as unknown.
+    (from `charclf export` or training) is read without torch. What an older checkpoint does not
+    record is shown as unknown.
     """
-    from charclf.predict.onnx_runtime import is_onnx
+    from charclf.predict.loading import load
 
-    if is_onnx(checkpoint):
-        from charclf.predict.onnx_runtime import read_metadata
-
-        card = json.loads(read_metadata(checkpoint).get("charclf.files.card", "{}"))
-        source = checkpoint
-        if not card:
-            raise click.ClickException(f"{checkpoint} holds no model card")
-    else:
-        from charclf.files.card import card_of_checkpoint
-        from charclf.files.checkpoint import load_checkpoint
-        from charclf.files.locations import resolve_checkpoint
-
-        source = resolve_checkpoint(checkpoint)
-        card = card_of_checkpoint(load_checkpoint(source))
+    clf = load(checkpoint)  # checked as prediction checks it: the card shows nothing that did not pass
+    card = card_of(clf)
+    source = clf.path
     if as_json:
         click.echo(json.dumps({"checkpoint": str(source), **card}, indent=2))
         return
     from charclf.files.card import format_card
 
     click.echo(format_card(card, str(source)))
+
+
+def card_of(clf) -> dict:
+    """The card of a loaded model: a .pt checkpoint's own, or one made from an .onnx export's
+    checked description, with how it was exported."""
+    from dataclasses import asdict
+
+    from charclf.files.card import card_from_parts, card_of_checkpoint
+
+    if clf.backend.name == "torch":
+        return card_of_checkpoint(clf.checkpoint)
+    d = clf.checkpoint
+    card = card_from_parts(asdict(d.model_config), d.labels, d.alphabet, d.train_config, d.metrics, d.calibration)
+    return {**card, "exported": clf.backend.card} if clf.backend.card else card

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, checkpoint_option, main, min_confidence_option, precision_option,
-                             prior_option, reports_errors, thread_count, threads_option, use_threads)
+from charclf.cli.app import (DEVICE_HELP, backend_option, checkpoint_option, load_model, main, min_confidence_option,
+                             precision_option, prior_option, reports_errors, threads_option)
 from charclf.cli.console import NORMAL, VERBOSE, VERBOSITY, say, show_progress, verbosity_options
 from charclf.cli.params import FiniteFloatRange
 
@@ -83,7 +83,7 @@ def _refuse_table_options(file, table: dict) -> None:
 
 @reports_errors
 def _predict_table(table, *, names, file, as_json, k, min_confidence, checkpoint, device, batch_size, threads,
-                   precision, verbosity, columns, out, delimiter, encoding_errors, all_probs,
+                   precision, backend, verbosity, columns, out, delimiter, encoding_errors, all_probs,
                    **predict_options) -> None:
     """predict --csv: the table's rows with their answers, to --out or stdout. `predict_options`:
     predict's other options, passed on to Classifier.predict as they are."""
@@ -95,7 +95,7 @@ def _predict_table(table, *, names, file, as_json, k, min_confidence, checkpoint
             raise click.BadParameter(f"one character, or 'tab', got {delimiter!r}", param_hint="--delimiter")
     from charclf.predict.tables import write_predictions
 
-    clf = _predictor(checkpoint, device, threads, precision, batch=True)
+    clf = _predictor(checkpoint, device, threads, precision, backend, batch=True)
     predict_options = _uncertainty_options(clf, **predict_options)
     started = time.perf_counter()
     summary = write_predictions(clf, table, out, columns, k, min_confidence, all_probs, delimiter, encoding_errors,
@@ -154,13 +154,14 @@ def _read_lines(file: Path | str):
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
 @precision_option
+@backend_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=32768, show_default=True,
               help="Names (or --csv rows) read and predicted together from a file (fewer, larger batches: "
                    "faster, up to about this size).")
 @table_options
 @reports_errors
 def predict(names, k, file, min_confidence, coverage, prior, full_names, as_json, checkpoint, device, batch_size,
-            threads, precision):
+            threads, precision, backend):
     """Predict the likeliest languages of NAMES, with calibrated probabilities.
 
     Names come from the arguments, or from --file (one per line; '-' or a lone '-' argument
@@ -196,7 +197,7 @@ def predict(names, k, file, min_confidence, coverage, prior, full_names, as_json
         raise click.UsageError("no names: give some as arguments, or use --file FILE ('-' for stdin)")
     from charclf.names.lines import too_long
 
-    clf = _predictor(checkpoint, device, threads, precision, batch=bool(file))
+    clf = _predictor(checkpoint, device, threads, precision, backend, batch=bool(file))
     options = {"k": k, "min_confidence": min_confidence,
                **_uncertainty_options(clf, coverage=coverage, prior=prior, full_names=full_names)}
     lines = ((i, name, too_long(name)) for i, name in enumerate(names, start=1)) if names else _read_lines(file)
@@ -224,39 +225,19 @@ def _uncertainty_options(clf, coverage: float | None, prior: str | None, full_na
     if coverage is not None and prior not in (None, "train"):
         raise click.UsageError("--coverage and --prior cannot be combined: label sets keep their coverage "
                                "for the training population only")
-    if not hasattr(clf, "set_threshold"):
-        raise click.UsageError("--coverage and --prior need the .pt checkpoint (an exported .onnx model "
-                               "does not carry label-set scores and training label counts)")
     if coverage is not None:
         clf.set_threshold(coverage)  # a checkpoint without label sets: say so now
     return {**options, "coverage": coverage, "prior": prior}
 
 
-def _predictor(checkpoint, device: str, threads: int | None, precision: str, batch: bool):
-    """The model to predict with: ONNX Runtime for a .onnx file (no torch), else the torch classifier."""
-    clf = _load_predictor(checkpoint, device, threads, precision, batch)
+def _predictor(checkpoint, device: str, threads: int | None, precision: str, backend: str, batch: bool):
+    """The model to predict with (charclf.predict.loading: ONNX Runtime where it can, else torch)."""
+    clf = load_model(checkpoint, device, precision, threads, backend, batch)
     # The model and all that was imported live until the run ends: frozen, the garbage collector no
     # longer walks them again and again while batches of predictions come and go (about 0.5 s per
     # 100,000 names, most of its time).
     gc.freeze()
     return clf
-
-
-def _load_predictor(checkpoint, device: str, threads: int | None, precision: str, batch: bool):
-    from charclf.extras import available
-    from charclf.predict.onnx_runtime import OnnxClassifier, is_onnx
-
-    if is_onnx(checkpoint):  # ONNX Runtime, no torch
-        if device not in ("auto", "cpu"):
-            raise click.UsageError(f"--device {device}: a .onnx model runs on the CPU (ONNX Runtime)")
-        return OnnxClassifier.load(checkpoint, threads=thread_count(threads, batch=batch))
-    if not available("torch"):
-        raise click.ClickException("predicting from a .pt checkpoint needs torch: pip install 'charclf[torch]' "
-                                   "(or predict from an exported model: --checkpoint MODEL.onnx)")
-    from charclf.predict.classifier import Classifier
-
-    use_threads(threads, batch=batch)  # names as arguments: a few, one thread
-    return Classifier.load(checkpoint, device=device, precision=precision)
 
 
 def _predict_chunk(clf, chunk, options: dict, as_json: bool) -> int:

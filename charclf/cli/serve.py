@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, checkpoint_option, main, precision_option, reports_errors, save_plot,
-                             show_option, threads_option, use_threads)
+from charclf.cli.app import (DEVICE_HELP, backend_option, checkpoint_option, load_model, main, precision_option,
+                             reports_errors, save_plot, show_option, thread_count, threads_option)
 
 
 @main.command()
@@ -24,8 +24,9 @@ from charclf.cli.app import (DEVICE_HELP, checkpoint_option, main, precision_opt
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
 @precision_option
+@backend_option
 @reports_errors
-def explain(name, k, as_json, plot, show, checkpoint, device, threads, precision):
+def explain(name, k, as_json, plot, show, checkpoint, device, threads, precision, backend):
     """Show how the answer for NAME forms, letter by letter.
 
     For every prefix of the name as the model reads it (H, Hi, Hin, ... Hinton) it prints the
@@ -41,11 +42,9 @@ def explain(name, k, as_json, plot, show, checkpoint, device, threads, precision
       charclf explain Иванов --json
       charclf explain Hinton --plot explain.png
     """
-    from charclf.predict.classifier import Classifier
     from charclf.predict.explain import format_explanation
 
-    use_threads(threads, batch=False)
-    result = Classifier.load(checkpoint, device=device, precision=precision).explain(name, k=k)
+    result = load_model(checkpoint, device, precision, threads, backend, batch=False).explain(name, k=k)
     if plot:
         from charclf.report.explain_plot import save_explanation
 
@@ -67,10 +66,11 @@ def explain(name, k, as_json, plot, show, checkpoint, device, threads, precision
                    "names (1: each request alone).")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @precision_option
+@backend_option
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
               default="warning", show_default=True, help="uvicorn's log level (info: one line per request).")
 @reports_errors
-def serve(host, port, checkpoint, workers, max_batch, device, precision, log_level):
+def serve(host, port, checkpoint, workers, max_batch, device, precision, backend, log_level):
     """Serve the model over HTTP: a web page and a JSON API (needs `pip install 'charclf[serve]'`).
 
     \b
@@ -87,17 +87,11 @@ def serve(host, port, checkpoint, workers, max_batch, device, precision, log_lev
     Example:
       charclf serve --port 8000   # then open http://127.0.0.1:8000/
     """
-    from charclf.predict.classifier import Classifier
     from charclf.server.app import require_extra, run_server
-    from charclf.threads import thread_count
 
     require_extra()
-    use_threads(1)  # one torch thread per model call; --workers of them at once
-    try:
-        workers = thread_count(workers)
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
-    clf = Classifier.load(checkpoint, device=device, precision=precision)
+    workers = thread_count(workers, batch=True)
+    clf = load_model(checkpoint, device, precision, 1, backend, batch=False)  # one thread per model call
     shown = f"[{host}]" if ":" in host else host
     ready = f"serving {clf.path} on http://{shown}:{port}/ with {workers} worker(s); Ctrl-C stops"
     run_server(clf, host, port, workers, max_batch, log_level, on_ready=lambda: click.echo(ready, err=True))

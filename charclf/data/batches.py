@@ -10,14 +10,15 @@ import copy
 import dataclasses
 import math
 from pathlib import Path
-from typing import Iterator, Sequence
-
-import torch
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from charclf.data.dataset import Dataset, split_dataset, split_warnings
 from charclf.data.stream import StreamDataset, open_dataset
 
-Batch = tuple[list[str], torch.Tensor]  # B folded names, (B,) label indices
+if TYPE_CHECKING:  # torch is needed for training's batches only: evaluating reads the held-out names
+    import torch
+
+Batch = "tuple[list[str], torch.Tensor]"  # B folded names, (B,) label indices
 
 
 class FolderSource:
@@ -38,6 +39,8 @@ class FolderSource:
 
     def epoch(self, epoch: int, batch_size: int, bucket: bool, rank: int = 0, world: int = 1) -> Iterator[Batch]:
         """This rank's batches of `epoch`: ceil(n_batches / world) of them."""
+        import torch
+
         x, y = self.held["train"]
         y = torch.tensor(y)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)  # this epoch's order
@@ -77,7 +80,7 @@ class StreamSource:
 
     def epoch(self, epoch: int, batch_size: int, bucket: bool, rank: int = 0, world: int = 1) -> Iterator[Batch]:
         for batch in self.stream.train_batches(epoch, batch_size, bucket, rank, world):
-            yield [name for name, _ in batch], torch.tensor([label for _, label in batch])
+            yield [name for name, _ in batch], _tensor([label for _, label in batch])
 
     def notes(self) -> list[str]:
         """What the scan found: rows per label, labels a split lacks, skipped rows, samples."""
@@ -118,3 +121,9 @@ def with_validation_in_training(source):
 
 def _unzip(pairs: list[tuple[str, int]]) -> tuple[list[str], list[int]]:
     return [name for name, _ in pairs], [label for _, label in pairs]
+
+
+def _tensor(targets: list[int]):
+    import torch
+
+    return torch.tensor(targets)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,8 @@ from charclf.config import ModelConfig
 from charclf.errors import CheckpointError
 from charclf.files.archive import open_regular, outline, torch_load
 from charclf.files.atomic import atomic_write
-from charclf.files.validation import FORMAT, check_payload, check_weights
+from charclf.files.description import ModelDescription
+from charclf.files.validation import check_payload, check_weights
 from charclf.models.build import build_model
 
 
@@ -37,6 +38,12 @@ class Checkpoint:
     def temperature(self) -> float:
         return float(self.calibration.get("temperature", 1.0))
 
+    @property
+    def description(self) -> ModelDescription:
+        """All of it but the weights (what an exported .onnx file carries in its metadata)."""
+        return ModelDescription(self.model_config, self.alphabet, list(self.labels), self.train_config, self.metrics,
+                                self.calibration, self.scripts)
+
     def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         model = build_model(self.model_config)
         try:
@@ -48,17 +55,8 @@ class Checkpoint:
 
 
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
-    payload = {
-        "format": FORMAT,
-        "model": {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()},
-        "model_config": asdict(checkpoint.model_config),
-        "alphabet": checkpoint.alphabet,
-        "labels": list(checkpoint.labels),
-        "train_config": checkpoint.train_config,
-        "metrics": checkpoint.metrics,
-        "calibration": checkpoint.calibration,
-        "scripts": checkpoint.scripts,
-    }
+    payload = {**checkpoint.description.as_payload(),
+               "model": {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()}}
     try:
         atomic_write(Path(path), lambda f: torch.save(payload, f))
     except OSError as e:
@@ -74,16 +72,8 @@ def load_checkpoint(path: Path) -> Checkpoint:
         checked = _named(path, check_payload, outline(file, path))
         payload = torch_load(file, path)
     _named(path, check_weights, payload["model"])
-    return Checkpoint(
-        model_config=checked.model_config,
-        alphabet=checked.alphabet,
-        labels=checked.labels,
-        state_dict=payload["model"],
-        train_config=payload["train_config"],
-        metrics=payload["metrics"],
-        calibration=payload.get("calibration", {}),
-        scripts=payload.get("scripts", {}),
-    )
+    return Checkpoint(checked.model_config, checked.alphabet, checked.labels, payload["model"], checked.train_config,
+                      checked.metrics, checked.calibration, checked.scripts)
 
 
 def _named(path: Path, check, *args):

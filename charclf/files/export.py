@@ -122,14 +122,23 @@ def padded_classifier(checkpoint: Checkpoint) -> nn.Module:
 
 def example_inputs(checkpoint: Checkpoint) -> tuple[torch.Tensor, torch.Tensor]:
     """Two names of different lengths, so that no size is fixed by the example."""
-    from charclf.data.dataset import index_batch
+    from charclf.data.tensors import index_batch
 
     return index_batch(["Jones", "Nakamura"], checkpoint.alphabet)
 
 
-def metadata(checkpoint: Checkpoint, card: dict) -> dict[str, str]:
-    """What a runtime needs besides the graph (and the card), as string key/value pairs."""
+ONNX_FORMAT = 1  # the metadata's layout (charclf.predict.onnx_runtime reads it)
+
+
+def metadata(checkpoint: Checkpoint, card: dict, source: str = "") -> dict[str, str]:
+    """What a runtime needs besides the graph, as string key/value pairs: charclf's own (the format,
+    the checked description, the sha256 of the .pt it came from, how it was exported), and the
+    labels, alphabet, lower-casing, temperature and card one by one, for other runtimes."""
     return {
+        "charclf.format": str(ONNX_FORMAT),
+        "charclf.description": checkpoint.description.to_json(),
+        "charclf.source": source,
+        "charclf.exported": json.dumps(card.get("exported", {})),
         "charclf.labels": json.dumps(checkpoint.labels),
         "charclf.alphabet": checkpoint.alphabet,
         "charclf.lowercase": json.dumps(checkpoint.model_config.lowercase),
@@ -141,12 +150,13 @@ def metadata(checkpoint: Checkpoint, card: dict) -> dict[str, str]:
     }
 
 
-def export(checkpoint: Checkpoint, card: dict, out: Path, fmt: str = "onnx") -> None:
-    """Write `checkpoint` to `out` as `fmt` (see FORMATS), atomically."""
+def export(checkpoint: Checkpoint, card: dict, out: Path, fmt: str = "onnx", source: str = "") -> None:
+    """Write `checkpoint` to `out` as `fmt` (see FORMATS), atomically; `source`: the sha256 of the
+    .pt file it was read from (an .onnx beside its .pt is used in its place only while they match)."""
     module = padded_classifier(checkpoint)
     inputs = example_inputs(checkpoint)
     if fmt == "onnx":
-        data = _onnx_bytes(module, inputs, metadata(checkpoint, card))
+        data = _onnx_bytes(module, inputs, metadata(checkpoint, card, source))
     elif fmt == "torchscript":
         data = _torchscript_bytes(module, inputs, card)
     else:
@@ -156,6 +166,25 @@ def export(checkpoint: Checkpoint, card: dict, out: Path, fmt: str = "onnx") -> 
         atomic_write(Path(out), lambda f: f.write(data))
     except OSError as e:
         raise CheckpointError(f"cannot write {out}: {e.strerror or e}") from None
+
+
+def export_file(source: Path, out: Path, fmt: str = "onnx") -> None:
+    """Export the checkpoint file `source` to `out`, with its card and how it was exported."""
+    import hashlib
+
+    from charclf.files.card import card_of_checkpoint, charclf_version, utc_now
+    from charclf.files.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(source)
+    with open(source, "rb") as f:
+        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+    exported = {"format": fmt, "from": Path(source).name, "charclf_version": charclf_version(), "date": utc_now()}
+    export(loaded, {**card_of_checkpoint(loaded), "exported": exported}, out, fmt, source=sha256)
+
+
+def onnx_beside(checkpoint: Path) -> Path:
+    """Where `charclf train` writes a checkpoint's ONNX export, and where prediction looks for it."""
+    return Path(checkpoint).with_suffix(".onnx")
 
 
 def _onnx_bytes(module: nn.Module, inputs: tuple, meta: dict[str, str]) -> bytes:

@@ -35,11 +35,14 @@ def resolve_data_dir(data: str | os.PathLike | None, fallback: str | None = None
 
 
 def home_dir() -> Path:
-    """$CHARCLF_HOME, else $XDG_DATA_HOME/charclf, else ~/.local/share/charclf."""
+    """$CHARCLF_HOME, else the platform's place for a user's application data (platformdirs):
+    $XDG_DATA_HOME/charclf or ~/.local/share/charclf on Linux, ~/Library/Application Support/charclf
+    on macOS, %LOCALAPPDATA%\\charclf on Windows."""
     if os.environ.get(HOME_ENV):
         return Path(os.environ[HOME_ENV])
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "charclf"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("charclf", appauthor=False))
 
 
 def default_checkpoint() -> Path:

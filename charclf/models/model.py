@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from charclf.config import NGRAM, ModelConfig
-from charclf.data.dataset import index_batch, pack_batch
+from charclf.data.tensors import index_batch, pack_batch
 from charclf.errors import DeviceError
 from charclf.models.spelling import SpellingHeads, combined, letter_codes
 

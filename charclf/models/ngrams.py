@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from charclf.data.dataset import index_batch, pack_batch
+from charclf.data.tensors import index_batch, pack_batch
 
 _PRIME = 2_147_483_647  # 2^31 - 1: keys stay below it, so key * multiplier fits in int64
 _MULTIPLIER = 1_000_003  # mixes a key before it is cut to n_buckets

@@ -5,27 +5,40 @@ from __future__ import annotations
 
 import math
 
-import torch
+import numpy as np
 
 # Fewer validation names than this and no temperature is fitted (T stays 1, the raw softmax):
 # a handful of names, all answered right, drive T to its bound (0.01), a certainty no model has.
 MIN_CALIBRATION_NAMES = 30
 
 
-def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, min_names: int = MIN_CALIBRATION_NAMES) -> float:
-    """The T > 0 that minimises the negative log-likelihood of softmax(logits / T) on (N,) targets;
-    1.0 (the raw softmax) when there are fewer than `min_names` names to fit it on.
+def softmax(logits, temperature: float = 1.0) -> np.ndarray:
+    """(N, C) logits -> (N, C) softmax(logits / temperature), in the logits' float type."""
+    z = np.asarray(logits) / temperature
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
 
+
+def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> float:
+    """Mean negative log-softmax of the true labels; (N, C) float64 logits, (N,) int targets."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_z = np.log(np.exp(shifted).sum(axis=1))
+    return float((log_z - shifted[np.arange(len(targets)), targets]).mean())
+
+
+def fit_temperature(logits, targets, min_names: int = MIN_CALIBRATION_NAMES) -> float:
+    """The T > 0 that minimises the negative log-likelihood of softmax(logits / T) on (N,) targets
+    (arrays or CPU tensors); 1.0 (the raw softmax) when there are fewer than `min_names` names to fit it on.
     One scalar, so accuracy cannot change (argmax is the same for every T); fitted on the
     validation split, never on the split it is judged on. The NLL is convex in 1/T, so a
     golden-section search over log T in [1/100, 100] finds the optimum to ~1e-6.
     """
     if len(targets) < max(min_names, 1):
         return 1.0  # too few names to fit on (a tiny dataset's validation split): raw softmax
-    logits, targets = logits.double(), targets.long()
+    logits, targets = np.asarray(logits, dtype=np.float64), np.asarray(targets, dtype=np.int64)
 
     def nll(log_t: float) -> float:
-        return torch.nn.functional.cross_entropy(logits / math.exp(log_t), targets).item()
+        return cross_entropy(logits / math.exp(log_t), targets)
 
     lo, hi = math.log(0.01), math.log(100.0)
     ratio = (math.sqrt(5) - 1) / 2
@@ -43,16 +56,16 @@ def fit_temperature(logits: torch.Tensor, targets: torch.Tensor, min_names: int 
     return math.exp((lo + hi) / 2)
 
 
-def reliability(probabilities: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> dict:
+def reliability(probabilities, targets, bins: int = 15) -> dict:
     """Expected calibration error over `bins` equal-width confidence bins, and the bins themselves.
-
     probabilities: (N, C), rows summing to 1; targets: (N,). A name falls in the bin of its top
     probability (its confidence); ECE = sum over bins of |accuracy - mean confidence| x share.
     """
-    confidence, predicted = probabilities.max(dim=1)
-    correct = (predicted == targets).double()
+    probabilities, targets = np.asarray(probabilities), np.asarray(targets)
+    confidence = probabilities.max(axis=1).astype(np.float64)
+    correct = (probabilities.argmax(axis=1) == targets).astype(np.float64)
     # Bin i holds confidences in (i/bins, (i+1)/bins]; a confidence of exactly 0 goes to bin 0.
-    index = (confidence.double() * bins).ceil().long().clamp(1, bins) - 1
+    index = np.clip(np.ceil(confidence * bins).astype(np.int64), 1, bins) - 1
     rows, ece = [], 0.0
     n = len(targets)
     for i in range(bins):
@@ -60,34 +73,38 @@ def reliability(probabilities: torch.Tensor, targets: torch.Tensor, bins: int = 
         count = int(members.sum())
         row = {"low": i / bins, "high": (i + 1) / bins, "count": count, "confidence": None, "accuracy": None}
         if count:
-            row["confidence"] = confidence[members].double().mean().item()
-            row["accuracy"] = correct[members].mean().item()
+            row["confidence"] = float(confidence[members].mean())
+            row["accuracy"] = float(correct[members].mean())
             ece += abs(row["accuracy"] - row["confidence"]) * count / n
         rows.append(row)
     return {"ece": ece, "bins": rows}
 
 
-def brier_score(probabilities: torch.Tensor, targets: torch.Tensor) -> float:
+def brier_score(probabilities, targets) -> float:
     """Mean over names of the squared distance between the probability vector and the one-hot truth
     (0 is perfect; 2 is the worst)."""
-    truth = torch.nn.functional.one_hot(targets.long(), probabilities.shape[1]).to(probabilities.dtype)
-    return ((probabilities - truth) ** 2).sum(dim=1).mean().item()
+    probabilities, targets = np.asarray(probabilities, dtype=np.float64), np.asarray(targets, dtype=np.int64)
+    truth = np.zeros_like(probabilities)
+    truth[np.arange(len(targets)), targets] = 1.0
+    return float(((probabilities - truth) ** 2).sum(axis=1).mean())
 
 
-def nll(probabilities: torch.Tensor, targets: torch.Tensor) -> float:
+def nll(probabilities, targets) -> float:
     """Mean negative log-likelihood of the true labels."""
-    return -probabilities.gather(1, targets.long()[:, None]).clamp_min(1e-12).log().mean().item()
+    probabilities, targets = np.asarray(probabilities, dtype=np.float64), np.asarray(targets, dtype=np.int64)
+    return float(-np.log(np.maximum(probabilities[np.arange(len(targets)), targets], 1e-12)).mean())
 
 
-def scores(probabilities: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> dict:
+def scores(probabilities, targets, bins: int = 15) -> dict:
     """ECE, Brier score and NLL of one set of probabilities, with the reliability bins."""
     r = reliability(probabilities, targets, bins)
     return {"ece": r["ece"], "brier": brier_score(probabilities, targets), "nll": nll(probabilities, targets),
             "bins": r["bins"]}
 
 
-def selective(confidence: torch.Tensor, correct: torch.Tensor, threshold: float) -> dict:
+def selective(confidence, correct, threshold: float) -> dict:
     """Answer only where confidence >= threshold: the share answered (coverage) and the accuracy there."""
+    confidence, correct = np.asarray(confidence), np.asarray(correct, dtype=np.float64)
     answered = confidence >= threshold
     n_answered = int(answered.sum())
     return {
@@ -95,10 +112,10 @@ def selective(confidence: torch.Tensor, correct: torch.Tensor, threshold: float)
         "coverage": n_answered / len(confidence) if len(confidence) else 0.0,
         "answered": n_answered,
         "abstained": len(confidence) - n_answered,
-        "selective_accuracy": correct[answered].double().mean().item() if n_answered else None,
+        "selective_accuracy": float(correct[answered].mean()) if n_answered else None,
     }
 
 
-def coverage_curve(confidence: torch.Tensor, correct: torch.Tensor, points: int = 101) -> list[dict]:
+def coverage_curve(confidence, correct, points: int = 101) -> list[dict]:
     """selective() at thresholds 0, 0.01, ..., 1: how accuracy rises as the model abstains more."""
     return [selective(confidence, correct, i / (points - 1)) for i in range(points)]

@@ -1,4 +1,9 @@
-"""The library's front door: load a trained model, predict names, evaluate on a split."""
+"""The library's front door: load a trained model, predict names, evaluate on a split.
+
+Everything after the network's logits (temperature, the script evidence, priors, label sets,
+abstention, scores) runs here in numpy, the same for both backends: ONNX Runtime on an exported
+.onnx file (charclf.predict.onnx_runtime; no torch needed) or torch on a .pt checkpoint
+(charclf.predict.torch_backend). Which one loads is decided by charclf.predict.loading."""
 
 from __future__ import annotations
 
@@ -7,26 +12,31 @@ import hashlib
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Protocol
 
-import torch
+import numpy as np
 
-from charclf.config import NGRAM
 from charclf.data.batches import open_source
 from charclf.errors import CheckpointError, DataError
-from charclf.files.checkpoint import Checkpoint, load_checkpoint
-from charclf.files.locations import resolve_checkpoint
-from charclf.models.model import pick_device
+from charclf.files.description import ModelDescription
 from charclf.predict import conformal, priors
-from charclf.predict.calibration import coverage_curve, scores, selective
+from charclf.predict.calibration import coverage_curve, scores, selective, softmax
 from charclf.predict.evidence import ScriptEvidence
-from charclf.predict.inference import batched_logits
-from charclf.predict.precision import pick_precision
-from charclf.predict.scoring import evaluate
+from charclf.predict.scoring import score
 from charclf.report.metrics import majority_baseline, report
 
 # Prediction, UNKNOWN, UNREADABLE and EMPTY are imported from here too.
 from charclf.predict.prediction import EMPTY, UNKNOWN, UNREADABLE, Prediction, predict_names  # noqa: F401
+
+
+class Backend(Protocol):
+    name: str  # "onnx" or "torch"
+    precision: str
+    device: object
+
+    def logits(self, folded: list[str]) -> np.ndarray: ...  # (N, n_classes) float32
+
+    def describe(self) -> str: ...
 
 
 class Classifier:
@@ -37,31 +47,34 @@ class Classifier:
     [('Japanese', 0.949...), ('Arabic', 0.009...)]
     """
 
-    def __init__(self, checkpoint: Checkpoint, device: torch.device | str = "auto", path: Path | None = None,
-                 precision: str | None = None):
-        self.checkpoint = checkpoint
+    def __init__(self, description: ModelDescription, backend: Backend, path: Path | None = None,
+                 model_id: str | None = None):
+        self.checkpoint = description  # what the model file says (a files.checkpoint.Checkpoint for a .pt)
+        self.backend = backend
         self.path = path
-        self.device = device if isinstance(device, torch.device) else pick_device(device)
-        # "float32" or "bfloat16" products at prediction time (charclf.predict.precision; None: $CHARCLF_PRECISION,
-        # else float32). The n-gram baseline has no products to speed up: always float32.
-        self.precision = pick_precision(precision, self.device) if checkpoint.model_config.arch != NGRAM else "float32"
-        try:
-            self.model = checkpoint.build_model(self.device)
-        except CheckpointError as e:
-            raise CheckpointError(f"{path}: {e}" if path else str(e)) from None
+        self._model_id = model_id
         # P(script | label), combined with the network's probabilities (charclf.predict.evidence); None: no table.
-        self.evidence = ScriptEvidence.for_checkpoint(checkpoint.labels, checkpoint.scripts)
+        self.evidence = ScriptEvidence.for_checkpoint(description.labels, description.scripts)
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, device: torch.device | str = "auto",
-             precision: str | None = None) -> "Classifier":
-        """Load `path`, or the model `charclf train` last wrote to its default place, or the shipped one."""
-        path = resolve_checkpoint(path)
-        return cls(load_checkpoint(path), device=device, path=path, precision=precision)
+    def load(cls, path: str | os.PathLike | None = None, device="auto", precision: str | None = None,
+             threads: int = 1, backend: str = "auto") -> "Classifier":
+        """Load `path`, or the model `charclf train` last wrote to its default place, or the shipped
+        one; through ONNX Runtime where a current .onnx export is there, else torch (see
+        charclf.predict.loading.load; `backend` "onnx" or "torch" forces one)."""
+        from charclf.predict.loading import load
+
+        return load(path, device=device, precision=precision, threads=threads, backend=backend)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint, device="auto", precision: str | None = None,
+                        path: Path | None = None) -> "Classifier":
+        """A loaded files.checkpoint.Checkpoint, run by torch."""
+        from charclf.predict.torch_backend import TorchBackend
+
+        return cls(checkpoint, TorchBackend(checkpoint, device, precision, path), path)
 
     def __repr__(self) -> str:
-        from charclf.models.model import count_parameters
-
         c = self.checkpoint.model_config
         if c.arch == "ngram":
             shape = f"character 1-{c.ngram_max_n}-grams in {c.ngram_buckets:,} buckets"
@@ -69,9 +82,8 @@ class Classifier:
             shape = (f"{'bidirectional' if c.bidirectional else 'one direction'}, hidden {c.hidden_size} x "
                      f"{c.num_layers} layer(s), embedding {c.embedding_dim}, pooling {c.pooling}"
                      + (f", {c.members} members" if c.members > 1 else ""))
-        return (f"<Classifier {c.arch} ({shape}), {count_parameters(self.model):,} parameters, "
-                f"{len(self.labels)} labels, temperature {self.temperature:.4f}, on {self.device} in {self.precision}, "
-                f"from {self.path}>")
+        return (f"<Classifier {c.arch} ({shape}), {len(self.labels)} labels, temperature {self.temperature:.4f}, "
+                f"{self.backend.describe()}, from {self.path}>")
 
     @property
     def labels(self) -> list[str]:
@@ -86,19 +98,27 @@ class Classifier:
         """Logits are divided by this before the softmax (fitted on validation at training time)."""
         return self.checkpoint.temperature
 
-    def logits(self, folded: list[str]) -> torch.Tensor:
-        """Already-folded, non-empty names -> (N, n_classes) raw logits."""
-        return batched_logits(self.model, folded, self.alphabet, self.device, precision=self.precision)
+    @property
+    def precision(self) -> str:
+        return self.backend.precision
 
-    def probabilities(self, folded: list[str], prior: str | dict | None = None) -> torch.Tensor:
+    @property
+    def device(self):
+        return self.backend.device
+
+    def logits(self, folded: list[str]) -> np.ndarray:
+        """Already-folded, non-empty names -> (N, n_classes) float32 raw logits."""
+        logits = self.backend.logits(folded)
+        if not np.isfinite(logits).all():  # finite but enormous weights can still overflow
+            raise CheckpointError(f"{self.path or 'the model'}: its outputs are not finite numbers; its weights are broken")
+        return logits
+
+    def probabilities(self, folded: list[str], prior: str | dict | None = None) -> np.ndarray:
         """Already-folded, non-empty names -> (N, n_classes) calibrated probabilities; with a
         `prior` (see charclf.predict.priors), reweighted to that population's label frequencies."""
-        probabilities = torch.softmax(self.logits(folded) / self.temperature, dim=1)
-        if not torch.isfinite(probabilities).all():  # finite but enormous weights can still overflow
-            raise CheckpointError(f"{self.path or 'the model'}: its outputs are not finite numbers; its weights are broken")
-        return self.reweight(probabilities, prior)
+        return self.reweight(softmax(self.logits(folded), self.temperature), prior)
 
-    def reweight(self, probabilities: torch.Tensor, prior: str | dict | None) -> torch.Tensor:
+    def reweight(self, probabilities: np.ndarray, prior: str | dict | None) -> np.ndarray:
         """(N, n_classes) calibrated probabilities under the target `prior` (None or "train": as they are)."""
         target = None if prior is None else priors.target_prior(prior, self.labels)
         if target is None:
@@ -112,7 +132,10 @@ class Classifier:
 
     @functools.cached_property
     def model_id(self) -> str | None:
-        """The first 16 hex digits of the checkpoint file's sha256: which model answered."""
+        """The first 16 hex digits of the .pt checkpoint's sha256 (for an .onnx export, of the .pt it
+        came from): which model answered, whichever backend ran it."""
+        if self._model_id:
+            return self._model_id[:16]
         if self.path is None:
             return None
         with open(self.path, "rb") as f:
@@ -149,12 +172,13 @@ class Classifier:
         def top_k(readable: list[Prediction], k: int):
             probs = self.probabilities([p.as_read for p in readable])  # (N, C)
             if self.evidence is not None:  # the script each name was typed in is evidence too
-                probs = torch.from_numpy(self.evidence.posterior([p.read_from for p in readable], probs.cpu().numpy(),
-                                                                 lambda texts: self.probabilities(texts).cpu().numpy()))
+                probs = self.evidence.posterior([p.read_from for p in readable], probs, self.probabilities)
             probs = self.reweight(probs, prior)  # both per-label products: the order does not matter
-            top_p, idx = probs.topk(k, dim=1)  # (N, k) each
+            # Best first; a stable sort on the negated values breaks ties by label order.
+            idx = np.argsort(-probs, axis=1, kind="stable")[:, :k]  # (N, k)
+            top_p = np.take_along_axis(probs, idx, axis=1)
             sets = conformal.label_sets(probs, q) if q is not None else None
-            return idx.flatten().tolist(), top_p.flatten().tolist(), sets
+            return idx.flatten().tolist(), top_p.astype(float).flatten().tolist(), sets
 
         return predict_names(names, self.alphabet, self.labels, top_k, k, min_confidence, full_names, self.model_id)
 
@@ -182,37 +206,35 @@ class Classifier:
                 f"trained on {', '.join(self.labels)}"
             )
         names, targets = source.held[split]
-        result = evaluate(self.model, names, targets, self.labels, self.alphabet, self.device, self.precision)
-        logits = result.pop("logits")
-        result.pop("loss")
-        result["split"] = split
-        result["split_rows"] = source.sizes[split]  # more than n when a large file's split was sampled
-        result["data_dir"] = str(data_dir)
+        logits = self.logits(names).astype(np.float64)  # (N, C)
+        result = score(logits, targets, self.labels)
+        del result["logits"], result["loss"]
+        result.update(split=split, split_rows=source.sizes[split], data_dir=str(data_dir))  # rows: sampled or not
         train_counts = Counter(dict(enumerate(source.train_counts)))  # all the baseline needs
         result["majority_baseline"] = majority_baseline(train_counts, targets, self.labels)
         result["same_data_as_training"] = source.fingerprint == self.checkpoint.train_config.get("data_fingerprint")
-        truth = torch.tensor(targets)
+        truth = np.asarray(targets, dtype=np.int64)
         if prior not in (None, "train"):
-            probs = self.reweight(torch.softmax(logits / self.temperature, dim=1), prior)
-            result.update(report(targets, probs.argmax(1).tolist(), self.labels), prior=prior)
-            logits = probs.clamp_min(1e-30).log() * self.temperature  # softmax(logits / T) gives probs back
+            probs = self.reweight(softmax(logits, self.temperature), prior)
+            result.update(report(targets, probs.argmax(axis=1).tolist(), self.labels), prior=prior)
+            logits = np.log(np.maximum(probs, 1e-30)) * self.temperature  # softmax(logits / T) gives probs back
         elif self.checkpoint.calibration.get("conformal"):
-            result["label_sets"] = conformal.report(torch.softmax(logits / self.temperature, dim=1), truth,
+            result["label_sets"] = conformal.report(softmax(logits, self.temperature), truth,
                                                     self.checkpoint.calibration["conformal"])
         result["calibration"] = self._calibration(logits, truth, bins)
         if min_confidence is not None:
-            confidence = torch.softmax(logits / self.temperature, dim=1).max(dim=1).values
-            correct = logits.argmax(1) == truth
+            confidence = softmax(logits, self.temperature).max(axis=1)
+            correct = logits.argmax(axis=1) == truth
             result["selective"] = selective(confidence, correct, min_confidence)
             result["coverage_curve"] = coverage_curve(confidence, correct)
         return result
 
-    def _calibration(self, logits: torch.Tensor, targets: torch.Tensor, bins: int) -> dict:
+    def _calibration(self, logits: np.ndarray, targets: np.ndarray, bins: int) -> dict:
         """ECE, Brier score and NLL of the raw softmax (before) and with the temperature (after)."""
         return {
             "temperature": self.temperature,
             "fit_on": self.checkpoint.calibration.get("fit_on"),
             "bins": bins,
-            "before": scores(torch.softmax(logits, dim=1), targets, bins),
-            "after": scores(torch.softmax(logits / self.temperature, dim=1), targets, bins),
+            "before": scores(softmax(logits), targets, bins),
+            "after": scores(softmax(logits, self.temperature), targets, bins),
         }

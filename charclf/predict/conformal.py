@@ -19,18 +19,20 @@ from __future__ import annotations
 
 import math
 
-import torch
+import numpy as np
 
 SCORE = "0 if the true label is the top one, else 1 - p(true label)"
 LEVELS = (0.8, 0.9, 0.95)  # what evaluate and the benchmark report
 
 
-def fit(probabilities: torch.Tensor, targets: torch.Tensor) -> dict:
-    """(N, C) calibrated probabilities of the validation names and their (N,) labels -> what the
-    checkpoint stores: the score's name and the N sorted scores (rounded: 6 digits are plenty)."""
-    true_p = probabilities.double().gather(1, targets.long()[:, None]).squeeze(1)
-    is_top = probabilities.argmax(dim=1) == targets
-    scores = sorted(round(float(s), 6) for s in torch.where(is_top, 0.0, 1 - true_p).tolist())
+def fit(probabilities, targets) -> dict:
+    """(N, C) calibrated probabilities of the validation names and their (N,) labels (arrays or CPU
+    tensors) -> what the checkpoint stores: the score's name and the N sorted scores (rounded: 6
+    digits are plenty)."""
+    probabilities, targets = np.asarray(probabilities, dtype=np.float64), np.asarray(targets, dtype=np.int64)
+    true_p = np.take_along_axis(probabilities, targets[:, None], axis=1)[:, 0]
+    is_top = probabilities.argmax(axis=1) == targets
+    scores = sorted(round(float(s), 6) for s in np.where(is_top, 0.0, 1 - true_p))
     return {"score": SCORE, "fit_on": "val", "n": len(scores), "scores": scores}
 
 
@@ -42,23 +44,24 @@ def threshold(calibration: dict, coverage: float) -> float:
     return math.inf if rank > len(scores) else scores[rank - 1]
 
 
-def label_sets(probabilities: torch.Tensor, q: float) -> list[list[int]]:
+def label_sets(probabilities, q: float) -> list[list[int]]:
     """(N, C) probabilities -> for each name, the indices of its set, likeliest first (never empty)."""
-    order = probabilities.argsort(dim=1, descending=True)
-    inside = (probabilities >= 1 - q).gather(1, order)  # (N, C): in set, by rank
+    probabilities = np.asarray(probabilities)
+    order = np.argsort(-probabilities, axis=1, kind="stable")  # (N, C): labels by rank
+    inside = np.take_along_axis(probabilities >= 1 - q, order, axis=1)  # (N, C): in set, by rank
     inside[:, 0] = True  # never empty: the top label always (the score counts on it)
-    sizes = inside.sum(dim=1).tolist()  # the members come first in rank order: p is sorted
+    sizes = inside.sum(axis=1).tolist()  # the members come first in rank order: p is sorted
     return [row[:size] for row, size in zip(order.tolist(), sizes)]
 
 
-def report(probabilities: torch.Tensor, targets: torch.Tensor, calibration: dict,
-           levels: tuple[float, ...] = LEVELS) -> list[dict]:
+def report(probabilities, targets, calibration: dict, levels: tuple[float, ...] = LEVELS) -> list[dict]:
     """For each coverage level: the share of names whose set holds the true label (the empirical
     coverage, to compare with the level) and the mean and largest set size."""
+    targets = np.asarray(targets).tolist()
     rows = []
     for level in levels:
         sets = label_sets(probabilities, threshold(calibration, level))
-        hits = sum(int(t) in s for s, t in zip(sets, targets.tolist()))
+        hits = sum(int(t) in s for s, t in zip(sets, targets))
         sizes = [len(s) for s in sets]
         rows.append({"coverage_target": level, "coverage": hits / len(sets) if sets else None,
                      "mean_size": sum(sizes) / len(sizes) if sizes else None, "max_size": max(sizes, default=None)})

@@ -8,10 +8,11 @@ backbone, bidirectional ones included (their backward pass starts again at each 
 
 from __future__ import annotations
 
-import torch
+import numpy as np
 
 from charclf.errors import CharclfError
 from charclf.names.text import read_name
+from charclf.predict.calibration import softmax
 
 MAX_TRACKED = 8  # labels drawn across the letters, at most: more would not be readable
 TURNING_POINTS = 3  # letters named as moving the final answer most
@@ -41,7 +42,8 @@ def explain(clf, name: str, k: int = 3) -> dict:
     k = max(1, min(k, len(clf.labels)))
     probs = prefix_probabilities(clf, as_read)  # (L, C): row i after letter i
     labels = clf.labels
-    top_p, top_i = probs.topk(k, dim=1)  # (L, k) each
+    top_i = np.argsort(-probs, axis=1, kind="stable")[:, :k]  # (L, k): best first, ties in label order
+    top_p = np.take_along_axis(probs, top_i, axis=1).astype(float)  # (L, k)
     leaders = list(dict.fromkeys(labels[i] for i in top_i[:, 0].tolist()))  # in order of first lead
     tracked = list(dict.fromkeys([labels[i] for i in top_i[-1].tolist()] + leaders))[:max(k, MAX_TRACKED)]
     typed = typed_characters(name, as_read, clf.alphabet)
@@ -60,12 +62,12 @@ def explain(clf, name: str, k: int = 3) -> dict:
             "letters": letters, "turning_points": turning_points(letters, final)}
 
 
-def prefix_probabilities(clf, as_read: str) -> torch.Tensor:
+def prefix_probabilities(clf, as_read: str) -> np.ndarray:
     """A read name of L letters -> (L, n_classes) calibrated probabilities, row i for its first
     i + 1 letters: all L prefixes as one batch of names, predicted as `clf.predict` predicts (the
     last row is its answer for the name, to the last digit)."""
     prefixes = [as_read[:end] for end in range(1, len(as_read) + 1)]
-    return torch.softmax(clf.logits(prefixes) / clf.temperature, dim=1)
+    return softmax(clf.logits(prefixes), clf.temperature)
 
 
 def turning_points(letters: list[dict], label: str, count: int = TURNING_POINTS) -> list[dict]:

@@ -1,64 +1,169 @@
-"""Predictions from an exported .onnx model through ONNX Runtime, without torch.
+"""The ONNX Runtime backend: an exported .onnx model (charclf.files.export), run without torch.
 
-Everything the model needs besides the graph (labels, alphabet, lower-casing, temperature, the
-model card) is in the file's metadata (see export.py); the letters are encoded here with numpy."""
+The file's metadata holds the model's description (charclf.files.description: labels, alphabet,
+calibration, ...), checked by the same rules as a .pt checkpoint's, and the sha256 of the .pt it
+was exported from (so that a stale export is never used in its place). Before first use the graph
+is run once on every letter of its alphabet: a graph whose outputs do not fit its labels, or whose
+embedding is shorter than its alphabet, is refused in one line.
+
+Names run grouped by exact length (no padding), in batches shared out among `threads` workers,
+each running the one session on one thread: a recurrent step is too small to split between threads."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
+import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable
+
+import numpy as np
 
 from charclf.errors import CheckpointError
-from charclf.predict.evidence import ScriptEvidence
-from charclf.predict.prediction import Prediction, predict_names
+from charclf.files.description import ModelDescription, from_json, short
 
+NAME = "onnx"
 SUFFIX = ".onnx"
-INSTALL_HINT = "reading .onnx models needs onnxruntime: pip install 'charclf[onnx]'"
-BATCH = 1024  # names per run, sorted by length so that little of each batch is padding
+FORMAT = 1  # the metadata's layout: charclf.format, charclf.description, charclf.source, charclf.files.card
+INSTALL_HINT = "reading .onnx models needs onnxruntime: pip install charclf (or pip install onnxruntime)"
+MAX_BYTES = 1 << 30  # as for a .pt checkpoint's weights (charclf.files.archive)
+BATCH = 256  # names per run: a recurrent step's (B, gates * H) numbers stay in a core's cache
 
 
 def is_onnx(path: str | os.PathLike | None) -> bool:
     return path is not None and Path(path).suffix.lower() == SUFFIX
 
 
-def read_metadata(path: Path) -> dict[str, str]:
-    """The charclf metadata of an .onnx file (ONNX Runtime reads it; the onnx package is not needed)."""
-    return _session(Path(path), threads=1)[1]
+def sha256_of(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _session(path: Path, threads: int):
+class OnnxBackend:
+    """Folded names -> logits, from an exported graph, on `threads` CPU threads."""
+
+    name = NAME
+    precision = "float32"
+    device = "cpu"
+
+    def __init__(self, path: str | os.PathLike, threads: int = 1):
+        self.path, self.threads = Path(path), max(1, int(threads))
+        self.session = _session(self.path)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.description: ModelDescription = _described(meta, self.path)
+        self.source = meta.get("charclf.source", "")  # sha256 of the .pt it was exported from
+        self.card: dict = _exported_card(meta)
+        config = self.description.model_config
+        self.lowercase = config.lowercase
+        # Code point -> alphabet position (folded names hold alphabet letters only).
+        self._table = {ord(c): i for i, c in enumerate(self.description.alphabet)}
+        self._check_graph(len(self.description.labels), len(self.description.alphabet))
+
+    def logits(self, folded: list[str]) -> np.ndarray:
+        """Already-folded, non-empty names -> (N, n_classes) float32 logits, in input order. A name
+        given several times runs once; names of one length run together, without padding."""
+        distinct = list(dict.fromkeys(folded))
+        if len(distinct) < len(folded):
+            row = {name: i for i, name in enumerate(distinct)}
+            return self.logits(distinct)[np.fromiter((row[n] for n in folded), dtype=np.int64, count=len(folded))]
+        out = np.empty((len(folded), len(self.description.labels)), dtype=np.float32)
+        batches = _length_batches(folded, BATCH)  # [rows of `folded`, all of one length]
+
+        def run(rows: list[int]) -> np.ndarray:
+            letters, lengths = self.encode([folded[i] for i in rows])
+            return self.session.run(["logits"], {"letters": letters, "lengths": lengths})[0]
+
+        workers = min(self.threads, len(batches))
+        if workers <= 1:
+            for rows in batches:
+                out[rows] = run(rows)
+            return out
+        with ThreadPoolExecutor(workers) as pool:  # ONNX Runtime's run() lets go of the GIL
+            for rows, logits in zip(batches, pool.map(run, batches)):
+                out[rows] = logits
+        return out
+
+    def encode(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """B folded names of one length L -> ((B, L) int64 alphabet positions, (B,) int64 lengths)."""
+        if self.lowercase:
+            names = [name.lower() for name in names]
+        length = len(names[0])
+        positions = [self._table[ord(c)] for c in "".join(names)]
+        letters = np.array(positions, dtype=np.int64).reshape(len(names), length)
+        return letters, np.full(len(names), length, dtype=np.int64)
+
+    def describe(self) -> str:
+        return f"ONNX Runtime on the CPU ({self.threads} thread(s)) in float32"
+
+    def _check_graph(self, n_labels: int, n_letters: int) -> None:
+        """Run the graph once on one name holding every letter of the alphabet: logits of the labels'
+        size, finite; else one line saying what is wrong (an ONNX Runtime error included)."""
+        letters = np.arange(n_letters, dtype=np.int64)[None, :]
+        try:
+            logits = self.session.run(["logits"], {"letters": letters, "lengths": np.array([n_letters])})[0]
+        except Exception as e:  # ONNX Runtime raises its own types (an index out of range, say)
+            raise CheckpointError(f"{self.path}: its graph cannot read its own alphabet ({_first_line(e)})") from None
+        if getattr(logits, "shape", None) != (1, n_labels):
+            raise CheckpointError(f"{self.path}: its graph gives {getattr(logits, 'shape', '?')} scores for one name, "
+                                  f"but it has {n_labels} labels")
+        if not np.isfinite(logits).all():
+            raise CheckpointError(f"{self.path}: its outputs are not finite numbers; its weights are broken")
+
+
+def _length_batches(names: list[str], size: int) -> list[list[int]]:
+    """Row indices of `names` in batches of at most `size`, each of names of one length, shortest first."""
+    by_length: dict[int, list[int]] = {}
+    for i, name in enumerate(names):
+        by_length.setdefault(len(name), []).append(i)
+    return [rows[start : start + size] for _, rows in sorted(by_length.items()) for start in range(0, len(rows), size)]
+
+
+def _session(path: Path):
+    """An ONNX Runtime session on one thread (workers share it), or one line saying why not."""
     try:
         import onnxruntime
     except ImportError:
         raise CheckpointError(INSTALL_HINT) from None
     _check_file(path)
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: a refused file is one line of ours, not ONNX Runtime's log
     try:
-        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # ONNX Runtime raises its own types for unreadable or invalid files
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0].strip()
-        raise CheckpointError(f"{path} is not a readable ONNX model: {reason[:200]}") from None
-    meta = session.get_modelmeta().custom_metadata_map
-    missing = [key for key in ("charclf.labels", "charclf.alphabet", "charclf.temperature") if key not in meta]
-    if missing:
-        raise CheckpointError(f"{path} is an ONNX model, but not one charclf exported (no {', '.join(missing)} metadata)")
-    return session, meta
+        raise CheckpointError(f"{path} is not a readable ONNX model: {_first_line(e)}") from None
 
 
-MAX_BYTES = 1 << 30  # as for a .pt checkpoint's weights (charclf.files.archive)
+def _described(meta: dict[str, str], path: Path) -> ModelDescription:
+    """The model description in an .onnx file's metadata, checked (charclf.files.description)."""
+    if "charclf.format" not in meta:
+        older = " exported by an older charclf (no format version): export it again" if "charclf.labels" in meta else \
+            ", but not one charclf exported (no charclf metadata)"
+        raise CheckpointError(f"{path} is an ONNX model{older}")
+    if meta["charclf.format"] != str(FORMAT):
+        raise CheckpointError(f"{path}: its metadata format {meta['charclf.format'][:20]!r} is not supported (this "
+                              f"charclf reads format {FORMAT}: export it again with this version)")
+    try:
+        return from_json(meta.get("charclf.description", ""))
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+
+
+def _exported_card(meta: dict[str, str]) -> dict:
+    """How the file was exported (from which checkpoint, when, by which charclf), if it says."""
+    text = meta.get("charclf.exported", "{}")
+    try:
+        exported = json.loads(text) if len(text) < 10_000 else {}
+    except ValueError:
+        return {}
+    return {k: str(v)[:200] for k, v in exported.items()} if isinstance(exported, dict) else {}
 
 
 def _check_file(path: Path) -> None:
     """A regular file of a sane size, or one line saying what it is instead (a pipe or a device
     is never read: it could block or never end)."""
-    import stat
-
     try:
         mode = path.stat()
     except FileNotFoundError:
@@ -75,85 +180,5 @@ def _check_file(path: Path) -> None:
                               "may have; refused")
 
 
-def _checked_metadata(meta: dict[str, str], path: Path) -> tuple[list[str], str, bool, float]:
-    """(labels, alphabet, lower-casing, temperature) from the file's metadata, each checked as a
-    .pt checkpoint's are (charclf.files.validation), or one line saying what is wrong."""
-    try:
-        labels, lowercase = json.loads(meta["charclf.labels"]), json.loads(meta.get("charclf.lowercase", "false"))
-        alphabet, temperature = meta["charclf.alphabet"], float(meta["charclf.temperature"])
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{path}: its charclf metadata is not readable ({str(e)[:100]})") from None
-    if not (isinstance(labels, list) and labels and all(isinstance(x, str) and x.strip() and x.isprintable()
-                                                        for x in labels) and len(set(labels)) == len(labels)):
-        raise CheckpointError(f"{path}: its labels are not unique, non-empty, printable strings")
-    if not alphabet or len(set(alphabet)) != len(alphabet):
-        raise CheckpointError(f"{path}: its alphabet is empty or repeats letters")
-    if not (isinstance(lowercase, bool) and 0.01 <= temperature <= 100):  # NaN fails the comparison
-        raise CheckpointError(f"{path}: its lower-casing or temperature ({temperature!r}) is out of range")
-    return labels, alphabet, lowercase, temperature
-
-
-class OnnxClassifier:
-    """The torch-free twin of classifier.Classifier for prediction: the same predict() and answers."""
-
-    def __init__(self, path: str | os.PathLike, threads: int = 1):
-        import numpy as np
-
-        self.path = Path(path)
-        self.session, meta = _session(self.path, threads)
-        self.labels, self.alphabet, self.lowercase, self.temperature = _checked_metadata(meta, self.path)
-        try:
-            self.card: dict = json.loads(meta.get("charclf.files.card", "{}"))
-            # The script a name was typed in weighs in, as with the .pt checkpoint (charclf.predict.evidence).
-            self.evidence = ScriptEvidence.for_checkpoint(self.labels, json.loads(meta.get("charclf.names.scripts", "{}")))
-        except ValueError as e:
-            raise CheckpointError(f"{self.path}: its charclf metadata is not readable ({str(e)[:100]})") from None
-        self._np = np
-        # Code point -> alphabet position, for names already folded to the alphabet.
-        self._table = {ord(c): i for i, c in enumerate(self.alphabet)}
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, threads: int = 1) -> "OnnxClassifier":
-        return cls(path, threads)
-
-    def encode(self, folded: list[str]):
-        """B folded names -> ((B, T) int64 alphabet positions, 0-padded; (B,) int64 lengths)."""
-        np = self._np
-        names = [name.lower() for name in folded] if self.lowercase else folded
-        lengths = np.fromiter(map(len, names), dtype=np.int64, count=len(names))
-        letters = np.zeros((len(names), int(lengths.max()) if len(names) else 0), dtype=np.int64)
-        positions = [self._table[ord(c)] for c in "".join(names)]
-        letters[np.arange(letters.shape[1])[None, :] < lengths[:, None]] = positions  # row-major: name by name
-        return letters, lengths
-
-    def probabilities(self, folded: list[str]):
-        """Already-folded, non-empty names -> (N, n_classes) float32 calibrated probabilities, in input order."""
-        np = self._np
-        out = np.empty((len(folded), len(self.labels)), dtype=np.float32)
-        order = sorted(range(len(folded)), key=lambda i: len(folded[i]))
-        for start in range(0, len(order), BATCH):
-            chunk = order[start : start + BATCH]
-            letters, lengths = self.encode([folded[i] for i in chunk])
-            out[chunk] = self.session.run(["probabilities"], {"letters": letters, "lengths": lengths})[0]
-        return out
-
-    def predict(self, names: Iterable[str], k: int = 3, min_confidence: float | None = None,
-                full_names: bool = False) -> list[Prediction]:
-        """Top-k labels with calibrated probabilities for each name (see prediction.predict_names)."""
-        return predict_names(names, self.alphabet, self.labels, self._top_k, k, min_confidence, full_names,
-                             self.model_id)
-
-    @functools.cached_property
-    def model_id(self) -> str:
-        """The first 16 hex digits of the model file's sha256: which model answered."""
-        with open(self.path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()[:16]
-
-    def _top_k(self, readable: list[Prediction], k: int) -> tuple[list[int], list[float], None]:
-        np = self._np
-        probs = self.probabilities([p.as_read for p in readable])
-        if self.evidence is not None:
-            probs = self.evidence.posterior([p.read_from for p in readable], probs, self.probabilities)
-        # Best first; a stable sort on the negated values breaks ties by label order, as topk tends to.
-        idx = np.argsort(-probs, axis=1, kind="stable")[:, :k]  # (N, k)
-        return idx.flatten().tolist(), np.take_along_axis(probs, idx, axis=1).flatten().astype(float).tolist(), None
+def _first_line(error: Exception) -> str:
+    return short(Exception((str(error).strip().splitlines() or [type(error).__name__])[0]))

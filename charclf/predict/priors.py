@@ -17,20 +17,20 @@ import json
 import math
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from charclf.errors import DataError
 
 NAMED = ("uniform", "train")
 
 
-def target_prior(spec: str | dict, labels: list[str]) -> torch.Tensor | None:
+def target_prior(spec: str | dict, labels: list[str]) -> np.ndarray | None:
     """`spec` (uniform, train, a JSON file's path, or a {label: weight} dict) -> the (C,) target
     shares; None for "train" (nothing to change). DataError with one line when it cannot serve."""
     if spec == "train":
         return None
     if spec == "uniform":
-        return torch.full((len(labels),), 1 / len(labels), dtype=torch.float64)
+        return np.full(len(labels), 1 / len(labels))
     weights = spec if isinstance(spec, dict) else _read_json(str(spec))
     spec = "{...}" if isinstance(spec, dict) else spec
     if not isinstance(weights, dict):
@@ -43,10 +43,11 @@ def target_prior(spec: str | dict, labels: list[str]) -> torch.Tensor | None:
     values = [weights[label] for label in labels]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in values):
         raise DataError(f"--prior {spec}: every weight must be a finite number >= 0")
-    total = sum(values)
-    if total <= 0:
+    shares = np.array(values, dtype=np.float64)
+    shares /= shares.max(initial=0.0) or 1.0  # scaled first: weights of 1e308 would add up to infinity
+    if shares.sum() <= 0:
         raise DataError(f"--prior {spec}: the weights add up to 0")
-    return torch.tensor(values, dtype=torch.float64) / total
+    return shares / shares.sum()
 
 
 def _read_json(spec: str):
@@ -58,19 +59,21 @@ def _read_json(spec: str):
         raise DataError(f"--prior {spec}: not a readable JSON file ({str(e).splitlines()[0]})") from None
 
 
-def training_prior(train_counts: list[int] | None, spec: str) -> torch.Tensor:
+def training_prior(train_counts: list[int] | None, spec: str) -> np.ndarray:
     """The (C,) label shares of the training names, which the checkpoint records."""
     if not train_counts or sum(train_counts) <= 0:
         raise DataError(f"--prior {spec}: this checkpoint does not record its training label counts "
                         "(retrain it with this version of charclf)")
-    counts = torch.tensor(train_counts, dtype=torch.float64).clamp_min(0.5)  # a label absent from training stays possible
+    counts = np.maximum(np.array(train_counts, dtype=np.float64), 0.5)  # a label absent from training stays possible
     return counts / counts.sum()
 
 
-def reweight(probabilities: torch.Tensor, target: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
+def reweight(probabilities, target, train) -> np.ndarray:
     """(N, C) probabilities -> the same under the target prior, rows renormalised to sum to 1.
     A row whose every label the target rules out stays as it was (nothing to renormalise)."""
-    shifted = probabilities.double() * (target / train)[None, :]
-    total = shifted.sum(dim=1, keepdim=True)
-    out = torch.where(total > 0, shifted / total.clamp_min(1e-300), probabilities.double())
-    return out.to(probabilities.dtype)
+    probabilities = np.asarray(probabilities)
+    ratio = np.asarray(target, dtype=np.float64) / np.asarray(train, dtype=np.float64)
+    shifted = probabilities.astype(np.float64) * (ratio / ratio.max())[None, :]  # (N, C); scaled: no overflow
+    total = shifted.sum(axis=1, keepdims=True)
+    out = np.where(total > 0, shifted / np.maximum(total, 1e-300), probabilities)
+    return out.astype(probabilities.dtype)

@@ -33,6 +33,7 @@ from charclf.errors import TrainingDiverged
 from charclf.files.atomic import atomic_write, remove_stale_temps
 from charclf.files.card import charclf_version, utc_now
 from charclf.files.checkpoint import Checkpoint, save_checkpoint
+from charclf.files.export import onnx_beside
 from charclf.files.validation import check_model_size
 from charclf.models.build import build_model
 from charclf.models.ensemble import MemberTasks
@@ -75,7 +76,7 @@ def _prepare(out: Path, data_dir: Path | None, force: bool) -> contextlib.Abstra
     """Refuse an --out that is not ours to replace (rank 0 checks); then lock it for the run."""
     main = distributed.is_main_process()
     if main:
-        prepare_output(out, data_dir, force, [*history_paths(out), state_path(out)])
+        prepare_output(out, data_dir, force, [*history_paths(out), state_path(out), onnx_beside(out)])
     return output_lock(out, enabled=main)
 
 
@@ -423,6 +424,7 @@ def finish(run: Run, refitting: refit.Refit | None = None, log: Callable[[str], 
     run.save(metrics, calibration, weights)
     if run.dist.is_main:
         write_history(run.out, run.progress.history)
+        write_onnx(run.out, log)
     return TrainResult(checkpoint=run.out, metrics=metrics, history=run.progress.history)
 
 
@@ -490,6 +492,19 @@ def fit_ngram(source, data_dir: Path, model_config: ModelConfig, config: TrainCo
                                         learn_scripts(data_dir, source, config.seed)))
         write_history(out, history)
     return TrainResult(checkpoint=out, metrics=metrics, history=history)
+
+
+def write_onnx(checkpoint: Path, log: Callable[[str], None]) -> None:
+    """The checkpoint's ONNX export beside it (charclf.files.export.onnx_beside), so that prediction
+    runs on ONNX Runtime, without torch; skipped with a warning where the onnx package is missing."""
+    from charclf.extras import available, install_hint
+    from charclf.files.export import export_file
+
+    if not available("onnx"):
+        log(f"warning: {install_hint('onnx')}; {onnx_beside(checkpoint).name} was not written, so prediction "
+            "runs on torch")
+        return
+    export_file(checkpoint, onnx_beside(checkpoint))
 
 
 def write_history(checkpoint: Path, history: list[dict[str, float]]) -> None:

@@ -199,7 +199,7 @@ def train_tutorial(model, split: dict, steps: int, seed: int) -> float:
     """The tutorial's training: each step a uniformly random label, then one of its training names,
     NLLLoss and plain SGD. Returns the mean loss over the last tenth of the steps."""
     import torch
-    from charclf.data.dataset import encode
+    from charclf.data.tensors import encode
     from charclf.names.text import DEFAULT_ALPHABET
 
     n_labels, rng = len(split["labels"]), random.Random(seed)
@@ -226,7 +226,7 @@ def train_tutorial(model, split: dict, steps: int, seed: int) -> float:
 
 def child_tutorial(args, split: dict, names: list[str]) -> dict:
     import torch
-    from charclf.data.dataset import encode
+    from charclf.data.tensors import encode
     from charclf.names.text import DEFAULT_ALPHABET
 
     steps = QUICK_TUTORIAL_STEPS if args.quick else TUTORIAL_STEPS

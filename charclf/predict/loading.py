@@ -1,0 +1,81 @@
+"""Which model file answers, and through which backend.
+
+A model is a .pt checkpoint (what training writes and reads) and, beside it, its .onnx export
+(`charclf train` writes both; the shipped model comes as both). The .onnx records the sha256 of
+the .pt it was exported from, so it is used in the checkpoint's place only while the two match.
+backend "auto" (the default) takes the .onnx through ONNX Runtime when it is there and current and
+nothing asks for torch (a GPU, bfloat16); "onnx" insists on it; "torch" insists on the .pt."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from charclf.config import BACKENDS
+from charclf.errors import CharclfError, CheckpointError
+from charclf.extras import available
+from charclf.files.locations import resolve_checkpoint
+from charclf.predict.classifier import Classifier
+from charclf.predict.onnx_runtime import OnnxBackend, is_onnx, sha256_of
+from charclf.predict.precision import precision_name
+
+TORCH_HINT = "reading a .pt checkpoint needs torch: pip install 'charclf[train]'"
+
+
+class BackendError(CharclfError):
+    """A backend was asked for that this model file or this install cannot give."""
+
+    exit_code = 2
+
+
+def load(path: str | os.PathLike | None = None, device="auto", precision: str | None = None, threads: int = 1,
+         backend: str = "auto") -> Classifier:
+    """A Classifier for `path` (None: the default model, else the shipped one; see
+    files.locations.resolve_checkpoint), through the backend the module's text describes."""
+    if backend not in BACKENDS:
+        raise BackendError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    path = resolve_checkpoint(path)
+    if is_onnx(path):
+        if backend == "torch":
+            raise BackendError(f"{path} is an ONNX export: the torch backend needs the .pt checkpoint")
+        if str(device) not in ("auto", "cpu") or precision_name(precision) != "float32":
+            raise BackendError(f"{path}: a .onnx model runs on the CPU (ONNX Runtime), in float32")
+        return _onnx(path, threads)
+    twin = path.with_suffix(".onnx")
+    wants_torch = backend == "torch" or str(device) not in ("auto", "cpu") or precision_name(precision) != "float32"
+    if backend == "onnx" or (not wants_torch and twin.is_file() and available("onnxruntime")):
+        clf = _current_twin(path, twin, threads, required=backend == "onnx")
+        if clf is not None:
+            return clf
+    if not available("torch"):
+        raise CheckpointError(f"{path}: {TORCH_HINT} (or give its .onnx export: charclf export)")
+    return _torch(path, device, precision)
+
+
+def _current_twin(path: Path, twin: Path, threads: int, required: bool) -> Classifier | None:
+    """The .onnx beside `path` as a Classifier if it is the export of `path` as it is now; else None
+    (or, when `required`, one line saying why it cannot be used)."""
+    if not twin.is_file():
+        if required:
+            raise BackendError(f"no {twin.name} beside {path} for the onnx backend: run "
+                               f"`charclf export {twin} --checkpoint {path}`")
+        return None
+    clf = _onnx(twin, threads)
+    if clf.backend.source == sha256_of(path):
+        return clf
+    if required:
+        raise BackendError(f"{twin} is not the export of {path} as it is now: run "
+                           f"`charclf export {twin} --checkpoint {path}` again")
+    return None
+
+
+def _onnx(path: Path, threads: int) -> Classifier:
+    backend = OnnxBackend(path, threads)
+    return Classifier(backend.description, backend, path, model_id=backend.source or sha256_of(path))
+
+
+def _torch(path: Path, device, precision: str | None) -> Classifier:
+    from charclf.predict.torch_backend import TorchBackend
+
+    backend = TorchBackend.load(path, device, precision)
+    return Classifier(backend.checkpoint, backend, path)
