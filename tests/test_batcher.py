@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("anyio", reason="the serve extra: pip install -e '.[test,serve]'")
 
 from charclf.files.locations import shipped_checkpoint  # noqa: E402
-from charclf.predict.classifier import Classifier  # noqa: E402
+from charclf.predict.loading import load as load_model  # noqa: E402
 from charclf.predict.rows import json_rows  # noqa: E402
 from charclf.server import batcher as batcher_module  # noqa: E402
 from charclf.server.batcher import PredictBatcher  # noqa: E402
@@ -16,7 +16,7 @@ from charclf.server.batcher import PredictBatcher  # noqa: E402
 
 @pytest.fixture(scope="module")
 def clf():
-    return Classifier.load(shipped_checkpoint(), device="cpu")
+    return load_model(shipped_checkpoint(), device="cpu")
 
 
 def assert_same_rows(rows: list[str], expected: list[str]) -> None:

@@ -310,13 +310,22 @@ def test_threads_are_set_by_option_or_environment(tiny_data, tmp_path, monkeypat
     ckpt = tmp_path / "m.pt"
     ok("train", "--data", tiny_data, *FAST, "--threads", "2", "--out", ckpt)
     assert torch.get_num_threads() == 2
-    ok("predict", "Rossi", "--checkpoint", ckpt)
+    ok("predict", "Rossi", "--checkpoint", ckpt, "--backend", "torch")
     assert torch.get_num_threads() == 1  # a few names: one thread
     monkeypatch.setenv("CHARCLF_THREADS", "3")
-    ok("evaluate", "--checkpoint", ckpt, "--data", tiny_data)
+    ok("evaluate", "--checkpoint", ckpt, "--data", tiny_data, "--backend", "torch")
     assert torch.get_num_threads() == 3
-    ok("predict", "Rossi", "--checkpoint", ckpt, "--threads", "2")
+    ok("predict", "Rossi", "--checkpoint", ckpt, "--threads", "2", "--backend", "torch")
     assert torch.get_num_threads() == 2  # the option wins
+    from charclf.predict.onnx_runtime import OnnxBackend
+
+    threads = []  # ONNX Runtime's workers (the default backend) get the same count
+    init = OnnxBackend.__init__
+    monkeypatch.setattr(OnnxBackend, "__init__", lambda self, path, threads_=1: threads.append(threads_) or
+                        init(self, path, threads_))
+    ok("evaluate", "--checkpoint", ckpt, "--data", tiny_data)
+    ok("predict", "Rossi", "--checkpoint", ckpt, "--threads", "2")
+    assert threads == [3, 2]
     monkeypatch.setenv("CHARCLF_THREADS", "many")
     result = run("predict", "Rossi", "--checkpoint", ckpt)
     assert result.exit_code == 2 and "CHARCLF_THREADS must be a whole number" in result.stderr
@@ -340,7 +349,7 @@ def test_batch_work_uses_the_free_cores(tiny_data, tmp_path, monkeypatch, load, 
     assert torch.get_num_threads() == expected
     names = tmp_path / "names.txt"
     names.write_text("Rossi\nTanaka\n")
-    ok("predict", "--file", names, "--checkpoint", ckpt)
+    ok("predict", "--file", names, "--checkpoint", ckpt, "--backend", "torch")
     assert torch.get_num_threads() == expected
-    ok("predict", "Rossi", "Tanaka", "--checkpoint", ckpt)
+    ok("predict", "Rossi", "Tanaka", "--checkpoint", ckpt, "--backend", "torch")
     assert torch.get_num_threads() == 1

@@ -84,7 +84,7 @@ def finish(process: subprocess.Popen, timeout: float = TIMEOUT) -> tuple[int, st
 def check_ddp_checkpoint(out: Path, stdout: str, stderr: str) -> None:
     """One set of files, written by rank 0 only, from ranks that ended with identical weights."""
     assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(out.stem)) == [
-        f"{out.stem}.curves.png", f"{out.stem}.history.json", f"{out.stem}.pt"]
+        f"{out.stem}.curves.png", f"{out.stem}.history.json", f"{out.stem}.onnx", f"{out.stem}.pt"]
     assert not state_path(out).exists() and not list(out.parent.glob(".*.tmp"))
     assert stdout.count("saved gru model to") == 1  # rank 0 reports for both
     assert "training gru" in stderr and "on 2 processes (cpu)" in stderr

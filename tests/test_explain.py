@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from charclf.cli import main
 from charclf.files.locations import shipped_checkpoint
-from charclf.predict.classifier import Classifier
+from charclf.predict.loading import load as load_model
 
 SHIPPED = shipped_checkpoint()
 
@@ -24,7 +24,7 @@ def ok(*args):
 
 @pytest.fixture(scope="module")
 def clf():
-    return Classifier.load(SHIPPED, device="cpu")
+    return load_model(SHIPPED, device="cpu")
 
 
 def test_every_row_is_the_prediction_for_that_prefix(clf):

@@ -19,6 +19,7 @@ from charclf.files.locations import shipped_checkpoint
 from charclf.models.build import build_model
 from charclf.names.text import DEFAULT_ALPHABET
 from charclf.predict.classifier import Classifier
+from charclf.predict.loading import load as load_model
 
 onnxruntime = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -44,7 +45,7 @@ def shipped_onnx(tmp_path_factory):
 
 
 def test_onnx_gives_the_torch_probabilities_of_the_shipped_model(shipped_onnx):
-    clf, light = Classifier.load(shipped_checkpoint(), backend="torch"), Classifier.load(shipped_onnx)
+    clf, light = load_model(shipped_checkpoint(), backend="torch"), load_model(shipped_onnx)
     assert (clf.backend.name, light.backend.name) == ("torch", "onnx")
     assert (light.labels, light.alphabet, light.temperature) == (clf.labels, clf.alphabet, clf.temperature)
     readable = [p.as_read for p in clf.predict(NAMES) if p.top]
@@ -57,10 +58,10 @@ def test_onnx_gives_the_torch_probabilities_of_the_shipped_model(shipped_onnx):
 
 
 def test_onnx_agrees_with_torch_on_the_whole_test_split(shipped_onnx, real_data):
-    clf = Classifier.load(shipped_checkpoint(), backend="torch")
+    clf = load_model(shipped_checkpoint(), backend="torch")
     seed = clf.checkpoint.train_config.get("seed", 0)
     names = [name for name, _ in split_dataset(load_dataset(real_data), seed)["test"]]
-    expected, got = clf.probabilities(names), Classifier.load(shipped_onnx).probabilities(names)
+    expected, got = clf.probabilities(names), load_model(shipped_onnx).probabilities(names)
     assert len(names) > 1000
     assert abs(expected - got).max() < 1e-4
     assert (expected.argmax(1) == got.argmax(1)).all()
@@ -152,7 +153,7 @@ def test_the_padded_path_gives_the_packed_model_numbers_for_every_shape(shape, t
     path = tmp_path / "m.pt"
     save_checkpoint(path, checkpoint)
     ok("export", "--checkpoint", path, tmp_path / "m.onnx")
-    assert abs(Classifier.load(tmp_path / "m.onnx").probabilities(names) - padded.numpy()).max() < 1e-5
+    assert abs(load_model(tmp_path / "m.onnx").probabilities(names) - padded.numpy()).max() < 1e-5
 
 
 def test_torchscript_export_runs_without_charclf(tmp_path):
@@ -160,7 +161,7 @@ def test_torchscript_export_runs_without_charclf(tmp_path):
     ok("export", "--format", "torchscript", out)
     extra = {"charclf_card.json": ""}
     module = torch.jit.load(str(out), _extra_files=extra)
-    clf = Classifier.load(shipped_checkpoint(), backend="torch")
+    clf = load_model(shipped_checkpoint(), backend="torch")
     letters, lengths = index_batch(["jones", "nakamura", "li"], clf.alphabet)
     probabilities, _ = module(letters, lengths)
     assert abs(probabilities.detach().numpy() - clf.probabilities(["Jones", "Nakamura", "Li"])).max() < 1e-5
@@ -180,7 +181,7 @@ def test_bad_exports_and_bad_onnx_files_are_one_line_errors(tiny_data, tmp_path)
         result = CliRunner().invoke(main, [*command, "--checkpoint", str(broken)])
         assert result.exit_code == 1 and result.output.startswith(f"Error: {broken} is not a readable ONNX model")
     result = CliRunner().invoke(main, ["predict", "Jones", "--checkpoint", str(tmp_path / "missing.onnx")])
-    assert result.exit_code == 1 and "no model file at" in result.output
+    assert result.exit_code == 1 and "no checkpoint file at" in result.output
 
 
 def test_an_onnx_model_charclf_did_not_export_is_refused(tmp_path):
@@ -208,7 +209,7 @@ def test_a_failed_export_leaves_an_existing_file_as_it_was(shipped_onnx, tmp_pat
 
 
 def test_threads_reach_onnx_runtime(shipped_onnx):
-    assert Classifier.load(shipped_onnx, threads=2).backend.threads == 2
+    assert load_model(shipped_onnx, threads=2).backend.threads == 2
     assert ok("predict", "Jones", "--threads", "2", "--checkpoint", shipped_onnx).startswith("Jones  English")
     result = CliRunner().invoke(main, ["predict", "Jones", "--checkpoint", str(shipped_onnx)], env={"CHARCLF_THREADS": "x"})
     assert result.exit_code == 2 and "CHARCLF_THREADS must be a whole number" in result.output

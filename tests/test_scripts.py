@@ -171,9 +171,9 @@ def test_predict_json_reports_the_script_and_keeps_its_fields():
 
 
 def test_latin_names_are_unchanged_by_the_evidence_step():
-    from charclf.predict.classifier import Classifier
+    from charclf.predict.loading import load as load_model
 
-    clf = Classifier.load(PRETRAINED, device="cpu")
+    clf = load_model(PRETRAINED, device="cpu")
     names = ["Smith", "Satoshi", "Nguyen", "Kowalski", "O'Brien", "Rossi", "Schmidt", "Abe"]
     network = clf.probabilities(names)
     for name, row in zip(names, predict_json(*names)):

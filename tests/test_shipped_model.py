@@ -16,7 +16,7 @@ UNAMBIGUOUS = {"Nakamura": "Japanese", "Ivanov": "Russian", "Nguyen": "Vietnames
 def test_the_package_ships_a_small_model():
     path = shipped_checkpoint()
     assert path is not None and path.stat().st_size < 5_000_000
-    checkpoint = charclf.load(path, device="cpu").checkpoint
+    checkpoint = charclf.load(path, backend="torch").checkpoint
     assert checkpoint.metrics["test"]["accuracy"] > 0.8 and checkpoint.metrics["test"]["n"] == 1797
     # The default model, purely recurrent: letter embedding, GRU, linear head and the spelling
     # heads on the GRU's states; no n-gram table.

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (backend_option, load_model, DEVICE_HELP, checkpoint_option, data_option, main, min_confidence_option, precision_option,
-                             prior_option, reports_errors, save_plot, show_option, threads_option)
+from charclf.cli.app import (DEVICE_HELP, backend_option, checkpoint_option, data_option, load_model, main,
+                             min_confidence_option, precision_option, prior_option, reports_errors, save_plot,
+                             show_option, threads_option)
 
 
 SPLIT_CHOICE = click.Choice(["test", "val", "train"])
@@ -53,9 +54,8 @@ def _write_text(path: Path, text: str) -> None:
 def _evaluation(checkpoint, data, split, device, precision, threads, backend, **options):
     """Load the model and score it on one split of its dataset."""
     from charclf.files.locations import resolve_data_dir
-    from charclf.predict.classifier import Classifier
 
-    clf = Classifier.load(checkpoint, device=device, precision=precision)
+    clf = load_model(checkpoint, device, precision, threads, backend, batch=True)
     recorded = clf.checkpoint.train_config.get("data_dir")
     result = clf.evaluate(resolve_data_dir(data, fallback=recorded), split, **options)
     if not result["same_data_as_training"]:

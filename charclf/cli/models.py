@@ -55,11 +55,16 @@ def info(checkpoint, as_json):
     (from `charclf export` or training) is read without torch. What an older checkpoint does not
     record is shown as unknown.
     """
+    from charclf.extras import available
+    from charclf.files.locations import resolve_checkpoint
     from charclf.predict.loading import load
+    from charclf.predict.onnx_runtime import is_onnx
 
-    clf = load(checkpoint)  # checked as prediction checks it: the card shows nothing that did not pass
+    source = resolve_checkpoint(checkpoint)
+    # Checked as prediction checks it: the card shows nothing that did not pass. A .pt is read
+    # itself where torch is installed, else through its current .onnx export.
+    clf = load(source, backend="torch" if not is_onnx(source) and available("torch") else "auto")
     card = card_of(clf)
-    source = clf.path
     if as_json:
         click.echo(json.dumps({"checkpoint": str(source), **card}, indent=2))
         return

@@ -3,7 +3,7 @@
 Everything after the network's logits (temperature, the script evidence, priors, label sets,
 abstention, scores) runs here in numpy, the same for both backends: ONNX Runtime on an exported
 .onnx file (charclf.predict.onnx_runtime; no torch needed) or torch on a .pt checkpoint
-(charclf.predict.torch_backend). Which one loads is decided by charclf.predict.loading."""
+(charclf.predict.torch_backend). Which one loads is decided by charclf.predict.loading (charclf.load)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class Backend(Protocol):
 class Classifier:
     """A trained name classifier.
 
-    >>> clf = Classifier.load()                         # doctest: +SKIP
+    >>> clf = charclf.load()                            # doctest: +SKIP
     >>> clf.predict(["Satoshi", "Jones"], k=2)[0].top   # doctest: +SKIP
     [('Japanese', 0.949...), ('Arabic', 0.009...)]
     """
@@ -55,16 +55,6 @@ class Classifier:
         self._model_id = model_id
         # P(script | label), combined with the network's probabilities (charclf.predict.evidence); None: no table.
         self.evidence = ScriptEvidence.for_checkpoint(description.labels, description.scripts)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike | None = None, device="auto", precision: str | None = None,
-             threads: int = 1, backend: str = "auto") -> "Classifier":
-        """Load `path`, or the model `charclf train` last wrote to its default place, or the shipped
-        one; through ONNX Runtime where a current .onnx export is there, else torch (see
-        charclf.predict.loading.load; `backend` "onnx" or "torch" forces one)."""
-        from charclf.predict.loading import load
-
-        return load(path, device=device, precision=precision, threads=threads, backend=backend)
 
     @classmethod
     def from_checkpoint(cls, checkpoint, device="auto", precision: str | None = None,
@@ -82,8 +72,10 @@ class Classifier:
             shape = (f"{'bidirectional' if c.bidirectional else 'one direction'}, hidden {c.hidden_size} x "
                      f"{c.num_layers} layer(s), embedding {c.embedding_dim}, pooling {c.pooling}"
                      + (f", {c.members} members" if c.members > 1 else ""))
-        return (f"<Classifier {c.arch} ({shape}), {len(self.labels)} labels, temperature {self.temperature:.4f}, "
-                f"{self.backend.describe()}, from {self.path}>")
+        parameters = self.checkpoint.metrics.get("parameters")
+        counted = f"{parameters:,} parameters, " if isinstance(parameters, int) else ""
+        return (f"<Classifier {c.arch} ({shape}), {counted}{len(self.labels)} labels, temperature "
+                f"{self.temperature:.4f}, {self.backend.describe()}, from {self.path}>")
 
     @property
     def labels(self) -> list[str]:

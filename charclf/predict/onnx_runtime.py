@@ -94,7 +94,7 @@ class OnnxBackend:
         return letters, np.full(len(names), length, dtype=np.int64)
 
     def describe(self) -> str:
-        return f"ONNX Runtime on the CPU ({self.threads} thread(s)) in float32"
+        return f"ONNX Runtime on cpu with {self.threads} thread(s) in float32"
 
     def _check_graph(self, n_labels: int, n_letters: int) -> None:
         """Run the graph once on one name holding every letter of the alphabet: logits of the labels'

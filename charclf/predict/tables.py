@@ -303,9 +303,9 @@ def predict_dataframe(frame, column: str | Sequence[str] = "name", k: int = 3, m
     keyword arguments for Classifier.predict."""
     import pandas as pd  # the `pandas` extra
 
-    from charclf.predict.classifier import Classifier
+    from charclf.predict.loading import load
 
-    clf = classifier or Classifier.load()
+    clf = classifier or load()
     columns = [column] if isinstance(column, str) else list(column)
     header = [str(c) for c in frame.columns]
     positions = find_columns(header, columns, "the DataFrame")

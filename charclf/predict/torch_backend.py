@@ -49,6 +49,4 @@ class TorchBackend:
                               precision=self.precision).numpy()
 
     def describe(self) -> str:
-        from charclf.models.model import count_parameters
-
-        return f"{count_parameters(self.model):,} parameters, torch on {self.device} in {self.precision}"
+        return f"torch on {self.device} in {self.precision}"

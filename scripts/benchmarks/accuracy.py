@@ -109,10 +109,10 @@ def scored(test: list, predicted: list[int], labels: list[str]) -> dict:
 
 def test_scores(clf, split: dict) -> dict:
     """The classifier's test scores by charclf's one scorer (training, `charclf evaluate` and the API use it)."""
-    from charclf.predict.scoring import evaluate
+    from charclf.predict.scoring import score
 
     names, targets = [name for name, _ in split["test"]], [label for _, label in split["test"]]
-    done = evaluate(clf.model, names, targets, split["labels"], clf.alphabet, clf.device, clf.precision)
+    done = score(clf.logits(names), targets, split["labels"])
     return {"accuracy": done["accuracy"], "macro_f1": done["macro_f1"], "n_test": done["n"]}
 
 
@@ -138,7 +138,7 @@ def resolved_configs(checkpoint: Path) -> dict:
 
 def child_charclf(args, split: dict, names: list[str]) -> dict:
     from charclf.config import defaults_for
-    from charclf.predict.classifier import Classifier
+    from charclf.predict.loading import load as load_model
     from charclf.training.comparison import accuracy_by_length
 
     arch, options = CHARCLF_MODELS[args.child]
@@ -149,7 +149,7 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
                            progress=False, log=lambda line: log(line, args.child))
     # With its children: training's refit runs in a process beside it (charclf.training.refit).
     train_seconds, peak = time.perf_counter() - started, peak_rss_mb(children=True)
-    clf = Classifier.load(out, device="cpu")  # scored by charclf's one scorer, on the parent's split
+    clf = load_model(out, device="cpu")  # scored by charclf's one scorer, on the parent's split
     if clf.labels != split["labels"]:
         raise SystemExit(f"Error: the model's labels {clf.labels} are not the split's {split['labels']}")
     scores, metrics = test_scores(clf, split), result.metrics
@@ -157,7 +157,7 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
         log(f"note: test accuracy on CPU {scores['accuracy']:.4f} differs from training's own "
             f"{metrics['test']['accuracy']:.4f}", args.child)
     recurrent = arch != NGRAM  # the n-gram baseline always predicts in float32
-    in_bfloat16 = test_scores(Classifier.load(out, device="cpu", precision="bfloat16"), split) if recurrent else {}
+    in_bfloat16 = test_scores(load_model(out, device="cpu", precision="bfloat16"), split) if recurrent else {}
     return {
         **scores, "train_seconds": train_seconds, "peak_train_mb": peak,
         "names_per_second": names_per_second(clf.predict, names), "inference_names": len(names),
@@ -542,7 +542,7 @@ def protocol(args, sizes: dict) -> str:
         f"this machine, each in a fresh subprocess with {args.threads} thread(s): training s is the wall time of "
         f"the training call, peak training memory is that process's peak RSS when training ends (interpreter and "
         f"libraries included), and inference names/s is measured on the loaded model after a warm-up (charclf: "
-        f"`Classifier.load(path, device='cpu').predict` on {n_infer:,} different names, each the first half of a "
+        f"`load_model(path, device='cpu').predict` on {n_infer:,} different names, each the first half of a "
         f"raw dataset line drawn at random joined to the second half of another (charclf runs a repeated name "
         f"once, so repeats would time nothing); "
         f"logistic regression: folding + `predict_proba` on the same names; tutorial: its one-name-at-a-time loop "

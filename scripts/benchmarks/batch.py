@@ -23,16 +23,16 @@ def run(args) -> None:
     import torch
     from charclf.files.locations import shipped_checkpoint
     from charclf.names.text import fold
-    from charclf.predict.classifier import Classifier
     from charclf.predict.inference import batched_logits, network_batch
+    from charclf.predict.loading import load as load_model
 
-    clf = Classifier.load(shipped_checkpoint(), device="cpu")
+    clf = load_model(shipped_checkpoint(), device="cpu", backend="torch")
     names = [name for name in map(fold, distinct_names(dataset_lines(data_dir(args.data)), args.names)) if name]
     chosen = network_batch(torch.device("cpu"))
 
     def forward(threads: int, batch: int) -> None:
         torch.set_num_threads(threads)
-        batched_logits(clf.model, names, clf.alphabet, clf.device, batch)
+        batched_logits(clf.backend.model, names, clf.alphabet, clf.device, batch)
 
     settings = [(threads, batch) for threads in THREADS for batch in sorted({*BATCHES, chosen})]
     times = taking_turns({setting: lambda setting=setting: forward(*setting) for setting in settings}, args.rounds)

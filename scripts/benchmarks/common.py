@@ -103,10 +103,11 @@ def charclf_script() -> str:
 
 
 def predict_file_rates(names: list[str], work: Path, threads: int, precisions: tuple[str, ...] = ("float32",),
-                       runs: int = 2, checkpoint: Path | None = None) -> dict[str, float]:
+                       runs: int = 2, checkpoint: Path | None = None, backend: str = "torch") -> dict[str, float]:
     """{precision: names/s} of `charclf predict --file` once the model is loaded: (N - 1) names over the
     time of a run on all N names less that of a run on one (start-up, imports and loading cancel out),
-    each the best of `runs`, the precisions taking turns, with `threads` threads, output dropped.
+    each the best of `runs`, the precisions taking turns, with `threads` threads, output dropped, on
+    `backend` (torch, or onnx: ONNX Runtime, float32 only).
     No checkpoint: the shipped model (charclf's home pointed at `work`, which holds no model.pt)."""
     files = {"all": work / "timed-names.txt", "one": work / "timed-name.txt"}
     files["all"].write_text("\n".join(names) + "\n", encoding="utf-8")
@@ -114,7 +115,7 @@ def predict_file_rates(names: list[str], work: Path, threads: int, precisions: t
     env = thread_env(threads, home=None if checkpoint else work)
     model = ["--checkpoint", str(checkpoint)] if checkpoint else []
     commands = {(precision, key): [sys.executable, "-m", "charclf", "predict", "--file", str(path), *model,
-                                   "--device", "cpu", "--precision", precision]
+                                   "--device", "cpu", "--precision", precision, "--backend", backend]
                 for precision in precisions for key, path in files.items()}
     jobs = {key: partial(run_quietly, command, env) for key, command in commands.items()}
     best = {key: min(times) for key, times in taking_turns(jobs, runs).items()}

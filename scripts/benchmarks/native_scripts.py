@@ -29,6 +29,7 @@ from charclf.names.text import read_name
 from charclf.predict.calibration import scores
 from charclf.predict.classifier import Classifier
 from charclf.predict.evidence import combine
+from charclf.predict.loading import load as load_model
 
 from benchmarks.common import BENCHMARKS_MD, md_table, replace_section, utc_now
 
@@ -54,7 +55,7 @@ def read_native(path: Path) -> list[tuple[str, str, str]]:
 
 def four_ways(clf: Classifier, names: list[str]) -> dict[str, torch.Tensor]:
     """(N, C) probabilities: plain transliteration; usual readings; script evidence; both (= predict)."""
-    evidence, score = clf.evidence, lambda texts: clf.probabilities(texts).numpy()  # the evidence works in numpy
+    evidence, score = clf.evidence, clf.probabilities  # numpy, as the evidence works
     plain = score([read_name(n)[0] for n in names])
     usual = evidence.with_own_readings(names, score([readings.read(n)[0] for n in names]), score)
     likelihoods = np.asarray([evidence.likelihoods(n) or [1.0] * len(clf.labels) for n in names])
@@ -120,7 +121,7 @@ def test_split_table(clf: Classifier, data: Path, seed: int) -> list[str]:
 
 def run(args) -> None:
     checkpoint = args.checkpoint or shipped_checkpoint()
-    clf = Classifier.load(checkpoint, device="cpu")
+    clf = load_model(checkpoint, device="cpu")
     if clf.evidence is None:
         raise SystemExit(f"Error: {checkpoint} has no script table (its labels are not the built-in 18 and it "
                          "was trained before charclf learnt one)")

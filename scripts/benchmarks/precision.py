@@ -67,12 +67,12 @@ def run(args) -> None:
     from charclf.config import TrainConfig
     from charclf.files.locations import shipped_checkpoint
     from charclf.names.text import read_name
-    from charclf.predict.classifier import Classifier
+    from charclf.predict.loading import load as load_model
     from charclf.threads import usable_cores
 
     data = data_dir(args.data)
     torch.set_num_threads(1)
-    classifiers = {p: Classifier.load(shipped_checkpoint(), device="cpu", precision=p) for p in PRECISIONS}
+    classifiers = {p: load_model(shipped_checkpoint(), device="cpu", precision=p) for p in PRECISIONS}
     scores = {p: clf.evaluate(data) for p, clf in classifiers.items()}  # on the model's own split
     scores["seed"] = classifiers["float32"].checkpoint.train_config.get("seed", TrainConfig.seed)
     raw = distinct_names(dataset_lines(data), args.names)
