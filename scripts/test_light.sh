@@ -17,10 +17,12 @@ trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
 export CHARCLF_HOME="$work/home"  # no model trained elsewhere is picked up: the shipped one
 light="$work/light/bin"
 
-"$FULL/bin/python" -m build -q --outdir "$work/dist" . >/dev/null
+"$FULL/bin/python" -m build --outdir "$work/dist" . >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; exit 1; }
 wheel=$(ls "$work"/dist/charclf-*.whl)
 ls "$work"/dist/charclf-*.tar.gz >/dev/null
 "$PYTHON" -m venv "$work/light"
+"$light/python" -m pip install -q "$wheel"
+core_mb=$(du -sm "$work/light" | cut -f1)  # what `pip install charclf` takes
 "$light/python" -m pip install -q "$wheel[serve]"
 if "$light/python" -c "import torch" 2>/dev/null; then
   echo "test_light: torch is installed in the light environment" >&2
@@ -91,5 +93,5 @@ PY
 compare "onnxruntime $("$light/python" -c 'import onnxruntime; print(onnxruntime.__version__)')"
 "$light/python" -m pip install -q "onnxruntime==$LOWEST_ONNXRUNTIME"
 compare "the lowest supported onnxruntime, $LOWEST_ONNXRUNTIME"
-echo "test_light: on disk, the light environment (with serve) $(du -sm "$work/light" | cut -f1) MB;" \
-     "the full one ($FULL) $(du -sm "$FULL" | cut -f1) MB"
+echo "test_light: on disk, a fresh virtual environment with the wheel $core_mb MB (with the serve extra and the" \
+     "lowest onnxruntime $(du -sm "$work/light" | cut -f1) MB); the full one ($FULL) $(du -sm "$FULL" | cut -f1) MB"
