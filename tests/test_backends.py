@@ -173,3 +173,12 @@ def test_a_file_from_a_later_format_is_refused_naming_the_version(tmp_path):
     onnx.save(model, str(tmp_path / "later.onnx"))
     result = run("predict", "Haze", "--checkpoint", tmp_path / "later.onnx")
     assert result.exit_code == 1 and "metadata format '2' is not supported (this charclf reads format 1" in result.output
+
+
+def test_a_names_numbers_do_not_depend_on_the_names_beside_it():
+    clf = charclf.load()
+    names = ["Jones", "Rossi", "Nakamura", "Li", "Kowalski", "Smith", "Dubois", "Jones"]
+    together = clf.logits(names)
+    for i, name in enumerate(names):
+        assert (clf.logits([name])[0] == together[i]).all()  # to the last bit
+    assert (clf.logits(names[3:6]) == together[3:6]).all()

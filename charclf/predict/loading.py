@@ -16,7 +16,7 @@ from charclf.errors import CharclfError, CheckpointError
 from charclf.extras import available
 from charclf.files.locations import resolve_checkpoint
 from charclf.predict.classifier import Classifier
-from charclf.predict.onnx_runtime import OnnxBackend, is_onnx, sha256_of
+from charclf.predict.onnx_runtime import MAX_BYTES, OnnxBackend, is_onnx, sha256_of
 from charclf.predict.precision import precision_name
 
 TORCH_HINT = "reading a .pt checkpoint needs torch: pip install 'charclf[train]'"
@@ -48,14 +48,14 @@ def load(path: str | os.PathLike | None = None, device="auto", precision: str | 
         if clf is not None:
             return clf
     if not available("torch"):
-        raise CheckpointError(f"{path}: {TORCH_HINT} (or give its .onnx export: charclf export)")
+        raise CheckpointError(f"{path}: {TORCH_HINT} (or predict from its .onnx export)")
     return _torch(path, device, precision)
 
 
 def _current_twin(path: Path, twin: Path, threads: int, required: bool) -> Classifier | None:
     """The .onnx beside `path` as a Classifier if it is the export of `path` as it is now; else None
     (or, when `required`, one line saying why it cannot be used)."""
-    if not twin.is_file():
+    if not (twin.is_file() and path.is_file() and path.stat().st_size <= MAX_BYTES):  # hashed whole, below
         if required:
             raise BackendError(f"no {twin.name} beside {path} for the onnx backend: run "
                                f"`charclf export {twin} --checkpoint {path}`")

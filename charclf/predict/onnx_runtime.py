@@ -62,7 +62,8 @@ class OnnxBackend:
 
     def logits(self, folded: list[str]) -> np.ndarray:
         """Already-folded, non-empty names -> (N, n_classes) float32 logits, in input order. A name
-        given several times runs once; names of one length run together, without padding."""
+        given several times runs once; names of one length run together, without padding, so a
+        name's numbers do not depend on the names beside it, to the last bit."""
         distinct = list(dict.fromkeys(folded))
         if len(distinct) < len(folded):
             row = {name: i for i, name in enumerate(distinct)}
@@ -71,8 +72,11 @@ class OnnxBackend:
         batches = _length_batches(folded, BATCH)  # [rows of `folded`, all of one length]
 
         def run(rows: list[int]) -> np.ndarray:
-            letters, lengths = self.encode([folded[i] for i in rows])
-            return self.session.run(["logits"], {"letters": letters, "lengths": lengths})[0]
+            # A lone name runs as two copies: ONNX Runtime's one-row products round otherwise than its
+            # many-row ones, and a name's answer must not depend on the names beside it (any split
+            # of a table, in chunks, Spark batches or Dask partitions, gives the same answers).
+            letters, lengths = self.encode([folded[i] for i in (rows if len(rows) > 1 else rows * 2)])
+            return self.session.run(["logits"], {"letters": letters, "lengths": lengths})[0][: len(rows)]
 
         workers = min(self.threads, len(batches))
         if workers <= 1:
