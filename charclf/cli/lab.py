@@ -10,6 +10,7 @@ import click
 
 from charclf.cli.app import main, reports_errors, save_plot, show_option
 from charclf.cli.console import VERBOSE, say, verbosity_options
+from charclf.cli.params import FiniteFloatRange
 from charclf.config import ARCHS
 from charclf.lab.settings import MemoryConfig
 
@@ -59,7 +60,7 @@ def _models(ctx, param, value: str | None) -> tuple[str, ...] | None:
                    f"answers {DEFAULTS.target:.0%} of a validation set).")
 @click.option("--hidden-size", type=click.IntRange(1, 1024), default=DEFAULTS.hidden_size, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=DEFAULTS.batch_size, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True, max=1), default=DEFAULTS.lr, show_default=True,
+@click.option("--lr", type=FiniteFloatRange(min=0, min_open=True, max=1), default=DEFAULTS.lr, show_default=True,
               help="Adam's learning rate.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=DEFAULTS.seed, show_default=True,
               help="The weights and the training sequences (the test sequences: seed + 1).")
