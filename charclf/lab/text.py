@@ -25,7 +25,7 @@ def format_memory(result: dict) -> str:
         lines.append(f"{moment:>8}  " + "  ".join(cells))
     lines += ["", f"gate bias {config['gate_bias']:+g}, hidden {config['hidden_size']}, "
                   f"{result['seconds']:.0f} s in all"]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def first_over_last(gradient: list[float]) -> float:
@@ -52,7 +52,7 @@ def format_gates(result: dict) -> str:
         lines.append("units that move most (value after each letter):")
         for key, units in block["movers"].items():
             for unit in units:
-                lines.append(f"  {key} #{unit['unit']:<4} " + " ".join(f"{v:5.2f}" for v in unit["values"]))
+                lines.append(f"  {key + ' #' + str(unit['unit']):<13} " + " ".join(f"{v:5.2f}" for v in unit["values"]))
     lines += ["", f"replayed from the weights; largest difference from torch's own output: {result['replay_error']:.1e}"]
     return "\n".join(lines)
 

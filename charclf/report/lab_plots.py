@@ -65,15 +65,16 @@ def gates_figure(result: dict) -> Figure:
         heat_ax.set_xticks(range(len(letters)), letters)
         heat_ax.set_title(f"{result['name']}: {result['arch']} layer {result['layer']}, {block['direction']}", fontsize=10)
         fig.colorbar(image, ax=heat_ax, fraction=0.03, pad=0.01)
+        fig.colorbar(image, ax=size_ax, fraction=0.03, pad=0.01).ax.set_visible(False)  # the same width: letters align
         for key in (key for key in block["rows"][0] if key.endswith("_size")):
             size_ax.plot(range(len(letters)), [row[key] for row in block["rows"]], marker="o",
                          label={"hidden_size": "mean |h|", "cell_size": "mean |c|"}[key])
         size_ax.set_xticks(range(len(letters)), letters)
         size_ax.set_xlim(-0.5, len(letters) - 0.5)
-        size_ax.set_ylim(bottom=0)
+        size_ax.set_ylim(0, 1.6 * max(row[key] for row in block["rows"] for key in row if key.endswith("_size")))
         size_ax.set_ylabel("state size", fontsize=9)
         size_ax.grid(alpha=0.3)
-        size_ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+        size_ax.legend(fontsize=8, loc="upper left", ncol=2, frameon=False)  # in the headroom above the lines
     fig.tight_layout()
     return fig
 
