@@ -22,7 +22,7 @@ from charclf.cli.app import (DEVICE_HELP, checkpoint_option, main, precision_opt
 @click.option("--gates", is_flag=True,
               help="Show what happens inside the network instead: after each letter, its gates (LSTM: input, "
                    "forget, output; GRU: update, reset) and its states' sizes, averaged over the units, and the "
-                   "units that move most; --plot draws them as a heat map. Needs the .pt model and torch.")
+                   "units that move most; --plot draws them as a heat map. Needs the .pt model and torch; runs on the CPU.")
 @click.option("--layer", type=click.IntRange(min=1), metavar="N",
               help="With --gates: the layer shown (1 is the first). Default: the last.")
 @show_option
@@ -51,7 +51,7 @@ def explain(name, k, as_json, plot, gates, layer, show, checkpoint, device, thre
     if layer is not None and not gates:
         raise click.UsageError("--layer goes with --gates")
     if gates:
-        return _explain_gates(name, as_json, plot, show, checkpoint, layer)
+        return _explain_gates(name, as_json, plot, show, checkpoint, layer, threads)
     from charclf.predict.classifier import Classifier
     from charclf.predict.explain import format_explanation
 
@@ -65,7 +65,8 @@ def explain(name, k, as_json, plot, gates, layer, show, checkpoint, device, thre
     click.echo(json.dumps(result, indent=2) if as_json else format_explanation(result))
 
 
-def _explain_gates(name: str, as_json: bool, plot: Path | None, show: bool | None, checkpoint, layer: int | None):
+def _explain_gates(name: str, as_json: bool, plot: Path | None, show: bool | None, checkpoint, layer: int | None,
+                   threads: int | None):
     """explain --gates: the network's cells re-run letter by letter on the CPU (charclf.lab.gates)."""
     from charclf.files.locations import resolve_checkpoint
 
@@ -73,12 +74,11 @@ def _explain_gates(name: str, as_json: bool, plot: Path | None, show: bool | Non
     if path.suffix.lower() == ".onnx":
         raise click.UsageError("--gates needs the .pt model and torch: an exported .onnx model does not show "
                                "its network's insides")
-    from charclf.cli.app import use_threads
     from charclf.files.checkpoint import load_checkpoint
     from charclf.lab.gates import gate_trace
     from charclf.lab.text import format_gates
 
-    use_threads(1, batch=False)
+    use_threads(threads, batch=False)
     loaded = load_checkpoint(path)
     result = gate_trace(loaded.build_model("cpu"), loaded.alphabet, name, layer)
     if plot:
