@@ -17,8 +17,3 @@ def memory_batch(generator: torch.Generator, size: int, distance: int, labels: i
     sequence = torch.randint(0, letters, (size, distance + 1), generator=generator)
     sequence[:, 0] = answer
     return nn.functional.one_hot(sequence, letters).float(), answer
-
-
-def as_text(sequence: torch.Tensor) -> str:
-    """(T, letters) one-hot rows -> the letters (a, b, c, ...) they stand for, for showing."""
-    return "".join(chr(ord("a") + int(i)) for i in sequence.argmax(dim=1))
