@@ -90,6 +90,7 @@ def main():
       charclf evaluate            # held-out accuracy, macro-F1, calibration, per-label scores, confusion
       charclf predict Hinton Satoshi Иванов
       charclf predict Jones --min-confidence 0.5   # `unknown` when the model is unsure
+      charclf lab memory          # why LSTM and GRU have gates: the plain RNN forgets, they remember
     """
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from charclf.cli.app import (DEVICE_HELP, backend_option, checkpoint_option, load_model, main, precision_option,
-                             reports_errors, save_plot, show_option, thread_count, threads_option)
+                             reports_errors, save_plot, show_option, thread_count, threads_option, use_threads)
 
 
 @main.command()
@@ -19,6 +19,12 @@ from charclf.cli.app import (DEVICE_HELP, backend_option, checkpoint_option, loa
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="PNG",
               help="Also draw the followed labels' probabilities across the letters into PNG.")
+@click.option("--gates", is_flag=True,
+              help="Show what happens inside the network instead: after each letter, its gates (LSTM: input, "
+                   "forget, output; GRU: update, reset) and its states' sizes, averaged over the units, and the "
+                   "units that move most; --plot draws them as a heat map. Needs the .pt model and torch; runs on the CPU.")
+@click.option("--layer", type=click.IntRange(min=1), metavar="N",
+              help="With --gates: the layer shown (1 is the first). Default: the last.")
 @show_option
 @checkpoint_option
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
@@ -26,7 +32,7 @@ from charclf.cli.app import (DEVICE_HELP, backend_option, checkpoint_option, loa
 @precision_option
 @backend_option
 @reports_errors
-def explain(name, k, as_json, plot, show, checkpoint, device, threads, precision, backend):
+def explain(name, k, as_json, plot, gates, layer, show, checkpoint, device, threads, precision, backend):
     """Show how the answer for NAME forms, letter by letter.
 
     For every prefix of the name as the model reads it (H, Hi, Hin, ... Hinton) it prints the
@@ -41,7 +47,12 @@ def explain(name, k, as_json, plot, show, checkpoint, device, threads, precision
       charclf explain Hinton
       charclf explain Иванов --json
       charclf explain Hinton --plot explain.png
+      charclf explain Hinton --gates --plot gates.png   # the gates inside, letter by letter
     """
+    if layer is not None and not gates:
+        raise click.UsageError("--layer goes with --gates")
+    if gates:
+        return _explain_gates(name, as_json, plot, show, checkpoint, layer, threads)
     from charclf.predict.explain import format_explanation
 
     result = load_model(checkpoint, device, precision, threads, backend, batch=False).explain(name, k=k)
@@ -51,6 +62,29 @@ def explain(name, k, as_json, plot, show, checkpoint, device, threads, precision
         save_plot(lambda path: save_explanation(result, path), plot, show, "letter-by-letter plot",
                    quiet_stdout=as_json)
     click.echo(json.dumps(result, indent=2) if as_json else format_explanation(result))
+
+
+def _explain_gates(name: str, as_json: bool, plot: Path | None, show: bool | None, checkpoint, layer: int | None,
+                   threads: int | None):
+    """explain --gates: the network's cells re-run letter by letter on the CPU (charclf.lab.gates)."""
+    from charclf.files.locations import resolve_checkpoint
+
+    path = resolve_checkpoint(checkpoint)
+    if path.suffix.lower() == ".onnx":
+        raise click.UsageError("--gates needs the .pt model and torch: an exported .onnx model does not show "
+                               "its network's insides")
+    from charclf.files.checkpoint import load_checkpoint
+    from charclf.lab.gates import gate_trace
+    from charclf.lab.text import format_gates
+
+    use_threads(threads, batch=False)
+    loaded = load_checkpoint(path)
+    result = gate_trace(loaded.build_model("cpu"), loaded.alphabet, name, layer)
+    if plot:
+        from charclf.report.lab_plots import save_gates
+
+        save_plot(lambda out: save_gates(result, out), plot, show, "gates plot", quiet_stdout=as_json)
+    click.echo(json.dumps(result, indent=2) if as_json else format_gates(result))
 
 
 @main.command()

@@ -1,0 +1,1 @@
+"""The learner's lab: small experiments that show how recurrent networks remember (charclf lab, explain --gates)."""
