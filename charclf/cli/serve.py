@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, backend_option, checkpoint_option, load_model, main, precision_option,
+from charclf.cli.app import (DEVICE_HELP, backend_option, check_out, checkpoint_option, load_model, main, precision_option,
                              reports_errors, save_plot, show_option, thread_count, threads_option)
 
 
@@ -44,6 +44,7 @@ def explain(name, k, as_json, plot, show, checkpoint, device, threads, precision
     """
     from charclf.predict.explain import format_explanation
 
+    check_out(plot, "picture", checkpoint, option="--plot")
     result = load_model(checkpoint, device, precision, threads, backend, batch=False).explain(name, k=k)
     if plot:
         from charclf.report.explain_plot import save_explanation
