@@ -314,3 +314,16 @@ def test_sigterm_during_data_fetch_removes_the_partial_download(tmp_path):
     assert stderr.strip().splitlines()[-1] == ("Error: stopped by SIGTERM; the partial download was removed and "
                                                "nothing was written")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_train_side_files_and_compare_outputs_are_guarded(tmp_path, tiny_data):
+    keep = tmp_path / "m.curves.png"  # where train would draw its curves: a checkpoint is there
+    shutil.copy(shipped_checkpoint(), keep)
+    refused(run("train", "--data", tiny_data, "--epochs", "1", "--no-progress", "--out", tmp_path / "m.pt"),
+            "m.curves.png: it is a charclf checkpoint")
+    (tmp_path / "cmp").mkdir()
+    (tmp_path / "cmp" / "compare.json").write_bytes(keep.read_bytes())
+    refused(run("compare", "--data", tiny_data, "--archs", "ngram", "--out-dir", tmp_path / "cmp"),
+            "compare.json: it is a charclf checkpoint")
+    assert keep.read_bytes() == (tmp_path / "cmp" / "compare.json").read_bytes() == shipped_checkpoint().read_bytes()
+    assert not (tmp_path / "m.pt").exists()
