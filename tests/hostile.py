@@ -79,3 +79,80 @@ def png(path: Path) -> Path:
     plt.figure(figsize=(1, 1)).savefig(buffer, format="png")
     path.write_bytes(buffer.getvalue())
     return path
+
+
+# --- .onnx files (need the onnx package) --------------------------------------------------
+
+
+def onnx_with(good: Path, path: Path, description: dict | str | None = None, **metadata: str) -> Path:
+    """A copy of the .onnx `good` whose charclf.description is `description` (a dict: merged into
+    the stored one; a str: as it is) and whose other metadata entries are `metadata`."""
+    import json
+
+    import onnx
+
+    model = onnx.load(str(good))
+    props = {prop.key: prop for prop in model.metadata_props}
+    if isinstance(description, dict):
+        description = json.dumps({**json.loads(props["charclf.description"].value), **description})
+    if description is not None:
+        props["charclf.description"].value = description
+    for key, value in metadata.items():
+        props[key].value = value
+    onnx.save(model, str(path))
+    return path
+
+
+def onnx_relabelled(good: Path, path: Path, first: list[str]) -> Path:
+    """A copy of the .onnx `good` whose first labels are renamed `first` (its script table too)."""
+    import json
+
+    import onnx
+
+    stored = json.loads(next(p.value for p in onnx.load(str(good)).metadata_props if p.key == "charclf.description"))
+    names = dict(zip(stored["labels"], first))
+    table = stored.get("scripts", {}).get("probabilities", {})
+    scripts = {**stored.get("scripts", {}), "probabilities": {names.get(k, k): v for k, v in table.items()}}
+    return onnx_with(good, path, {"labels": [names.get(label, label) for label in stored["labels"]],
+                                  "scripts": scripts})
+
+
+def foreign_onnx(good: Path, path: Path) -> Path:
+    """A graph that is not charclf's (Identity on floats) carrying `good`'s charclf metadata."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph)
+    for prop in onnx.load(str(good)).metadata_props:
+        model.metadata_props.add(key=prop.key, value=prop.value)
+    onnx.save(model, str(path))
+    return path
+
+
+def hungry_onnx(good: Path, path: Path, floats_per_letter: int = 16 * 10**9) -> Path:
+    """`good` whose logits also depend on a tensor of lengths[0] * floats_per_letter floats (64 GB a
+    letter by default), made at run time (never folded into the file)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(good))
+    graph = model.graph
+    for node in graph.node:
+        node.output[:] = ["logits_raw" if o == "logits" else o for o in node.output]
+        node.input[:] = ["logits_raw" if i == "logits" else i for i in node.input]
+    graph.initializer.extend([helper.make_tensor("per_letter", TensorProto.INT64, [1], [floats_per_letter]),
+                              helper.make_tensor("s0", TensorProto.INT64, [1], [0]),
+                              helper.make_tensor("s1", TensorProto.INT64, [1], [1]),
+                              helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])])
+    one = helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])
+    graph.node.extend([helper.make_node("Slice", ["lengths", "s0", "s1"], ["first"]),
+                       helper.make_node("Mul", ["first", "per_letter"], ["shape"]),
+                       helper.make_node("ConstantOfShape", ["shape"], ["huge"], value=one),
+                       helper.make_node("ReduceSum", ["huge"], ["total"], keepdims=0),
+                       helper.make_node("Mul", ["total", "zero"], ["nothing"]),
+                       helper.make_node("Add", ["logits_raw", "nothing"], ["logits"])])
+    onnx.save(model, str(path))
+    return path

@@ -168,6 +168,27 @@ def save_plot(draw, out: Path, show: bool | None, what: str, quiet_stdout: bool 
         show_png(out)
 
 
+def check_out(path: Path | None, kind: str, checkpoint=None, inputs=(), data=None, option: str = "--out",
+              twins: bool = True) -> None:
+    """charclf.files.outputs.check_output for a command's output, before any work: never the model
+    file (given or default, with its .pt/.onnx twin unless `twins` is False: export writes it),
+    other `inputs`, or the dataset (`data`, else $CHARCLF_DATA, else ./data/names)."""
+    import os
+
+    from charclf.files.locations import DATA_ENV, DEFAULT_DATA, resolve_checkpoint
+    from charclf.files.outputs import check_output
+
+    if path is None:
+        return
+    models = [checkpoint]
+    try:
+        model = resolve_checkpoint(checkpoint)
+        models += [model, *([model.with_suffix(".onnx"), model.with_suffix(".pt")] if twins else [])]
+    except CharclfError:
+        pass  # no model: the command says so itself
+    check_output(path, kind, [*models, *inputs], data or os.environ.get(DATA_ENV) or DEFAULT_DATA, option)
+
+
 def thread_count(threads: int | None, batch: bool) -> int:
     """charclf.threads.thread_count, a bad value (of $CHARCLF_THREADS) being a usage error."""
     from charclf import threads as thread_settings

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, backend_option, checkpoint_option, data_option, load_model, main,
+from charclf.cli.app import (DEVICE_HELP, backend_option, check_out, checkpoint_option, data_option, load_model, main,
                              min_confidence_option, precision_option, prior_option, reports_errors, save_plot,
                              show_option, threads_option)
 
@@ -104,6 +104,7 @@ def evaluate(checkpoint, data, split, min_confidence, plot, out, show, prior, as
     """
     from charclf.report.metrics import format_confusion, format_per_label
 
+    check_out(out if plot else None, "picture", checkpoint, [prior], data)
     clf, result = _evaluation(checkpoint, data, split, device, precision, threads, backend, prior=prior,
                               min_confidence=0.0 if plot and min_confidence is None else min_confidence)
     if min_confidence is None:
@@ -161,6 +162,7 @@ def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device,
     Example:
       charclf calibration --plot --out calibration.png
     """
+    check_out(out if plot else None, "picture", checkpoint, (), data)
     clf, result = _evaluation(checkpoint, data, split, device, precision, threads, backend, bins=bins)
     cal = result["calibration"]
     if plot:
@@ -211,6 +213,7 @@ def confusion(checkpoint, data, split, normalize, plot, out, show, device, threa
     """
     from charclf.report.metrics import format_confusion
 
+    check_out(out or Path("confusion.png") if plot else out, "picture" if plot else "text", checkpoint, (), data)
     clf, result = _evaluation(checkpoint, data, split, device, precision, threads, backend)
     table = format_confusion(result["confusion"], clf.labels, normalize=normalize)
     if not plot:

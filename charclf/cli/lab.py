@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import main, reports_errors, save_plot, show_option
+from charclf.cli.app import check_out, main, reports_errors, save_plot, show_option
 from charclf.cli.console import VERBOSE, say, verbosity_options
 from charclf.cli.params import FiniteFloatRange
 from charclf.config import ARCHS
@@ -99,6 +99,7 @@ def memory(distances, models, gate_bias, steps, hidden_size, batch_size, lr, see
                               hidden_size=hidden_size, batch_size=batch_size, lr=lr, seed=seed)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
+    check_out(plot, "picture", option="--plot")  # before minutes of training
     use_threads(threads)
     result = run_memory(config, progress=lambda row: say(
         verbosity, f"{row['arch']:>4} at distance {row['distance']}: accuracy {row['accuracy']:.3f} after "

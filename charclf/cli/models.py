@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import checkpoint_option, main, reports_errors
+from charclf.cli.app import check_out, checkpoint_option, main, reports_errors
 
 
 @main.command()
@@ -39,6 +39,7 @@ def export(out, fmt, checkpoint):
     from charclf.files.locations import resolve_checkpoint
 
     source = resolve_checkpoint(checkpoint)
+    check_out(out, fmt, checkpoint, option="OUT", twins=False)
     export_file(source, out, fmt)
     click.echo(f"exported {source} to {out} ({fmt}, {out.stat().st_size:,} bytes)")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, backend_option, checkpoint_option, load_model, main, min_confidence_option,
-                             precision_option, prior_option, reports_errors, threads_option)
+from charclf.cli.app import (DEVICE_HELP, backend_option, check_out, checkpoint_option, load_model, main,
+                             min_confidence_option, precision_option, prior_option, reports_errors, threads_option)
 from charclf.cli.console import NORMAL, VERBOSE, VERBOSITY, say, show_progress, verbosity_options
 from charclf.cli.params import FiniteFloatRange
 
@@ -25,9 +25,9 @@ def table_options(command):
     the table; else predict runs as it is (its --file progress bar and -v summary by _read_lines)."""
 
     @functools.wraps(command)
-    def wrapper(*args, verbosity, table, columns, out, delimiter, encoding_errors, all_probs, **kwargs):
+    def wrapper(*args, verbosity, table, columns, out, delimiter, encoding_errors, all_probs, excel_safe, **kwargs):
         options = {"columns": columns, "out": out, "delimiter": delimiter, "encoding_errors": encoding_errors,
-                   "all_probs": all_probs}
+                   "all_probs": all_probs, "excel_safe": excel_safe}
         if table is not None:
             return _predict_table(table, verbosity=verbosity, **options, **kwargs)
         _refuse_table_options(kwargs.get("file"), options)
@@ -60,6 +60,10 @@ def table_options(command):
                      help="--csv: bytes that are not UTF-8 stop the run naming the line (strict), or are read "
                           "as U+FFFD (replace)."),
         click.option("--all-probs", is_flag=True, help="--csv: add a probability_<Label> column for every label."),
+        click.option("--excel-safe", is_flag=True,
+                     help="--csv: prefix the table's own cells that begin with = + - @ TAB or CR with an apostrophe, "
+                          "so that a spreadsheet never reads them as formulas (the cells charclf writes always are). "
+                          "Default: the table's cells are copied byte for byte."),
     ]
     for option in reversed(table):
         wrapper = option(wrapper)
@@ -76,6 +80,7 @@ def _refuse_table_options(file, table: dict) -> None:
                                "(--file reads one name per line)")
     given = [option for option, value in (("--column", table["columns"]), ("--out", table["out"]),
              ("--delimiter", table["delimiter"]), ("--all-probs", table["all_probs"]),
+             ("--excel-safe", table["excel_safe"]),
              ("--encoding-errors", table["encoding_errors"] != "strict")) if value]
     if given:
         raise click.UsageError(f"{', '.join(given)} only go(es) with --csv TABLE")
@@ -83,23 +88,24 @@ def _refuse_table_options(file, table: dict) -> None:
 
 @reports_errors
 def _predict_table(table, *, names, file, as_json, k, min_confidence, checkpoint, device, batch_size, threads,
-                   precision, backend, verbosity, columns, out, delimiter, encoding_errors, all_probs,
+                   precision, backend, verbosity, columns, out, delimiter, encoding_errors, all_probs, excel_safe,
                    **predict_options) -> None:
     """predict --csv: the table's rows with their answers, to --out or stdout. `predict_options`:
     predict's other options, passed on to Classifier.predict as they are."""
     if names or file or as_json:
         raise click.UsageError("--csv reads its names from the table: give no names, --file or --json with it")
+    from charclf.predict.tables import check_delimiter, write_predictions
+
     if delimiter is not None:
         delimiter = {"tab": "\t", "\\t": "\t"}.get(delimiter.lower(), delimiter)
-        if len(delimiter) != 1:
-            raise click.BadParameter(f"one character, or 'tab', got {delimiter!r}", param_hint="--delimiter")
-    from charclf.predict.tables import write_predictions
-
+        check_delimiter(delimiter)
+    inputs = [table, predict_options.get("prior")]
+    check_out(out, "text", checkpoint, inputs)
     clf = _predictor(checkpoint, device, threads, precision, backend, batch=True)
     predict_options = _uncertainty_options(clf, **predict_options)
     started = time.perf_counter()
     summary = write_predictions(clf, table, out, columns, k, min_confidence, all_probs, delimiter, encoding_errors,
-                                batch_size, show_progress(verbosity), **predict_options)
+                                batch_size, show_progress(verbosity), excel_safe, inputs, **predict_options)
     seconds = time.perf_counter() - started
     abstained = f", {summary.abstained:,} below --min-confidence" if min_confidence is not None else ""
     say(verbosity, f"wrote {summary.rows:,} rows to {out or 'stdout'} in {seconds:.1f} s "

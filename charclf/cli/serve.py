@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, backend_option, checkpoint_option, load_model, main, precision_option,
-                             reports_errors, save_plot, show_option, thread_count, threads_option, use_threads)
+from charclf.cli.app import (DEVICE_HELP, backend_option, check_out, checkpoint_option, load_model, main,
+                             precision_option, reports_errors, save_plot, show_option, thread_count, threads_option,
+                             use_threads)
 
 
 @main.command()
@@ -51,6 +52,7 @@ def explain(name, k, as_json, plot, gates, layer, show, checkpoint, device, thre
     """
     if layer is not None and not gates:
         raise click.UsageError("--layer goes with --gates")
+    check_out(plot, "picture", checkpoint, option="--plot")
     if gates:
         return _explain_gates(name, as_json, plot, show, checkpoint, layer, threads)
     from charclf.predict.explain import format_explanation

@@ -221,6 +221,10 @@ def compare(data, archs, epochs, seed, device, threads, out_dir, progress, verbo
         raise click.BadParameter(f"choose from {', '.join(MODELS)}, got {archs!r}", param_hint="--archs")
     use_threads(threads)
     data_dir = resolve_data_dir(data)
+    from charclf.files.outputs import check_output
+
+    for name, kind in (("compare.json", "text"), ("compare.png", "picture")):
+        check_output(out_dir / name, kind, [data_dir], data_dir, "--out-dir")
     results = {}
     progress, log = show_progress(verbosity, progress), run_log(verbosity)
     for arch in chosen:

@@ -11,13 +11,16 @@ This module must stay light: standard library and tqdm only, no torch.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 import zipfile
@@ -63,34 +66,65 @@ def fetch_dataset(
     # Fail before downloading megabytes we could not install anyway.
     _check_dest(dest, force)
 
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        # One private folder beside dest holds the download, the new files and
-        # (with force) the old folder; removing it is the whole cleanup.
-        work = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.fetch-"))
-    except OSError as exc:
-        raise FetchError(f"cannot write beside {dest}: {_one_line(exc)}; nothing was written.") from exc
-
-    try:
-        archive = work / "archive.zip"
-        _download(url, archive, progress, timeout)
-        contents = _read_names(archive, url)
-        _verify(contents, expected, url)
-
-        new = work / "new"
+    with _terminated_as_interrupt():
         try:
-            new.mkdir()
-            for name in sorted(contents):
-                (new / name).write_bytes(contents[name])
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            # One private folder beside dest holds the download, the new files and
+            # (with force) the old folder; removing it is the whole cleanup.
+            work = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.fetch-"))
         except OSError as exc:
-            raise FetchError(f"cannot write the dataset beside {dest}: {_one_line(exc)}; nothing was written.") from exc
+            raise FetchError(f"cannot write beside {dest}: {_one_line(exc)}; nothing was written.") from exc
+        try:
+            return _fetch_into(work, dest, url, expected, force, progress, timeout)
+        finally:
+            # If the old folder could not be put back it is the only copy of the user's data: keep it.
+            if not ((work / "old").exists() and not dest.exists()):
+                shutil.rmtree(work, ignore_errors=True)
 
-        _install(new, dest, work / "old", force)
-        return sorted(contents)
+
+def _fetch_into(work: Path, dest: Path, url: str, expected: dict[str, str], force: bool, progress: bool,
+                timeout: float) -> list[str]:
+    """fetch_dataset's steps, in the private folder `work` beside `dest`."""
+    archive = work / "archive.zip"
+    _download(url, archive, progress, timeout)
+    contents = _read_names(archive, url)
+    _verify(contents, expected, url)
+
+    new = work / "new"
+    try:
+        new.mkdir()
+        for name in sorted(contents):
+            (new / name).write_bytes(contents[name])
+    except OSError as exc:
+        raise FetchError(f"cannot write the dataset beside {dest}: {_one_line(exc)}; nothing was written.") from exc
+
+    _install(new, dest, work / "old", force)
+    return sorted(contents)
+
+
+class Terminated(FetchError):
+    """SIGTERM arrived while fetching: the private folder (the partial download) is removed first."""
+
+    exit_code = 128 + signal.SIGTERM  # the shell's convention for a process ended by SIGTERM
+
+
+@contextlib.contextmanager
+def _terminated_as_interrupt():
+    """While fetching, SIGTERM (kill, a container stopping) raises Terminated instead of ending the
+    process at once, so that fetch_dataset's cleanup runs: the default action would leave the partial
+    download beside --dest for good. Left alone off the main thread, or where a handler is set."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Terminated("stopped by SIGTERM; the partial download was removed and nothing was written")
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
     finally:
-        # If the old folder could not be put back it is the only copy of the user's data: keep it.
-        if not ((work / "old").exists() and not dest.exists()):
-            shutil.rmtree(work, ignore_errors=True)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def read_manifest(manifest: Path | None = None) -> dict[str, str]:

@@ -13,6 +13,9 @@ DEFAULT_ALPHABET = string.ascii_letters + " .,;'"
 # The longest name charclf reads (predicting, training): the network's memory grows with a name's
 # length, and real names are far shorter. A longer line is an error of its own line.
 MAX_NAME_CHARS = 1000
+# The most letters a name may read as: transliteration can read one character as many letters
+# (U+FDFA as 27), and the network's work grows with the letters it reads, not the characters typed.
+MAX_READ_LETTERS = MAX_NAME_CHARS
 
 # Scripts whose Latin reading is known to mislead, keyed by the start of their characters'
 # Unicode names; the note goes into the prediction's reason.
@@ -46,6 +49,14 @@ def fold(name: str, alphabet: str = DEFAULT_ALPHABET) -> str:
     decomposed = unicodedata.normalize("NFD", name)
     # Strip last: dropped characters can leave edge spaces ("12 Smith" -> " Smith").
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn" and c in allowed).strip()
+
+
+def read_too_long(as_read: str) -> str | None:
+    """Why a name's reading is too long for the network (more than MAX_READ_LETTERS letters), else
+    None. The one bound on letters read, for every way in: files, tables, the API, the server."""
+    if len(as_read) <= MAX_READ_LETTERS:
+        return None
+    return f"it reads as {len(as_read):,} letters after transliteration, more than the {MAX_READ_LETTERS:,} a name may have"
 
 
 def read_name(name: str, alphabet: str = DEFAULT_ALPHABET) -> tuple[str, list[str]]:

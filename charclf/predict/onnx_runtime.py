@@ -28,6 +28,10 @@ SUFFIX = ".onnx"
 FORMAT = 1  # the metadata's layout: charclf.format, charclf.description, charclf.source, charclf.files.card
 INSTALL_HINT = "reading .onnx models needs onnxruntime: pip install charclf (or pip install onnxruntime)"
 MAX_BYTES = 1 << 30  # as for a .pt checkpoint's weights (charclf.files.archive)
+# The most memory ONNX Runtime may take for a model's tensors (its weights, at most MAX_BYTES, and
+# what a run needs): a graph that would allocate more fails in one line instead of taking the
+# machine's memory. The shipped model needs under 20 MB.
+MAX_ARENA_BYTES = 2 * MAX_BYTES
 BATCH = 256  # names per run: a recurrent step's (B, gates * H) numbers stay in a core's cache
 
 
@@ -76,7 +80,10 @@ class OnnxBackend:
             # many-row ones, and a name's answer must not depend on the names beside it (any split
             # of a table, in chunks, Spark batches or Dask partitions, gives the same answers).
             letters, lengths = self.encode([folded[i] for i in (rows if len(rows) > 1 else rows * 2)])
-            return self.session.run(["logits"], {"letters": letters, "lengths": lengths})[0][: len(rows)]
+            try:
+                return self.session.run(["logits"], {"letters": letters, "lengths": lengths})[0][: len(rows)]
+            except Exception as e:  # ONNX Runtime's own types: memory refused by the arena, say
+                raise CheckpointError(f"{self.path}: its graph failed ({_first_line(e)})") from None
 
         workers = min(self.threads, len(batches))
         if workers <= 1:
@@ -133,11 +140,28 @@ def _session(path: Path):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only: a refused file is one line of ours, not ONNX Runtime's log
+    options.log_severity_level = 4  # fatal only: a refused file is one line of ours, not ONNX Runtime's log
+    options.add_session_config_entry("session.use_env_allocators", "1")  # the capped arena (_capped_arena)
     try:
+        _capped_arena(onnxruntime)
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # ONNX Runtime raises its own types for unreadable or invalid files
         raise CheckpointError(f"{path} is not a readable ONNX model: {_first_line(e)}") from None
+
+
+_ARENA: list = []  # the one capped allocator of this process, once registered
+
+
+def _capped_arena(onnxruntime) -> None:
+    """Register, once per process, a CPU memory arena that never grows past MAX_ARENA_BYTES and that
+    the sessions use instead of their own (session.use_env_allocators): an allocation beyond it is
+    an ONNX Runtime error (one line), not the machine's memory exhausted."""
+    if _ARENA:
+        return
+    memory = onnxruntime.OrtMemoryInfo("Cpu", onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
+                                       onnxruntime.OrtMemType.DEFAULT)
+    onnxruntime.create_and_register_allocator(memory, onnxruntime.OrtArenaCfg(MAX_ARENA_BYTES, -1, -1, -1))
+    _ARENA.append(memory)
 
 
 def _described(meta: dict[str, str], path: Path) -> ModelDescription:
@@ -185,4 +209,6 @@ def _check_file(path: Path) -> None:
 
 
 def _first_line(error: Exception) -> str:
+    if "Available memory of" in str(error):  # the capped arena (_capped_arena) refused an allocation
+        return f"it asks for more than the {MAX_ARENA_BYTES:,} bytes of memory a charclf model may use"
     return short(Exception((str(error).strip().splitlines() or [type(error).__name__])[0]))

@@ -4,6 +4,7 @@ probabilities. No torch here: the torch and the ONNX Runtime classifiers share i
 from __future__ import annotations
 
 import json
+import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -11,7 +12,7 @@ from charclf.names.fullnames import FamilyName, family_name
 from charclf.names.lines import TOO_LONG
 from charclf.names.readings import read
 from charclf.names.scripts import LATIN, detect_script
-from charclf.names.text import DEFAULT_ALPHABET, MAX_NAME_CHARS
+from charclf.names.text import DEFAULT_ALPHABET, MAX_NAME_CHARS, read_too_long
 
 UNKNOWN = "unknown"
 UNREADABLE = "no letters to read, even after transliteration to Latin"
@@ -110,6 +111,7 @@ def predict_names(names: Iterable[str], alphabet: str, labels: list[str], top_k:
     answered `unknown` with the reason (and, for the latter, its best guess). With
     `full_names`, the family name of each is found and read (charclf.names.fullnames).
     """
+    check_options(k, min_confidence)
     k = max(1, min(k, len(labels)))
     predictions, readable = read_names(names, alphabet, full_names, model)
     if readable:
@@ -124,6 +126,15 @@ def predict_names(names: Iterable[str], alphabet: str, labels: list[str], top_k:
                 p.abstained = True
                 p.reason = f"top probability {p.top[0][1]:.3f} is below the minimum confidence {min_confidence:g}"
     return predictions
+
+
+def check_options(k: int, min_confidence: float | None) -> None:
+    """k a whole number >= 1, min_confidence None or a number from 0 to 1 (not NaN): ValueError else."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"k must be a whole number >= 1, got {k!r}")
+    if min_confidence is not None and (isinstance(min_confidence, bool) or not isinstance(min_confidence, numbers.Real)
+                                       or not 0 <= min_confidence <= 1):  # NaN fails the comparison
+        raise ValueError(f"min_confidence must be None or a number from 0 to 1, got {min_confidence!r}")
 
 
 def read_names(names: Iterable[str], alphabet: str, full_names: bool = False,
@@ -143,8 +154,10 @@ def read_names(names: Iterable[str], alphabet: str, full_names: bool = False,
         else:
             as_read, caveats = read(text, alphabet)
             p = Prediction(name, as_read, caveats=caveats, model=model, family_name=family, script=detect_script(text))
+            if read_too_long(as_read):  # the network's work grows with the letters read
+                p.as_read, p.abstained, p.reason = as_read[:40] + "...", True, read_too_long(as_read)
             # Punctuation alone ("...", "'") is no name: at least one letter is needed.
-            if any(map(str.isalpha, as_read)):
+            elif any(map(str.isalpha, as_read)):
                 readable.append(p)
             else:
                 p.abstained, p.reason = True, EMPTY if not name.strip() else UNREADABLE

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 
 from charclf.errors import DataError
 
 NAMED = ("uniform", "train")
+MAX_PRIOR_BYTES = 1 << 20  # a table of label: weight (18 labels: a few hundred bytes)
 
 
 def target_prior(spec: str | dict, labels: list[str]) -> np.ndarray | None:
@@ -51,12 +51,25 @@ def target_prior(spec: str | dict, labels: list[str]) -> np.ndarray | None:
 
 
 def _read_json(spec: str):
+    """The JSON file at `spec`, read bounded: at most MAX_PRIOR_BYTES, nesting at most MAX_JSON_DEPTH
+    (json.loads recurses once per level), each checked before parsing."""
+    from charclf.files.description import MAX_JSON_DEPTH, json_depth
+
     try:
-        return json.loads(Path(spec).read_text(encoding="utf-8"))
+        with open(spec, "rb") as f:
+            data = f.read(MAX_PRIOR_BYTES + 1)
+        if len(data) > MAX_PRIOR_BYTES:
+            raise DataError(f"--prior {spec}: more than {MAX_PRIOR_BYTES:,} bytes, far more than a table of label: "
+                            "weight needs; refused")
+        text = data.decode("utf-8")
+        if json_depth(text) > MAX_JSON_DEPTH:
+            raise DataError(f"--prior {spec}: its JSON nests deeper than {MAX_JSON_DEPTH} levels (a prior is one "
+                            "table of label: weight); refused")
+        return json.loads(text)
     except FileNotFoundError:
         raise DataError(f"--prior {spec}: no such file (give uniform, train, or a JSON file)") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:  # JSONDecodeError is a ValueError
-        raise DataError(f"--prior {spec}: not a readable JSON file ({str(e).splitlines()[0]})") from None
+        raise DataError(f"--prior {spec}: not a readable JSON file ({(str(e).splitlines() or [''])[0][:200]})") from None
 
 
 def training_prior(train_counts: list[int] | None, spec: str) -> np.ndarray:

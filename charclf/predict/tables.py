@@ -9,6 +9,14 @@ The first row is the header. The delimiter is --delimiter, else the extension's 
 .tsv, .tab tab), else sniffed from the first lines (comma, tab, ';' or '|'); the output uses
 the input's. A UTF-8 byte order mark is dropped; quoted cells may hold delimiters and newlines.
 Bytes that are not UTF-8 stop the run naming the line, unless encoding_errors="replace".
+Lines may end in LF, CRLF or a lone CR. Reads are bounded: a physical line of more than
+MAX_LINE_BYTES, or a cell of more than MAX_CELL_CHARS, stops the run naming its line before
+it is held whole.
+
+Written back, a cell that holds the delimiter, a quote, LF or CR is quoted. The cells charclf
+composes (labels, family names, its column names) never begin with = + - @ TAB or CR: such a
+cell is prefixed with an apostrophe (OWASP's advice against CSV injection); the table's own cells
+are copied as they are, unless excel_safe asks for the same on them.
 """
 
 from __future__ import annotations
@@ -25,6 +33,11 @@ from charclf.errors import CharclfError, DataError
 
 DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 SNIFF_BYTES = 64 * 1024
+MAX_LINE_BYTES = 16 << 20  # one physical line (a header of 10^6 short column names fits)
+MAX_CELL_CHARS = 131072  # one cell: the csv module's field limit, named here
+BAD_DELIMITERS = {'"': "a quote", "'": "a quote", "\n": "a line end", "\r": "a line end", " ": "a space"}
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet reads a cell starting so as a formula
+_BLOCK = 1 << 16
 CHUNK_ROWS = 32768  # rows read, classified and written together (predict --batch-size)
 EMPTY = "empty name"
 
@@ -62,7 +75,11 @@ class Table:
 def open_table(source: str | Path, delimiter: str | None = None, encoding_errors: str = "strict") -> Table:
     """Open `source` ('-': stdin) as a Table; close it with Table.close()."""
     name = "stdin" if str(source) == "-" else str(source)
-    handle, size = sys.stdin.buffer, None
+    if delimiter is not None:
+        check_delimiter(delimiter)
+    if name == "stdin" and sys.stdin is None:
+        raise DataError("cannot read the table from stdin: it is closed")
+    handle, size = getattr(sys.stdin, "buffer", None), None
     if name != "stdin":
         try:
             handle = open(source, "rb")
@@ -70,7 +87,7 @@ def open_table(source: str | Path, delimiter: str | None = None, encoding_errors
         except OSError as e:
             raise DataError(f"cannot read {source}: {e.strerror or e}") from None
     consumed = [0]
-    raw = _counted(handle, consumed)
+    raw = _physical_lines(handle, consumed, name)
     head = list(_until(raw, SNIFF_BYTES))  # the first lines, kept for sniffing
     if delimiter is None:
         delimiter = DELIMITERS.get(Path(name).suffix.lower()) or _sniff(head)
@@ -81,17 +98,45 @@ def open_table(source: str | Path, delimiter: str | None = None, encoding_errors
     except StopIteration:
         header = None
     except csv.Error as e:
-        raise DataError(f"{name}, line {reader.line_num}: {e}") from None
+        raise DataError(f"{name}, line {reader.line_num}: {_csv_problem(e)}") from None
     if not header:
         raise DataError(f"{name} has no header row: its first line must name the columns")
     own = None if name == "stdin" else handle
     return Table(name, delimiter, header, _rows(reader, name, len(header)), size, consumed, own)
 
 
-def _counted(handle: BinaryIO, consumed: list[int]) -> Iterator[bytes]:
-    for line in handle:
-        consumed[0] += len(line)
-        yield line
+def check_delimiter(delimiter: str) -> None:
+    """One character that can separate cells: not a quote, a line end or a space (TableUsageError)."""
+    if len(delimiter) != 1 or delimiter in BAD_DELIMITERS:
+        what = BAD_DELIMITERS.get(delimiter, f"{len(delimiter)} characters")
+        raise TableUsageError(f"--delimiter {delimiter!r} is {what}; give one character that is not a quote, a "
+                              "line end or a space (',', ';', '|' or 'tab')")
+
+
+def _physical_lines(handle: BinaryIO, consumed: list[int], name: str) -> Iterator[bytes]:
+    """The stream's lines, each ending as it does (LF, CRLF or a lone CR, as the csv module wants
+    them), read in blocks: a line longer than MAX_LINE_BYTES stops the run before it is held whole.
+    `consumed` counts the bytes read."""
+    read = getattr(handle, "read1", handle.read)
+    pending: list[bytes] = []  # the start of a line not ended yet
+    waiting, number = 0, 0
+    while block := read(_BLOCK):
+        consumed[0] += len(block)
+        if b"\n" not in block and b"\r" not in block and not (pending and pending[-1].endswith(b"\r")):
+            pending.append(block)
+            waiting += len(block)
+        else:
+            lines = b"".join([*pending, block]).splitlines(keepends=True)
+            # The last piece may be a line not ended yet, or a CR whose LF is in the next block.
+            last = lines.pop() if not lines[-1].endswith(b"\n") else b""
+            number += len(lines)
+            yield from lines
+            pending, waiting = [last], len(last)
+        if waiting > MAX_LINE_BYTES:
+            raise DataError(f"{name}, line {number + 1} is longer than {MAX_LINE_BYTES:,} bytes, the most a line "
+                            "of a table may have; refused (is it a table?)")
+    if waiting:
+        yield b"".join(pending)
 
 
 def _until(lines: Iterator[bytes], limit: int) -> Iterator[bytes]:
@@ -143,21 +188,27 @@ def _rows(reader, name: str, width: int) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as e:
-            raise DataError(f"{name}, line {reader.line_num}: {e}") from None
+            raise DataError(f"{name}, line {reader.line_num}: {_csv_problem(e)}") from None
         if len(cells) > width:
             raise DataError(f"{name}, line {reader.line_num}: {len(cells)} cells, but the header has {width} "
                             "(is --delimiter right? a cell holding the delimiter must be quoted)")
         yield reader.line_num, cells + [""] * (width - len(cells))
 
 
+def _csv_problem(error: csv.Error) -> str:
+    """The csv module's error in words (without its advice about universal-newline mode)."""
+    if "field larger than field limit" in str(error):
+        return f"a cell is longer than {MAX_CELL_CHARS:,} characters, the most a cell may have; refused"
+    return str(error).split(" - ")[0]
+
+
 def find_columns(header: Sequence[str], wanted: Sequence[str], name: str) -> list[int]:
     """The positions of the `wanted` columns (exact name, else the one matching without case and
-    outer spaces). With none wanted, a one-column table's only column."""
-    available = ", ".join(repr(h) for h in header)
+    outer spaces), each at most once. With none wanted, a one-column table's only column."""
     if not wanted:
         if len(header) == 1:
             return [0]
-        raise TableUsageError(f"name the column of names to classify with --column; {name} has columns {available}")
+        raise TableUsageError(f"name the column of names to classify with --column; {name} has {_listed(header)}")
     positions = []
     for column in wanted:
         if column in header:
@@ -165,9 +216,24 @@ def find_columns(header: Sequence[str], wanted: Sequence[str], name: str) -> lis
             continue
         loose = [i for i, h in enumerate(header) if h.strip().lower() == column.strip().lower()]
         if len(loose) != 1:
-            raise TableUsageError(f"no column {column!r} in {name}; its columns: {available}")
+            raise TableUsageError(f"no column {_short(column)} in {name}; it has {_listed(header)}")
         positions.append(loose[0])
+    repeated = [header[i] for i in dict.fromkeys(i for i in positions if positions.count(i) > 1)]
+    if repeated:
+        raise TableUsageError(f"--column {_listed(repeated, 'column')} given more than once; each column is "
+                              "classified once")
     return positions
+
+
+def _listed(items: Sequence[str], what: str = "columns", shown: int = 8) -> str:
+    """The first few items, each cut short, and how many there are in all: an error stays one short line."""
+    head = ", ".join(_short(item) for item in items[:shown])
+    return head if what == "column" and len(items) <= shown else \
+        f"{what} {head}" + (f" ... ({len(items):,} in all)" if len(items) > shown else "")
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 @dataclass(frozen=True)
@@ -184,6 +250,9 @@ class Layout:
 
     @classmethod
     def of(cls, clf, k: int, min_confidence: float | None, all_probs: bool, options: dict | None) -> "Layout":
+        from charclf.predict.prediction import check_options
+
+        check_options(k, min_confidence)
         options = options or {}
         return cls(max(1, min(k, len(clf.labels))), min_confidence is not None,
                    tuple(clf.labels) if all_probs else None, options.get("coverage") is not None,
@@ -211,10 +280,10 @@ def answer_columns(header: Sequence[str], columns: Sequence[str], layout: Layout
     fields = layout.fields()
     existing = set(header)
     prefixed = len(columns) > 1 or bool(existing & set(fields))
-    groups = [[f"{column}_{f}" if prefixed else f for f in fields] for column in columns]
+    groups = [[safe_cell(f"{column}_{f}" if prefixed else f) for f in fields] for column in columns]
     clashes = sorted(existing & {name for group in groups for name in group})
     if clashes:
-        raise TableUsageError(f"the table already has column(s) {', '.join(clashes)}, which the answer "
+        raise TableUsageError(f"the table already has {_listed(clashes, 'column(s)')}, which the answer "
                               "would write; rename them first")
     return groups
 
@@ -261,35 +330,59 @@ def classify_rows(clf, rows: list[list[str]], positions: Sequence[int], layout: 
 
 
 def cell(value: Any) -> str:
-    """A typed value as a CSV cell: empty for None, true/false, probabilities to 6 decimals."""
+    """A typed value as a CSV cell: empty for None, true/false, probabilities to 6 decimals, text
+    never read as a formula (safe_cell)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:.6f}"
-    return str(value)
+    return safe_cell(str(value))
+
+
+def safe_cell(text: str) -> str:
+    """`text`, prefixed with an apostrophe when it begins with = + - @ TAB or CR (a formula to a
+    spreadsheet: OWASP's advice against CSV injection)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _writerows(plain, quoting, rows: Iterable[list[str]]) -> None:
+    """Write `rows` with the csv writer `plain`, a row holding a lone CR with `quoting` (QUOTE_ALL):
+    the csv module quotes only the line ending it writes (LF), and an unquoted CR ends a row for
+    every reader."""
+    batch = []
+    for row in rows:
+        if any("\r" in c for c in row):
+            plain.writerows(batch)
+            batch = []
+            quoting.writerow(row)
+        else:
+            batch.append(row)
+    plain.writerows(batch)
 
 
 def predict_table(clf, table: Table, out: io.TextIOBase, columns: Sequence[str], k: int = 3,
                   min_confidence: float | None = None, all_probs: bool = False, chunk_rows: int = CHUNK_ROWS,
-                  progress=None, options: dict | None = None) -> Summary:
+                  progress=None, options: dict | None = None, excel_safe: bool = False) -> Summary:
     """Classify `table`'s `columns` a chunk at a time and write every row with its answers to `out`.
     `progress`: a tqdm-like bar updated with the bytes read (or None); `options`: more keyword
-    arguments for Classifier.predict."""
+    arguments for Classifier.predict; `excel_safe`: the table's own cells made safe too (safe_cell)."""
     layout = Layout.of(clf, k, min_confidence, all_probs, options)
     positions = find_columns(table.header, columns, table.name)
     names = [table.header[i] for i in positions]
     groups = answer_columns(table.header, names, layout)
     writer = csv.writer(out, delimiter=table.delimiter, lineterminator="\n")
-    writer.writerow(list(table.header) + [name for group in groups for name in group])
+    quoting = csv.writer(out, delimiter=table.delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    own = (lambda cells: [safe_cell(c) for c in cells]) if excel_safe else (lambda cells: cells)
+    _writerows(writer, quoting, [own(list(table.header)) + [name for group in groups for name in group]])
     summary, reported = Summary(), 0
     while True:
         chunk = [cells for _, cells in itertools.islice(table.rows, chunk_rows)]
         if not chunk:
             return summary
         answers = classify_rows(clf, chunk, positions, layout, min_confidence, summary, options)
-        writer.writerows(cells + [cell(v) for v in answer] for cells, answer in zip(chunk, answers))
+        _writerows(writer, quoting, (own(cells) + [cell(v) for v in answer] for cells, answer in zip(chunk, answers)))
         if progress is not None:
             progress.update(table.consumed[0] - reported)
             reported = table.consumed[0]
@@ -300,7 +393,9 @@ def predict_dataframe(frame, column: str | Sequence[str] = "name", k: int = 3, m
     """A copy of the pandas DataFrame `frame` with the answer columns of `predict --csv` added
     (probabilities as floats, abstained as bools, empty cells as None). `column`: one column
     name or several; `classifier`: a Classifier (default: charclf.load()); `options`: more
-    keyword arguments for Classifier.predict."""
+    keyword arguments for Classifier.predict. A name cell must be a string (None, NaN or pd.NA:
+    a missing name, answered "empty name"); any other value (a number, a bool, bytes, a list)
+    raises one DataError naming its column and row, before anything is classified."""
     import pandas as pd  # the `pandas` extra
 
     from charclf.predict.loading import load
@@ -311,7 +406,7 @@ def predict_dataframe(frame, column: str | Sequence[str] = "name", k: int = 3, m
     positions = find_columns(header, columns, "the DataFrame")
     layout = Layout.of(clf, k, min_confidence, all_probs, options)
     groups = answer_columns(header, [header[i] for i in positions], layout)
-    texts = [["" if pd.isna(v) else str(v) for v in frame.iloc[:, i]] for i in positions]  # None/NaN: empty
+    texts = [_names_in(frame.iloc[:, i], header[i]) for i in positions]
     rows = [list(row) for row in zip(*texts)]  # only the name cells, in `positions` order
     answers, summary = [], Summary()
     for start in range(0, len(rows), chunk_rows):
@@ -323,17 +418,36 @@ def predict_dataframe(frame, column: str | Sequence[str] = "name", k: int = 3, m
     return pd.concat([frame, added], axis=1)
 
 
+def _names_in(cells, column: str) -> list[str]:
+    """A DataFrame column's cells as names (see predict_dataframe)."""
+    import pandas as pd
+
+    names = []
+    for row, value in zip(cells.index, cells):
+        if isinstance(value, str):
+            names.append(value)
+        elif value is None or value is pd.NA or (isinstance(value, float) and value != value):  # NaN
+            names.append("")
+        else:
+            raise DataError(f"the DataFrame's column {column!r}, row {row!r}: {type(value).__name__} "
+                            f"{repr(value)[:40]} is not a name (names are strings; None or NaN for a missing one)")
+    return names
+
+
 def write_predictions(clf, source: str | Path, out: Path | None, columns: Sequence[str], k: int = 3,
                       min_confidence: float | None = None, all_probs: bool = False, delimiter: str | None = None,
                       encoding_errors: str = "strict", chunk_rows: int = CHUNK_ROWS, progress: bool = False,
-                      **options) -> Summary:
+                      excel_safe: bool = False, inputs: Sequence[str | Path | None] = (), **options) -> Summary:
     """`charclf predict --csv`: classify the table at `source` ('-': stdin) into `out` (None: stdout).
-    `out` is written beside itself and renamed into place at the end, so a failed run leaves an
-    existing file as it was. `progress`: a bar on stderr, in bytes read; `options`: more keyword
-    arguments for Classifier.predict."""
+    `out` is checked first (charclf.files.outputs: never `source`, the model file or other `inputs`,
+    never a device or a file of another kind), written beside itself and renamed into place at
+    the end, so a failed run leaves an existing file as it was. `progress`: a bar on stderr, in
+    bytes read; `excel_safe`: see predict_table; `options`: more keyword arguments for Classifier.predict."""
     from charclf.files.atomic import atomic_write, ensure_writable
+    from charclf.files.outputs import check_output
 
     if out is not None:
+        check_output(out, "text", [source, getattr(clf, "path", None), *inputs])
         ensure_writable(Path(out))
     table = open_table(source, delimiter, encoding_errors)
     bar = None
@@ -346,17 +460,22 @@ def write_predictions(clf, source: str | Path, out: Path | None, columns: Sequen
     def write(binary) -> Summary:
         text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
         try:
-            return predict_table(clf, table, text, columns, k, min_confidence, all_probs, chunk_rows, bar, options)
+            return predict_table(clf, table, text, columns, k, min_confidence, all_probs, chunk_rows, bar, options,
+                                 excel_safe)
         finally:
             text.flush()
             text.detach()  # the caller owns the binary stream
 
     try:
         if out is None:
+            if getattr(sys.stdout, "buffer", None) is None:
+                raise DataError("cannot write the table to stdout: it is closed")
             return write(sys.stdout.buffer)
         done: list[Summary] = []
         atomic_write(Path(out), lambda f: done.append(write(f)))
         return done[0]
+    except OSError as e:  # a full disk, stdout closed or full (/dev/full)
+        raise DataError(f"cannot write the table to {out or 'stdout'}: {e.strerror or e}") from None
     finally:
         table.close()
         if bar is not None:

@@ -1,4 +1,5 @@
-"""Figures: training curves and the confusion matrix, drawn off-screen and saved as PNG."""
+"""Figures: training curves and the confusion matrix, drawn off-screen and saved as PNG (or as
+the picture format the path's extension names: charclf.files.outputs.PICTURES)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from matplotlib.figure import Figure  # the object API needs no GUI backend
 from matplotlib.ticker import MaxNLocator
 
 from charclf.files.atomic import atomic_write
+from charclf.files.outputs import PICTURES
 from charclf.report.metrics import normalize_rows
 
 
 def _save(fig: Figure, path: Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(Path(path), lambda f: fig.savefig(f, format="png", dpi=150, bbox_inches="tight"))
+    fmt = PICTURES.get(Path(path).suffix.lower(), "png")
+    atomic_write(Path(path), lambda f: fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight"))
 
 
 def plot_history(history: list[dict[str, float]], path: Path) -> None:

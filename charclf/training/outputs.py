@@ -11,6 +11,9 @@ from typing import Iterator, Sequence
 
 from charclf.errors import CheckpointError
 from charclf.files.atomic import check_replaceable, ensure_writable
+from charclf.files.outputs import check_output
+
+SIDE_KINDS = {".json": "text", ".png": "picture", ".onnx": "onnx"}  # by suffix (charclf.files.outputs.KINDS)
 
 
 def prepare_output(out: Path, data: Path | None, force: bool = False, side_files: Sequence[Path] = ()) -> None:
@@ -24,6 +27,10 @@ def prepare_output(out: Path, data: Path | None, force: bool = False, side_files
             raise CheckpointError(f"will not write {path}: {e.strerror}; choose another --out") from None
     if data is not None:
         _refuse_inside_dataset(out, Path(data), side_files)
+    for path in side_files:  # an earlier run's side files are replaced; a file of another kind is not
+        kind = SIDE_KINDS.get(Path(path).suffix.lower())
+        if kind is not None:
+            check_output(path, kind, [out, data], data)
     if not force and os.path.lexists(out) and not _is_checkpoint(out):
         raise CheckpointError(f"{out} exists and is not a charclf checkpoint: pass --force to replace it, "
                               "or choose another --out")
