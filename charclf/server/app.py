@@ -84,7 +84,9 @@ def create_app(clf, settings: Settings | None = None, keys: list[str] | None = N
     async def lifespan(app):
         import asyncio
 
-        asyncio.get_running_loop().set_exception_handler(RateLimitedLoopErrors())
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(RateLimitedLoopErrors())
+        lifecycle.take_over_signals(loop)
         await anyio.to_thread.run_sync(clf.predict, WARM_UP_NAMES)
         lifecycle.ready = True
         yield

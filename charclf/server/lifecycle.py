@@ -2,13 +2,14 @@
 
 On SIGTERM (or Ctrl-C) the server keeps listening but drains: /readyz fails at once, new
 requests get 503, requests in flight run on until they finish or `drain_seconds` pass, and then
-each one still running gets a 503 (never a 500) before the process stops. A second signal stops
-it at once. Connections must send their request headers within `header_seconds` and an idle
+each one still running gets a 503 (never a 500) before the process stops. A second signal ends
+the wait at once. Connections must send their request headers within `header_seconds` and an idle
 kept-alive connection is closed after `idle_seconds`, so idle sockets cannot pile up."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 
 RESPITE_SECONDS = 2.0  # after the drain deadline, how long the cancelled requests get to send their 503
@@ -24,6 +25,7 @@ class Lifecycle:
         self.expired = False  # the drain deadline passed: requests still running were cancelled
         self.deadline = 0.0
         self.tasks: set[asyncio.Task] = set()
+        self.watcher: asyncio.Task | None = None
 
     def begin_drain(self) -> None:
         if not self.draining:
@@ -42,11 +44,31 @@ class Lifecycle:
         return self.expired and now >= self.deadline + RESPITE_SECONDS
 
 
-def find_lifecycle(app) -> Lifecycle | None:
-    """The Lifecycle of an app, through any middleware uvicorn wrapped around it."""
-    for _ in range(10):
-        lifecycle = getattr(getattr(app, "state", None), "lifecycle", None)
-        if lifecycle is not None or not hasattr(app, "app"):
-            return lifecycle
-        app = app.app
-    return None
+    async def stop_when_drained(self, stop) -> None:
+        while not self.may_stop():
+            await asyncio.sleep(0.05)
+        stop()
+
+    def take_over_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called while the app starts, inside uvicorn's own signal handling: the first SIGTERM or
+        SIGINT starts the drain and hands over to uvicorn's handler (which stops the server) once
+        it is done; a second one moves the deadline to now. In every worker process alike."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            stop = signal.getsignal(sig)
+            if not callable(stop):  # not uvicorn's: leave it
+                continue
+
+            def handler(signum, frame, stop=stop):
+                if self.draining:  # a second signal: the deadline is now (requests in flight get 503)
+                    self.deadline = min(self.deadline, time.monotonic())
+                    return
+                self.begin_drain()
+                loop.call_soon_threadsafe(self.watch, lambda: stop(signum, None))
+
+            try:
+                signal.signal(sig, handler)
+            except ValueError:  # not the main thread (an app run by other means): no drain
+                return
+
+    def watch(self, stop) -> None:
+        self.watcher = asyncio.get_running_loop().create_task(self.stop_when_drained(stop))

@@ -1,5 +1,5 @@
-"""Running the app under uvicorn: the socket, the file limit, worker processes, the drain on
-SIGTERM and the timeouts of slow or idle connections (see lifecycle.py). Imported only by
+"""Running the app under uvicorn: the socket, the file limit, worker processes, and the
+timeouts of slow or idle connections (the drain on SIGTERM is lifecycle.py's). Imported only by
 `charclf serve`: uvicorn (with httptools) is the serve extra."""
 
 from __future__ import annotations
@@ -14,28 +14,10 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from charclf.errors import CharclfError
-from charclf.server.lifecycle import find_lifecycle
 from charclf.server.metrics import MULTIPROCESS_ENV
 
 MAX_HEADER_BYTES = 64 * 1024  # a request line and headers larger than this: 400, connection closed
 FACTORY = "charclf.server.app:app_from_env"
-
-
-class DrainingServer(uvicorn.Server):
-    """uvicorn.Server that drains (lifecycle.Lifecycle) before it stops."""
-
-    def handle_exit(self, sig, frame) -> None:
-        lifecycle = find_lifecycle(self.config.loaded_app) if self.config.loaded else None
-        if lifecycle is None or lifecycle.draining or self.should_exit:
-            return super().handle_exit(sig, frame)  # a second signal: stop now
-        self._captured_signals.append(sig)  # raised again once stopped, as uvicorn does
-        lifecycle.begin_drain()
-
-    async def on_tick(self, counter: int) -> bool:
-        if await super().on_tick(counter):
-            return True
-        lifecycle = find_lifecycle(self.config.loaded_app)
-        return lifecycle is not None and lifecycle.draining and lifecycle.may_stop()
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -121,15 +103,14 @@ def run_server(app, sock: socket.socket, workers: int, log_level: str, header_se
                             http=GuardedHttpProtocol, log_level=log_level, access_log=False, proxy_headers=False,
                             server_header=False, timeout_keep_alive=idle_seconds, timeout_graceful_shutdown=3)
     config.charclf_header_seconds = header_seconds  # read by GuardedHttpProtocol
-    server = DrainingServer(config)
     if workers == 1:
-        server.run(sockets=[sock])
+        uvicorn.Server(config).run(sockets=[sock])
         return
     from uvicorn.supervisors import Multiprocess
 
     metrics_dir = tempfile.mkdtemp(prefix="charclf-metrics-")  # each worker's numbers, added up at /metrics
     os.environ[MULTIPROCESS_ENV] = metrics_dir
     try:
-        Multiprocess(config, target=server.run, sockets=[sock]).run()
+        Multiprocess(config, sockets=[sock]).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
