@@ -95,7 +95,8 @@ def create_app(clf, settings: Settings | None = None, keys: list[str] | None = N
                   redirect_slashes=False, description="Guess a name's language of origin from its spelling.")
     app.state.lifecycle = lifecycle
     page = resources.files("charclf.server").joinpath("web/index.html").read_text(encoding="utf-8")
-    Api(clf, batcher, settings, lifecycle, metrics, page, info).add_to(app)
+    api = Api(clf, batcher, settings, lifecycle, metrics, page, info)
+    api.add_to(app)
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(HTTPException, http_error)
     if settings.cors_origins:
@@ -103,8 +104,8 @@ def create_app(clf, settings: Settings | None = None, keys: list[str] | None = N
                            allow_headers=["content-type", "authorization", "x-api-key", "x-request-id"],
                            expose_headers=["x-request-id", "retry-after"])
     app.add_middleware(Guard, hosts=settings.hosts(), keys=keys, max_concurrency=settings.max_concurrency,
-                       lifecycle=lifecycle, metrics=metrics, access_log=AccessLog(settings.log_format,
-                                                                                  settings.access_log))
+                       lifecycle=lifecycle, metrics=metrics, direct=api.direct(),
+                       access_log=AccessLog(settings.log_format, settings.access_log))
     return app
 
 

@@ -64,6 +64,11 @@ class Api:
         body, content_type = self.metrics.exposition()
         return Response(body, media_type=content_type)
 
+    def direct(self) -> dict:
+        """The endpoints the guard calls itself, by (method, path): the busy, simple ones."""
+        return {("GET", "/api/predict"): self.predict_one, ("POST", "/api/predict"): self.predict_many,
+                ("GET", "/livez"): self.livez, ("GET", "/healthz"): self.livez, ("GET", "/readyz"): self.readyz}
+
     def add_to(self, app) -> None:
         errors = schema.ERRORS
         get = lambda path, endpoint, **kw: app.add_api_route(path, endpoint, methods=["GET"], **kw)  # noqa: E731
