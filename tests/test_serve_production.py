@@ -20,7 +20,6 @@ httpx = pytest.importorskip("httpx", reason="the test extra: pip install -e '.[t
 jsonschema = pytest.importorskip("jsonschema", reason="the test extra: pip install -e '.[test,serve]'")
 pytest.importorskip("fastapi", reason="the serve extra: pip install -e '.[test,serve]'")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-
 from serving import Server  # noqa: E402
 
 SHIPPED = shipped_checkpoint()

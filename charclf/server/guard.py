@@ -129,9 +129,9 @@ class Guard:
                         ((b"retry-after", RETRY_SECONDS), (b"connection", b"close")))
         except ClientDisconnect:
             return 499
-        except Exception as e:
-            self.log.logger.exception("error answering %s %s (request %s): %s", scope["method"], scope["path"],
-                                      request_id, e)
+        except Exception:
+            self.log.logger.exception("error answering %s %s (request %s)", scope["method"], scope["path"],
+                                      request_id)
             if not status():
                 await error(send, 500, "internal error: the server could not answer this request")
         finally:

@@ -5,8 +5,6 @@ answers against the schema."""
 
 from __future__ import annotations
 
-from typing import Optional
-
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -31,24 +29,24 @@ class Prediction(Strict):
     script: str = Field(description="The writing system the name was typed in")
     label: str = Field(description="The top label, or unknown when the model abstains")
     abstained: bool
-    reason: Optional[str] = Field(None, description="Why it abstained, and caveats about the reading")
-    best_guess: Optional[LabelProbability] = Field(None, description="When abstaining: the top label all the same")
+    reason: str | None = Field(None, description="Why it abstained, and caveats about the reading")
+    best_guess: LabelProbability | None = Field(None, description="When abstaining: the top label all the same")
     predictions: list[LabelProbability] = Field(description="The top_k labels, best first")
-    family_name: Optional[str] = Field(None, description="With full_name: the part read")
-    family_name_rule: Optional[str] = None
-    label_set: Optional[list[str]] = Field(None, description="With coverage: the conformal label set")
-    model: Optional[str] = Field(None, description="The id of the model that answered")
+    family_name: str | None = Field(None, description="With full_name: the part read")
+    family_name_rule: str | None = None
+    label_set: list[str] | None = Field(None, description="With coverage: the conformal label set")
+    model: str | None = Field(None, description="The id of the model that answered")
 
 
 class ModelInfo(Strict):
-    model: Optional[str] = Field(description="The model file's id: the first 16 hex digits of its sha256")
+    model: str | None = Field(description="The model file's id: the first 16 hex digits of its sha256")
     format: str = Field(description="pt (torch) or onnx (ONNX Runtime)")
     labels: list[str]
     backbone: dict
     temperature: float
     precision: str
     metrics: dict
-    versions: dict[str, Optional[str]]
+    versions: dict[str, str | None]
 
 
 class Status(Strict):

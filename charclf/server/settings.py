@@ -39,7 +39,7 @@ class Settings:
         return {SETTINGS_ENV: json.dumps(asdict(self))}
 
     @classmethod
-    def from_env(cls, environ=os.environ) -> "Settings":
+    def from_env(cls, environ=os.environ) -> Settings:
         text = environ.get(SETTINGS_ENV)
         return cls(**json.loads(text)) if text else cls()
 
