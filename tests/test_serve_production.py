@@ -296,7 +296,7 @@ def wait_in_flight(url: str, count: int) -> None:
 
 
 def test_sigterm_drains_requests_in_flight(tmp_path):
-    server = Server(tmp_path, "--checkpoint", str(SHIPPED))
+    server = Server(tmp_path, "--checkpoint", str(SHIPPED), "--log-format", "text")
     try:
         body = json.dumps(["Hinton", "Rossi"]).encode()
         posts = [start_post(server.port, body) for _ in range(3)]
@@ -311,6 +311,7 @@ def test_sigterm_drains_requests_in_flight(tmp_path):
         assert [status for status, _ in answers] == [200] * 3 and b'"label": "Italian"' in answers[0][1]
         assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
         assert "Traceback" not in server.log()
+        assert server.log().count('"POST /api/predict" 200') == 3  # --log-format text: one line each
     finally:
         server.kill()
 
