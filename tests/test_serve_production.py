@@ -365,3 +365,11 @@ def test_running_out_of_files_is_logged_once_a_second_at_most(tmp_path):
         assert len(server.log().splitlines()) <= 1 + 3 * 2  # the start line, and at most a line a second per kind
     finally:
         server.kill()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_bad_model_file_is_one_line_before_any_worker_starts(tmp_path, workers):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a checkpoint")
+    result = CliRunner().invoke(main, ["serve", "--workers", workers, "--checkpoint", str(bad), "--port", "1"])
+    assert result.exit_code == 1 and str(bad) in result.stderr and "Traceback" not in result.output

@@ -116,7 +116,7 @@ def serve(host, port, checkpoint, workers, threads, max_batch, max_concurrency, 
       charclf serve --port 8000   # then open http://127.0.0.1:8000/
       charclf serve --checkpoint model.onnx --workers 2 --host 0.0.0.0 --allowed-host names.example.org
     """
-    from charclf.server.app import create_app, load_model, require_extra
+    from charclf.server.app import check_model, create_app, load_model, require_extra
     from charclf.server.settings import Settings, read_api_keys
     from charclf.threads import thread_count
 
@@ -133,14 +133,15 @@ def serve(host, port, checkpoint, workers, threads, max_batch, max_concurrency, 
                         cors_origins=list(cors_origins), log_format=log_format, access_log=access_log,
                         drain_seconds=drain_timeout, body_seconds=header_timeout)
     keys = read_api_keys(settings.api_key_file)  # a bad key file stops here, in one line
-    clf = load_model(settings)  # likewise a bad model file
-    app = create_app(clf, settings, keys) if workers == 1 else None
+    if workers == 1:
+        clf = load_model(settings)  # likewise a bad model file
+        app, model_id = create_app(clf, settings, keys), clf.model_id
+    else:  # each worker process loads its own; this one only checks the file, in a process of its own
+        app, model_id = None, check_model(settings)
+        os.environ.update(settings.to_env())
     raise_file_limit()
     sock = bind(host, port)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"serving model {clf.model_id} ({clf.path.name}) on http://{shown}:{port}/ with {workers} "
-               f"process(es) of {threads} thread(s){', API keys required' if keys else ''}; Ctrl-C stops", err=True)
-    if workers > 1:
-        del clf  # each worker process loads its own
-        os.environ.update(settings.to_env())
+    click.echo(f"serving model {model_id} on http://{shown}:{port}/ with {workers} process(es) of {threads} "
+               f"thread(s){', API keys required' if keys else ''}; Ctrl-C stops", err=True)
     run_server(app, sock, workers, log_level, header_timeout, idle_timeout)

@@ -50,6 +50,20 @@ def load_model(settings: Settings):
     return clf
 
 
+def check_model(settings: Settings) -> str:
+    """Load the model once in a fresh process and return its id (a bad file: its one-line
+    CharclfError here): `serve --workers N` checks it so, and its own process stays small."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_model_id, settings).result()
+
+
+def _model_id(settings: Settings) -> str:
+    return load_model(settings).model_id
+
+
 def app_from_env():
     """The application of one worker process: settings from the environment, its own model."""
     settings = Settings.from_env()
