@@ -129,6 +129,13 @@ OPTIONS = {
         opt("--max-batch", N, help="the server's --max-batch (default: its own)"),
         opt("--path", default="/api/predict", choices=["/api/predict", "/api/explain"], help="what to ask"),
         opt("--out", Path, help="Markdown file whose '## Serving under load' section to (re)write")],
+    "load": [
+        opt("--workers", lambda text: [int(x) for x in text.split(",")], [1, 2], "the server's --workers counts "
+            "to measure, comma-separated"),
+        opt("--connections", whole(1, 1000), 32, "wrk's open connections (at most 1000)"),
+        opt("--requests", whole(100, 1_000_000), 100_000, "single-name GETs per run (and a fifth of it /healthz)"),
+        opt("--post-requests", whole(10, 1_000_000), 2_000, "POSTs of 100 names per run"),
+        opt("--out", Path, help="Markdown file whose load table (between its markers) to (re)write")],
 }
 
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from charclf.cli import main
 from charclf.files.locations import shipped_checkpoint
-from charclf.server.app import MAX_BODY_BYTES, MAX_NAME_CHARS, MAX_NAMES
+from charclf.server.requests import MAX_BODY_BYTES, MAX_NAME_CHARS, MAX_NAMES
 
 httpx = pytest.importorskip("httpx", reason="the test extra: pip install -e '.[test,serve]'")
 pytest.importorskip("uvicorn", reason="the serve extra: pip install -e '.[test,serve]'")
@@ -37,7 +37,7 @@ def server(tmp_path_factory):
     """The base URL of a `charclf serve` subprocess, up for the module's tests."""
     port = free_port()
     env = {**os.environ, "CHARCLF_HOME": str(tmp_path_factory.mktemp("home")), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "charclf", "serve", "--port", str(port), "--workers", "2",
+    process = subprocess.Popen([sys.executable, "-m", "charclf", "serve", "--port", str(port), "--threads", "2",
                                 "--checkpoint", str(SHIPPED)], env=env, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -91,7 +91,9 @@ def test_model(server):
     assert len(info["labels"]) == 18 and "English" in info["labels"]
     assert info["backbone"]["arch"] == "gru" and info["backbone"]["bidirectional"] is True
     assert 0.5 < info["metrics"]["test"]["accuracy"] < 1 and info["precision"] == "float32"
-    assert {"charclf", "torch", "starlette", "uvicorn", "python"} <= set(info["versions"])
+    assert {"charclf", "torch", "fastapi", "starlette", "uvicorn", "python"} <= set(info["versions"])
+    assert info["model"] == cli_json_lines("Jones")[0]["model"] and info["format"] == "onnx"  # the shipped .pt's export
+    assert "/" not in json.dumps(info)  # no file-system path
 
 
 @pytest.mark.parametrize("method, path, params, body, status, message", [
@@ -115,7 +117,8 @@ def test_model(server):
     ("GET", "/api/nothing", {}, None, 404, "Not Found"),
 ])
 def test_bad_requests_get_a_json_error(server, method, path, params, body, status, message):
-    answer = httpx.request(method, server + path, params=params, content=body)
+    headers = {"content-type": "application/json"} if body is not None else {}
+    answer = httpx.request(method, server + path, params=params, content=body, headers=headers)
     assert answer.status_code == status, answer.text
     assert message in answer.json()["error"] and "Traceback" not in answer.text
 
@@ -127,7 +130,7 @@ def test_an_oversized_body_without_a_length_is_refused_too(server):
             yield b'"Smith",' * 125
         yield b'"Smith"]'
 
-    answer = httpx.post(f"{server}/api/predict", content=chunks())
+    answer = httpx.post(f"{server}/api/predict", content=chunks(), headers={"content-type": "application/json"})
     assert answer.status_code == 413 and "request body over" in answer.json()["error"]
 
 

@@ -77,12 +77,8 @@ def info(checkpoint, as_json):
 def card_of(clf) -> dict:
     """The card of a loaded model: a .pt checkpoint's own, or one made from an .onnx export's
     checked description, with how it was exported."""
-    from dataclasses import asdict
-
-    from charclf.files.card import card_from_parts, card_of_checkpoint
+    from charclf.files.card import card_of_checkpoint, card_of_description
 
     if clf.backend.name == "torch":
         return card_of_checkpoint(clf.checkpoint)
-    d = clf.checkpoint
-    card = card_from_parts(asdict(d.model_config), d.labels, d.alphabet, d.train_config, d.metrics, d.calibration)
-    return {**card, "exported": clf.backend.card} if clf.backend.card else card
+    return card_of_description(clf.checkpoint, clf.backend.card)

@@ -4,6 +4,7 @@ HTTP with its web page. Registered on the `charclf` group (charclf.cli.app.main)
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -92,22 +93,46 @@ def _explain_gates(name: str, as_json: bool, plot: Path | None, show: bool | Non
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. The default answers this machine only; 0.0.0.0 answers anyone "
-                   "who can reach it.")
+                   "who can reach it (add the names they use with --allowed-host).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @checkpoint_option
-@click.option("--workers", type=click.IntRange(min=1), metavar="N",
-              help="Model calls at once, each on one torch thread. Default: $CHARCLF_THREADS, else the free cores.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Server processes sharing the port, each with its own copy of the model.")
+@click.option("--threads", type=click.IntRange(min=1), metavar="N",
+              help="Model calls at once in each process, one CPU thread each. Default: $CHARCLF_THREADS, "
+                   "else the free cores, divided among the workers.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=2048, show_default=True, metavar="N",
               help="Predict requests waiting while the model is busy are answered in one call of up to N "
                    "names (1: each request alone).")
+@click.option("--max-concurrency", type=click.IntRange(min=1), default=256, show_default=True, metavar="N",
+              help="/api requests in flight per process; more get 503 with Retry-After.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Also accept this Host header (repeatable; * accepts any). Default: the --host address "
+                   "and localhost only.")
+@click.option("--api-key-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Require an API key on /api and /metrics: one key per line (also: $CHARCLF_API_KEYS).")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="Let web pages from this origin call the API (repeatable). Default: none.")
+@click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True,
+              help="The access log's lines on stderr.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="One line per request.")
+@click.option("--drain-timeout", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="S",
+              help="After SIGTERM, requests in flight get S seconds to finish (then a 503).")
+@click.option("--header-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, metavar="S",
+              help="A connection must send its request headers (and a POST its body) within S seconds.")
+@click.option("--idle-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, metavar="S",
+              help="A kept-alive connection is closed after S idle seconds.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @precision_option
 @backend_option
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-              default="warning", show_default=True, help="uvicorn's log level (info: one line per request).")
+              default="warning", show_default=True, help="uvicorn's log level.")
 @reports_errors
-def serve(host, port, checkpoint, workers, max_batch, device, precision, backend, log_level):
-    """Serve the model over HTTP: a web page and a JSON API (needs `pip install 'charclf[serve]'`).
+def serve(host, port, checkpoint, workers, threads, max_batch, max_concurrency, allowed_hosts, api_key_file,
+          cors_origins, log_format, access_log, drain_timeout, header_timeout, idle_timeout, device, precision,
+          backend, log_level):
+    """Serve the model over HTTP: a web page, a JSON API with its OpenAPI schema, probes and
+    Prometheus metrics (needs `pip install 'charclf[serve]'`). A .pt or a .onnx model.
 
     \b
     GET  /                         the page: type a name, see its labels and how they form
@@ -115,19 +140,45 @@ def serve(host, port, checkpoint, workers, max_batch, device, precision, backend
     POST /api/predict?top_k=3      a JSON list of names (at most 1000) -> a list of the same
     GET  /api/explain?name=N&top_k=3   as `charclf explain --json`
     GET  /api/model                labels, backbone, metrics, versions
-    GET  /healthz                  {"status": "ok"}
+    GET  /livez, /readyz           up; ready (model warm, not shutting down). /healthz = /livez
+    GET  /metrics                  Prometheus metrics
+    GET  /docs, /openapi.json      the API's interactive docs and schema
 
-    The model is loaded once. Bad requests get a 4xx JSON {"error": ...}.
+    Bad requests get a 4xx JSON {"error": ...}. SIGTERM drains: /readyz fails, requests in
+    flight finish. See docs/explain-and-serve.md.
 
     \b
     Example:
       charclf serve --port 8000   # then open http://127.0.0.1:8000/
+      charclf serve --checkpoint model.onnx --workers 2 --host 0.0.0.0 --allowed-host names.example.org
     """
-    from charclf.server.app import require_extra, run_server
+    from charclf.server.app import check_model, create_app, load_model, require_extra
+    from charclf.server.settings import Settings, read_api_keys
+    from charclf.threads import thread_count
 
     require_extra()
-    workers = thread_count(workers, batch=True)
-    clf = load_model(checkpoint, device, precision, 1, backend, batch=False)  # one thread per model call
+    from charclf.server.process import bind, raise_file_limit, run_server
+
+    try:
+        threads = threads or max(1, thread_count(None) // workers)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    settings = Settings(checkpoint=str(checkpoint) if checkpoint else None, host=host, threads=threads,
+                        max_batch=max_batch, device=device, precision=precision, backend=backend,
+                        max_concurrency=max_concurrency,
+                        allowed_hosts=list(allowed_hosts), api_key_file=str(api_key_file) if api_key_file else None,
+                        cors_origins=list(cors_origins), log_format=log_format, access_log=access_log,
+                        drain_seconds=drain_timeout, body_seconds=header_timeout)
+    keys = read_api_keys(settings.api_key_file)  # a bad key file stops here, in one line
+    if workers == 1:
+        clf = load_model(settings)  # likewise a bad model file
+        app, model_id = create_app(clf, settings, keys), clf.model_id
+    else:  # each worker process loads its own; this one only checks the file, in a process of its own
+        app, model_id = None, check_model(settings)
+        os.environ.update(settings.to_env())
+    raise_file_limit()
+    sock = bind(host, port)
     shown = f"[{host}]" if ":" in host else host
-    ready = f"serving {clf.path} on http://{shown}:{port}/ with {workers} worker(s); Ctrl-C stops"
-    run_server(clf, host, port, workers, max_batch, log_level, on_ready=lambda: click.echo(ready, err=True))
+    click.echo(f"serving model {model_id} on http://{shown}:{port}/ with {workers} process(es) of {threads} "
+               f"thread(s){', API keys required' if keys else ''}; Ctrl-C stops", err=True)
+    run_server(app, sock, workers, log_level, header_timeout, idle_timeout)

@@ -161,3 +161,13 @@ def card_of_checkpoint(checkpoint) -> dict[str, Any]:
     stored = sum(tensor.numel() for tensor in checkpoint.state_dict.values())
     return card_from_parts(asdict(checkpoint.model_config), checkpoint.labels, checkpoint.alphabet,
                            checkpoint.train_config, checkpoint.metrics, checkpoint.calibration, stored)
+
+
+def card_of_description(description, exported: dict | None = None) -> dict[str, Any]:
+    """The card of a model's checked description (files.description.ModelDescription: a .onnx
+    export's, or a checkpoint's without its weights), with how it was exported when it was."""
+    from dataclasses import asdict
+
+    d = description
+    card = card_from_parts(asdict(d.model_config), d.labels, d.alphabet, d.train_config, d.metrics, d.calibration)
+    return {**card, "exported": exported} if exported else card

@@ -13,14 +13,15 @@ from collections import defaultdict, deque
 
 import anyio
 
-from charclf.predict.rows import json_rows
+from charclf.predict.rows import json_row
 
 MAX_BATCH_NAMES = 2048  # names per model call, at most (a request larger than this goes alone)
 
 
 class PredictBatcher:
-    def __init__(self, clf, workers: int, max_names: int = MAX_BATCH_NAMES):
+    def __init__(self, clf, workers: int, max_names: int = MAX_BATCH_NAMES, observe=None):
         self.clf = clf
+        self.observe = observe  # called with each model call's Predictions (the server's metrics)
         self.workers = workers
         self.max_names = max_names
         self.limiter = anyio.CapacityLimiter(workers)  # shared with other model work (explain)
@@ -70,14 +71,17 @@ class PredictBatcher:
         return batch
 
     def _compute(self, batch: list) -> list[list[str]]:
-        """In a worker thread: one json_rows call per distinct set of options in the batch
+        """In a worker thread: one predict call per distinct set of options in the batch
         (usually one), split back into each request's rows."""
         groups = defaultdict(list)  # options, as sorted (key, value) pairs -> positions in batch
         for position, (_, options, _) in enumerate(batch):
             groups[tuple(sorted(options.items()))].append(position)
         results: list = [None] * len(batch)
         for options, positions in groups.items():
-            rows = json_rows(self.clf, [name for p in positions for name in batch[p][0]], **dict(options))
+            predictions = self.clf.predict([name for p in positions for name in batch[p][0]], **dict(options))
+            if self.observe is not None:
+                self.observe(predictions)
+            rows = [json_row(p.name, p) for p in predictions]
             start = 0
             for p in positions:
                 results[p] = rows[start : start + len(batch[p][0])]
