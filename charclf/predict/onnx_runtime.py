@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import os
 from pathlib import Path
@@ -18,7 +19,7 @@ from charclf.predict.prediction import Prediction, predict_names
 
 SUFFIX = ".onnx"
 INSTALL_HINT = "reading .onnx models needs onnxruntime: pip install 'charclf[onnx]'"
-BATCH = 1024  # names per run, sorted by length so that little of each batch is padding
+BATCH = 1024  # names per run, all of one length
 
 
 def is_onnx(path: str | os.PathLike | None) -> bool:
@@ -127,14 +128,22 @@ class OnnxClassifier:
         return letters, lengths
 
     def probabilities(self, folded: list[str]):
-        """Already-folded, non-empty names -> (N, n_classes) float32 calibrated probabilities, in input order."""
+        """Already-folded, non-empty names -> (N, n_classes) float32 calibrated probabilities, in input order.
+
+        A name's probabilities do not depend on the names beside it, to the last bit: each run
+        holds names of one length (no padding, which shifts the last bits), and never one name
+        alone (ONNX Runtime's one-row products round otherwise than its many-row ones). So any
+        split of a table (predict --csv's chunks, Spark's batches, Dask's partitions) gives the
+        same answers."""
         np = self._np
         out = np.empty((len(folded), len(self.labels)), dtype=np.float32)
         order = sorted(range(len(folded)), key=lambda i: len(folded[i]))
-        for start in range(0, len(order), BATCH):
-            chunk = order[start : start + BATCH]
-            letters, lengths = self.encode([folded[i] for i in chunk])
-            out[chunk] = self.session.run(["probabilities"], {"letters": letters, "lengths": lengths})[0]
+        for _, same_length in itertools.groupby(order, key=lambda i: len(folded[i])):
+            group = list(same_length)
+            for start in range(0, len(group), BATCH):
+                chunk = group[start : start + BATCH]
+                letters, lengths = self.encode([folded[i] for i in (chunk if len(chunk) > 1 else chunk * 2)])
+                out[chunk] = self.session.run(["probabilities"], {"letters": letters, "lengths": lengths})[0][: len(chunk)]
         return out
 
     def predict(self, names: Iterable[str], k: int = 3, min_confidence: float | None = None,
