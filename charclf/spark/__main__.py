@@ -8,6 +8,7 @@ with a header row; cells read as text, RFC 4180 quoting, quoted newlines allowed
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -64,8 +65,11 @@ def main(source, target, columns, model, k, min_confidence, all_probs, full_name
 
     from charclf.spark.engine import classify
 
+    if master and master.startswith("local"):  # the workers run this Python, with charclf and its extras
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("charclf")
     spark = (builder.master(master) if master else builder).getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")  # spark-submit's default is INFO: a page per job
     try:
         frame = classify(read(spark, source), list(columns), model, k, min_confidence, all_probs,
                          full_names=full_names)
