@@ -92,28 +92,35 @@ def read_spark_csv(folder: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_spark_submit_classifies_a_csv_file_and_says_what_is_wrong_in_one_line(engine_table, tmp_path):
-    rows = engine_table["rows"][:3000]
+def test_spark_submit_classifies_a_csv_file(engine_table, tmp_path):
+    rows = engine_table["rows"][:500]
     table = engines.write_csv(tmp_path / "in.csv", rows)
     columns, expected = engines.cli_answers(table, engine_table["model"], tmp_path / "expected.csv", "-k", "2",
                                             "--all-probs")
-    submit = [shutil.which("spark-submit", path=str(Path(sys.executable).parent)) or "spark-submit",
-              "--master", "local[2]", "--conf", "spark.ui.enabled=false", str(ENTRY)]
-    env = engines.quiet_env(**SPARK_ENV)
-    done = subprocess.run([*submit, str(table), str(tmp_path / "out.csv"), "--column", "surname", "-k", "2",
-                           "--all-probs", "--model", str(engine_table["model"])], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    submit = shutil.which("spark-submit", path=str(Path(sys.executable).parent)) or "spark-submit"
+    done = subprocess.run([submit, "--master", "local[2]", "--conf", "spark.ui.enabled=false", str(ENTRY),
+                           str(table), str(tmp_path / "out.csv"), "--column", "surname", "-k", "2", "--all-probs",
+                           "--model", str(engine_table["model"])], env=engines.quiet_env(**SPARK_ENV),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     written = read_spark_csv(tmp_path / "out.csv")
-    assert list(written[0]) == ["id", "surname", *columns]
+    assert list(written[0]) == ["id", "surname", *columns] and len(written) == len(rows)
     # Spark writes doubles in full: as predict --csv writes them, 6 decimals.
     got = {r["id"]: [f"{float(r[c]):.6f}" if c.startswith("probability") and r[c] else r[c] for c in columns]
            for r in written}
     assert got == expected
-    wrong = subprocess.run([*submit, str(table), str(tmp_path / "again.csv"), "--column", "last", "--model",
-                            str(engine_table["model"])], env=env, capture_output=True, text=True, timeout=300)
-    assert wrong.returncode == 2
-    said = wrong.stdout + wrong.stderr  # spark-submit passes the Python program's stderr to its stdout
-    errors = [line for line in said.splitlines() if line.startswith("Error:")]
-    assert errors == ["Error: no column 'last' in the Spark DataFrame; its columns: 'id', 'surname'"], said[-2000:]
-    assert "Traceback" not in said
+
+
+def test_the_entry_point_says_what_is_wrong_in_one_line(spark, engine_table, tmp_path, capsys):
+    from charclf.spark.__main__ import run
+
+    table = engines.write_csv(tmp_path / "in.csv", engine_table["rows"][:20])
+    with pytest.raises(SystemExit) as stopped:
+        run([str(table), str(tmp_path / "out.parquet"), "--column", "last", "--model", str(engine_table["model"])])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == "Error: no column 'last' in the Spark DataFrame; its columns: 'id', 'surname'\n"
+    with pytest.raises(SystemExit) as stopped:
+        run([str(tmp_path / "none.parquet"), str(tmp_path / "out.parquet"), "--column", "surname"])
+    said = capsys.readouterr().err
+    assert stopped.value.code == 1 and said.startswith("Error: ") and len(said.splitlines()) == 1, said
+    assert not spark.sparkContext._jsc.sc().isStopped()  # a session it did not start is left running

@@ -67,21 +67,25 @@ def main(source, target, columns, model, k, min_confidence, all_probs, full_name
 
     if master and master.startswith("local"):  # the workers run this Python, with charclf and its extras
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    ours = SparkSession.getActiveSession() is None  # else a notebook's or a test's: it is left running
     builder = SparkSession.builder.appName("charclf")
     spark = (builder.master(master) if master else builder).getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")  # spark-submit's default is INFO: a page per job
+    if ours:
+        spark.sparkContext.setLogLevel("WARN")  # spark-submit's default is INFO: a page per job
     try:
         frame = classify(read(spark, source), list(columns), model, k, min_confidence, all_probs,
                          full_names=full_names)
         write(frame, target, overwrite)
     finally:
-        spark.stop()
+        if ours:
+            spark.stop()
 
 
-def run() -> None:
-    """main(), with charclf's errors and Spark's analysis errors (a missing file, say) as one line."""
+def run(args: list[str] | None = None) -> None:
+    """main() on `args` (default: the command line), with charclf's errors and Spark's analysis
+    errors (a missing file, say) as one line."""
     try:
-        main.main(standalone_mode=False)
+        main.main(args, standalone_mode=False)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
