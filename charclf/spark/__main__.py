@@ -31,6 +31,13 @@ def read(spark, path: str):
                           inferSchema=False, encoding="UTF-8")
 
 
+def spread(frame):
+    """`frame` over every core Spark has: a table read in fewer partitions (a CSV file read whole,
+    as quoted newlines require, is one) is dealt out round-robin first; else it is left as it is."""
+    cores = frame.sparkSession.sparkContext.defaultParallelism
+    return frame.repartition(cores) if frame.rdd.getNumPartitions() < cores else frame
+
+
 def write(frame, path: str, overwrite: bool) -> None:
     writer = frame.write.mode("overwrite" if overwrite else "errorifexists")
     delimiter = _delimiter(path)
@@ -73,7 +80,7 @@ def main(source, target, columns, model, k, min_confidence, all_probs, full_name
     if ours:
         spark.sparkContext.setLogLevel("WARN")  # spark-submit's default is INFO: a page per job
     try:
-        frame = classify(read(spark, source), list(columns), model, k, min_confidence, all_probs,
+        frame = classify(spread(read(spark, source)), list(columns), model, k, min_confidence, all_probs,
                          full_names=full_names)
         write(frame, target, overwrite)
     finally:
