@@ -23,8 +23,8 @@ def people(tmp_path_factory):
                          index=[i % 7 for i in range(2000)])  # an index that repeats itself
     path = tmp_path_factory.mktemp("frames") / "people.csv"
     with open(path, "w", encoding="utf-8", newline="") as f:
-        csv.writer(f, lineterminator="\n").writerows(
-            [["id", "first", "surname"]] + [[i, a or "", b or ""] for i, (_, a), (_, b) in zip(range(2000), first, last)])
+        rows = [[i, a or "", b or ""] for i, (_, a), (_, b) in zip(range(2000), first, last)]
+        csv.writer(f, lineterminator="\n").writerows([["id", "first", "surname"], *rows])
     return path, frame
 
 

@@ -143,7 +143,8 @@ class OnnxClassifier:
             for start in range(0, len(group), BATCH):
                 chunk = group[start : start + BATCH]
                 letters, lengths = self.encode([folded[i] for i in (chunk if len(chunk) > 1 else chunk * 2)])
-                out[chunk] = self.session.run(["probabilities"], {"letters": letters, "lengths": lengths})[0][: len(chunk)]
+                probs = self.session.run(["probabilities"], {"letters": letters, "lengths": lengths})[0]
+                out[chunk] = probs[: len(chunk)]
         return out
 
     def predict(self, names: Iterable[str], k: int = 3, min_confidence: float | None = None,

@@ -7,9 +7,10 @@
 2. Exports the shipped model to .onnx (`charclf export`) unless --model is given.
 3. Classifies the file's name column with each system, CSV in and CSV out, ONNX Runtime on one
    thread per process (CHARCLF_THREADS=1, OMP_NUM_THREADS=1): `charclf predict --csv`; Spark
-   (`python -m charclf.spark --master local[N]`, which deals the one CSV file out to N tasks); Dask (charclf.dask on a LocalCluster of N
-   single-thread worker processes, the CSV read in blocks of 2 MB). Each in a fresh process; rows/s counts from the start of that
-   process to the last row written (a JVM's or a cluster's start-up included, as a user waits for it).
+   (`python -m charclf.spark --master local[N]`, which deals the one CSV file out to N tasks); Dask
+   (charclf.dask on a LocalCluster of N single-thread worker processes, the CSV read in blocks of
+   2 MB). Each in a fresh process; rows/s counts from the start of that process to the last row
+   written (a JVM's or a cluster's start-up included, as a user waits for it).
 4. Prints a Markdown table (and with --markdown puts it between the markers of that file).
 """
 
@@ -33,8 +34,8 @@ def dask_child(args) -> None:
 
     import charclf.dask
 
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster):
+    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, Client(cluster):
         frame = dd.read_csv(str(args.csv), dtype=str, keep_default_na=False, blocksize="2MB")
         charclf.dask.classify(frame, "name", model=args.model).to_csv(str(args.out_dir / "part-*.csv"), index=False)
 
