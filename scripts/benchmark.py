@@ -119,6 +119,7 @@ OPTIONS = {
         opt("--workers", whole(1, listed=True), "1,2", "Spark local[N] and Dask worker counts, comma-separated"),
         opt("--model", Path, help="the .onnx model (default: the shipped one, exported into --work-dir)"),
         opt("--work-dir", Path, Path("runs/engines"), "where the CSV, the model and the outputs go"), MARKDOWN,
+        opt("--only", help="comma-separated systems to run: predict, spark, dask (default: all)"),
         # One Dask run, in a process of its own.
         opt("--child", help=HIDDEN), opt("--csv", Path, help=HIDDEN), opt("--out-dir", Path, help=HIDDEN)],
     "scripts": [

@@ -78,12 +78,15 @@ def run(args) -> None:
     if not model.exists():
         subprocess.run([sys.executable, "-m", "charclf", "export", str(model)], check=True, capture_output=True)
     load, started, rows = load_average(), utc_now(), []
+    chosen = set((args.only or "predict,spark,dask").split(","))
     for name, command in commands(args, csv_path, model, args.work_dir).items():
+        if name.split()[0].strip(",").lower() not in chosen:
+            continue
         seconds = timed(command)
         rows.append([name, f"{seconds:.1f}", f"{args.rows / seconds:,.0f}", f"{seconds / args.rows * 1e6 / 60:.1f}"])
         print(f"{name}: {seconds:.1f} s", file=sys.stderr)
     report = "\n".join([
-        f"Run {started} with `{shown_command('engines', args, 'rows', 'workers')}`: {args.rows:,} rows "
+        f"Run {started} with `{shown_command('engines', args, 'rows', 'workers', *(['only'] if args.only else []))}`: {args.rows:,} rows "
         f"({csv_path.stat().st_size / 1e6:.0f} MB of CSV), {os.cpu_count()} cores, load average {load} at the start "
         f"and {load_average()} at the end; one ONNX Runtime thread per process.", "",
         *md_table(["system", "wall s", "rows/s", "minutes per million rows"], rows)])
