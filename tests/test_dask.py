@@ -66,3 +66,15 @@ def test_dask_missing_column_is_one_clear_error_before_anything_runs(engine_tabl
     ddf = dd.from_pandas(frame(engine_table["rows"][:100]), npartitions=2)
     with pytest.raises(charclf.CharclfError, match="no column 'last' in the DataFrame; its columns: 'id', 'surname'"):
         charclf.dask.classify(ddf, "last", model=engine_table["model"])
+
+
+def test_charclf_dask_does_not_shadow_the_real_dask():
+    import dask
+    import dask.dataframe
+
+    import charclf.dask
+
+    from pathlib import Path
+
+    assert charclf.dask is not dask and "charclf" not in Path(dask.__file__).parts[-3:]
+    assert dask.dataframe.from_pandas(pd.DataFrame({"a": [1]}), npartitions=1).compute()["a"].tolist() == [1]
