@@ -3,6 +3,7 @@
 
 import os
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -73,8 +74,6 @@ def test_charclf_dask_does_not_shadow_the_real_dask():
     import dask.dataframe
 
     import charclf.dask
-
-    from pathlib import Path
 
     assert charclf.dask is not dask and "charclf" not in Path(dask.__file__).parts[-3:]
     assert dask.dataframe.from_pandas(pd.DataFrame({"a": [1]}), npartitions=1).compute()["a"].tolist() == [1]
