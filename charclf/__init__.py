@@ -33,7 +33,7 @@ _LAZY = {
     "TrainResult": "charclf.training.train",
     "train": "charclf.training.train",
     "fetch_dataset": "charclf.data.fetch",
-    "predict_dataframe": "charclf.predict.tables",
+    "predict_dataframe": "charclf.predict.frames",
 }
 
 __all__ = ["__version__", "load", "ModelConfig", "TrainConfig", "CharclfError", "CheckpointError", "DataError",

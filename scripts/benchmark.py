@@ -115,6 +115,14 @@ OPTIONS = {
         # One torchrun rank: torchrun starts this program with these.
         opt("--worker", action="store_true", help=HIDDEN), opt("--csv", Path, help=HIDDEN),
         opt("--result-dir", Path, help=HIDDEN)],
+    "engines": [
+        DATA, opt("--rows", N, 1_000_000, "rows of the CSV"),
+        opt("--workers", whole(1, listed=True), "1,2", "Spark local[N] and Dask worker counts, comma-separated"),
+        opt("--model", Path, help="the .onnx model (default: the shipped one, exported into --work-dir)"),
+        opt("--work-dir", Path, Path("runs/engines"), "where the CSV, the model and the outputs go"), MARKDOWN,
+        opt("--only", help="comma-separated systems to run: predict, spark, dask (default: all)"),
+        # One Dask run, in a process of its own.
+        opt("--child", help=HIDDEN), opt("--csv", Path, help=HIDDEN), opt("--out-dir", Path, help=HIDDEN)],
     "scripts": [
         opt("--checkpoint", Path, help="model to score (default: the shipped one)"),
         opt("--names", Path, HERE.parent / "tests/data/native_names.tsv",

@@ -12,4 +12,4 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   # shellcheck disable=SC2086  # TORCH_SPEC may carry pip options, e.g. an --index-url
   "$VENV/bin/python" -m pip install -q ${TORCH_SPEC:-torch==2.13.0}
 fi
-"$VENV/bin/python" -m pip install -q -e ".[train,plot,serve,japanese,pandas,test]"  # pandas: predict_dataframe's tests
+"$VENV/bin/python" -m pip install -q -e ".[train,plot,serve,japanese,pandas,spark,dask,test]"  # pandas, spark, dask: predict_dataframe's and the engines' tests

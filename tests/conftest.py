@@ -79,3 +79,26 @@ def wait_for_saved_epoch(process, checkpoint: Path, epoch: int, timeout: float) 
                 return
         except Exception:
             time.sleep(0.05)  # not written yet, or being replaced
+
+
+@pytest.fixture(scope="session")
+def onnx_model(tmp_path_factory) -> Path:
+    """The shipped model exported by `charclf export` to a .onnx file."""
+    pytest.importorskip("onnx", reason="exporting the model to .onnx needs the export extra")
+    pytest.importorskip("onnxruntime", reason="reading a .onnx model needs the onnx extra")
+    from tests import engines
+
+    return engines.export_onnx(tmp_path_factory.mktemp("onnx"))
+
+
+@pytest.fixture(scope="session")
+def engine_table(tmp_path_factory, onnx_model):
+    """The Spark and Dask tests' table (tests/engines.py): the shipped model as .onnx, 100,000 rows
+    of awkward names, and `charclf predict --csv --min-confidence 0.5`'s answers to them."""
+    from tests import engines
+
+    folder, model = tmp_path_factory.mktemp("engines"), onnx_model
+    rows = engines.names_table(100_000)
+    table = engines.write_csv(folder / "names.csv", rows)
+    columns, answers = engines.cli_answers(table, model, folder / "answers.csv", "--min-confidence", "0.5")
+    return {"model": model, "rows": rows, "csv": table, "columns": columns, "answers": answers}

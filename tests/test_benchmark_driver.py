@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "scripts" / "benchmark.py"
-MODES = ("accuracy", "onnx", "precision", "batch", "startup", "threads", "scale", "scripts", "serve", "load")
+MODES = ("accuracy", "onnx", "precision", "batch", "startup", "threads", "scale", "engines", "scripts", "serve", "load")
 
 
 def run_driver(*args: str, home: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

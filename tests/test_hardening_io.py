@@ -233,7 +233,7 @@ def test_predict_dataframe_refuses_cells_that_are_not_names_and_bad_options():
     pd = pytest.importorskip("pandas")
     from charclf.errors import DataError
     from charclf.predict.loading import load
-    from charclf.predict.tables import predict_dataframe
+    from charclf.predict.frames import predict_dataframe
 
     clf = load(SHIPPED_ONNX)
     for value in (True, float("inf"), b"Hinton", ["Jones"], 12345):

@@ -11,7 +11,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "charclf"
 
 # From the ground up: a module may import from its own wing and from any wing before it.
-LAYERS = ["ground", "names", "data", "models", "files", "report", "predict", "training", "lab", "server", "cli"]
+LAYERS = ["ground", "names", "data", "models", "files", "report", "predict", "spark", "dask", "training", "lab",
+          "server", "cli"]
 # The package's doors: `charclf` itself (the public API, which loads its names lazily from the
 # wings) and `python -m charclf` (the command line) stand above every wing.
 DOORS = {"charclf", "charclf.__main__"}

@@ -1,4 +1,5 @@
-"""Tables in, tables out: `charclf predict --csv` and predict_dataframe().
+"""Tables in, tables out: `charclf predict --csv`, and the answer cells every table gets (pandas
+DataFrames too: charclf.predict.frames).
 
 A CSV/TSV table (a file, or '-' for stdin) is read as a stream of rows; the name column(s) are
 classified a chunk of rows at a time; every row is written back, in input order, with all its
@@ -267,6 +268,11 @@ class Layout:
         fields += [f"probability_{label}" for label in self.labels or ()]
         return fields + ["model"]
 
+    def kinds(self) -> list[type]:
+        """Each field's type, in fields() order: float (the probabilities), bool (abstained) or str.
+        Any cell may also be empty (None)."""
+        return [float if f.startswith("probability") else bool if f == "abstained" else str for f in self.fields()]
+
 
 def answer_columns(header: Sequence[str], columns: Sequence[str], layout: Layout) -> list[list[str]]:
     """The new columns' names, one list per classified column.
@@ -386,52 +392,6 @@ def predict_table(clf, table: Table, out: io.TextIOBase, columns: Sequence[str],
         if progress is not None:
             progress.update(table.consumed[0] - reported)
             reported = table.consumed[0]
-
-
-def predict_dataframe(frame, column: str | Sequence[str] = "name", k: int = 3, min_confidence: float | None = None,
-                      all_probs: bool = False, classifier=None, chunk_rows: int = CHUNK_ROWS, **options):
-    """A copy of the pandas DataFrame `frame` with the answer columns of `predict --csv` added
-    (probabilities as floats, abstained as bools, empty cells as None). `column`: one column
-    name or several; `classifier`: a Classifier (default: charclf.load()); `options`: more
-    keyword arguments for Classifier.predict. A name cell must be a string (None, NaN or pd.NA:
-    a missing name, answered "empty name"); any other value (a number, a bool, bytes, a list)
-    raises one DataError naming its column and row, before anything is classified."""
-    import pandas as pd  # the `pandas` extra
-
-    from charclf.predict.loading import load
-
-    clf = classifier or load()
-    columns = [column] if isinstance(column, str) else list(column)
-    header = [str(c) for c in frame.columns]
-    positions = find_columns(header, columns, "the DataFrame")
-    layout = Layout.of(clf, k, min_confidence, all_probs, options)
-    groups = answer_columns(header, [header[i] for i in positions], layout)
-    texts = [_names_in(frame.iloc[:, i], header[i]) for i in positions]
-    rows = [list(row) for row in zip(*texts)]  # only the name cells, in `positions` order
-    answers, summary = [], Summary()
-    for start in range(0, len(rows), chunk_rows):
-        answers += classify_rows(clf, rows[start : start + chunk_rows], range(len(positions)), layout,
-                                 min_confidence, summary, options)
-    names = [name for group in groups for name in group]
-    added = pd.DataFrame(answers, columns=names, index=frame.index) if answers else \
-        pd.DataFrame({name: pd.Series(dtype=object) for name in names}, index=frame.index)
-    return pd.concat([frame, added], axis=1)
-
-
-def _names_in(cells, column: str) -> list[str]:
-    """A DataFrame column's cells as names (see predict_dataframe)."""
-    import pandas as pd
-
-    names = []
-    for row, value in zip(cells.index, cells):
-        if isinstance(value, str):
-            names.append(value)
-        elif value is None or value is pd.NA or (isinstance(value, float) and value != value):  # NaN
-            names.append("")
-        else:
-            raise DataError(f"the DataFrame's column {column!r}, row {row!r}: {type(value).__name__} "
-                            f"{repr(value)[:40]} is not a name (names are strings; None or NaN for a missing one)")
-    return names
 
 
 def write_predictions(clf, source: str | Path, out: Path | None, columns: Sequence[str], k: int = 3,

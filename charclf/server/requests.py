@@ -91,8 +91,6 @@ def read_options(request, clf) -> dict:
     if coverage is not None and prior == "uniform":
         raise ApiError(400, "coverage and prior cannot be combined: label sets keep their coverage for the "
                             "training population only")
-    if (coverage is not None or prior == "uniform") and not hasattr(clf, "set_threshold"):
-        raise ApiError(400, "coverage and prior need the server's model to be a .pt checkpoint")
     try:
         if coverage is not None:
             clf.set_threshold(coverage)

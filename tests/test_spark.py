@@ -1,0 +1,126 @@
+"""charclf.spark on a real local[2] Spark: the answers of `predict --csv`, row for row, on 100,000
+rows; the model loaded once per Python worker process; `python -m charclf.spark` under
+spark-submit. Spark needs Java (Debian's openjdk-17-jre-headless; .ci/run installs it as root)."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests import engines
+
+pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install 'charclf[spark]')")
+pytest.importorskip("pyarrow", reason="the spark extra is not installed (pip install 'charclf[spark]')")
+pd = pytest.importorskip("pandas")
+if shutil.which("java") is None:
+    if os.environ.get("CI"):
+        pytest.fail("Spark needs Java, and there is none (.ci/run installs openjdk-17-jre-headless as root)",
+                    pytrace=False)
+    pytest.skip("Spark needs Java: apt-get install openjdk-17-jre-headless", allow_module_level=True)
+
+SPARK_ENV = {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+ENTRY = Path(__file__).resolve().parents[1] / "charclf" / "spark" / "__main__.py"
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory):
+    """A local[2] session (Arrow batches of 5,000 rows); its workers append to a load log."""
+    from pyspark.sql import SparkSession
+
+    log = tmp_path_factory.mktemp("spark") / "loads.log"
+    saved = {key: os.environ.get(key) for key in ("CHARCLF_LOAD_LOG", "OMP_NUM_THREADS", *SPARK_ENV)}
+    os.environ.update(CHARCLF_LOAD_LOG=str(log), OMP_NUM_THREADS="1", **SPARK_ENV)  # the workers inherit them
+    session = (SparkSession.builder.master("local[2]").appName("charclf-tests")
+               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
+               .config("spark.sql.execution.arrow.maxRecordsPerBatch", "5000").getOrCreate())
+    session.load_log = log
+    try:
+        yield session
+    finally:
+        session.stop()
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+
+def spark_frame(spark, rows, slices: int):
+    frame = pd.DataFrame({"id": [i for i, _ in rows], "surname": [name for _, name in rows]})
+    return spark.createDataFrame(frame, "id long, surname string").repartition(slices)
+
+
+@pytest.mark.slow
+def test_spark_answers_100k_rows_as_predict_csv_does_loading_once_per_worker(spark, engine_table):
+    import charclf.spark
+
+    rows, columns = engine_table["rows"], engine_table["columns"]
+    df = spark_frame(spark, rows, slices=6)
+    result = charclf.spark.classify(df, "surname", model=engine_table["model"], min_confidence=0.5)
+    assert result.columns == ["id", "surname", *columns]
+    kinds = dict(result.dtypes)
+    assert kinds["probability"] == "double" and kinds["abstained"] == "boolean" and kinds["label"] == "string"
+    got = engines.engine_answers(result.toPandas().to_dict("records"), columns)
+    assert len(got) == len(rows) and got == engine_table["answers"]
+    nulls = [str(i) for i, name in rows if name is None]
+    assert nulls and all(got[i][columns.index("error")] == "empty name" for i in nulls)
+    loads = Counter(line.split()[0] for line in spark.load_log.read_text().splitlines())
+    workers = {pid for pid in loads if int(pid) != os.getpid()}  # the driver loads once to plan
+    assert all(n == 1 for n in loads.values()), loads
+    # 6 tasks of 3 to 4 Arrow batches each, on 2 slots: a load per batch or per task would show.
+    assert 1 <= len(workers) < 6, loads
+
+
+def test_spark_missing_column_is_one_clear_error_before_any_job(spark, engine_table):
+    import charclf
+    import charclf.spark
+
+    df = spark_frame(spark, engine_table["rows"][:10], slices=1)
+    with pytest.raises(charclf.CharclfError, match="no column 'last' in the Spark DataFrame; its columns: 'id', "
+                                                   "'surname'"):
+        charclf.spark.classify(df, "last", model=engine_table["model"])
+
+
+def read_spark_csv(folder: Path) -> list[dict]:
+    rows = []
+    for part in sorted(folder.glob("part-*.csv")):
+        with open(part, encoding="utf-8", newline="") as f:
+            rows += list(csv.DictReader(f))
+    return rows
+
+
+@pytest.mark.slow
+def test_spark_submit_classifies_a_csv_file(engine_table, tmp_path):
+    rows = engine_table["rows"][:500]
+    table = engines.write_csv(tmp_path / "in.csv", rows)
+    columns, expected = engines.cli_answers(table, engine_table["model"], tmp_path / "expected.csv", "-k", "2",
+                                            "--all-probs")
+    submit = shutil.which("spark-submit", path=str(Path(sys.executable).parent)) or "spark-submit"
+    done = subprocess.run([submit, "--master", "local[2]", "--conf", "spark.ui.enabled=false", str(ENTRY),
+                           str(table), str(tmp_path / "out.csv"), "--column", "surname", "-k", "2", "--all-probs",
+                           "--model", str(engine_table["model"])], env=engines.quiet_env(**SPARK_ENV),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    written = read_spark_csv(tmp_path / "out.csv")
+    assert list(written[0]) == ["id", "surname", *columns] and len(written) == len(rows)
+    # Spark writes doubles in full: as predict --csv writes them, 6 decimals.
+    got = {r["id"]: [f"{float(r[c]):.6f}" if c.startswith("probability") and r[c] else r[c] for c in columns]
+           for r in written}
+    assert got == expected
+
+
+def test_the_entry_point_says_what_is_wrong_in_one_line(spark, engine_table, tmp_path, capsys):
+    from charclf.spark.__main__ import run
+
+    table = engines.write_csv(tmp_path / "in.csv", engine_table["rows"][:20])
+    with pytest.raises(SystemExit) as stopped:
+        run([str(table), str(tmp_path / "out.parquet"), "--column", "last", "--model", str(engine_table["model"])])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == "Error: no column 'last' in the Spark DataFrame; it has columns 'id', 'surname'\n"
+    with pytest.raises(SystemExit) as stopped:
+        run([str(tmp_path / "none.parquet"), str(tmp_path / "out.parquet"), "--column", "surname"])
+    said = capsys.readouterr().err
+    assert stopped.value.code == 1 and said.startswith("Error: ") and len(said.splitlines()) == 1, said
+    assert not spark.sparkContext._jsc.sc().isStopped()  # a session it did not start is left running
