@@ -78,7 +78,7 @@ def test_spark_missing_column_is_one_clear_error_before_any_job(spark, engine_ta
     import charclf.spark
 
     df = spark_frame(spark, engine_table["rows"][:10], slices=1)
-    with pytest.raises(charclf.CharclfError, match="no column 'last' in the Spark DataFrame; its columns: 'id', "
+    with pytest.raises(charclf.CharclfError, match="no column 'last' in the Spark DataFrame; it has columns 'id', "
                                                    "'surname'"):
         charclf.spark.classify(df, "last", model=engine_table["model"])
 
