@@ -62,6 +62,16 @@ row = json.load(u.urlopen('http://127.0.0.1:$port/api/predict?name=Jones', timeo
 assert row['label'] == 'English', row"
   kill "$server"; wait "$server" 2>/dev/null || true; server=
   echo "test_light: predict, explain, --csv, info and serve answer from the wheel without torch"
+  "$light/python" - "$light/charclf" <<'PY'
+import statistics, subprocess, sys, time
+times = []
+for _ in range(7):
+    started = time.perf_counter()
+    subprocess.run([sys.argv[1], "predict", "Jones"], check=True, capture_output=True)
+    times.append(time.perf_counter() - started)
+print(f"test_light: `charclf predict Jones` from the wheel, without torch: best {min(times):.2f} s, "
+      f"median {statistics.median(times):.2f} s of 7 fresh processes")
+PY
 )
 
 # The test split's names, as the full install splits them.
