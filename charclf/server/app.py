@@ -71,7 +71,7 @@ def app_from_env():
 
 
 def create_app(clf, settings: Settings | None = None, keys: list[str] | None = None):
-    """The application serving `clf` (charclf.load's Classifier or OnnxClassifier); `keys`: the
+    """The application serving `clf` (charclf.load's Classifier, on either backend); `keys`: the
     API keys (default: read as `settings` says)."""
     require_extra()
     import anyio
