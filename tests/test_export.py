@@ -131,8 +131,8 @@ def random_checkpoint(**options) -> Checkpoint:
     """A model of the given shape with its initial (random) weights: export must not depend on training."""
     torch.manual_seed(0)
     config = ModelConfig(arch=options.pop("arch", "gru"), n_letters=len(DEFAULT_ALPHABET), n_classes=4, **options)
-    return Checkpoint(config, DEFAULT_ALPHABET, ["A", "B", "C", "D"], build_model(config).state_dict(),
-                      calibration={"temperature": 1.7})
+    return Checkpoint(config, DEFAULT_ALPHABET, ["A", "B", "C", "D"], calibration={"temperature": 1.7},
+                      state_dict=build_model(config).state_dict())
 
 
 SHAPES = [dict(arch="gru"), dict(arch="lstm", num_layers=2), dict(arch="rnn", bidirectional=False, pooling="last"),

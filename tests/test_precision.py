@@ -121,7 +121,7 @@ def test_a_bad_precision_is_a_usage_error():
 def test_the_ngram_baseline_always_runs_in_float32():
     torch.manual_seed(0)
     config = ModelConfig(arch="ngram", n_letters=len(DEFAULT_ALPHABET), n_classes=2, ngram_buckets=4096)
-    checkpoint = Checkpoint(config, DEFAULT_ALPHABET, ["A", "B"], build_model(config).state_dict())
+    checkpoint = Checkpoint(config, DEFAULT_ALPHABET, ["A", "B"], state_dict=build_model(config).state_dict())
     assert Classifier.from_checkpoint(checkpoint, device="cpu", precision="bfloat16").precision == "float32"
 
 

@@ -145,7 +145,7 @@ def test_a_checkpoint_saved_before_spelling_heads_loads_without_them(tmp_path):
     from charclf.files.checkpoint import Checkpoint, save_checkpoint
 
     model = model_for(spelling_weight=0.0)
-    checkpoint = Checkpoint(model.config, DEFAULT_ALPHABET, ["a", "b", "c"], model.state_dict(), {"seed": 0}, {})
+    checkpoint = Checkpoint(model.config, DEFAULT_ALPHABET, ["a", "b", "c"], {"seed": 0}, {}, state_dict=model.state_dict())
     save_checkpoint(tmp_path / "old.pt", checkpoint)
     payload = torch.load(tmp_path / "old.pt", weights_only=True)
     del payload["model_config"]["spelling_weight"], payload["model_config"]["spelling_rank"]
@@ -163,7 +163,7 @@ def test_a_checkpoint_saved_before_self_normalised_heads_keeps_its_exact_softmax
 
     model = model_for(spelling_normalised=True)
     save_checkpoint(tmp_path / "old.pt", Checkpoint(model.config, DEFAULT_ALPHABET, ["a", "b", "c"],
-                                                     model.state_dict(), {"seed": 0}, {}))
+                                                     {"seed": 0}, {}, state_dict=model.state_dict()))
     payload = torch.load(tmp_path / "old.pt", weights_only=True)
     del payload["model_config"]["spelling_normalised"]
     torch.save(payload, tmp_path / "old.pt")

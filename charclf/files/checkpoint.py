@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from charclf.config import ModelConfig
 from charclf.errors import CheckpointError
 from charclf.files.archive import open_regular, outline, torch_load
 from charclf.files.atomic import atomic_write
@@ -18,31 +16,16 @@ from charclf.models.build import build_model
 
 
 @dataclass
-class Checkpoint:
-    """Everything `predict` needs, in plain types (so `weights_only=True` can load it)."""
+class Checkpoint(ModelDescription):
+    """Everything `predict` needs, in plain types (so `weights_only=True` can load it): the model's
+    description and its weights."""
 
-    model_config: ModelConfig
-    alphabet: str
-    labels: list[str]
-    state_dict: dict[str, torch.Tensor]
-    train_config: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    # {"temperature": T, "fit_on": "val", ...}: logits are divided by T before the softmax.
-    # Optional in the file: a checkpoint without it is read with T = 1 (raw softmax).
-    calibration: dict[str, Any] = field(default_factory=dict)
-    # {"probabilities": {label: {script: P(script | label)}}, "counts": ...}, learned from the raw
-    # training names (charclf.predict.evidence.learn). Optional in the file: absent, {} (no script table).
-    scripts: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def temperature(self) -> float:
-        return float(self.calibration.get("temperature", 1.0))
+    state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def description(self) -> ModelDescription:
         """All of it but the weights (what an exported .onnx file carries in its metadata)."""
-        return ModelDescription(self.model_config, self.alphabet, list(self.labels), self.train_config, self.metrics,
-                                self.calibration, self.scripts)
+        return ModelDescription(**{f.name: getattr(self, f.name) for f in fields(ModelDescription)})
 
     def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         model = build_model(self.model_config)
@@ -55,7 +38,7 @@ class Checkpoint:
 
 
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
-    payload = {**checkpoint.description.as_payload(),
+    payload = {**checkpoint.as_payload(),
                "model": {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()}}
     try:
         atomic_write(Path(path), lambda f: torch.save(payload, f))
@@ -72,8 +55,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
         checked = _named(path, check_payload, outline(file, path))
         payload = torch_load(file, path)
     _named(path, check_weights, payload["model"])
-    return Checkpoint(checked.model_config, checked.alphabet, checked.labels, payload["model"], checked.train_config,
-                      checked.metrics, checked.calibration, checked.scripts)
+    return Checkpoint(**{f.name: getattr(checked, f.name) for f in fields(ModelDescription)}, state_dict=payload["model"])
 
 
 def _named(path: Path, check, *args):

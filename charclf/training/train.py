@@ -258,9 +258,9 @@ class Run:
         """Write `weights` (default: the best so far) as the checkpoint (rank 0 only)."""
         if self.dist.is_main:
             info = {**self.info, "saved_at": utc_now()}  # for the model card
-            save_checkpoint(self.out, Checkpoint(self.model_config, DEFAULT_ALPHABET, self.source.labels,
-                                                 weights or self.progress.best_weights, info, metrics,
-                                                 calibration or {}, self.scripts))
+            save_checkpoint(self.out, Checkpoint(self.model_config, DEFAULT_ALPHABET, self.source.labels, info, metrics,
+                                                 calibration or {}, self.scripts,
+                                                 state_dict=weights or self.progress.best_weights))
 
 
 def no_buffer_sync() -> dict[str, bool]:
@@ -486,10 +486,10 @@ def fit_ngram(source, data_dir: Path, model_config: ModelConfig, config: TrainCo
     history = [{"epoch": 1, "seconds": seconds, "val_accuracy": metrics["val"]["accuracy"],
                 "val_macro_f1": metrics["val"]["macro_f1"]}]
     if dist.is_main:
-        save_checkpoint(out, Checkpoint(model_config, DEFAULT_ALPHABET, source.labels, model.state_dict(),
+        save_checkpoint(out, Checkpoint(model_config, DEFAULT_ALPHABET, source.labels,
                                         {**run_info(config, model_config, data_dir, source, dist.device,
                                                     dist.world_size), "saved_at": utc_now()}, metrics, calibration,
-                                        learn_scripts(data_dir, source, config.seed)))
+                                        learn_scripts(data_dir, source, config.seed), state_dict=model.state_dict()))
         write_history(out, history)
     return TrainResult(checkpoint=out, metrics=metrics, history=history)
 
