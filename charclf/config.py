@@ -24,6 +24,8 @@ MAX_SEED = 2**32 - 1
 # Which runtime answers (charclf.predict.loading): auto takes a model's current .onnx export through
 # ONNX Runtime where nothing asks for torch; onnx and torch force one.
 BACKENDS = ("auto", "onnx", "torch")
+# Whole trainings by name (charclf.training.recipes): one default run, or the shipped model's recipe.
+PRESETS = ("default", "best")
 
 # What each backbone changes in the defaults below, tuned on the validation split (docs/tuning.md).
 # Options given explicitly win.
@@ -114,6 +116,11 @@ class TrainConfig:
     # Refitting (charclf.training.refit): a second process trains the same network on train + validation at the
     # same time, and its weights at the epoch chosen on validation are the ones saved.
     refit: bool = True
+    # Distillation (charclf.training.distill), with a teacher model given to train(): this share of
+    # the label loss is the KL divergence from the teacher's probabilities (0: the labels alone),
+    # and each batch also reads crossover x its size of crossovers, which only the teacher labels.
+    distill_weight: float = 0.0
+    crossover: float = 0.0
     # The n-gram baseline (--model ngram): L2 strength 1/C of its logistic regression, its L-BFGS
     # iterations, and how many training names an n-gram needs to get a weight.
     ngram_c: float = 30.0
@@ -132,6 +139,10 @@ class TrainConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not (0 <= self.next_letter_weight and math.isfinite(self.next_letter_weight)):
             raise ValueError(f"next_letter_weight must be a number >= 0, got {self.next_letter_weight}")
+        if not 0 <= self.distill_weight <= 1:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        if not 0 <= self.crossover <= 16:
+            raise ValueError(f"crossover must be from 0 to 16, got {self.crossover}")
         if not 0 <= self.average_decay < 1:
             raise ValueError(f"average_decay must be in [0, 1), got {self.average_decay}")
         _check_choice("class_weighting", self.class_weighting, tuple(CLASS_WEIGHTINGS))

@@ -85,6 +85,8 @@ OPTIONS = {
         opt("--json-out", Path, help="JSON results to write (default: --out's path, suffix .json)"),
         opt("--threads", N, 1, "threads for every system"),
         opt("--only", help="comma-separated systems to run (default: all, listed above)"),
+        opt("--keep-models", Path, help="copy each charclf model trained (SYSTEM-seedN.pt and its .onnx) into this "
+            "folder"),
         opt("--quick", action="store_true", help="tiny settings for a smoke test: 1 epoch per charclf model, and "
             "fewer tutorial steps, logistic regression iterations and timed names"),
         # Run one system in this (child) process and print its result as JSON.

@@ -10,7 +10,7 @@ from charclf.cli.app import (DEVICE_HELP, data_option, main, reports_errors, thr
                              use_threads)
 from charclf.cli.console import VERBOSE, run_log, say, show_progress, verbosity_options
 from charclf.cli.params import FiniteFloatRange
-from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MAX_SEED, MODEL_LIMITS, MODELS, NGRAM, POOLINGS, ModelConfig,
+from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MAX_SEED, MODEL_LIMITS, MODELS, NGRAM, POOLINGS, PRESETS, ModelConfig,
                             TrainConfig, default_of, defaults_for)
 
 
@@ -85,6 +85,10 @@ def per_arch(field: str) -> str:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Checkpoint to write. Default: $CHARCLF_HOME/model.pt (~/.local/share/charclf/model.pt), "
                    "the model evaluate, confusion and predict use without --checkpoint.")
+@click.option("--preset", type=click.Choice(PRESETS), default="default", show_default=True,
+              help="default: one run with the options given. best: the model charclf ships, about 15 minutes "
+                   "on 2 cores: an ensemble of networks trained first, then one network learning from it "
+                   "(no other model or training option with it).")
 @click.option("--resume", is_flag=True,
               help="Continue the interrupted run saved beside --out, with its own settings.")
 @click.option("--force", is_flag=True,
@@ -95,7 +99,7 @@ def per_arch(field: str) -> str:
 @click.pass_context
 @verbosity_options("Also print every setting the run uses (model and training options).")
 @reports_errors
-def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, verbosity, **options):
+def train(ctx, data, arch, seed, device, threads, out, preset, resume, force, progress, verbosity, **options):
     """Train a classifier on a folder of <Label>.txt files or a CSV/TSV file of names.
 
     The default model is a bidirectional GRU over letter embeddings, its outputs pooled over
@@ -134,7 +138,13 @@ def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, 
     use_threads(threads)
     out = out or default_checkpoint()
     progress, log = show_progress(verbosity, progress), run_log(verbosity)
-    if resume:
+    if preset != "default":
+        _check_preset(preset, arch, resume, options)
+        from charclf.training.recipes import train_best
+
+        result = train_best(resolve_data_dir(data), out, arch=arch, seed=seed, device=device, progress=progress,
+                            log=log, force=force)
+    elif resume:
         state = training.load_training_state(out)
         _check_resume_options(ctx, {**state["model_config"], **state["train_config"]})
         data_dir = resolve_data_dir(data, fallback=state["data_dir"])
@@ -151,6 +161,18 @@ def train(ctx, data, arch, seed, device, threads, out, resume, force, progress, 
                                 device=device, progress=progress, log=log, force=force)
     if is_main_process():  # rank 0 reports for all
         _report_trained(arch, out, result)
+
+
+def _check_preset(preset: str, arch: str, resume: bool, options: dict) -> None:
+    """--preset best chooses every option but the backbone itself, and runs from the start."""
+    if arch == NGRAM:
+        raise click.UsageError(f"--preset {preset} trains networks: use it with gru, lstm or rnn")
+    if resume:
+        raise click.UsageError(f"--preset {preset} cannot --resume: run it again from the start")
+    given = [name for name, value in options.items() if value is not None]
+    if given:
+        raise click.UsageError(f"--preset {preset} sets the model and training options itself: drop "
+                               f"--{given[0].replace('_', '-')}")
 
 
 def _report_trained(arch: str, out: Path, result) -> None:
@@ -170,6 +192,11 @@ def _report_trained(arch: str, out: Path, result) -> None:
         alone = m["first_run"]["test"]
         click.echo(f"refit:      trained on train + validation ({m['refit']['pairs']} pairs); trained on train "
                    f"alone, test accuracy {alone['accuracy']:.4f}  macro-F1 {alone['macro_f1']:.4f}")
+    teachers = m.get("recipe", {}).get("teachers")
+    if teachers:  # a student (--preset best): what it learnt from
+        click.echo(f"teachers:   an ensemble of {teachers['members']} networks, test accuracy "
+                   f"{teachers['test']['accuracy']:.4f}  macro-F1 {teachers['test']['macro_f1']:.4f}; this one "
+                   f"network learnt from their probabilities")
     history, curves = history_paths(result.checkpoint)
     click.echo(f"history: {history}" + (f"  curves: {curves}" if arch != NGRAM and curves.is_file() else ""))
 

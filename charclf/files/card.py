@@ -58,7 +58,8 @@ def card_from_parts(model_config: dict, labels: list[str], alphabet: str, train_
                      ("epochs", "batch_size", "lr", "weight_decay", "label_smoothing", "average_decay",
                       "next_letter_weight", "device")}
                     | {key: m.get(key, UNKNOWN) for key in ("best_epoch", "epochs_run", "train_seconds")}
-                    | {"refit": m.get("refit")},  # None: the network trained on train alone (charclf.training.refit)
+                    | {"refit": m.get("refit")}  # None: the network trained on train alone (charclf.training.refit)
+                    | {"recipe": m.get("recipe", {"name": "default"})},  # charclf.training.recipes
         "metrics": {split: m.get(split, UNKNOWN) for split in ("val", "test")}
                    | {"test_majority_baseline": m.get("test_majority_baseline", UNKNOWN)}
                    | ({"first_run_test": m["first_run"]["test"]} if "first_run" in m else {}),
@@ -111,6 +112,12 @@ def format_card(card: dict, source: str) -> str:
         alone = card["metrics"].get("first_run_test") or {}
         lines.append(f"  refit:       trained on train + validation ({refit['pairs']} pairs); the first run's test "
                      f"accuracy {alone.get('accuracy', float('nan')):.4f}, macro-F1 {alone.get('macro_f1', float('nan')):.4f}")
+    recipe = card["training"].get("recipe") or {}
+    teachers = recipe.get("teachers")
+    if isinstance(teachers, dict):
+        lines.append(f"  recipe:      {recipe.get('name')}: learnt from an ensemble of {teachers['members']} networks "
+                     f"(their test accuracy {teachers['test']['accuracy']:.4f}, macro-F1 "
+                     f"{teachers['test']['macro_f1']:.4f})")
     base = card["metrics"]["test_majority_baseline"]
     if isinstance(base, dict):
         lines.append(f"  baseline:    always {base['label']}: test accuracy {base['accuracy']:.4f}")

@@ -89,7 +89,8 @@ def job(run, threads: int) -> dict[str, Any]:
     """What the refit's process needs to train `run`'s network again (plain JSON)."""
     return {"data_dir": run.info["data_dir"], "alphabet": DEFAULT_ALPHABET, "fingerprint": run.source.fingerprint,
             "model_config": asdict(run.model_config), "train_config": asdict(run.config),
-            "device": str(run.device), "threads": threads}
+            "device": str(run.device), "threads": threads,
+            "teacher": str(run.teachers.refit or run.teachers.first) if run.teachers else None}
 
 
 class Refit:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from charclf.training import distributed
+from charclf.training.distill import Teachers
 from charclf.training.train import Run
 
 def train_again(job: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +35,9 @@ def train_again(job: dict[str, Any]) -> dict[str, Any]:
     if source.fingerprint != job["fingerprint"]:
         raise DataError(f"the dataset at {data_dir} changed while training")
     source = with_validation_in_training(source)
-    run = Run(source, data_dir, model_config, config, None, distributed.Distributed.single(torch.device(job["device"])))
+    teachers = Teachers(Path(job["teacher"])) if job.get("teacher") else None
+    run = Run(source, data_dir, model_config, config, None, distributed.Distributed.single(torch.device(job["device"])),
+              teachers)
     snapshots, started = {}, time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         run.net.train()

@@ -45,6 +45,7 @@ from charclf.predict.scoring import evaluate
 from charclf.report.metrics import majority_baseline
 from charclf.training import distributed, refit
 from charclf.training.averaging import WeightAverage
+from charclf.training.distill import Teacher, Teachers, check_distilling, crossovers, distilled_loss
 from charclf.training.loop import class_weights, train_one_epoch
 from charclf.training.outputs import output_lock, prepare_output
 from charclf.training.runstate import Progress, load_state, rng_states, save_state, set_rng_states, state_path
@@ -82,7 +83,8 @@ def _prepare(out: Path, data_dir: Path | None, force: bool) -> contextlib.Abstra
 
 def train(data_dir: Path, out: Path, arch: str = "gru", model_options: dict[str, Any] | None = None,
           config: TrainConfig | None = None, device: str | torch.device = "auto", progress: bool = True,
-          log: Callable[[str], None] | None = None, force: bool = False) -> TrainResult:
+          log: Callable[[str], None] | None = None, force: bool = False,
+          teachers: Teachers | None = None, keep_first: Path | None = None, recipe: dict | None = None) -> TrainResult:
     """Train on a folder of <Label>.txt files or a CSV/TSV file of name,label rows; keep the best
     model on validation at `out`. Under torchrun, every process runs this and they train one model
     data-parallel (see charclf.training.distributed); only rank 0 writes files.
@@ -90,7 +92,10 @@ def train(data_dir: Path, out: Path, arch: str = "gru", model_options: dict[str,
     `arch` ("gru", "lstm", "rnn", or "ngram" for the baseline) brings its defaults
     (config.defaults_for); `model_options` entries override its model options, and `config`,
     when given, replaces its training config whole. `force`: replace an `out` that is not a
-    charclf checkpoint (never a device, a folder or a file of the dataset)."""
+    charclf checkpoint (never a device, a folder or a file of the dataset). `teachers`: models whose
+    probabilities the network learns too, with config.distill_weight (charclf.training.distill).
+    `keep_first`: with a refit, the network trained on train alone is saved there too. `recipe`:
+    what the checkpoint records of the recipe this run is part of (charclf.training.recipes)."""
     arch_options, arch_config = defaults_for(arch)
     model_options = {**arch_options, **(model_options or {})}
     config = config or arch_config
@@ -103,7 +108,9 @@ def train(data_dir: Path, out: Path, arch: str = "gru", model_options: dict[str,
         check_model_size(model_config)
         if arch == NGRAM:
             return fit_ngram(source, Path(data_dir), model_config, config, Path(out), dist, log)
-        run = Run(source, Path(data_dir), model_config, config, Path(out), dist)
+        run = Run(source, Path(data_dir), model_config, config, Path(out), dist, teachers)
+        run.keep_first = keep_first
+        run.recipe = recipe
         return fit(run, progress=progress, log=log)
 
 
@@ -128,7 +135,7 @@ def resume(out: Path, data_dir: Path | None = None, device: str | torch.device =
         source = open_source(data_dir, state["alphabet"], config.seed)
         if source.fingerprint != state["data_fingerprint"]:
             raise DataError(f"the dataset at {data_dir} differs from the one the saved run was trained on; cannot resume")
-        run = Run(source, data_dir, model_config, config, out, dist)
+        run = Run(source, data_dir, model_config, config, out, dist, Teachers.from_json(state.get("teachers")))
         run.restore(state)
         return fit(run, progress=progress, log=log)
 
@@ -138,9 +145,15 @@ class Run:
     loss, weight average and progress."""
 
     def __init__(self, source, data_dir: Path, model_config: ModelConfig, config: TrainConfig, out: Path,
-                 dist: distributed.Distributed):
+                 dist: distributed.Distributed, teachers: Teachers | None = None):
         self.source, self.model_config, self.config, self.out, self.dist = source, model_config, config, out, dist
         self.device = dist.device
+        check_distilling(teachers, config.distill_weight, model_config.members)
+        # With config.distill_weight: the model whose probabilities it also learns (distill.py).
+        self.teachers = teachers
+        self.teacher = Teacher(teachers.first, source.labels, self.device) if teachers else None
+        self.keep_first: Path | None = None  # with a refit: where to save the first run's network as well
+        self.recipe: dict | None = None  # what a recipe records of itself in the metrics (recipes.py)
         torch.manual_seed(config.seed)  # initial weights and dropout masks
         self.model = build_model(model_config).to(self.device)
         # Every weight that trains: the model, and while training the next-letter layers with it.
@@ -183,10 +196,14 @@ class Run:
 
     def step(self, names: list[str], targets: torch.Tensor) -> tuple[float, float]:
         """One optimizer step on a batch -> (summed label loss, names), summed over all ranks."""
+        real = len(names)  # dataset names; distilling adds crossovers after them
+        if self.teacher is not None and self.config.crossover:
+            made, made_targets = crossovers(names, targets, self.config.crossover)
+            names, targets = names + made, torch.cat([targets, made_targets])
         padded, lengths = self.model.index(names, DEFAULT_ALPHABET)  # (B, T), (B,)
         packed, targets = self.model.pack(padded, lengths).to(self.device), targets.to(self.device)
         if self.trained is self.model:  # the model's answer (with spelling heads, theirs included)
-            loss = label_loss = self.loss_fn(self.net(packed), targets)
+            loss = label_loss = self.label_loss(self.net(packed), targets, names, real)
         elif isinstance(self.trained, MemberTasks):  # each member's loss; their sum trains them all
             member_logits, letter_losses = self.net(packed, padded.to(self.device), lengths, targets)
             label_losses = [self.loss_fn(logits, targets) for logits in member_logits]
@@ -194,11 +211,11 @@ class Run:
             label_loss = sum(label_losses) / len(label_losses)  # reported: one member's on average
         else:
             logits, letter_loss = self.net(packed, padded.to(self.device), lengths, targets)
-            label_loss = self.loss_fn(logits, targets)
+            label_loss = self.label_loss(logits, targets, names, real)
             loss = label_loss + self.config.next_letter_weight * letter_loss
         # Summed over all ranks: the epoch's mean loss, and the same NaN verdict on every rank.
         loss_sum, total_sum, n = self.dist.all_reduce_sum(
-            [label_loss.item() * len(targets), loss.item() * len(targets), len(targets)])
+            [label_loss.item() * real, loss.item() * real, real])
         if not math.isfinite(total_sum):
             loss_sum = float("nan")  # train_one_epoch stops the run
         else:
@@ -213,6 +230,14 @@ class Run:
             if self.average:
                 self.average.update(self.model)
         return loss_sum, n
+
+    def label_loss(self, logits: torch.Tensor, targets: torch.Tensor, names: list[str], real: int) -> torch.Tensor:
+        """The label loss of one network's (B, C) logits: against the labels, and with a teacher
+        also against its probabilities (the first `real` rows are dataset names)."""
+        if self.teacher is None:
+            return self.loss_fn(logits, targets)
+        teacher = self.teacher.log_probabilities(names)
+        return distilled_loss(logits, teacher, targets, real, self.loss_fn, self.config.distill_weight)
 
     def validate(self, epoch: int, train_loss: float) -> dict[str, float]:
         """The epoch's history row: losses of the weights as stepped, scores of the kept weights."""
@@ -237,6 +262,7 @@ class Run:
             "history": self.progress.history, "best": self.progress.best,
             "best_weights": self.progress.best_weights, "seconds": self.progress.seconds,
             "world_size": self.dist.world_size,  # the schedule's steps per epoch depend on it
+            "teachers": self.teachers.to_json() if self.teachers else None,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -254,11 +280,11 @@ class Run:
                                  state["seconds"])
 
     def save(self, metrics: dict[str, Any], calibration: dict[str, Any] | None = None,
-             weights: dict[str, torch.Tensor] | None = None) -> None:
-        """Write `weights` (default: the best so far) as the checkpoint (rank 0 only)."""
+             weights: dict[str, torch.Tensor] | None = None, path: Path | None = None) -> None:
+        """Write `weights` (default: the best so far) as the checkpoint, or at `path` (rank 0 only)."""
         if self.dist.is_main:
             info = {**self.info, "saved_at": utc_now()}  # for the model card
-            save_checkpoint(self.out, Checkpoint(self.model_config, DEFAULT_ALPHABET, self.source.labels, info, metrics,
+            save_checkpoint(path or self.out, Checkpoint(self.model_config, DEFAULT_ALPHABET, self.source.labels, info, metrics,
                                                  calibration or {}, self.scripts,
                                                  state_dict=weights or self.progress.best_weights))
 
@@ -421,7 +447,13 @@ def finish(run: Run, refitting: refit.Refit | None = None, log: Callable[[str], 
         log(f"refit: kept its epoch {best} weights; test accuracy {metrics['test']['accuracy']:.4f} (trained on "
             f"train alone: {metrics['first_run']['test']['accuracy']:.4f})")
     metrics = {"best_epoch": best, "epochs_run": run.progress.epoch, "train_seconds": seconds, **extra, **metrics}
+    if run.recipe:
+        metrics["recipe"] = run.recipe
     run.save(metrics, calibration, weights)
+    if run.keep_first is not None and weights is not None:  # the first run too, with its own scores
+        first_metrics, first_calibration = final_metrics(model, run.source, run.device)
+        run.save({"best_epoch": best, "epochs_run": run.progress.epoch, "train_seconds": run.progress.seconds,
+                  **first_metrics}, first_calibration, path=run.keep_first)
     if run.dist.is_main:
         write_history(run.out, run.progress.history)
         write_onnx(run.out, log)

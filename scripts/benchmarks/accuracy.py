@@ -4,6 +4,8 @@ Systems (names for --only), in this order:
 
   gru              charclf's default model, the bidirectional GRU
   gru-3            charclf --members 3: three default GRUs, their probabilities averaged
+  best             charclf --preset best: one default GRU that learnt from an ensemble of five
+                   (charclf.training.recipes.train_best; the model charclf ships)
   lstm, rnn        charclf's other recurrent backbones
   ngram            charclf --model ngram: its n-gram baseline, no network
                    (all five: charclf.train() with charclf.config.defaults_for(arch, seed=seed), nothing else)
@@ -54,13 +56,14 @@ from benchmarks.common import (BENCHMARKS_MD, DRIVER, UsageError, data_dir, data
                                load_average, md_table, peak_rss_mb, predict_file_rates, thread_env)
 
 # charclf.train(arch=...) with defaults_for(arch, **options): system -> (arch, options)
-CHARCLF_MODELS = {"gru": ("gru", {}), "gru-3": ("gru", {"members": 3}), "lstm": ("lstm", {}), "rnn": ("rnn", {}),
-                  "ngram": (NGRAM, {})}
+CHARCLF_MODELS = {"gru": ("gru", {}), "gru-3": ("gru", {"members": 3}), "best": ("gru", {}), "lstm": ("lstm", {}),
+                  "rnn": ("rnn", {}), "ngram": (NGRAM, {})}
 CHARCLF_SYSTEMS = tuple(CHARCLF_MODELS)
 SYSTEMS = (*CHARCLF_SYSTEMS, "logreg", "logreg-trainval", "tutorial", "majority")
 LABELS = {  # each system's row in the report
     "gru": "**charclf default: bidirectional GRU with spelling heads**",
     "gru-3": "charclf --members 3 (three default GRUs, probabilities averaged)",
+    "best": "charclf --preset best (one default GRU that learnt from five)",
     "lstm": "charclf lstm", "rnn": "charclf rnn (plain tanh RNN)",
     "ngram": "charclf --model ngram (its n-gram baseline, no network)",
     "logreg": "TF-IDF char 1-5-grams (char_wb) + LogisticRegression(C=30), scikit-learn",
@@ -145,10 +148,17 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
     model_options, config = defaults_for(arch, seed=args.seed, epochs=1 if args.quick else None, **options)
     out = args.workdir / f"{args.child}-seed{args.seed}.pt"
     started = time.perf_counter()
-    result = charclf.train(args.data, out, arch=arch, model_options=model_options, config=config,
-                           progress=False, log=lambda line: log(line, args.child))
+    if args.child == "best":  # the recipe's settings are its own (--quick does not shorten it)
+        from charclf.training.recipes import train_best
+
+        result = train_best(args.data, out, arch, seed=args.seed, progress=False, log=lambda line: log(line, args.child))
+    else:
+        result = charclf.train(args.data, out, arch=arch, model_options=model_options, config=config,
+                               progress=False, log=lambda line: log(line, args.child))
     # With its children: training's refit runs in a process beside it (charclf.training.refit).
     train_seconds, peak = time.perf_counter() - started, peak_rss_mb(children=True)
+    if args.keep_models:
+        keep(out, args.keep_models)
     clf = load_model(out, device="cpu")  # scored by charclf's one scorer, on the parent's split
     if clf.labels != split["labels"]:
         raise SystemExit(f"Error: the model's labels {clf.labels} are not the split's {split['labels']}")
@@ -170,6 +180,18 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
                     "parameters": metrics.get("parameters"), "lbfgs_iterations": metrics.get("lbfgs_iterations"),
                     "epoch_seconds": metrics.get("train_seconds"), "device": clf.checkpoint.train_config.get("device")},
     }
+
+
+def keep(checkpoint: Path, folder: Path) -> None:
+    """--keep-models: a copy of the checkpoint and of its .onnx export in `folder`."""
+    import shutil
+
+    from charclf.files.export import onnx_beside
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in (checkpoint, onnx_beside(checkpoint)):
+        if path.is_file():
+            shutil.copy2(path, folder / path.name)
 
 
 def tutorial_rnn(n_letters: int, hidden_size: int, n_classes: int):
@@ -315,6 +337,8 @@ def child_main(args) -> int:
 def run_child(system: str, seed: int, args, workdir: Path) -> dict:
     command = [sys.executable, str(DRIVER), "accuracy", "--child", system, "--seed", str(seed), "--data",
                str(args.data), "--workdir", str(workdir), "--threads", str(args.threads), *["--quick"] * args.quick]
+    if args.keep_models:
+        command += ["--keep-models", str(args.keep_models.resolve())]
     process = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=thread_env(args.threads))
     if process.returncode == 130:
         raise KeyboardInterrupt
@@ -499,28 +523,36 @@ def precision_table(seeds: list[int], means: dict) -> str | None:
                                                 "float32 is the default.")
 
 
-def verdict(seeds: list[int], means: dict, quick: bool) -> str:
-    text = ("**Does charclf's default (a purely recurrent bidirectional GRU) beat the n-gram logistic regression "
-            "on both accuracy and macro-F1?**")
+def verdict(seeds: list[int], means: dict, quick: bool, results: dict | None = None) -> str:
+    text = ("**Does charclf's recurrent model (purely recurrent, no n-gram inside) beat the n-gram logistic "
+            "regression on both accuracy and macro-F1?**")
     peers = [(p, how) for p, how in (("logreg", "fitted on the train split"),
                                      ("logreg-trainval", "fitted on train+validation")) if p in means]
-    if "gru" not in means or not peers:
-        return text + " Not measured in this run (it needs `gru` and `logreg` or `logreg-trainval`)."
-    for system in ("gru", "gru-3"):
-        if system not in means:
-            continue
+    shown = [system for system in ("gru", "gru-3", "best") if system in means]
+    if not shown or not peers:
+        return text + " Not measured in this run (it needs `gru`, `gru-3` or `best`, and `logreg` or `logreg-trainval`)."
+    for system in shown:
         g = means[system]
-        if system != "gru":
-            text += f" **And {LABELS[system]}?**"
+        text += f" **{LABELS[system].strip('*')}:**"
         for peer, how in peers:
             p = means[peer]
             beats = g["accuracy"] > p["accuracy"] and g["macro_f1"] > p["macro_f1"]
-            text += (f" Against the logistic regression {how}: **{'yes' if beats else 'no'}** (accuracy "
+            text += (f" against the logistic regression {how}: **{'yes' if beats else 'no'}** (accuracy "
                      f"{g['accuracy']:.3f} vs {p['accuracy']:.3f}, macro-F1 {g['macro_f1']:.3f} vs "
-                     f"{p['macro_f1']:.3f}).")
+                     f"{p['macro_f1']:.3f}{every_seed(seeds, system, peer, results or {})}).")
     listed = ", ".join(map(str, seeds))
     text += f" ({f'Split seed {listed}' if len(seeds) == 1 else f'Means over split seeds {listed}'}.)"
     return text + (" (Quick smoke-test settings: these numbers measure nothing.)" if quick else "")
+
+
+def every_seed(seeds: list[int], system: str, peer: str, results: dict) -> str:
+    """With several split seeds: on how many of them `system` beat `peer` on both scores."""
+    pairs = [(results[seed].get(system, {}), results[seed].get(peer, {})) for seed in seeds if seed in results]
+    pairs = [(a, b) for a, b in pairs if "accuracy" in a and "accuracy" in b]
+    if len(seeds) < 2 or len(pairs) < len(seeds):
+        return ""
+    ahead = sum(a["accuracy"] > b["accuracy"] and a["macro_f1"] > b["macro_f1"] for a, b in pairs)
+    return f"; ahead on both on {ahead} of the {len(seeds)} split seeds"
 
 
 def protocol(args, sizes: dict) -> str:
@@ -591,7 +623,7 @@ def build_report(args, results: dict, sizes: dict, machine: list, started: str, 
     seeds, systems = args.seeds, args.systems
     means = mean_results(seeds, systems, results)
     table, by_length = results_table(seeds, systems, results, means), length_table(seeds, means)
-    answer = verdict(seeds, means, args.quick)
+    answer = verdict(seeds, means, args.quick, results)
     title = "# charclf benchmark" + (" (QUICK SMOKE TEST: tiny settings, not a measurement)" if args.quick else "")
     parts = [title, "", f"Run {started}, with:", "", "```", command, "```", "", "## Machine", "",
              *[f"- {key}: {value}" for key, value in machine], "", "## Protocol", "", protocol(args, sizes), "",

@@ -1,0 +1,66 @@
+"""Recipes: whole trainings, named by what they are for (`charclf train --preset NAME`).
+
+- **default**: one run of the default network (charclf.config), about a minute and a half on two
+  CPU cores.
+- **best**: the model charclf ships, within 20 minutes on two CPU cores. First the teachers: an
+  ensemble of BEST_TEACHERS default networks (charclf.models.ensemble), trained on train and
+  refitted on train + validation (charclf.training.refit), both kept. Then the student, one
+  default network, learns the teachers' averaged probabilities as well as the labels
+  (charclf.training.distill): its first run, on train, learns from the teachers trained on train
+  (so its validation names stay unseen, and they choose its epoch, temperature and label sets);
+  its refit, on train + validation, from the refitted teachers. The student is saved; it predicts
+  as fast as any default network. How the recipe was chosen: docs/tuning.md."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from charclf.config import TrainConfig, defaults_for
+
+# The teachers: this many default networks, trained side by side as one ensemble.
+BEST_TEACHERS = 5
+# The student: the default network and training, with these changes.
+BEST_STUDENT = {"distill_weight": 0.9, "crossover": 1.0, "epochs": 24}
+
+
+def best_configs(arch: str, seed: int) -> tuple[dict, TrainConfig, dict, TrainConfig]:
+    """(model options, TrainConfig) of the teachers, then of the student, for a backbone and split seed."""
+    teacher_options, teacher_config = defaults_for(arch, seed=seed, members=BEST_TEACHERS, refit=True)
+    student_options, student_config = defaults_for(arch, seed=seed, refit=True, **BEST_STUDENT)
+    return teacher_options, teacher_config, student_options, student_config
+
+
+def train_best(data_dir: Path, out: Path, arch: str = "gru", seed: int = 0, device="auto", progress: bool = True,
+               log: Callable[[str], None] | None = None, force: bool = False):
+    """The 'best' recipe (above) on a dataset -> the student's TrainResult, saved at `out`. The
+    teachers live in a temporary folder and are deleted at the end."""
+    from charclf.training.distill import Teachers
+    from charclf.training.outputs import prepare_output
+    from charclf.training.train import history_paths, onnx_beside, state_path, train
+
+    log = log or (lambda line: None)
+    # Refuse a bad --out now, not after the teachers' minutes of training.
+    prepare_output(Path(out), Path(data_dir), force, [*history_paths(Path(out)), state_path(Path(out)),
+                                                      onnx_beside(Path(out))])
+    teacher_options, teacher_config, student_options, student_config = best_configs(arch, seed)
+    with tempfile.TemporaryDirectory(prefix="charclf-teachers-") as folder:
+        teachers = Teachers(first=Path(folder) / "first.pt", refit=Path(folder) / "teachers.pt")
+        log(f"best, step 1 of 2: the teachers, an ensemble of {BEST_TEACHERS} networks")
+        taught = train(data_dir, teachers.refit, arch, model_options=teacher_options, config=teacher_config, device=device,
+                       progress=progress, log=log, keep_first=teachers.first)
+        if "refit" not in taught.metrics:  # no refit was possible: both runs learn from the one ensemble
+            teachers = Teachers(first=teachers.refit)
+        log(f"best, step 2 of 2: the student, one network learning from them "
+            f"(the teachers' test accuracy {taught.metrics['test']['accuracy']:.4f})")
+        result = train(data_dir, out, arch, model_options=student_options, config=student_config, device=device, progress=progress, log=log,
+                       force=force, teachers=teachers, recipe=recipe_record(taught.metrics))
+    return result
+
+
+def recipe_record(teacher_metrics: dict) -> dict:
+    """What the student's checkpoint records of its recipe and its teachers (for its card)."""
+    return {"name": "best", "teachers": {"members": BEST_TEACHERS, "test": teacher_metrics["test"],
+                                         "val": teacher_metrics["val"],
+                                         "train_seconds": teacher_metrics["train_seconds"]}}
