@@ -142,3 +142,16 @@ def test_the_best_preset_trains_one_network_that_learnt_from_an_ensemble(names, 
     assert "recipe:      best: learnt from an ensemble of 5 networks" in info.output
     predicted = CliRunner().invoke(main, ["predict", "Aeiho", "--checkpoint", str(out), "--json"])
     assert predicted.exit_code == 0 and json.loads(predicted.output.splitlines()[0])["predictions"]
+
+
+def test_an_interrupted_recipe_says_it_starts_over_and_leaves_nothing_to_resume(tmp_path):
+    from charclf.training.recipes import restarts_on_interrupt
+    from charclf.training.train import TrainingInterrupted, state_path
+
+    out = tmp_path / "best.pt"
+    out.write_bytes(b"the student's best so far")
+    state_path(out).write_bytes(b"state")
+    with pytest.raises(TrainingInterrupted) as caught, restarts_on_interrupt(2, out):
+        raise TrainingInterrupted("interrupted in epoch 3: continue with --resume")
+    assert "step 2 of 2 of --preset best" in str(caught.value) and "--resume" not in str(caught.value)
+    assert str(out) in str(caught.value) and not state_path(out).exists()

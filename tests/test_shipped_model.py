@@ -24,6 +24,22 @@ def test_the_package_ships_a_small_model():
     assert {key.split(".")[0] for key in checkpoint.state_dict} == {"embed", "rnn", "head", "spelling"}
 
 
+
+def test_the_shipped_model_is_the_best_recipes_split_seed_0_student():
+    """--preset best (charclf.training.recipes): one default-shaped network that learnt from five."""
+    from charclf.config import ModelConfig
+    from charclf.training.recipes import BEST_STUDENT, BEST_TEACHERS
+
+    checkpoint = charclf.load(shipped_checkpoint(), backend="torch").checkpoint
+    recipe, train = checkpoint.metrics["recipe"], checkpoint.train_config
+    assert recipe["name"] == "best" and recipe["teachers"]["members"] == BEST_TEACHERS
+    assert train["seed"] == 0 and all(train[key] == value for key, value in BEST_STUDENT.items())
+    assert checkpoint.metrics["refit"]["trained_on"] == "train+val"
+    default = ModelConfig(arch="gru", n_letters=checkpoint.model_config.n_letters, n_classes=18)
+    assert checkpoint.model_config == default  # as fast to predict as any default network
+    # What the recipe's seconds were: the teachers' and the student's, within its 20 minutes.
+    assert recipe["teachers"]["train_seconds"] + checkpoint.metrics["train_seconds"] < 20 * 60
+
 def test_predict_works_out_of_the_box(isolated_home, monkeypatch, tmp_path):
     monkeypatch.delenv("CHARCLF_DATA", raising=False)
     monkeypatch.chdir(tmp_path)  # no ./data/names either

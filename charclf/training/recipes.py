@@ -13,9 +13,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from charclf.config import TrainConfig, defaults_for
 
@@ -36,27 +37,45 @@ def train_best(data_dir: Path, out: Path, arch: str = "gru", seed: int = 0, devi
                log: Callable[[str], None] | None = None, force: bool = False):
     """The 'best' recipe (above) on a dataset -> the student's TrainResult, saved at `out`. The
     teachers live in a temporary folder and are deleted at the end."""
+    from charclf.files.export import onnx_beside
     from charclf.training.distill import Teachers
     from charclf.training.outputs import prepare_output
-    from charclf.training.train import history_paths, onnx_beside, state_path, train
+    from charclf.training.train import history_paths, state_path, train
 
     log = log or (lambda line: None)
+    out = Path(out)
     # Refuse a bad --out now, not after the teachers' minutes of training.
-    prepare_output(Path(out), Path(data_dir), force, [*history_paths(Path(out)), state_path(Path(out)),
-                                                      onnx_beside(Path(out))])
+    prepare_output(out, Path(data_dir), force, [*history_paths(out), state_path(out), onnx_beside(out)])
     teacher_options, teacher_config, student_options, student_config = best_configs(arch, seed)
     with tempfile.TemporaryDirectory(prefix="charclf-teachers-") as folder:
         teachers = Teachers(first=Path(folder) / "first.pt", refit=Path(folder) / "teachers.pt")
         log(f"best, step 1 of 2: the teachers, an ensemble of {BEST_TEACHERS} networks")
-        taught = train(data_dir, teachers.refit, arch, model_options=teacher_options, config=teacher_config, device=device,
-                       progress=progress, log=log, keep_first=teachers.first)
+        with restarts_on_interrupt(1, out):
+            taught = train(data_dir, teachers.refit, arch, model_options=teacher_options, config=teacher_config,
+                           device=device, progress=progress, log=log, keep_first=teachers.first)
         if "refit" not in taught.metrics:  # no refit was possible: both runs learn from the one ensemble
             teachers = Teachers(first=teachers.refit)
         log(f"best, step 2 of 2: the student, one network learning from them "
             f"(the teachers' test accuracy {taught.metrics['test']['accuracy']:.4f})")
-        result = train(data_dir, out, arch, model_options=student_options, config=student_config, device=device, progress=progress, log=log,
-                       force=force, teachers=teachers, recipe=recipe_record(taught.metrics))
-    return result
+        with restarts_on_interrupt(2, out):
+            return train(data_dir, out, arch, model_options=student_options, config=student_config, device=device,
+                         progress=progress, log=log, force=force, teachers=teachers,
+                         recipe=recipe_record(taught.metrics))
+
+
+@contextlib.contextmanager
+def restarts_on_interrupt(step: int, out: Path) -> Iterator[None]:
+    """Ctrl-C in a step: the recipe cannot resume (its teachers are temporary), so say so, and leave
+    no training state beside `out` that would invite --resume."""
+    from charclf.training.train import TrainingInterrupted, state_path
+
+    try:
+        yield
+    except TrainingInterrupted:
+        state_path(out).unlink(missing_ok=True)
+        kept = f"; the student's best checkpoint so far is at {out}" if step == 2 and out.is_file() else ""
+        raise TrainingInterrupted(f"interrupted in step {step} of 2 of --preset best{kept}; the recipe cannot be "
+                                  "resumed: run it again to start over") from None
 
 
 def recipe_record(teacher_metrics: dict) -> dict:

@@ -537,7 +537,7 @@ def verdict(seeds: list[int], means: dict, quick: bool, results: dict | None = N
         for peer, how in peers:
             p = means[peer]
             beats = g["accuracy"] > p["accuracy"] and g["macro_f1"] > p["macro_f1"]
-            text += (f" against the logistic regression {how}: **{'yes' if beats else 'no'}** (accuracy "
+            text += (f" Against the logistic regression {how}: **{'yes' if beats else 'no'}** (accuracy "
                      f"{g['accuracy']:.3f} vs {p['accuracy']:.3f}, macro-F1 {g['macro_f1']:.3f} vs "
                      f"{p['macro_f1']:.3f}{every_seed(seeds, system, peer, results or {})}).")
     listed = ", ".join(map(str, seeds))
