@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -10,8 +11,8 @@ from charclf.cli.app import (DEVICE_HELP, data_option, main, reports_errors, thr
                              use_threads)
 from charclf.cli.console import VERBOSE, run_log, say, show_progress, verbosity_options
 from charclf.cli.params import FiniteFloatRange
-from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MAX_SEED, MODEL_LIMITS, MODELS, NGRAM, POOLINGS, PRESETS, ModelConfig,
-                            TrainConfig, default_of, defaults_for)
+from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MAX_SEED, MODEL_LIMITS, MODELS, NGRAM, POOLINGS, PRESETS,
+                            ModelConfig, TrainConfig, default_of, defaults_for)
 
 
 TRAIN_DATA_DEFAULT = "$CHARCLF_DATA, else ./data/names"
@@ -169,6 +170,8 @@ def _check_preset(preset: str, arch: str, resume: bool, options: dict) -> None:
         raise click.UsageError(f"--preset {preset} trains networks: use it with gru, lstm or rnn")
     if resume:
         raise click.UsageError(f"--preset {preset} cannot --resume: run it again from the start")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # its temporary teachers live in one process's folder
+        raise click.UsageError(f"--preset {preset} runs in one process: start it without torchrun")
     given = [name for name, value in options.items() if value is not None]
     if given:
         raise click.UsageError(f"--preset {preset} sets the model and training options itself: drop "

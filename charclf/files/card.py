@@ -117,7 +117,7 @@ def format_card(card: dict, source: str) -> str:
     if isinstance(teachers, dict):
         lines.append(f"  recipe:      {recipe.get('name')}: learnt from an ensemble of {teachers['members']} networks "
                      f"(their test accuracy {teachers['test']['accuracy']:.4f}, macro-F1 "
-                     f"{teachers['test']['macro_f1']:.4f})")
+                     f"{teachers['test']['macro_f1']:.4f}; {_seconds(teachers['train_seconds'])} of training)")
     base = card["metrics"]["test_majority_baseline"]
     if isinstance(base, dict):
         lines.append(f"  baseline:    always {base['label']}: test accuracy {base['accuracy']:.4f}")

@@ -284,9 +284,9 @@ class Run:
         """Write `weights` (default: the best so far) as the checkpoint, or at `path` (rank 0 only)."""
         if self.dist.is_main:
             info = {**self.info, "saved_at": utc_now()}  # for the model card
-            save_checkpoint(path or self.out, Checkpoint(self.model_config, DEFAULT_ALPHABET, self.source.labels, info, metrics,
-                                                 calibration or {}, self.scripts,
-                                                 state_dict=weights or self.progress.best_weights))
+            checkpoint = Checkpoint(self.model_config, DEFAULT_ALPHABET, self.source.labels, info, metrics,
+                                    calibration or {}, self.scripts, state_dict=weights or self.progress.best_weights)
+            save_checkpoint(path or self.out, checkpoint)
 
 
 def no_buffer_sync() -> dict[str, bool]:

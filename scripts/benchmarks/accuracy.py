@@ -151,7 +151,8 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
     if args.child == "best":  # the recipe's settings are its own (--quick does not shorten it)
         from charclf.training.recipes import train_best
 
-        result = train_best(args.data, out, arch, seed=args.seed, progress=False, log=lambda line: log(line, args.child))
+        result = train_best(args.data, out, arch, seed=args.seed, progress=False,
+                            log=lambda line: log(line, args.child))
     else:
         result = charclf.train(args.data, out, arch=arch, model_options=model_options, config=config,
                                progress=False, log=lambda line: log(line, args.child))
@@ -530,7 +531,8 @@ def verdict(seeds: list[int], means: dict, quick: bool, results: dict | None = N
                                      ("logreg-trainval", "fitted on train+validation")) if p in means]
     shown = [system for system in ("gru", "gru-3", "best") if system in means]
     if not shown or not peers:
-        return text + " Not measured in this run (it needs `gru`, `gru-3` or `best`, and `logreg` or `logreg-trainval`)."
+        return text + (" Not measured in this run (it needs `gru`, `gru-3` or `best`, and `logreg` or "
+                       "`logreg-trainval`).")
     for system in shown:
         g = means[system]
         text += f" **{LABELS[system].strip('*')}:**"
