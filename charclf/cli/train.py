@@ -141,10 +141,7 @@ def train(ctx, data, arch, seed, device, threads, out, preset, resume, force, pr
     progress, log = show_progress(verbosity, progress), run_log(verbosity)
     if preset != "default":
         _check_preset(preset, arch, resume, options)
-        from charclf.training.recipes import train_best
-
-        result = train_best(resolve_data_dir(data), out, arch=arch, seed=seed, device=device, progress=progress,
-                            log=log, force=force)
+        result = _train_preset(resolve_data_dir(data), out, arch, seed, device, progress, log, force)
     elif resume:
         state = training.load_training_state(out)
         _check_resume_options(ctx, {**state["model_config"], **state["train_config"]})
@@ -162,6 +159,13 @@ def train(ctx, data, arch, seed, device, threads, out, preset, resume, force, pr
                                 device=device, progress=progress, log=log, force=force)
     if is_main_process():  # rank 0 reports for all
         _report_trained(arch, out, result)
+
+
+def _train_preset(data_dir: Path, out: Path, arch: str, seed: int, device: str, progress: bool, log, force: bool):
+    """--preset best: the shipped model's recipe (charclf.training.recipes) -> its TrainResult."""
+    from charclf.training.recipes import train_best
+
+    return train_best(data_dir, out, arch=arch, seed=seed, device=device, progress=progress, log=log, force=force)
 
 
 def _check_preset(preset: str, arch: str, resume: bool, options: dict) -> None:
