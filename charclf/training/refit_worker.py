@@ -36,8 +36,8 @@ def train_again(job: dict[str, Any]) -> dict[str, Any]:
         raise DataError(f"the dataset at {data_dir} changed while training")
     source = with_validation_in_training(source)
     teachers = Teachers(Path(job["teacher"])) if job.get("teacher") else None
-    run = Run(source, data_dir, model_config, config, None, distributed.Distributed.single(torch.device(job["device"])),
-              teachers)
+    single = distributed.Distributed.single(torch.device(job["device"]))
+    run = Run(source, data_dir, model_config, config, None, single, teachers)
     snapshots, started = {}, time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         run.net.train()

@@ -524,7 +524,7 @@ def precision_table(seeds: list[int], means: dict) -> str | None:
                                                 "float32 is the default.")
 
 
-def verdict(seeds: list[int], means: dict, quick: bool, results: dict | None = None) -> str:
+def verdict(seeds: list[int], means: dict, quick: bool, results: dict) -> str:
     text = ("**Does charclf's recurrent model (purely recurrent, no n-gram inside) beat the n-gram logistic "
             "regression on both accuracy and macro-F1?**")
     peers = [(p, how) for p, how in (("logreg", "fitted on the train split"),
@@ -541,7 +541,7 @@ def verdict(seeds: list[int], means: dict, quick: bool, results: dict | None = N
             beats = g["accuracy"] > p["accuracy"] and g["macro_f1"] > p["macro_f1"]
             text += (f" Against the logistic regression {how}: **{'yes' if beats else 'no'}** (accuracy "
                      f"{g['accuracy']:.3f} vs {p['accuracy']:.3f}, macro-F1 {g['macro_f1']:.3f} vs "
-                     f"{p['macro_f1']:.3f}{every_seed(seeds, system, peer, results or {})}).")
+                     f"{p['macro_f1']:.3f}{every_seed(seeds, system, peer, results)}).")
     listed = ", ".join(map(str, seeds))
     text += f" ({f'Split seed {listed}' if len(seeds) == 1 else f'Means over split seeds {listed}'}.)"
     return text + (" (Quick smoke-test settings: these numbers measure nothing.)" if quick else "")
