@@ -97,6 +97,18 @@ def tiny_names(real_data: Path, folder: Path, labels=("English", "Italian", "Jap
     return folder
 
 
+def test_a_rate_within_start_up_noise_is_not_timed():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from benchmarks.common import rate_text, startup_excluded_rate
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    assert startup_excluded_rate(10_001, 3.0, 1.0) == pytest.approx(5_000)  # 10,000 names in 2 s beyond start-up
+    assert startup_excluded_rate(10_001, 1.05, 1.0) is None  # 5% beyond a one-name run: noise
+    assert startup_excluded_rate(10_001, 0.9, 1.0) is None  # faster than one name: noise
+    assert rate_text(5_000.4) == "5,000" and rate_text(None) == "-"
+
+
 @pytest.mark.slow
 def test_accuracy_quick_runs_its_children(real_data, tmp_path):
     data, out = tiny_names(real_data, tmp_path / "names"), tmp_path / "report" / "bench.md"
@@ -106,7 +118,9 @@ def test_accuracy_quick_runs_its_children(real_data, tmp_path):
     record = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
     assert record["systems"] == ["ngram", "majority"] and record["seeds"] == [0]
     ngram = record["results"]["0"]["ngram"]
-    assert ngram["resolved"]["model"]["arch"] == "ngram" and ngram["cli_names_per_second"] > 0
+    assert ngram["resolved"]["model"]["arch"] == "ngram"
+    rate = ngram["cli_names_per_second"]  # 10,000 n-gram names take about start-up's noise: may be untimed
+    assert rate is None or rate > 0
     report = out.read_text(encoding="utf-8")
     assert report.startswith("# charclf benchmark (QUICK SMOKE TEST")
     assert "cut 80/10/10" in report and report.rstrip().endswith("<!-- sections written by other scripts -->")

@@ -582,7 +582,8 @@ def protocol(args, sizes: dict) -> str:
         f"logistic regression: folding + `predict_proba` on the same names; tutorial: its one-name-at-a-time loop "
         f"over the test names). `predict --file` names/s is the command itself on those lines, start-up and model "
         f"loading excluded: (N - 1) / (time for N names - time for one name), each the best of two runs, output "
-        f"to /dev/null, with {args.threads} thread(s) and again with one per usable core ({usable_cores()}). "
+        f"to /dev/null, with {args.threads} thread(s) and again with one per usable core ({usable_cores()}) "
+        f"(\"-\": N names did not outlast one by a tenth of its time, too few to time). "
         f"Accuracy by name length is `charclf.training.comparison.accuracy_by_length` on the test split."
     )
 

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DRIVER = ROOT / "scripts" / "benchmark.py"
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
 INFER_SEED = 12345  # distinct_names' draw: the same timed names in every mode and run
+STARTUP_NOISE = 0.1  # a run on N names must outlast a run on one by this share of it to be timed
 BUSY_NOTE = ("Measured on a shared, busy machine (see the load average): compare the rows with each other, "
              "as ratios, not with other runs.")
 
@@ -108,7 +109,8 @@ def predict_file_rates(names: list[str], work: Path, threads: int, precisions: t
     time of a run on all N names less that of a run on one (start-up, imports and loading cancel out),
     each the best of `runs`, the precisions taking turns, with `threads` threads, output dropped, on
     `backend` (torch, or onnx: ONNX Runtime, float32 only).
-    No checkpoint: the shipped model (charclf's home pointed at `work`, which holds no model.pt)."""
+    No checkpoint: the shipped model (charclf's home pointed at `work`, which holds no model.pt).
+    A rate is None where too few names were given to time it (startup_excluded_rate)."""
     files = {"all": work / "timed-names.txt", "one": work / "timed-name.txt"}
     files["all"].write_text("\n".join(names) + "\n", encoding="utf-8")
     files["one"].write_text(names[0] + "\n", encoding="utf-8")
@@ -119,7 +121,19 @@ def predict_file_rates(names: list[str], work: Path, threads: int, precisions: t
                 for precision in precisions for key, path in files.items()}
     jobs = {key: partial(run_quietly, command, env) for key, command in commands.items()}
     best = {key: min(times) for key, times in taking_turns(jobs, runs).items()}
-    return {p: (len(names) - 1) / (best[p, "all"] - best[p, "one"]) for p in precisions}
+    return {p: startup_excluded_rate(len(names), best[p, "all"], best[p, "one"]) for p in precisions}
+
+
+def startup_excluded_rate(n: int, all_seconds: float, one_seconds: float) -> float | None:
+    """(n - 1) names over the time a run on n names takes beyond a run on one; None (not timed) when
+    that extra time is under STARTUP_NOISE of the one-name run: too few names to tell from start-up's noise."""
+    extra = all_seconds - one_seconds
+    return (n - 1) / extra if extra > STARTUP_NOISE * one_seconds else None
+
+
+def rate_text(rate: float | None) -> str:
+    """Names/s as "27,005", or "-" for a rate too small a run could not time."""
+    return "-" if rate is None else f"{rate:,.0f}"
 
 
 def peak_rss_mb(children: bool = False) -> float:

@@ -29,8 +29,8 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import (BUSY_NOTE, charclf_script, data_dir, dataset_lines, distinct_names,
-                               in_fresh_processes, load_average, md_table, predict_file_rates, replace_between,
-                               shown_command, thread_env, utc_now)
+                               in_fresh_processes, load_average, md_table, predict_file_rates, rate_text,
+                               replace_between, shown_command, thread_env, utc_now)
 
 BACKENDS = {"onnx": "ONNX Runtime (.onnx, the default)", "torch": "torch (.pt, `--backend torch`)"}
 THREADS = (1, 2)
@@ -94,7 +94,7 @@ def report(args, agree: dict, rates: dict, times: dict, sizes: dict) -> list[str
     import onnxruntime
     import torch
 
-    rate_rows = [[label, *(f"{rates[backend][t]:,.0f}" for t in THREADS)] for backend, label in BACKENDS.items()]
+    rate_rows = [[label, *(rate_text(rates[backend][t]) for t in THREADS)] for backend, label in BACKENDS.items()]
     time_rows = [[name, f"{min(t):.3f}", f"{statistics.median(t):.3f}"] for name, t in times.items()]
     lines = [
         f"Run {utc_now()} with `{shown_command('onnx', args, 'runs', 'names')}{' --sizes' if sizes else ''}` on "

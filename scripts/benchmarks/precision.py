@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import (BUSY_NOTE, data_dir, dataset_lines, distinct_names, load_average, md_table,
-                               predict_file_rates, replace_between, shown_command, utc_now)
+                               predict_file_rates, rate_text, replace_between, shown_command, utc_now)
 
 PRECISIONS = ("float32", "bfloat16")  # charclf's default, and the one measured against it
 # The markers of its section in docs/benchmarks.md (named after the script this mode once was).
@@ -45,9 +45,9 @@ def report(args, scores: dict, on_names: dict, rates: dict) -> list[str]:
     rows = [[f"test accuracy / macro-F1 (split seed {scores['seed']}, {scores['float32']['n']:,} names)",
              *(f"{scores[p]['accuracy']:.4f} / {scores[p]['macro_f1']:.4f}" for p in PRECISIONS)]]
     rows += [[f"`predict --file`, {args.names:,} names, {threads} thread(s) (names/s)",
-              *(f"{rate[p]:,.0f}" for p in PRECISIONS)] for threads, rate in rates.items()]
+              *(rate_text(rate[p]) for p in PRECISIONS)] for threads, rate in rates.items()]
     speedups = ", ".join(f"{rate['bfloat16'] / rate['float32']:.2f}x with {threads} thread(s)"
-                         for threads, rate in rates.items())
+                         for threads, rate in rates.items() if None not in rate.values())
     return [
         f"Run {utc_now()} with `{shown_command('precision', args, 'runs', 'names')}` on {os.cpu_count()} cores "
         f"(load average {load_average()} at the end; bfloat16 instructions: "
@@ -58,7 +58,7 @@ def report(args, scores: dict, on_names: dict, rates: dict) -> list[str]:
         "",
         f"bfloat16 against float32 on the {on_names['names']:,} different names as read: the same top label for "
         f"{on_names['same_top1'] / on_names['names']:.2%} of them; calibrated probabilities {on_names['mean_gap']:.1e} "
-        f"apart on average, {on_names['max_gap']:.3f} at most. Speed-ups: {speedups}.",
+        f"apart on average, {on_names['max_gap']:.3f} at most. Speed-ups: {speedups or 'not timed (too few names)'}.",
     ]
 
 
