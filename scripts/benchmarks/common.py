@@ -132,7 +132,7 @@ def startup_excluded_rate(n: int, all_seconds: float, one_seconds: float) -> flo
 
 
 def rate_text(rate: float | None) -> str:
-    """Names/s as "27,005", or "-" for a rate too small a run could not time."""
+    """Names/s as "27,005", or "-" where too few names were given to time a rate."""
     return "-" if rate is None else f"{rate:,.0f}"
 
 
