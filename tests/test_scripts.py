@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from charclf.cli import main
 from charclf.files.checkpoint import load_checkpoint
-from charclf.names import readings
+from charclf.names import reader, readings
 from charclf.names.scripts import SCRIPTS, detect_script, latin_diacritics
 from charclf.predict.evidence import BUILTIN_LABELS, NON_NATIVE, ScriptEvidence, combine, learn
 
@@ -70,7 +70,8 @@ def test_korean_family_names_as_usually_spelt(name, reading):
 def test_arabic_reading_writes_a_short_vowel_between_consonants(name, reading):
     assert readings.arabic_reading(name) == reading
     if reading:
-        assert readings.read(name) == (reading, [readings.ARABIC_GUESSED])  # the guess is said
+        read = reader.read(name)
+        assert (read.as_read, read.caveats) == (reading, (readings.ARABIC_GUESSED,))  # the guess is said
 
 
 @pytest.mark.parametrize("hepburn, plain", [("satou", "sato"), ("oono", "ono"), ("yuuki", "yuki"),
@@ -84,22 +85,22 @@ def test_japanese_reading_with_pykakasi():
     assert readings.japanese_reading("佐藤") == "Sato"
     assert readings.japanese_reading("やまだ たろう") == "Yamada Taro"
     assert readings.japanese_reading("张") is None  # a simplified Chinese character has no Japanese reading
-    assert readings.han_readings("山田") == {"Japanese": "Yamada"}
+    assert reader.read("山田").own == (("Japanese", "Yamada"),)
 
 
 def test_without_pykakasi_kanji_is_read_as_mandarin_only(monkeypatch):
     monkeypatch.setattr(readings, "_kakasi", lambda: None)
-    assert readings.han_readings("山田") == {}
-    assert readings.read("やまだ") == ("Yamada", [])  # anyascii's reading of kana
-    assert readings.read("山田")[0] == "Shantian"
+    assert reader.read("山田").own == ()
+    assert (reader.read("やまだ").as_read, reader.read("やまだ").caveats) == ("Yamada", ())  # anyascii's reading of kana
+    assert reader.read("山田").as_read == "Shantian"
 
 
 def test_training_reads_latin_names_exactly_as_the_tutorial_folding():
     from charclf.names.text import fold
 
     for name in ["Smith", "Ślusàrski", "Foo\xa0Bar", "Müller", "O'Neil", "12 Smith"]:
-        assert readings.training_reading(name) == fold(name)
-    assert readings.training_reading("Иванов") == "Ivanov"  # was folded to nothing
+        assert reader.training_reading(name) == fold(name)
+    assert reader.training_reading("Иванов") == "Ivanov"  # was folded to nothing
 
 
 # --- the combination -----------------------------------------------------------------------------
@@ -129,7 +130,7 @@ def test_learned_table_is_smoothed_so_that_every_script_stays_possible_for_every
     assert table["Russian"]["Cyrillic"] > 20 * table["English"]["Cyrillic"]
     evidence = ScriptEvidence(["English", "Russian"], table)
     p = np.array([[0.3, 0.7], [0.3, 0.7], [0.999, 0.001]])
-    posterior = evidence.posterior(["Ivanov", "Иванов", "Смит"], p, score=None)
+    posterior = evidence.posterior([reader.read(n) for n in ["Ivanov", "Иванов", "Смит"]], p, score=None)
     assert np.array_equal(posterior[0], p[0])  # a Latin name: the network's probabilities as they were
     assert posterior[1, 1] > 0.95  # Cyrillic: Russian
     assert posterior[2, 0] > 0.5  # a Cyrillic name the network is sure of can still be English

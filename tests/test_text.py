@@ -2,7 +2,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from charclf.names.text import DEFAULT_ALPHABET, fold, read_name, transliterate
+from charclf.names.text import DEFAULT_ALPHABET, fold, latin_reading, transliterate
 
 
 def test_alphabet_is_the_tutorials():
@@ -52,36 +52,36 @@ READINGS = {
 
 @pytest.mark.parametrize("name, expected", READINGS.items())
 def test_names_in_any_script_are_read_in_latin(name, expected):
-    assert read_name(name)[0] == expected
+    assert latin_reading(name)[0] == expected
 
 
 @pytest.mark.parametrize("name, script", [("山田", "Han"), ("محمد", "Arabic"), ("כהן", "Hebrew"),
                                           ("김", "Hangul"), ("शर्मा", "Indic")])
 def test_misleading_readings_come_with_a_caveat(name, script):
-    [caveat] = read_name(name)[1]
+    [caveat] = latin_reading(name)[1]
     assert caveat.startswith(script)
 
 
 @pytest.mark.parametrize("name", ["Иванов", "やまだ", "Nguyễn", "Jones"])
 def test_faithful_readings_have_no_caveat(name):
-    assert read_name(name)[1] == []
+    assert latin_reading(name)[1] == []
 
 
 @pytest.mark.parametrize("name", ["😀", "12345", "١٢٣", "   ", "", "\x01"])
 def test_symbols_and_digits_are_not_transliterated(name):
-    assert read_name(name) == ("", [])  # anyascii would spell 😀 as ":grinning:"
+    assert latin_reading(name) == ("", [])  # anyascii would spell 😀 as ":grinning:"
 
 
 @given(st.text(alphabet=st.characters(max_codepoint=127)))
 def test_ascii_reads_exactly_as_the_training_folding(text):
-    assert read_name(text)[0] == fold(text)
+    assert latin_reading(text)[0] == fold(text)
 
 
 @given(st.text())
 def test_readings_stay_in_the_alphabet_and_are_stable(text):
-    as_read, _ = read_name(text)
+    as_read, _ = latin_reading(text)
     assert set(as_read) <= set(DEFAULT_ALPHABET)
-    assert read_name(as_read) == (as_read, [])  # reading a reading changes nothing
+    assert latin_reading(as_read) == (as_read, [])  # reading a reading changes nothing
 
 
 def test_the_ascii_shortcut_folds_like_the_general_path():
@@ -111,6 +111,6 @@ LATIN_AND_MORE = st.text(alphabet=st.one_of(
 @example("Zoë-Ann")
 @example("Øster 2")
 def test_the_latin_shortcut_reads_as_the_general_way(text):
-    """read_name's shortcut for accented Latin names changes no reading of a non-ASCII name."""
+    """latin_reading's shortcut for accented Latin names changes no reading of a non-ASCII name."""
     if not text.isascii():
-        assert read_name(text) == transliterate(text)
+        assert latin_reading(text) == transliterate(text)

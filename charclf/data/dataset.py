@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 from charclf.errors import DataError
-from charclf.names.readings import training_reading
+from charclf.names.reader import training_reading
 from charclf.names.text import DEFAULT_ALPHABET, MAX_NAME_CHARS
 
 SPLITS = ("train", "val", "test")

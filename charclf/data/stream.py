@@ -26,7 +26,7 @@ from typing import BinaryIO, Iterator, Sequence
 
 from charclf.data.dataset import SPLITS, load_dataset
 from charclf.errors import DataError
-from charclf.names.readings import training_reading
+from charclf.names.reader import training_reading
 from charclf.names.text import MAX_NAME_CHARS
 
 BUFFER = 65_536  # train names shuffled together; also the most any epoch holds at once

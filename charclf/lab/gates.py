@@ -13,7 +13,7 @@ from torch import nn
 
 from charclf.errors import CharclfError
 from charclf.lab.cells import replay
-from charclf.names.text import read_name
+from charclf.names.reader import EMPTY, UNREADABLE, read
 
 # What is shown after each letter: the gates, then the states' sizes (the mean of |value|).
 SHOWN = {"lstm": ("input", "forget", "output"), "gru": ("update", "reset"), "rnn": ()}
@@ -46,10 +46,14 @@ def gate_trace(model: nn.Module, alphabet: str, name: str, layer: int | None = N
     value after every letter)."""
     net, note = network(model)
     config = net.config
-    as_read, caveats = read_name(name, alphabet)
-    if not any(map(str.isalpha, as_read)) or len(as_read) > MAX_LETTERS:
-        raise NoGates(f"{name!r} has no letters to read" if len(as_read) <= MAX_LETTERS else
-                      f"too long to show: {len(as_read)} letters as read, at most {MAX_LETTERS}")
+    reading = read(name, alphabet)  # as predict and explain read it
+    as_read, caveats = reading.as_read, list(reading.caveats)
+    if reading.problem in (UNREADABLE, EMPTY):
+        raise NoGates(f"{name!r} has no letters to read")
+    if reading.problem is not None:
+        raise NoGates(f"too long to show: {reading.problem}")
+    if len(as_read) > MAX_LETTERS:
+        raise NoGates(f"too long to show: {len(as_read)} letters as read, at most {MAX_LETTERS}")
     layer = config.num_layers if layer is None else layer
     if not 1 <= layer <= config.num_layers:
         raise NoGates(f"--layer {layer}: this network has {config.num_layers} layer(s)")

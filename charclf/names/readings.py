@@ -1,5 +1,6 @@
 """Readings of names the way names in their script are usually spelt in Latin letters, where a
-letter-by-letter transliteration (anyascii, charclf.names.text) spells them otherwise:
+letter-by-letter transliteration (anyascii, charclf.names.text) spells them otherwise
+(charclf.names.reader.read chooses among them by the name's script):
 
 - Hangul: the family name as Koreans romanise it (김 Kim, 이 Lee, 박 Park), not in Revised
   Romanization (Gim, I, Bak); the given name stays in Revised Romanization (김민준 -> Kim Minjun).
@@ -16,9 +17,6 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-
-from charclf.names.scripts import ARABIC, HAN, HANGUL, KANA, LATIN, LATIN_DIACRITICS, OTHER, detect_script
-from charclf.names.text import CAVEATS, DEFAULT_ALPHABET, fold, read_name
 
 ARABIC_GUESSED = "Arabic script leaves short vowels unwritten: they are guessed as a"
 HAN_BOTH_WAYS = "Han characters are read as Mandarin pinyin, and a Japanese name in kanji as {} for the Japanese label"
@@ -40,34 +38,6 @@ KOREAN_SURNAMES = {
     "범": "Bum", "승": "Seung", "상": "Sang", "갈": "Kal", "독고": "Dokgo", "남궁": "Namgoong",
     "황보": "Hwangbo", "제갈": "Jegal", "선우": "Sunwoo", "서문": "Seomun", "사공": "Sagong",
 }
-
-
-def read(name: str, alphabet: str = DEFAULT_ALPHABET) -> tuple[str, list[str]]:
-    """What the model reads for a name, and caveats: the usual romanisation where this module
-    knows it (Hangul family names, Arabic, kana with the `japanese` extra), else text.read_name."""
-    script = detect_script(name)
-    reading = {HANGUL: korean_reading, KANA: japanese_reading, ARABIC: arabic_reading}.get(script, _none)(name)
-    if reading is not None:
-        return read_name(reading, alphabet)[0], [ARABIC_GUESSED] if script == ARABIC else []
-    as_read, caveats = read_name(name, alphabet)
-    japanese = japanese_reading(name) if script == HAN else None
-    if japanese:  # the Japanese label is scored on this reading instead (charclf.predict.evidence)
-        both_ways = HAN_BOTH_WAYS.format(read_name(japanese, alphabet)[0])
-        caveats = [both_ways if caveat == CAVEATS["CJK"] else caveat for caveat in caveats]
-    return as_read, caveats
-
-
-def _none(name: str) -> None:
-    return None
-
-
-def training_reading(line: str, alphabet: str = DEFAULT_ALPHABET) -> str:
-    """How training reads one name of a dataset: names in Latin letters folded exactly as the
-    tutorial does (so a Latin dataset reads as it always has); names in other scripts read as
-    predict reads them, instead of being folded to nothing."""
-    if detect_script(line) in (LATIN, LATIN_DIACRITICS, OTHER):
-        return fold(line, alphabet)
-    return read(line, alphabet)[0]
 
 
 def korean_reading(name: str) -> str | None:
@@ -162,12 +132,3 @@ def _kakasi():
     except ImportError:
         return None
     return pykakasi.kakasi()
-
-
-def han_readings(name: str) -> dict[str, str]:
-    """Readings of a name in Han characters that differ by label: {'Japanese': its Japanese
-    reading} when pykakasi can read it; every other label reads it as Mandarin (text.read_name)."""
-    if detect_script(name) != HAN:
-        return {}
-    reading = fold(japanese_reading(name) or "")
-    return {"Japanese": reading} if reading else {}

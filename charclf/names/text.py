@@ -1,4 +1,5 @@
-"""Turning raw name strings into the letters the model reads (no torch here)."""
+"""Folding and letter-by-letter transliteration to the model's alphabet: the steps that
+charclf.names.reader.read (the one reader of typed names) builds on (no torch here)."""
 
 from __future__ import annotations
 
@@ -59,17 +60,18 @@ def read_too_long(as_read: str) -> str | None:
     return f"it reads as {len(as_read):,} letters after transliteration, more than the {MAX_READ_LETTERS:,} a name may have"
 
 
-def read_name(name: str, alphabet: str = DEFAULT_ALPHABET) -> tuple[str, list[str]]:
-    """What the model reads for a name typed by a user, and caveats about that reading.
+def latin_reading(name: str, alphabet: str = DEFAULT_ALPHABET) -> tuple[str, list[str]]:
+    """A name read letter by letter in the model's alphabet, and caveats about that reading
+    (charclf.names.reader.read uses it, after the usual romanisations of charclf.names.readings).
 
     Characters the tutorial's folding keeps are read as in training; other letters, marks
     and punctuation are transliterated to Latin first (anyascii), so names in any script
     can be read. A word written wholly in another script is capitalised like the dataset's
     names. Symbols, emoji and digits are dropped.
 
-    >>> read_name("Иванов")
+    >>> latin_reading("Иванов")
     ('Ivanov', [])
-    >>> read_name("O’Brien")
+    >>> latin_reading("O’Brien")
     ("O'Brien", [])
     """
     if name.isascii():  # the common case, kept fast: fold() has an ASCII shortcut
@@ -83,7 +85,7 @@ def read_name(name: str, alphabet: str = DEFAULT_ALPHABET) -> tuple[str, list[st
 
 
 def transliterate(name: str, alphabet: str = DEFAULT_ALPHABET) -> tuple[str, list[str]]:
-    """read_name() the general way, one character at a time."""
+    """latin_reading() the general way, one character at a time."""
     from anyascii import anyascii
 
     words, caveats = [], []

@@ -19,6 +19,7 @@ import numpy as np
 from charclf.data.batches import open_source
 from charclf.errors import CheckpointError, DataError
 from charclf.files.description import ModelDescription
+from charclf.names.reader import Reading
 from charclf.predict import conformal, priors
 from charclf.predict.calibration import coverage_curve, scores, selective, softmax
 from charclf.predict.evidence import ScriptEvidence
@@ -110,6 +111,15 @@ class Classifier:
         `prior` (see charclf.predict.priors), reweighted to that population's label frequencies."""
         return self.reweight(softmax(self.logits(folded), self.temperature), prior)
 
+    def answer(self, readings: list[Reading], prior: str | dict | None = None) -> np.ndarray:
+        """Readable names as read (charclf.names.reader.read) -> (N, n_classes) the probabilities
+        every door answers with: the network's logits of what each reads, the temperature, the
+        script each was typed in (with the labels' own readings) as evidence, and the `prior`."""
+        probs = self.probabilities([r.as_read for r in readings])  # (N, C)
+        if self.evidence is not None:
+            probs = self.evidence.posterior(readings, probs, self.probabilities)
+        return self.reweight(probs, prior)  # both per-label products: the order does not matter
+
     def reweight(self, probabilities: np.ndarray, prior: str | dict | None) -> np.ndarray:
         """(N, n_classes) calibrated probabilities under the target `prior` (None or "train": as they are)."""
         target = None if prior is None else priors.target_prior(prior, self.labels)
@@ -162,10 +172,7 @@ class Classifier:
         q = None if coverage is None else self.set_threshold(coverage)
 
         def top_k(readable: list[Prediction], k: int):
-            probs = self.probabilities([p.as_read for p in readable])  # (N, C)
-            if self.evidence is not None:  # the script each name was typed in is evidence too
-                probs = self.evidence.posterior([p.read_from for p in readable], probs, self.probabilities)
-            probs = self.reweight(probs, prior)  # both per-label products: the order does not matter
+            probs = self.answer([p.reading for p in readable], prior)  # (N, C)
             # Best first; a stable sort on the negated values breaks ties by label order.
             idx = np.argsort(-probs, axis=1, kind="stable")[:, :k]  # (N, k)
             top_p = np.take_along_axis(probs, idx, axis=1)
@@ -174,12 +181,13 @@ class Classifier:
 
         return predict_names(names, self.alphabet, self.labels, top_k, k, min_confidence, full_names, self.model_id)
 
-    def explain(self, name: str, k: int = 3) -> dict:
+    def explain(self, name: str, k: int = 3, prior: str | dict | None = None) -> dict:
         """How the answer for `name` forms letter by letter: the top-k labels after each letter,
-        from one batch of all its prefixes (see charclf.predict.explain.explain)."""
+        from one batch of all its prefixes, each answered as `predict` answers (see
+        charclf.predict.explain.explain); the last letter's row is predict's answer."""
         from charclf.predict.explain import explain
 
-        return explain(self, name, k=k)
+        return explain(self, name, k=k, prior=prior)
 
     def evaluate(self, data_dir: Path, split: str = "test", min_confidence: float | None = None,
                  bins: int = 15, prior: str | dict | None = None) -> dict:

@@ -40,7 +40,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from charclf.names import scripts as S
-from charclf.names.readings import han_readings
+from charclf.names.reader import Reading
 
 BUILTIN_LABELS = ["Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Irish", "Italian",
                   "Japanese", "Korean", "Polish", "Portuguese", "Russian", "Scottish", "Spanish", "Vietnamese"]
@@ -130,21 +130,20 @@ class ScriptEvidence:
         native = BUILTIN_NATIVE.get(script)
         return [1.0 if label in native else NON_NATIVE for label in self.labels] if native else None
 
-    def posterior(self, names: Sequence[str], probabilities: np.ndarray,
+    def posterior(self, readings: Sequence[Reading], probabilities: np.ndarray,
                   score: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         """(N, C) probabilities of the names' readings -> (N, C) with the script evidence (numpy
         arrays, so that the torch and the ONNX Runtime classifiers share it).
 
-        Names in Han characters are first scored for the Japanese label on their Japanese reading
-        (readings.han_readings; `score` gives the network's probabilities of readings), each label
-        on its own reading of the name. Names in plain ASCII are no evidence: their rows are
-        returned as they were."""
-        probabilities = self.with_own_readings(names, probabilities, score)
+        A label that reads a name its own way (Japanese, for a name in kanji: Reading.own) is
+        first scored on that reading (`score` gives the network's probabilities of readings).
+        Names in plain ASCII are no evidence: their rows are returned as they were."""
+        probabilities = self.with_own_readings(readings, probabilities, score)
         rows, likelihoods = [], []
-        for row, name in enumerate(names):
-            if name.isascii():
+        for row, reading in enumerate(readings):
+            if reading.text.isascii():
                 continue
-            found = self.likelihoods(name)
+            found = self.likelihoods(reading.text)
             if found is not None:
                 rows.append(row)
                 likelihoods.append(found)
@@ -152,22 +151,21 @@ class ScriptEvidence:
             probabilities[rows] = combine(probabilities[rows], np.asarray(likelihoods, dtype=probabilities.dtype))
         return probabilities
 
-    def with_own_readings(self, names: Sequence[str], probabilities: np.ndarray,
+    def with_own_readings(self, readings: Sequence[Reading], probabilities: np.ndarray,
                           score: Callable[[list[str]], np.ndarray]) -> np.ndarray:
         """A copy of the (N, C) probabilities where, for a name a label reads its own way (Japanese
-        kanji), that label's probability comes from that reading, the row renormalised."""
+        kanji), that label's probability comes from that reading, the row renormalised. All the
+        own readings are scored in one batch."""
         probabilities = probabilities.copy()
-        for row, name in enumerate(names):
-            if name.isascii():
-                continue
-            readings = {label: reading for label, reading in han_readings(name).items() if label in self.labels}
-            if not readings:
-                continue
-            scored = score(list(readings.values()))  # (len(readings), C)
-            for i, label in enumerate(readings):
-                column = self.labels.index(label)
-                probabilities[row, column] = scored[i, column]
-            probabilities[row] /= probabilities[row].sum()
+        cells = [(row, self.labels.index(label), text) for row, reading in enumerate(readings)
+                 for label, text in reading.own if label in self.labels and text]
+        if not cells:
+            return probabilities
+        scored = score([text for _, _, text in cells])  # (len(cells), C)
+        for (row, column, _), own in zip(cells, scored):
+            probabilities[row, column] = own[column]
+        rows = sorted({row for row, _, _ in cells})
+        probabilities[rows] /= probabilities[rows].sum(axis=1, keepdims=True)
         return probabilities
 
 
@@ -196,7 +194,7 @@ def count_training_scripts(data: Path, labels: Sequence[str], train_names: Itera
     the rows whose reading hashes into the training split."""
     from charclf.data.dataset import read_label_file
     from charclf.data.stream import detect_layout, raw_rows, split_of
-    from charclf.names.readings import training_reading
+    from charclf.names.reader import training_reading
 
     counts = {label: Counter() for label in labels}
     data = Path(data)

@@ -1,8 +1,9 @@
 """Letter by letter: how a model's answer for a name forms as the name is read.
 
 Every prefix of the name as the model reads it (H, Hi, Hin, ... Hinton) is one row of a single
-batch of names, predicted as any batch is (charclf.predict.inference); row i holds what the model would
-answer for the first i letters. Each prefix is a whole input of its own, so this holds for every
+batch of names, answered as `predict` answers any name (the name's reading, the network, the
+temperature, the script's evidence and the prior: Classifier.answer); row i holds what the model
+would answer for the first i letters, and the last row is predict's answer. Each prefix is a whole input of its own, so this holds for every
 backbone, bidirectional ones included (their backward pass starts again at each prefix's end).
 """
 
@@ -11,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from charclf.errors import CharclfError
-from charclf.names.text import read_name
-from charclf.predict.calibration import softmax
+from charclf.names.reader import EMPTY, UNREADABLE, prefix_readings, read
 
 MAX_TRACKED = 8  # labels drawn across the letters, at most: more would not be readable
 TURNING_POINTS = 3  # letters named as moving the final answer most
@@ -25,22 +25,26 @@ class UnreadableName(CharclfError):
     exit_code = 2
 
 
-def explain(clf, name: str, k: int = 3) -> dict:
+def explain(clf, name: str, k: int = 3, prior: str | dict | None = None) -> dict:
     """What `clf` answers after each letter of `name` (plain types, ready for JSON).
 
     Returns name, as_read (what the model reads), caveats, label (the final answer), tracked
     (labels followed across the letters: the final top k, then any label that led at some
     prefix), letters (one row per letter: the letter read, the character(s) typed for it, the
     top k labels after it, and the tracked labels' probabilities), and turning_points (the
-    letters whose reading changed the final label's probability most, largest first).
+    letters whose reading changed the final label's probability most, largest first). Every row
+    is answered as `clf.predict` answers (with the same `prior`): the last row is its answer.
     """
-    as_read, caveats = read_name(name, clf.alphabet)
-    if not any(map(str.isalpha, as_read)):
+    reading = read(name, clf.alphabet)
+    as_read = reading.as_read
+    if reading.problem in (UNREADABLE, EMPTY):
         raise UnreadableName(f"{name!r} has no letters to read, even after transliteration to Latin")
+    if reading.problem is not None:  # too long to read at all
+        raise UnreadableName(f"too long to explain: {reading.problem}")
     if len(as_read) > MAX_LETTERS:
         raise UnreadableName(f"too long to explain: {len(as_read)} letters as read, at most {MAX_LETTERS}")
     k = max(1, min(k, len(clf.labels)))
-    probs = prefix_probabilities(clf, as_read)  # (L, C): row i after letter i
+    probs = clf.answer(prefix_readings(reading), prior)  # (L, C): row i after letter i
     labels = clf.labels
     top_i = np.argsort(-probs, axis=1, kind="stable")[:, :k]  # (L, k): best first, ties in label order
     top_p = np.take_along_axis(probs, top_i, axis=1).astype(float)  # (L, k)
@@ -58,16 +62,8 @@ def explain(clf, name: str, k: int = 3) -> dict:
             "probabilities": {label: round(float(probs[i, labels.index(label)]), 6) for label in tracked},
         })
     final = tracked[0]
-    return {"name": name, "as_read": as_read, "caveats": caveats, "label": final, "tracked": tracked,
+    return {"name": name, "as_read": as_read, "caveats": list(reading.caveats), "label": final, "tracked": tracked,
             "letters": letters, "turning_points": turning_points(letters, final)}
-
-
-def prefix_probabilities(clf, as_read: str) -> np.ndarray:
-    """A read name of L letters -> (L, n_classes) calibrated probabilities, row i for its first
-    i + 1 letters: all L prefixes as one batch of names, predicted as `clf.predict` predicts (the
-    last row is its answer for the name, to the last digit)."""
-    prefixes = [as_read[:end] for end in range(1, len(as_read) + 1)]
-    return softmax(clf.logits(prefixes), clf.temperature)
 
 
 def turning_points(letters: list[dict], label: str, count: int = TURNING_POINTS) -> list[dict]:
@@ -90,7 +86,7 @@ def typed_characters(name: str, as_read: str, alphabet: str) -> list[str]:
         return typed
     done = 0  # letters of as_read already given their source
     for end in range(1, len(name) + 1):
-        reading = read_name(name[:end], alphabet)[0]
+        reading = read(name[:end], alphabet).as_read
         if not as_read.lower().startswith(reading.lower()):
             continue
         for i in range(done, len(reading)):

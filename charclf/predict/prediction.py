@@ -8,15 +8,11 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from charclf.names.fullnames import FamilyName, family_name
-from charclf.names.lines import TOO_LONG
-from charclf.names.readings import read
-from charclf.names.scripts import LATIN, detect_script
-from charclf.names.text import DEFAULT_ALPHABET, MAX_NAME_CHARS, read_too_long
+from charclf.names.fullnames import FamilyName
+from charclf.names.reader import EMPTY, UNREADABLE, Reading, read  # noqa: F401 (EMPTY, UNREADABLE: imported from here too)
+from charclf.names.scripts import LATIN
 
 UNKNOWN = "unknown"
-UNREADABLE = "no letters to read, even after transliteration to Latin"
-EMPTY = "empty name"
 
 
 @dataclass(slots=True)
@@ -33,6 +29,7 @@ class Prediction:
     model: str | None = None  # the short id of the model file that answered
     family_name: FamilyName | None = None  # with full names: the part read, and why (charclf.names.fullnames)
     script: str = LATIN  # the writing system the name was typed in (charclf.names.scripts.SCRIPTS)
+    reading: Reading | None = field(default=None, repr=False, compare=False)  # how it was read (names.reader)
 
     @property
     def label(self) -> str:
@@ -139,27 +136,16 @@ def check_options(k: int, min_confidence: float | None) -> None:
 
 def read_names(names: Iterable[str], alphabet: str, full_names: bool = False,
                model: str | None = None) -> tuple[list[Prediction], list[Prediction]]:
-    """Each name as the model will read it -> (all predictions, the ones with letters to read)."""
-    plain = alphabet == DEFAULT_ALPHABET
+    """Each name as the model will read it (charclf.names.reader.read) -> (all predictions, the
+    ones with letters to read)."""
     predictions, readable = [], []
     for name in names:
-        if len(name) > MAX_NAME_CHARS:  # the network's memory grows with the length
-            predictions.append(Prediction(name, "", abstained=True, reason=TOO_LONG, model=model))
-            continue
-        family = family_name(name) if full_names else None
-        text = family.part if family else name
-        if plain and text.isascii() and text.isalpha():  # most names (Smith): read as they are
-            p = Prediction(name, text, model=model, family_name=family)
+        reading = read(name, alphabet, full_names)
+        p = Prediction(name, reading.as_read, caveats=list(reading.caveats), model=model, family_name=reading.family,
+                       script=reading.script, reading=reading)
+        if reading.problem is None:
             readable.append(p)
         else:
-            as_read, caveats = read(text, alphabet)
-            p = Prediction(name, as_read, caveats=caveats, model=model, family_name=family, script=detect_script(text))
-            if read_too_long(as_read):  # the network's work grows with the letters read
-                p.as_read, p.abstained, p.reason = as_read[:40] + "...", True, read_too_long(as_read)
-            # Punctuation alone ("...", "'") is no name: at least one letter is needed.
-            elif any(map(str.isalpha, as_read)):
-                readable.append(p)
-            else:
-                p.abstained, p.reason = True, EMPTY if not name.strip() else UNREADABLE
+            p.abstained, p.reason = True, reading.problem
         predictions.append(p)
     return predictions, readable

@@ -12,7 +12,7 @@ import json
 import re
 
 from charclf.errors import CharclfError
-from charclf.names.text import read_name
+from charclf.names.reader import read
 
 MAX_NAME_CHARS = 100  # typed characters per name: the longest name in the dataset has 20 letters
 MAX_NAME_LETTERS = 100  # letters per name as the model reads them (after transliteration)
@@ -53,7 +53,7 @@ def check_name(name) -> str:
 
 def letters_as_read(name: str, alphabet: str) -> int:
     """How many letters the model reads for `name` (ASCII: at most its length, which is cheap)."""
-    return len(name) if name.isascii() else len(read_name(name, alphabet)[0])
+    return len(name) if name.isascii() else len(read(name, alphabet).as_read)
 
 
 def check_letters(names: list[str], alphabet: str) -> None:

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from charclf.config import TrainConfig
 from charclf.files.locations import shipped_checkpoint
-from charclf.names import readings
-from charclf.names.text import read_name
+from charclf.names.reader import read
+from charclf.names.text import latin_reading
 from charclf.predict.calibration import scores
 from charclf.predict.classifier import Classifier
 from charclf.predict.evidence import combine
@@ -56,8 +56,9 @@ def read_native(path: Path) -> list[tuple[str, str, str]]:
 def four_ways(clf: Classifier, names: list[str]) -> dict[str, torch.Tensor]:
     """(N, C) probabilities: plain transliteration; usual readings; script evidence; both (= predict)."""
     evidence, score = clf.evidence, clf.probabilities  # numpy, as the evidence works
-    plain = score([read_name(n)[0] for n in names])
-    usual = evidence.with_own_readings(names, score([readings.read(n)[0] for n in names]), score)
+    plain = score([latin_reading(n, clf.alphabet)[0] for n in names])
+    read_as = [read(n, clf.alphabet) for n in names]
+    usual = evidence.with_own_readings(read_as, score([r.as_read for r in read_as]), score)
     likelihoods = np.asarray([evidence.likelihoods(n) or [1.0] * len(clf.labels) for n in names])
     both = np.zeros_like(plain)
     for row, p in enumerate(clf.predict(names, k=len(clf.labels))):
@@ -87,7 +88,7 @@ def spelt_test_split(clf: Classifier, data: Path, seed: int) -> tuple[list[str],
     """The test split's names as spelt in the dataset's files (the accented spelling where a file has one)."""
     from charclf.data.batches import open_source
     from charclf.data.dataset import read_label_file
-    from charclf.names.readings import training_reading
+    from charclf.names.reader import training_reading
 
     source = open_source(data, clf.alphabet, seed, held=("test",))
     test = set(zip(*source.held["test"], strict=True))

@@ -66,7 +66,7 @@ def run(args) -> None:
     import torch
     from charclf.config import TrainConfig
     from charclf.files.locations import shipped_checkpoint
-    from charclf.names.text import read_name
+    from charclf.names.reader import read
     from charclf.predict.loading import load as load_model
     from charclf.threads import usable_cores
 
@@ -76,7 +76,7 @@ def run(args) -> None:
     scores = {p: clf.evaluate(data) for p, clf in classifiers.items()}  # on the model's own split
     scores["seed"] = classifiers["float32"].checkpoint.train_config.get("seed", TrainConfig.seed)
     raw = distinct_names(dataset_lines(data), args.names)
-    as_read = [read_name(name, classifiers["float32"].alphabet)[0] for name in raw]
+    as_read = [read(name, classifiers["float32"].alphabet).as_read for name in raw]
     on_names = agreement(classifiers, [name for name in dict.fromkeys(as_read) if name])
     with tempfile.TemporaryDirectory() as work:  # the shipped model: charclf's home pointed at an empty folder
         rates = {threads: predict_file_rates(raw, Path(work), threads, PRECISIONS, args.runs)

@@ -1,0 +1,241 @@
+"""One name, one answer: every door gives each name the same label and probabilities as the
+Python API on the same backend (1e-6), and torch and ONNX Runtime agree (1e-5). The doors:
+`predict` with names, `--file` and `--csv` (1 and 2 threads, small batches of mixed lengths),
+the Python API in batches of any mix, `predict_dataframe`, Dask, Spark, the server's GET, POST
+and explain, and `explain`'s last row (CLI and API). The names: a few hundred in many scripts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import charclf
+from charclf.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ONNX, PT = ROOT / "charclf/pretrained/model.onnx", ROOT / "charclf/pretrained/model.pt"
+NATIVE = Path(__file__).resolve().parent / "data/native_names.tsv"
+MORE = ["Hinton", "Jones", "O'Brien", "D'Angelo", "McAllister", "Smith-Jones", "Jean-Luc", "van der Berg",
+        "de la Cruz", "Ślusàrski", "Müller", "Øster", "Łukasz", "Ñúñez", "Dvořák", "Çelik", "Đặng", "Nguyễn Văn An",
+        "Trần", "Phạm", "Lê", "Søren", "Ærø", "Þórsson", "Straße", "Ζαχαρίου", "Ελένη", "Κωνσταντίνος",
+        "Фёдоров", "Щукин", "Юрьев", "עמוס", "לוי", "כהן", "אברהם", "عبد الله", "يوسف", "أحمد", "ابن رشد",
+        "山本", "田中太郎", "李", "欧阳", "コバヤシ", "すずき", "ワタナベ", "이순신", "정", "남궁민수", "Smith, John",
+        "O’Neil", "St. John", "Mary-Ann", "L'Oréal", "ROSSI", "rossi", "x", "Aa", "José María", "12 Smith",
+        "Smith2", "...", "12345", "😀", "—", "Ivanov!", "Ivan ov", "Marie‐Claire", "MacDonald"]
+TOLERANCE, ACROSS_BACKENDS = 1e-6, 1e-5
+ROUNDED = 5e-7  # the printed answers are rounded to 6 decimals
+
+
+def all_names() -> list[str]:
+    native = [line.split("\t")[0] for line in NATIVE.read_text(encoding="utf-8").splitlines()
+              if line and not line.startswith("#")]
+    return list(dict.fromkeys(native + MORE))
+
+
+NAMES = all_names()
+
+
+def as_answer(top) -> dict[str, float] | None:
+    """[(label, probability), ...] of all labels -> {label: probability}; None: no answer."""
+    return dict(top) if top else None
+
+
+def from_json(row: dict) -> dict[str, float] | None:
+    if row["abstained"] and "best_guess" not in row:
+        return None
+    return {p["label"]: p["probability"] for p in row["predictions"]}
+
+
+def same(got: dict, expected: dict, tolerance: float, door: str) -> None:
+    assert got.keys() == expected.keys(), door
+    for name, want in expected.items():
+        have = got[name]
+        if want is None or have is None:
+            assert want is None and have is None, f"{door}: {name!r}: {have} != {want}"
+            continue
+        assert have.keys() == want.keys(), f"{door}: {name!r}"
+        gap = max(abs(have[label] - want[label]) for label in want)
+        assert gap <= tolerance, f"{door}: {name!r} is {gap:.2e} away"
+        leader = max(want, key=want.get)
+        if sorted(want.values())[-1] - sorted(want.values())[-2] > 2 * tolerance:  # no near tie
+            assert max(have, key=have.get) == leader, f"{door}: {name!r}"
+
+
+def invoke(*args) -> str:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def onnx_clf():
+    return charclf.load(ONNX)
+
+
+@pytest.fixture(scope="module")
+def reference(onnx_clf) -> dict:
+    """What the Python API answers on ONNX Runtime, all names in one batch."""
+    return {p.name: as_answer(p.top) for p in onnx_clf.predict(NAMES, k=18)}
+
+
+def test_the_names_cover_many_scripts():
+    from charclf.names.scripts import detect_script
+
+    assert len(NAMES) >= 300
+    assert len({detect_script(name) for name in NAMES}) >= 8
+
+
+def test_the_api_in_batches_of_any_mix(onnx_clf, reference):
+    rng = random.Random(0)
+    shuffled = rng.sample(NAMES, len(NAMES))
+    got, start = {}, 0
+    while start < len(shuffled):
+        size = rng.choice([1, 2, 3, 7, 50])
+        got.update((p.name, as_answer(p.top)) for p in onnx_clf.predict(shuffled[start:start + size], k=18))
+        start += size
+    same(got, reference, TOLERANCE, "API, mixed batches")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_predict_names_file_and_csv(tmp_path, reference, threads):
+    printable = [n for n in NAMES if not n.startswith("-")]
+    out = invoke("predict", *printable, "--json", "-k", 18, "--checkpoint", ONNX, "--threads", threads)
+    same({(row := json.loads(line))["name"]: from_json(row) for line in out.splitlines()},
+         {n: reference[n] for n in printable}, TOLERANCE + ROUNDED, "predict NAMES")
+    names_file = tmp_path / "names.txt"
+    names_file.write_text("\n".join(NAMES) + "\n", encoding="utf-8")
+    out = invoke("predict", "--file", names_file, "--json", "-k", 18, "--checkpoint", ONNX, "--threads", threads,
+                 "--batch-size", 7)
+    same({(row := json.loads(line))["name"]: from_json(row) for line in out.splitlines()}, reference,
+         TOLERANCE + ROUNDED, "predict --file")
+    table = tmp_path / "people.csv"
+    with open(table, "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([["id", "surname"], *enumerate(NAMES)])
+    out = invoke("predict", "--csv", table, "--column", "surname", "--all-probs", "--checkpoint", ONNX,
+                 "--threads", threads, "--batch-size", 7)
+    same({row["surname"]: csv_answer(row) for row in csv.DictReader(out.splitlines())}, reference,
+         TOLERANCE + ROUNDED, "predict --csv")
+
+
+def csv_answer(row: dict) -> dict[str, float] | None:
+    probabilities = {key.removeprefix("probability_"): value for key, value in row.items()
+                     if key.startswith("probability_") and not key[-1].isdigit()}
+    return None if row["error"] else {label: float(p) for label, p in probabilities.items()}
+
+
+def test_torch_backend_agrees_with_onnx(reference):
+    torch_clf = charclf.load(PT, backend="torch", device="cpu")
+    same({p.name: as_answer(p.top) for p in torch_clf.predict(NAMES, k=18)}, reference, ACROSS_BACKENDS, "torch")
+    out = invoke("predict", *[n for n in NAMES if not n.startswith("-")], "--json", "-k", 18,
+                 "--checkpoint", PT, "--backend", "torch", "--threads", 2)
+    torch_cli = {(row := json.loads(line))["name"]: from_json(row) for line in out.splitlines()}
+    same(torch_cli, {n: reference[n] for n in torch_cli}, ACROSS_BACKENDS + ROUNDED, "predict --backend torch")
+
+
+def readable(reference: dict) -> list[str]:
+    return [name for name, answer in reference.items() if answer is not None]
+
+
+def explain_answer(result: dict) -> dict[str, float]:
+    return {t["label"]: t["probability"] for t in result["letters"][-1]["top"]}
+
+
+def test_explain_last_row_is_predicts_answer(onnx_clf, reference):
+    names = readable(reference)
+    got = {name: explain_answer(onnx_clf.explain(name, k=18)) for name in names}
+    same(got, {n: reference[n] for n in names}, TOLERANCE + ROUNDED, "explain (API)")
+    for name in ["Müller", "김민준", "محمد", "山田", "Hinton"]:
+        result = json.loads(invoke("explain", name, "--json", "-k", 18, "--checkpoint", ONNX))
+        same({name: explain_answer(result)}, {name: reference.get(name) or as_answer(onnx_clf.predict([name], k=18)[0].top)},
+             TOLERANCE + ROUNDED, "explain (CLI)")
+        head = invoke("explain", name, "--checkpoint", ONNX).splitlines()[0]
+        top = onnx_clf.predict([name], k=1)[0].top[0]
+        assert head.startswith(f"{name}: {top[0]} {top[1]:.3f}")
+
+
+def test_predict_dataframe(onnx_clf, reference):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"name": NAMES})
+    answered = charclf.predict_dataframe(frame, all_probs=True, classifier=onnx_clf, chunk_rows=7)
+    same(frame_answers(answered), reference, TOLERANCE, "predict_dataframe")
+
+
+def frame_answers(frame) -> dict:
+    columns = [c for c in frame.columns if c.startswith("probability_") and not c[-1].isdigit()]
+    out = {}
+    for _, row in frame.iterrows():
+        error = row["error"]
+        out[row["name"]] = None if isinstance(error, str) and error else \
+            {c.removeprefix("probability_"): float(row[c]) for c in columns}
+    return out
+
+
+@pytest.mark.slow
+def test_dask(reference):
+    pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    import dask.dataframe as dd
+
+    import charclf.dask
+
+    frame = dd.from_pandas(pd.DataFrame({"name": NAMES}), npartitions=4)
+    answered = charclf.dask.classify(frame, model=ONNX, all_probs=True).compute(scheduler="threads")
+    same(frame_answers(answered), reference, TOLERANCE, "dask")
+
+
+@pytest.mark.slow
+def test_spark(reference, tmp_path):
+    import os
+    import shutil
+    import sys
+
+    pytest.importorskip("pyspark")
+    pd = pytest.importorskip("pandas")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java")
+    from pyspark.sql import SparkSession
+
+    import charclf.spark
+
+    os.environ.update(PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
+    spark = (SparkSession.builder.master("local[2]").appName("charclf-one-answer")
+             .config("spark.ui.enabled", "false").config("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
+             .getOrCreate())
+    try:
+        frame = spark.createDataFrame(pd.DataFrame({"name": NAMES}))
+        answered = charclf.spark.classify(frame, model=str(ONNX), all_probs=True).toPandas()
+    finally:
+        spark.stop()
+    same(frame_answers(answered), reference, TOLERANCE, "spark")
+
+
+@pytest.mark.slow
+def test_server_get_post_and_explain(tmp_path, reference):
+    import httpx
+
+    from tests.serving import Server
+
+    server = Server(tmp_path, "--checkpoint", str(ONNX))
+    try:
+        got = {}
+        for name in NAMES:
+            answer = httpx.get(f"{server.url}/api/predict", params={"name": name, "top_k": 18}, timeout=30)
+            assert answer.status_code == 200, (name, answer.text)
+            got[name] = from_json(answer.json())
+        same(got, reference, TOLERANCE + ROUNDED, "server GET")
+        posted = httpx.post(f"{server.url}/api/predict", params={"top_k": 18}, json=NAMES, timeout=60)
+        assert posted.status_code == 200, posted.text
+        same({row["name"]: from_json(row) for row in posted.json()}, reference, TOLERANCE + ROUNDED, "server POST")
+        explained = {}
+        for name in readable(reference):
+            answer = httpx.get(f"{server.url}/api/explain", params={"name": name, "top_k": 18}, timeout=30)
+            assert answer.status_code == 200, (name, answer.text)
+            explained[name] = explain_answer(answer.json())
+        same(explained, {n: reference[n] for n in explained}, TOLERANCE + ROUNDED, "server explain")
+    finally:
+        server.stop()
