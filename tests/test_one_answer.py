@@ -239,3 +239,14 @@ def test_server_get_post_and_explain(tmp_path, reference):
         same(explained, {n: reference[n] for n in explained}, TOLERANCE + ROUNDED, "server explain")
     finally:
         server.stop()
+
+
+def test_explain_with_a_prior_ends_on_predicts_answer_with_it(tmp_path):
+    for name in ["Hinton", "Иванов", "山田"]:
+        predicted = json.loads(invoke("predict", name, "--json", "-k", 18, "--prior", "uniform", "--checkpoint", ONNX))
+        result = json.loads(invoke("explain", name, "--json", "-k", 18, "--prior", "uniform", "--checkpoint", ONNX))
+        same({name: explain_answer(result)}, {name: from_json(predicted)}, 2 * ROUNDED, "explain --prior")
+        plain = json.loads(invoke("explain", name, "--json", "-k", 18, "--checkpoint", ONNX))
+        assert explain_answer(plain) != explain_answer(result)  # the prior changed every row's answer
+    result = CliRunner().invoke(main, ["explain", "Hinton", "--gates", "--prior", "uniform"])
+    assert result.exit_code == 2 and "--prior goes with the answers" in result.stderr

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from charclf.cli.app import (DEVICE_HELP, backend_option, check_out, checkpoint_option, load_model, main,
-                             precision_option, reports_errors, save_plot, show_option, thread_count, threads_option,
-                             use_threads)
+                             precision_option, prior_option, reports_errors, save_plot, show_option, thread_count,
+                             threads_option, use_threads)
 
 
 @main.command()
@@ -27,6 +27,7 @@ from charclf.cli.app import (DEVICE_HELP, backend_option, check_out, checkpoint_
                    "units that move most; --plot draws them as a heat map. Needs the .pt model and torch; runs on the CPU.")
 @click.option("--layer", type=click.IntRange(min=1), metavar="N",
               help="With --gates: the layer shown (1 is the first). Default: the last.")
+@prior_option
 @show_option
 @checkpoint_option
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
@@ -34,15 +35,16 @@ from charclf.cli.app import (DEVICE_HELP, backend_option, check_out, checkpoint_
 @precision_option
 @backend_option
 @reports_errors
-def explain(name, k, as_json, plot, gates, layer, show, checkpoint, device, threads, precision, backend):
+def explain(name, k, as_json, plot, gates, layer, prior, show, checkpoint, device, threads, precision, backend):
     """Show how the answer for NAME forms, letter by letter.
 
     For every prefix of the name as the model reads it (H, Hi, Hin, ... Hinton) it prints the
     top labels the model would answer, and then names the letters that changed the final
     label's probability most. All prefixes are classified as one batch of names, each as a
-    whole input of its own (the last is exactly what predict answers): this works for every
-    backbone, bidirectional ones included. A name in another script is shown as typed and as
-    read (its Latin letters).
+    whole input of its own and answered as predict answers (the name's script counts as
+    evidence on every row, and --prior reweights them as it does predict's), so the last row is
+    exactly what predict answers: this works for every backbone, bidirectional ones included. A
+    name in another script is shown as typed and as read (its Latin letters).
 
     \b
     Examples:
@@ -53,12 +55,14 @@ def explain(name, k, as_json, plot, gates, layer, show, checkpoint, device, thre
     """
     if layer is not None and not gates:
         raise click.UsageError("--layer goes with --gates")
+    if prior is not None and gates:
+        raise click.UsageError("--prior goes with the answers, not with --gates")
     check_out(plot, "picture", checkpoint, option="--plot")
     if gates:
         return _explain_gates(name, as_json, plot, show, checkpoint, layer, threads)
     from charclf.predict.explain import format_explanation
 
-    result = load_model(checkpoint, device, precision, threads, backend, batch=False).explain(name, k=k)
+    result = load_model(checkpoint, device, precision, threads, backend, batch=False).explain(name, k=k, prior=prior)
     if plot:
         from charclf.report.explain_plot import save_explanation
 
