@@ -250,3 +250,13 @@ def test_explain_with_a_prior_ends_on_predicts_answer_with_it(tmp_path):
         assert explain_answer(plain) != explain_answer(result)  # the prior changed every row's answer
     result = CliRunner().invoke(main, ["explain", "Hinton", "--gates", "--prior", "uniform"])
     assert result.exit_code == 2 and "--prior goes with the answers" in result.stderr
+
+
+def test_only_the_reader_reads_typed_names():
+    """Outside charclf/names/, nothing calls the steps of reading a name (transliteration, the usual
+    romanisations, script detection for the reading): every door goes through names.reader.read."""
+    steps = ("latin_reading", "korean_reading", "arabic_reading", "japanese_reading", "transliterate(")
+    package = ROOT / "charclf"
+    offenders = [f"{path.relative_to(ROOT)}: {step}" for path in package.rglob("*.py")
+                 if path.parent.name != "names" for step in steps if step in path.read_text(encoding="utf-8")]
+    assert not offenders
