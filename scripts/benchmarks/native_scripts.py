@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from charclf.config import TrainConfig
 from charclf.files.locations import shipped_checkpoint
+from charclf.names import readings
 from charclf.names.reader import read
 from charclf.names.text import latin_reading
 from charclf.predict.calibration import scores
