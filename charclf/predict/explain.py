@@ -3,8 +3,10 @@
 Every prefix of the name as the model reads it (H, Hi, Hin, ... Hinton) is one row of a single
 batch of names, answered as `predict` answers any name (the name's reading, the network, the
 temperature, the script's evidence and the prior: Classifier.answer); row i holds what the model
-would answer for the first i letters, and the last row is predict's answer. Each prefix is a whole input of its own, so this holds for every
-backbone, bidirectional ones included (their backward pass starts again at each prefix's end).
+would answer for the first i letters, and the last row is predict's answer. Each prefix is a
+whole input of its own, so this holds for every backbone, bidirectional ones included (their
+backward pass starts again at each prefix's end). A label that reads the name its own way
+(Japanese, for kanji) follows its own reading cut at the same share of its letters.
 """
 
 from __future__ import annotations
@@ -117,7 +119,8 @@ def format_explanation(result: dict) -> str:
         lines.append(f"{row['position']:>3}  {prefix:<{width}}  {typed}{change:>7}  {top}")
         previous = now
     if result["turning_points"]:
-        moved = ", ".join(f"{t['letter']} (letter {t['position']}, {t['change']:+.3f})" for t in result["turning_points"])
+        moved = ", ".join(f"{t['letter']} (letter {t['position']}, {t['change']:+.3f})"
+                          for t in result["turning_points"])
         lines += ["", f"letters that moved {final} most: {moved}"]
     return "\n".join(lines)
 
