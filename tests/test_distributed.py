@@ -20,6 +20,7 @@ from charclf.cli import main
 from charclf.files.checkpoint import load_checkpoint
 from charclf.training.distributed import weights_digest
 from charclf.training.train import state_path
+
 from tests.conftest import wait_for_saved_epoch
 
 TINY_MODEL = ["--hidden-size", "8", "--embedding-dim", "8", "--batch-size", "16", "--no-progress"]

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from charclf.cli import main
 from charclf.files.checkpoint import load_checkpoint
 from charclf.training.train import load_training_state, state_path
+
 from tests.conftest import write_made_up_languages
 
 SMALL = ["--hidden-size", "16", "--batch-size", "32", "--no-progress"]

@@ -9,17 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hostile
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import TINY
 
-import hostile
 from charclf.cli import main
-from charclf.files import archive, atomic as files
+from charclf.files import archive
+from charclf.files import atomic as files
 from charclf.files.checkpoint import load_checkpoint
 from charclf.training import train as training
 from charclf.training.outputs import output_lock
-from conftest import TINY
 
 SMALL = ["--epochs", "1", "--hidden-size", "8", "--no-progress"]
 

@@ -15,10 +15,10 @@ import threading
 import time
 from pathlib import Path
 
+import hostile
 import pytest
 from click.testing import CliRunner
 
-import hostile
 from charclf.cli import main
 from charclf.files.locations import shipped_checkpoint
 
@@ -232,8 +232,8 @@ def test_a_missing_column_of_a_wide_table_is_a_short_error(tmp_path):
 def test_predict_dataframe_refuses_cells_that_are_not_names_and_bad_options():
     pd = pytest.importorskip("pandas")
     from charclf.errors import DataError
-    from charclf.predict.loading import load
     from charclf.predict.frames import predict_dataframe
+    from charclf.predict.loading import load
 
     clf = load(SHIPPED_ONNX)
     for value in (True, float("inf"), b"Hinton", ["Jones"], 12345):

@@ -18,6 +18,7 @@ from charclf.data.batches import open_source, with_validation_in_training
 from charclf.files.checkpoint import load_checkpoint
 from charclf.names.text import DEFAULT_ALPHABET
 from charclf.training import refit
+
 from tests.conftest import write_made_up_languages
 
 SMALL = ["--hidden-size", "16", "--spelling-rank", "8", "--batch-size", "32", "--no-progress"]

@@ -4,12 +4,12 @@ unit tests, then through the real CLI with the shipped model and a custom Cyrill
 import json
 from pathlib import Path
 
-import charclf
-import pytest
 import numpy as np
+import pytest
 import torch
 from click.testing import CliRunner
 
+import charclf
 from charclf.cli import main
 from charclf.files.checkpoint import load_checkpoint
 from charclf.names import readings

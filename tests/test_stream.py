@@ -13,6 +13,7 @@ from charclf.data.stream import detect_layout, scan, split_of
 from charclf.errors import DataError
 from charclf.files.checkpoint import load_checkpoint
 from charclf.names.text import DEFAULT_ALPHABET
+
 from tests.conftest import wait_for_saved_epoch
 
 FAST = ["--epochs", "1", "--hidden-size", "8", "--embedding-dim", "8", "--no-progress"]

@@ -8,10 +8,22 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, backend_option, check_out, checkpoint_option, data_option, load_model, main,
-                             min_confidence_option, precision_option, prior_option, reports_errors, save_plot,
-                             show_option, threads_option)
-
+from charclf.cli.app import (
+    DEVICE_HELP,
+    backend_option,
+    check_out,
+    checkpoint_option,
+    data_option,
+    load_model,
+    main,
+    min_confidence_option,
+    precision_option,
+    prior_option,
+    reports_errors,
+    save_plot,
+    show_option,
+    threads_option,
+)
 
 SPLIT_CHOICE = click.Choice(["test", "val", "train"])
 MODEL_DATA_DEFAULT = "$CHARCLF_DATA, else the folder the model was trained on, else ./data/names"

@@ -9,9 +9,20 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, backend_option, check_out, checkpoint_option, load_model, main,
-                             precision_option, reports_errors, save_plot, show_option, thread_count, threads_option,
-                             use_threads)
+from charclf.cli.app import (
+    DEVICE_HELP,
+    backend_option,
+    check_out,
+    checkpoint_option,
+    load_model,
+    main,
+    precision_option,
+    reports_errors,
+    save_plot,
+    show_option,
+    threads_option,
+    use_threads,
+)
 
 
 @main.command()

@@ -7,13 +7,23 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, data_option, main, reports_errors, threads_option,
-                             use_threads)
+from charclf.cli.app import DEVICE_HELP, data_option, main, reports_errors, threads_option, use_threads
 from charclf.cli.console import VERBOSE, run_log, say, show_progress, verbosity_options
 from charclf.cli.params import FiniteFloatRange
-from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MAX_SEED, MODEL_LIMITS, MODELS, NGRAM, POOLINGS, PRESETS,
-                            ModelConfig, TrainConfig, default_of, defaults_for)
-
+from charclf.config import (
+    ARCHS,
+    CLASS_WEIGHTINGS,
+    MAX_SEED,
+    MODEL_LIMITS,
+    MODELS,
+    NGRAM,
+    POOLINGS,
+    PRESETS,
+    ModelConfig,
+    TrainConfig,
+    default_of,
+    defaults_for,
+)
 
 TRAIN_DATA_DEFAULT = "$CHARCLF_DATA, else ./data/names"
 

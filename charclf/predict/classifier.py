@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Protocol
@@ -22,11 +21,11 @@ from charclf.files.description import ModelDescription
 from charclf.predict import conformal, priors
 from charclf.predict.calibration import coverage_curve, scores, selective, softmax
 from charclf.predict.evidence import ScriptEvidence
-from charclf.predict.scoring import score
-from charclf.report.metrics import majority_baseline, report
 
 # Prediction, UNKNOWN, UNREADABLE and EMPTY are imported from here too.
 from charclf.predict.prediction import EMPTY, UNKNOWN, UNREADABLE, Prediction, predict_names  # noqa: F401
+from charclf.predict.scoring import score
+from charclf.report.metrics import majority_baseline, report
 
 
 class Backend(Protocol):

@@ -12,8 +12,15 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from charclf.errors import DataError
-from charclf.predict.tables import (CHUNK_ROWS, Layout, Summary, TableUsageError, answer_columns, classify_rows,
-                                    find_columns)
+from charclf.predict.tables import (
+    CHUNK_ROWS,
+    Layout,
+    Summary,
+    TableUsageError,
+    answer_columns,
+    classify_rows,
+    find_columns,
+)
 
 # An answer field's type -> its pandas dtype: every cell may be empty (NaN, <NA> or None).
 DTYPES = {float: "float64", bool: "boolean", str: object}

@@ -20,6 +20,7 @@ from charclf.training import distributed
 from charclf.training.distill import Teachers
 from charclf.training.train import Run
 
+
 def train_again(job: dict[str, Any]) -> dict[str, Any]:
     """In the refit's process: train the job's network on train + validation -> its weights at
     the end of every epoch, the pairs it trained on and its seconds of training."""

@@ -9,8 +9,8 @@ wrapper. The n-gram baseline (--model ngram) is fitted in one go instead (fit_ng
 from __future__ import annotations
 
 import contextlib
-import inspect
 import functools
+import inspect
 import json
 import math
 import sys
@@ -24,12 +24,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from charclf.predict import conformal
-
 from charclf.config import NGRAM, ModelConfig, TrainConfig, defaults_for, saved_model_config
 from charclf.data.batches import open_source
-from charclf.errors import CharclfError, CheckpointError, DataError
-from charclf.errors import TrainingDiverged
+from charclf.errors import CharclfError, CheckpointError, DataError, TrainingDiverged
 from charclf.files.atomic import atomic_write, remove_stale_temps
 from charclf.files.card import charclf_version, utc_now
 from charclf.files.checkpoint import Checkpoint, save_checkpoint
@@ -40,6 +37,7 @@ from charclf.models.ensemble import MemberTasks
 from charclf.models.model import count_parameters
 from charclf.models.nextletter import NextLetterTask
 from charclf.names.text import DEFAULT_ALPHABET
+from charclf.predict import conformal
 from charclf.predict.calibration import MIN_CALIBRATION_NAMES, fit_temperature, scores
 from charclf.predict.scoring import evaluate
 from charclf.report.metrics import majority_baseline

@@ -52,8 +52,19 @@ import charclf
 from charclf.config import NGRAM
 from charclf.threads import usable_cores
 
-from benchmarks.common import (BENCHMARKS_MD, DRIVER, UsageError, data_dir, dataset_lines, distinct_names,
-                               load_average, md_table, peak_rss_mb, predict_file_rates, thread_env)
+from benchmarks.common import (
+    BENCHMARKS_MD,
+    DRIVER,
+    UsageError,
+    data_dir,
+    dataset_lines,
+    distinct_names,
+    load_average,
+    md_table,
+    peak_rss_mb,
+    predict_file_rates,
+    thread_env,
+)
 
 # charclf.train(arch=...) with defaults_for(arch, **options): system -> (arch, options)
 CHARCLF_MODELS = {"gru": ("gru", {}), "gru-3": ("gru", {"members": 3}), "best": ("gru", {}), "lstm": ("lstm", {}),
@@ -222,6 +233,7 @@ def train_tutorial(model, split: dict, steps: int, seed: int) -> float:
     """The tutorial's training: each step a uniformly random label, then one of its training names,
     NLLLoss and plain SGD. Returns the mean loss over the last tenth of the steps."""
     import torch
+
     from charclf.data.tensors import encode
     from charclf.names.text import DEFAULT_ALPHABET
 
@@ -249,6 +261,7 @@ def train_tutorial(model, split: dict, steps: int, seed: int) -> float:
 
 def child_tutorial(args, split: dict, names: list[str]) -> dict:
     import torch
+
     from charclf.data.tensors import encode
     from charclf.names.text import DEFAULT_ALPHABET
 
@@ -283,6 +296,7 @@ def child_logreg(args, split: dict, names: list[str]) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from threadpoolctl import threadpool_limits
+
     from charclf.names.text import fold
 
     fit_on = split["train"] + (split["val"] if args.child == "logreg-trainval" else [])
@@ -400,6 +414,7 @@ def machine_description(threads: int) -> list[tuple[str, str]]:
     import importlib.metadata
 
     import torch
+
     from charclf.predict.precision import native_bfloat16
 
     cpu, sklearn_version, ram = "", "not installed", "unknown"

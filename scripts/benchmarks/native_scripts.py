@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from charclf.config import TrainConfig
 from charclf.files.locations import shipped_checkpoint
 from charclf.names import readings

@@ -28,9 +28,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import (BUSY_NOTE, charclf_script, data_dir, dataset_lines, distinct_names,
-                               in_fresh_processes, load_average, md_table, predict_file_rates, rate_text,
-                               replace_between, shown_command, thread_env, utc_now)
+from benchmarks.common import (
+    BUSY_NOTE,
+    charclf_script,
+    data_dir,
+    dataset_lines,
+    distinct_names,
+    in_fresh_processes,
+    load_average,
+    md_table,
+    predict_file_rates,
+    rate_text,
+    replace_between,
+    shown_command,
+    thread_env,
+    utc_now,
+)
 
 BACKENDS = {"onnx": "ONNX Runtime (.onnx, the default)", "torch": "torch (.pt, `--backend torch`)"}
 THREADS = (1, 2)
