@@ -5,7 +5,6 @@ a checkpoint from before cards existed still gets one: what it does not record i
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from charclf.config import SAVED_BEFORE
@@ -155,10 +154,6 @@ def _describe_model(model: dict) -> str:
 
 def _seconds(value) -> str:
     return f"{value:.0f} s" if isinstance(value, (int, float)) else f"{value} s"
-
-
-def card_json(card: dict) -> str:
-    return json.dumps(card, indent=2)
 
 
 def card_of_checkpoint(checkpoint) -> dict[str, Any]:

@@ -20,7 +20,6 @@ import numpy as np
 
 from charclf.errors import DataError
 
-NAMED = ("uniform", "train")
 MAX_PRIOR_BYTES = 1 << 20  # a table of label: weight (18 labels: a few hundred bytes)
 
 
