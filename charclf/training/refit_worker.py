@@ -18,7 +18,7 @@ import torch
 
 from charclf.training import distributed
 from charclf.training.distill import Teachers
-from charclf.training.train import Run
+from charclf.training.run import Run
 
 
 def train_again(job: dict[str, Any]) -> dict[str, Any]:
