@@ -183,7 +183,7 @@ def test_library_api_matches_the_cli(tiny_data, tmp_path):
     clf = charclf.load(tmp_path / "m.pt", device="cpu")
     [p] = clf.predict(["Rossi"], k=2)
     cli = json_lines(ok("predict", "Rossi", "-k", "2", "--json", "--checkpoint", tmp_path / "m.pt").stdout)[0]
-    assert [(d["label"], round(d["probability"], 6)) for d in cli["predictions"]] == [(l, round(x, 6)) for l, x in p.top]
+    assert [(d["label"], round(d["probability"], 6)) for d in cli["predictions"]] == [(label, round(x, 6)) for label, x in p.top]
 
 
 def test_each_backbone_starts_from_its_own_defaults(tiny_data, tmp_path):

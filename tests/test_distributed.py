@@ -43,7 +43,7 @@ def names_csv(tmp_path) -> Path:
         rows += [(name, label) for name in sorted(names)]
     rng.shuffle(rows)
     path = tmp_path / "names.csv"
-    path.write_text("name,label\n" + "".join(f"{n},{l}\n" for n, l in rows))
+    path.write_text("name,label\n" + "".join(f"{n},{label}\n" for n, label in rows))
     return path
 
 
@@ -235,7 +235,7 @@ def test_a_stopped_two_process_run_resumes_to_the_same_weights(tmp_path):
             for label, letters in {"Aish": "aeiou", "Bork": "bkrtz", "Clem": "lmnsy"}.items() for _ in range(1500)]
     rng.shuffle(rows)
     data = tmp_path / "d.csv"
-    data.write_text("".join(f"{n},{l}\n" for n, l in rows))
+    data.write_text("".join(f"{n},{label}\n" for n, label in rows))
     args = ["--standalone", "--nproc_per_node", "2", "-m", "charclf", "train", "--data", data, "--epochs", "5",
             "--hidden-size", "16", "--batch-size", "32", "--no-progress"]
     straight, stopped = tmp_path / "straight.pt", tmp_path / "stopped.pt"

@@ -193,7 +193,10 @@ def test_the_page_in_headless_chromium(server):
         assert typed_into.get_attribute("id") == "name"
         typed_into.send_keys("Hinton")
         wait = WebDriverWait(browser, 20)
-        top = lambda: browser.find_elements(By.CSS_SELECTOR, "#predictions li")
+
+        def top() -> list:
+            return browser.find_elements(By.CSS_SELECTOR, "#predictions li")
+
         wait.until(lambda _: top() and top()[0].get_attribute("data-label") == "English")
         expected = httpx.get(f"{server}/api/predict", params={"name": "Hinton", "top_k": 5}).json()
         assert [li.get_attribute("data-label") for li in top()] == [p["label"] for p in expected["predictions"]]

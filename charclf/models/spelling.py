@@ -133,7 +133,10 @@ class SpellingHeads(nn.Module):
             parts.append(self.backward_letters.scores(outputs[..., self.hidden:2 * self.hidden],
                                                       self.codes[preceding], normalise))
         mask = inside[:, :, None].to(parts[0][0].dtype)
-        mean = lambda tensors: sum(tensors) / len(tensors) * mask
+
+        def mean(tensors: list[torch.Tensor]) -> torch.Tensor:
+            return sum(tensors) / len(tensors) * mask
+
         if not normalise:
             return LetterScores(mean([logits for logits, _ in parts]), None, None, inside)
         return LetterScores(mean([logits for logits, _ in parts]), mean([norms for _, norms in parts]),
