@@ -30,7 +30,8 @@ TIMEOUT = 180  # a run takes seconds; this only stops a hang from stalling the s
 OUR_FRAME = re.compile(r'File "' + re.escape(str(Path(charclf.__file__).parent)) + r"[/\\]")
 # A deprecation warning that charclf's own code set off in a process torchrun started (pytest's
 # filter, which fails the test on it in this process, does not reach those).
-OUR_WARNING = re.compile(re.escape(str(Path(charclf.__file__).parent)) + r"[/\\][^:\n]*:\d+: (Deprecation|Future)Warning")
+OUR_WARNING = re.compile(re.escape(str(Path(charclf.__file__).parent))
+                         + r"[/\\][^:\n]*:\d+: (Deprecation|Future)Warning")
 
 
 @pytest.fixture

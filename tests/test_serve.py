@@ -167,7 +167,8 @@ def chromium():
     """A headless Chromium under Selenium, or a skip (a failure under CI) saying what is missing."""
     browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (browser and driver):
-        reason = "headless page test needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
+        reason = ("headless page test needs Debian's chromium and chromium-driver (apt-get install chromium "
+                  "chromium-driver)")
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)

@@ -95,7 +95,8 @@ def test_delimiters_and_headers(tmp_path, filename, delimiter, header):
 
 def test_a_byte_order_mark_before_the_header_is_ignored(tmp_path):
     path = tmp_path / "d.csv"
-    path.write_bytes(b"\xef\xbb\xbf" + "name,label\n".encode() + "".join(f"{n},{label}\n" for n, label in made_up_rows()).encode())
+    rows = "".join(f"{n},{label}\n" for n, label in made_up_rows())
+    path.write_bytes(b"\xef\xbb\xbf" + "name,label\n".encode() + rows.encode())
     assert detect_layout(path).header and scan(path, DEFAULT_ALPHABET, seed=0).labels == ["Aish", "Bork", "Clem"]
 
 

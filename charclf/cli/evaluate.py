@@ -197,7 +197,8 @@ def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device,
     click.echo(f"\n{'confidence':<12} {'names':>6} {'mean conf':>9} {'accuracy':>8}   (calibrated)")
     for b in cal["after"]["bins"]:
         if b["count"]:
-            click.echo(f"{b['low']:.2f}-{b['high']:.2f}    {b['count']:>6} {b['confidence']:>9.3f} {b['accuracy']:>8.3f}")
+            click.echo(f"{b['low']:.2f}-{b['high']:.2f}    {b['count']:>6} {b['confidence']:>9.3f} "
+                       f"{b['accuracy']:>8.3f}")
 
 
 @main.command()

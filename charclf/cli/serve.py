@@ -35,7 +35,8 @@ from charclf.cli.app import (
 @click.option("--gates", is_flag=True,
               help="Show what happens inside the network instead: after each letter, its gates (LSTM: input, "
                    "forget, output; GRU: update, reset) and its states' sizes, averaged over the units, and the "
-                   "units that move most; --plot draws them as a heat map. Needs the .pt model and torch; runs on the CPU.")
+                   "units that move most; --plot draws them as a heat map. Needs the .pt model and torch; runs on the "
+                   "CPU.")
 @click.option("--layer", type=click.IntRange(min=1), metavar="N",
               help="With --gates: the layer shown (1 is the first). Default: the last.")
 @show_option

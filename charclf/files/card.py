@@ -110,7 +110,8 @@ def format_card(card: dict, source: str) -> str:
     if refitted:
         alone = card["metrics"].get("first_run_test") or {}
         lines.append(f"  refit:       trained on train + validation ({refit['pairs']} pairs); the first run's test "
-                     f"accuracy {alone.get('accuracy', float('nan')):.4f}, macro-F1 {alone.get('macro_f1', float('nan')):.4f}")
+                     f"accuracy {alone.get('accuracy', float('nan')):.4f}, "
+                     f"macro-F1 {alone.get('macro_f1', float('nan')):.4f}")
     recipe = card["training"].get("recipe") or {}
     teachers = recipe.get("teachers")
     if isinstance(teachers, dict):

@@ -101,7 +101,8 @@ class Classifier:
         """Already-folded, non-empty names -> (N, n_classes) float32 raw logits."""
         logits = self.backend.logits(folded)
         if not np.isfinite(logits).all():  # finite but enormous weights can still overflow
-            raise CheckpointError(f"{self.path or 'the model'}: its outputs are not finite numbers; its weights are broken")
+            raise CheckpointError(f"{self.path or 'the model'}: its outputs are not finite numbers; its weights "
+                                  "are broken")
         return logits
 
     def probabilities(self, folded: list[str], prior: str | dict | None = None) -> np.ndarray:

@@ -121,7 +121,8 @@ def format_explanation(result: dict) -> str:
         lines.append(f"{row['position']:>3}  {prefix:<{width}}  {typed}{change:>7}  {top}")
         previous = now
     if result["turning_points"]:
-        moved = ", ".join(f"{t['letter']} (letter {t['position']}, {t['change']:+.3f})" for t in result["turning_points"])
+        moved = ", ".join(f"{t['letter']} (letter {t['position']}, {t['change']:+.3f})"
+                          for t in result["turning_points"])
         lines += ["", f"letters that moved {final} most: {moved}"]
     return "\n".join(lines)
 

@@ -39,7 +39,8 @@ def history_paths(checkpoint: Path) -> tuple[Path, Path]:
     return checkpoint.with_suffix(".history.json"), checkpoint.with_suffix(".curves.png")
 
 
-def finish(run: Run, refitting: refit.Refit | None = None, log: Callable[[str], None] = lambda line: None) -> TrainResult:
+def finish(run: Run, refitting: refit.Refit | None = None,
+           log: Callable[[str], None] = lambda line: None) -> TrainResult:
     """Score the kept (best) weights on the held-out splits, fit the temperature, save. With a
     refit, its weights at the best epoch are saved instead, scored on test, with the first run's
     validation scores, temperature and label sets (charclf.training.refit)."""

@@ -110,7 +110,8 @@ def resume(out: Path, data_dir: Path | None = None, device: str | torch.device =
                                   f"{dist.world_size}: resume it with as many (torchrun --nproc_per_node, --nnodes)")
         source = open_source(data_dir, state["alphabet"], config.seed)
         if source.fingerprint != state["data_fingerprint"]:
-            raise DataError(f"the dataset at {data_dir} differs from the one the saved run was trained on; cannot resume")
+            raise DataError(f"the dataset at {data_dir} differs from the one the saved run was trained on; "
+                            "cannot resume")
         run = Run(source, data_dir, model_config, config, out, dist, Teachers.from_json(state.get("teachers")))
         run.restore(state)
         return fit(run, progress=progress, log=log)
@@ -186,13 +187,15 @@ def source_notes(source) -> list[str]:
         return source.notes()
     return source.notes() + [
         f"warning: the validation split has only {n} name(s): too few to choose the best epoch reliably or to "
-        f"fit a calibration temperature (at least {MIN_CALIBRATION_NAMES}); the probabilities stay the raw softmax (T = 1)"]
+        f"fit a calibration temperature (at least {MIN_CALIBRATION_NAMES}); the probabilities stay the raw "
+        "softmax (T = 1)"]
 
 
 def _start_line(run: Run, first: int) -> str:
     where = f"{run.dist.world_size} processes ({run.device.type})" if run.dist.enabled else run.device
     sizes, c = run.source.sizes, run.model_config
-    shape = f"{'bidirectional' if c.bidirectional else 'one direction'}, hidden {c.hidden_size} x {c.num_layers} layer(s)"
+    shape = (f"{'bidirectional' if c.bidirectional else 'one direction'}, hidden {c.hidden_size} x "
+             f"{c.num_layers} layer(s)")
     shape += f", {c.members} members" if c.members > 1 else ""
     return (f"{'resuming at epoch ' + str(first) + ': ' if first > 1 else ''}training {c.arch} ({shape}, "
             f"{count_parameters(run.model):,} parameters) on {where}: {len(run.source.labels)} labels, "

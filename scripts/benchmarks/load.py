@@ -117,7 +117,8 @@ def drive(url: str, script: Path, connections: int, pid: int, seconds: float) ->
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "10s", "-s", str(script), url],
+    done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "10s", "-s",
+                           str(script), url],
                           capture_output=True, text=True)
     stop.set()
     sampler.join()
