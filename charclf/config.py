@@ -19,7 +19,8 @@ CLASS_WEIGHTINGS = {"none": 0.0, "fourth-root": 0.25, "sqrt": 0.5, "inverse": 1.
 
 # The largest model settings charclf builds or loads (a checkpoint asking for more is refused).
 MODEL_LIMITS = {"n_letters": 10_000, "n_classes": 10_000, "hidden_size": 4096, "num_layers": 16,
-                "embedding_dim": 1024, "members": 16, "spelling_rank": 4096, "ngram_buckets": 1 << 24, "ngram_max_n": 16}
+                "embedding_dim": 1024, "members": 16, "spelling_rank": 4096, "ngram_buckets": 1 << 24,
+                "ngram_max_n": 16}
 MAX_SEED = 2**32 - 1
 # Which runtime answers (charclf.predict.loading): auto takes a model's current .onnx export through
 # ONNX Runtime where nothing asks for torch; onnx and torch force one.

@@ -92,7 +92,8 @@ def recalibrated(checkpoint, data: Path):
     if source.fingerprint != checkpoint.train_config.get("data_fingerprint"):
         raise SystemExit(f"{data} is not the dataset the shipped model was trained on")
     metrics, calibration = final_metrics(checkpoint.build_model(), source, torch.device("cpu"))
-    kept = {key: checkpoint.metrics[key] for key in ("best_epoch", "epochs_run", "train_seconds") if key in checkpoint.metrics}
+    kept = {key: checkpoint.metrics[key] for key in ("best_epoch", "epochs_run", "train_seconds")
+            if key in checkpoint.metrics}
     checkpoint.metrics, checkpoint.calibration = {**kept, **metrics}, calibration
     return checkpoint
 

@@ -124,7 +124,8 @@ def close(a, b, tolerance: float = 1e-5) -> bool:
 def test_explain_is_the_same_on_both_backends():
     light = json.loads(ok("explain", "Papadopoulos", "--json"))
     full = json.loads(ok("explain", "Papadopoulos", "--json", "--backend", "torch"))
-    assert light["tracked"] == full["tracked"] and light["turning_points"][0]["letter"] == full["turning_points"][0]["letter"]
+    assert light["tracked"] == full["tracked"]
+    assert light["turning_points"][0]["letter"] == full["turning_points"][0]["letter"]
     for a, b in zip(light["letters"], full["letters"]):
         assert [t["label"] for t in a["top"]] == [t["label"] for t in b["top"]]
         assert max(abs(a["probabilities"][x] - b["probabilities"][x]) for x in a["probabilities"]) < 1e-5
@@ -172,7 +173,8 @@ def test_a_file_from_a_later_format_is_refused_naming_the_version(tmp_path):
             prop.value = "2"
     onnx.save(model, str(tmp_path / "later.onnx"))
     result = run("predict", "Haze", "--checkpoint", tmp_path / "later.onnx")
-    assert result.exit_code == 1 and "metadata format '2' is not supported (this charclf reads format 1" in result.output
+    assert result.exit_code == 1
+    assert "metadata format '2' is not supported (this charclf reads format 1" in result.output
 
 
 def test_a_names_numbers_do_not_depend_on_the_names_beside_it():

@@ -76,8 +76,9 @@ def test_startup_writes_its_table(tmp_path):
 
 
 def test_batch_marks_charclfs_choice(real_data, tmp_path):
-    from charclf.predict.inference import network_batch
     import torch
+
+    from charclf.predict.inference import network_batch
 
     done = run_driver("batch", "--rounds", "1", "--names", "300", "--data", str(real_data), home=tmp_path / "home")
     assert done.returncode == 0, done.stderr

@@ -7,6 +7,7 @@ import torch
 
 from charclf.files.checkpoint import load_checkpoint
 from charclf.predict.calibration import brier_score, coverage_curve, fit_temperature, reliability, selective
+
 from tests.test_cli import FAST, json_lines, ok, run
 
 

@@ -168,8 +168,10 @@ def test_every_command_has_help():
 
 
 def test_help_does_not_import_torch_or_matplotlib():
-    code = "import sys; from charclf.cli import main; import charclf; print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'matplotlib')))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    code = ("import sys; from charclf.cli import main; import charclf; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'matplotlib')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
     out = subprocess.run([sys.executable, "-m", "charclf", "--help"], capture_output=True, text=True, check=True).stdout
     assert "Usage: charclf" in out and "predict" in out
 
@@ -183,7 +185,8 @@ def test_library_api_matches_the_cli(tiny_data, tmp_path):
     clf = charclf.load(tmp_path / "m.pt", device="cpu")
     [p] = clf.predict(["Rossi"], k=2)
     cli = json_lines(ok("predict", "Rossi", "-k", "2", "--json", "--checkpoint", tmp_path / "m.pt").stdout)[0]
-    assert [(d["label"], round(d["probability"], 6)) for d in cli["predictions"]] == [(l, round(x, 6)) for l, x in p.top]
+    assert [(d["label"], round(d["probability"], 6)) for d in cli["predictions"]] == \
+        [(label, round(x, 6)) for label, x in p.top]
 
 
 def test_each_backbone_starts_from_its_own_defaults(tiny_data, tmp_path):
@@ -239,7 +242,8 @@ def test_compare_trains_every_backbone_and_the_baseline_on_one_split(tiny_data, 
     assert [r["arch"] for r in rows] == ["gru", "lstm", "rnn", "ngram"] and all(r["epochs"] == 1 for r in rows)
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 10_000
     for row, line in zip(rows, lines[1:5]):
-        assert line.split()[1:4] == [f"{row['test_accuracy']:.4f}", f"{row['test_macro_f1']:.4f}", f"{row['parameters']:,}"]
+        assert line.split()[1:4] == [f"{row['test_accuracy']:.4f}", f"{row['test_macro_f1']:.4f}",
+                                     f"{row['parameters']:,}"]
         assert load_checkpoint(row["checkpoint"]).model_config.arch == row["arch"]
         # Accuracy by name length covers every test name once.
         groups = row["test_accuracy_by_length"]

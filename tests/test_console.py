@@ -5,15 +5,16 @@ import hashlib
 import os
 import pty
 import struct
-import zipfile
 import subprocess
 import sys
 import termios
+import zipfile
 from pathlib import Path
 
 import pytest
 
 import charclf
+
 from tests.test_cli import ok, run
 
 CHARCLF = [sys.executable, "-m", "charclf"]

@@ -16,6 +16,7 @@ from charclf.predict.inference import batched_logits
 from charclf.training import refit
 from charclf.training.distill import Teachers, check_distilling, crossovers, distilled_loss
 from charclf.training.train import train
+
 from tests.conftest import write_made_up_languages
 
 SMALL = {"hidden_size": 16, "spelling_rank": 8}

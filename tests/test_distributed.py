@@ -20,6 +20,7 @@ from charclf.cli import main
 from charclf.files.checkpoint import load_checkpoint
 from charclf.training.distributed import weights_digest
 from charclf.training.train import state_path
+
 from tests.conftest import wait_for_saved_epoch
 
 TINY_MODEL = ["--hidden-size", "8", "--embedding-dim", "8", "--batch-size", "16", "--no-progress"]
@@ -29,7 +30,8 @@ TIMEOUT = 180  # a run takes seconds; this only stops a hang from stalling the s
 OUR_FRAME = re.compile(r'File "' + re.escape(str(Path(charclf.__file__).parent)) + r"[/\\]")
 # A deprecation warning that charclf's own code set off in a process torchrun started (pytest's
 # filter, which fails the test on it in this process, does not reach those).
-OUR_WARNING = re.compile(re.escape(str(Path(charclf.__file__).parent)) + r"[/\\][^:\n]*:\d+: (Deprecation|Future)Warning")
+OUR_WARNING = re.compile(re.escape(str(Path(charclf.__file__).parent))
+                         + r"[/\\][^:\n]*:\d+: (Deprecation|Future)Warning")
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def names_csv(tmp_path) -> Path:
         rows += [(name, label) for name in sorted(names)]
     rng.shuffle(rows)
     path = tmp_path / "names.csv"
-    path.write_text("name,label\n" + "".join(f"{n},{l}\n" for n, l in rows))
+    path.write_text("name,label\n" + "".join(f"{n},{label}\n" for n, label in rows))
     return path
 
 
@@ -234,7 +236,7 @@ def test_a_stopped_two_process_run_resumes_to_the_same_weights(tmp_path):
             for label, letters in {"Aish": "aeiou", "Bork": "bkrtz", "Clem": "lmnsy"}.items() for _ in range(1500)]
     rng.shuffle(rows)
     data = tmp_path / "d.csv"
-    data.write_text("".join(f"{n},{l}\n" for n, l in rows))
+    data.write_text("".join(f"{n},{label}\n" for n, label in rows))
     args = ["--standalone", "--nproc_per_node", "2", "-m", "charclf", "train", "--data", data, "--epochs", "5",
             "--hidden-size", "16", "--batch-size", "32", "--no-progress"]
     straight, stopped = tmp_path / "straight.pt", tmp_path / "stopped.pt"

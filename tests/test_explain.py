@@ -103,7 +103,8 @@ def test_other_backbones(options, tiny_data, tmp_path):
     predicted = json.loads(ok("predict", "Yamamoto", "--json", "--checkpoint", ckpt).stdout)
     last = result["letters"][-1]["top"]
     assert [t["label"] for t in last] == [p["label"] for p in predicted["predictions"]]
-    assert [t["probability"] for t in last] == pytest.approx([p["probability"] for p in predicted["predictions"]], abs=1e-5)
+    expected = [p["probability"] for p in predicted["predictions"]]
+    assert [t["probability"] for t in last] == pytest.approx(expected, abs=1e-5)
     assert len(result["letters"]) == 8
 
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from charclf.cli import main
 from charclf.files.checkpoint import load_checkpoint
 from charclf.training.train import load_training_state, state_path
+
 from tests.conftest import write_made_up_languages
 
 SMALL = ["--hidden-size", "16", "--batch-size", "32", "--no-progress"]
@@ -99,7 +100,8 @@ def test_sigint_keeps_the_best_checkpoint_and_says_so(synthetic_data, tmp_path):
 def test_a_diverging_run_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
     out = tmp_path / "m.pt"
     runner = CliRunner()
-    assert runner.invoke(main, ["train", "--data", str(tiny_data), "--epochs", "2", *SMALL, "--out", str(out)]).exit_code == 0
+    args = ["train", "--data", str(tiny_data), "--epochs", "2", *SMALL, "--out", str(out)]
+    assert runner.invoke(main, args).exit_code == 0
     before = out.read_bytes()
     result = runner.invoke(main, ["train", "--data", str(tiny_data), "--epochs", "3", "--lr", "1e30", *SMALL,
                                   "--out", str(out)])
@@ -116,7 +118,8 @@ def test_resume_refuses_changed_settings_and_missing_state(tiny_data, tmp_path):
     runner = CliRunner()
     result = runner.invoke(main, ["train", "--data", str(tiny_data), "--out", str(out), "--resume"])
     assert result.exit_code == 1 and "no training state to resume" in result.stderr
-    assert runner.invoke(main, ["train", "--data", str(tiny_data), "--epochs", "1", *SMALL, "--out", str(out)]).exit_code == 0
+    args = ["train", "--data", str(tiny_data), "--epochs", "1", *SMALL, "--out", str(out)]
+    assert runner.invoke(main, args).exit_code == 0
     # A finished run leaves no state behind: resuming it is an error, not a silent retrain.
     assert runner.invoke(main, ["train", "--out", str(out), "--resume"]).exit_code == 1
 

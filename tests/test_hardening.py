@@ -9,17 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hostile
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import TINY
 
-import hostile
 from charclf.cli import main
-from charclf.files import archive, atomic as files
+from charclf.files import archive
+from charclf.files import atomic as files
 from charclf.files.checkpoint import load_checkpoint
 from charclf.training import train as training
 from charclf.training.outputs import output_lock
-from conftest import TINY
 
 SMALL = ["--epochs", "1", "--hidden-size", "8", "--no-progress"]
 
@@ -166,7 +167,8 @@ def _set_weights(value):
     (lambda p: p["model_config"].update(hidden_size=10**7), "hidden_size must be at most 4096"),
     (lambda p: p["model_config"].update(hidden_size=2.5), "hidden_size must be an int, got 2.5"),
     (lambda p: p["model_config"].update(bidirectional="yes"), "bidirectional must be a bool"),
-    (lambda p: p["model_config"].update(hidden_size=9), "its weights do not fit its model config (rnn.weight_ih_l0: [24, 48], expected [27, 48])"),
+    (lambda p: p["model_config"].update(hidden_size=9),
+     "its weights do not fit its model config (rnn.weight_ih_l0: [24, 48], expected [27, 48])"),
     (lambda p: p["model_config"].update(hidden_size=4096, num_layers=16), "17.3 GiB of weights, more than the 1 GiB"),
     (_set_weights(math.nan), "holds NaN or infinite numbers"),
     (_set_weights(math.inf), "holds NaN or infinite numbers"),
@@ -202,7 +204,8 @@ def test_a_zip_bomb_is_refused_before_it_inflates(trained, tmp_path):
 def test_the_tensor_bytes_of_a_checkpoint_are_capped(trained, monkeypatch):
     _, checkpoint = trained
     monkeypatch.setattr(archive, "MAX_TENSOR_BYTES", 10_000)
-    refused(run("predict", "Jones", "--checkpoint", checkpoint, "--backend", "torch"), "more than the 10,000 charclf loads")
+    refused(run("predict", "Jones", "--checkpoint", checkpoint, "--backend", "torch"),
+            "more than the 10,000 charclf loads")
 
 
 def test_train_refuses_a_model_too_big_to_save(trained, tmp_path):

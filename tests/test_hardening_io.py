@@ -15,10 +15,10 @@ import threading
 import time
 from pathlib import Path
 
+import hostile
 import pytest
 from click.testing import CliRunner
 
-import hostile
 from charclf.cli import main
 from charclf.files.locations import shipped_checkpoint
 
@@ -232,8 +232,8 @@ def test_a_missing_column_of_a_wide_table_is_a_short_error(tmp_path):
 def test_predict_dataframe_refuses_cells_that_are_not_names_and_bad_options():
     pd = pytest.importorskip("pandas")
     from charclf.errors import DataError
-    from charclf.predict.loading import load
     from charclf.predict.frames import predict_dataframe
+    from charclf.predict.loading import load
 
     clf = load(SHIPPED_ONNX)
     for value in (True, float("inf"), b"Hinton", ["Jones"], 12345):
@@ -259,7 +259,8 @@ def _onnx_cases(tmp_path):
     extra = "".join(c for c in "0123456789" if c not in alphabet)
     made = {
         "fewer labels": ({"labels": labels[:-1], "model_config": {**cfg, "n_classes": len(labels) - 1},
-                          "calibration": {**desc["calibration"], "train_counts": desc["calibration"]["train_counts"][:-1]},
+                          "calibration": {**desc["calibration"],
+                                          "train_counts": desc["calibration"]["train_counts"][:-1]},
                           "scripts": {}}, "but it has 17 labels"),
         "long alphabet": ({"alphabet": alphabet + extra, "model_config": {**cfg, "n_letters": len(alphabet + extra)}},
                           "cannot read its own alphabet"),
@@ -272,7 +273,8 @@ def _onnx_cases(tmp_path):
     for name, (change, message) in made.items():
         yield name, hostile.onnx_with(SHIPPED_ONNX, tmp_path / f"{name}.onnx", change), message
     yield "foreign graph", hostile.foreign_onnx(SHIPPED_ONNX, tmp_path / "foreign.onnx"), "cannot read its own alphabet"
-    yield "64 GB a letter", hostile.hungry_onnx(SHIPPED_ONNX, tmp_path / "hungry.onnx"), "more than the 2,147,483,648 bytes"
+    yield ("64 GB a letter", hostile.hungry_onnx(SHIPPED_ONNX, tmp_path / "hungry.onnx"),
+           "more than the 2,147,483,648 bytes")
 
 
 def test_hostile_onnx_files_are_one_line_for_predict_and_info(tmp_path):

@@ -57,7 +57,8 @@ def test_without_the_gate_bias_the_gated_cells_fail_too():
 
 
 def test_the_same_seed_gives_the_same_numbers_and_another_seed_others():
-    args = ["lab", "memory", "--distances", "3,6", "--models", "gru,rnn", "--steps", "60", "--hidden-size", "8", "--json"]
+    args = ["lab", "memory", "--distances", "3,6", "--models", "gru,rnn", "--steps", "60", "--hidden-size", "8",
+            "--json"]
     first, again = (json.loads(ok(*args).stdout) for _ in range(2))
     other = json.loads(ok(*args, "--seed", "7").stdout)
 
@@ -71,7 +72,8 @@ def test_the_same_seed_gives_the_same_numbers_and_another_seed_others():
 
 def test_table_and_plot(tmp_path):
     png = tmp_path / "memory.png"
-    result = ok("lab", "memory", "--distances", "3,6", "--steps", "60", "--hidden-size", "8", "--plot", png, "--no-show", "-v")
+    result = ok("lab", "memory", "--distances", "3,6", "--steps", "60", "--hidden-size", "8", "--plot", png,
+                "--no-show", "-v")
     lines = result.stdout.splitlines()
     assert f"saved the memory plot to {png}" in lines
     header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["distance"])
@@ -155,11 +157,13 @@ def test_explain_gates_for_every_backbone(arch, shape, tiny_data, tmp_path):
     result = json.loads(ok("explain", "Yamamoto", "--gates", "--json", "--checkpoint", ckpt).stdout)
     assert result["arch"] == arch and result["replay_error"] < 1e-5
     assert result["layer"] == result["layers"] == (2 if shape else 1)
-    assert [d["direction"].split()[0] for d in result["directions"]] == (["forward"] if shape else ["forward", "backward"])
+    assert [d["direction"].split()[0] for d in result["directions"]] == \
+        (["forward"] if shape else ["forward", "backward"])
     for block in result["directions"]:
         assert [row["letter"] for row in block["rows"]] == list("Yamamoto")  # one row per letter
         for row in block["rows"]:
-            assert set(row) == {"position", "letter", *GATES[arch], "hidden_size", *(["cell_size"] if arch == "lstm" else [])}
+            assert set(row) == {"position", "letter", *GATES[arch], "hidden_size",
+                                *(["cell_size"] if arch == "lstm" else [])}
             assert all(0 <= row[gate] <= 1 for gate in GATES[arch]) and 0 <= row["hidden_size"] <= 1
         assert list(block["movers"]) == (GATES[arch] or ["hidden"])
         for key, units in block["movers"].items():

@@ -1,5 +1,6 @@
 """The package's shape: each wing (subpackage) imports only from itself and the wings below it,
-and no modules import each other in a circle, at module level or inside functions."""
+and no modules import each other in a circle, at module level or inside functions; and no Python
+file of the package, the scripts or the tests is over MAX_LINES lines."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "charclf"
 # From the ground up: a module may import from its own wing and from any wing before it.
 LAYERS = ["ground", "names", "data", "models", "files", "report", "predict", "spark", "dask", "training", "lab",
           "server", "cli"]
+# The most lines a .py file under these folders may have: past that, a reader wants it split.
+MAX_LINES = 400
+CHECKED_FOLDERS = ("charclf", "scripts", "tests")
 # The package's doors: `charclf` itself (the public API, which loads its names lazily from the
 # wings) and `python -m charclf` (the command line) stand above every wing.
 DOORS = {"charclf", "charclf.__main__"}
@@ -45,6 +49,18 @@ def imported(module: str, path: Path, modules: dict[str, Path], lazy: bool) -> s
                 base = ".".join(up + ([base] if base else []))
             found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
     return {name for name in found if name in modules and name != module}
+
+
+def long_files(folders: list[Path], limit: int = MAX_LINES) -> list[str]:
+    """"<path>: <n> lines" for each .py file under `folders` longer than `limit` lines (paths from
+    each folder's parent)."""
+    found = []
+    for folder in folders:
+        for path in sorted(folder.rglob("*.py")):
+            lines = len(path.read_text(encoding="utf-8").splitlines())
+            if lines > limit:
+                found.append(f"{path.relative_to(folder.parent)}: {lines} lines")
+    return found
 
 
 def wing(module: str) -> str:
@@ -106,6 +122,18 @@ def test_the_checks_catch_what_they_look_for():
     assert circle({"a": {"b"}, "b": set()}) is None
     assert wing("charclf.errors") == "ground" and wing("charclf.models.model") == "models"
     assert wing("charclf.cli") == "cli"
+
+
+def test_no_python_file_is_over_the_line_limit():
+    found = long_files([PACKAGE.parent / folder for folder in CHECKED_FOLDERS])
+    assert not found, f"over {MAX_LINES} lines (split them where a reader would):\n" + "\n".join(found)
+
+
+def test_the_line_limit_catches_a_long_file(tmp_path):
+    (tmp_path / "pkg" / "inner").mkdir(parents=True)
+    (tmp_path / "pkg" / "inner" / "long.py").write_text("x = 1\n" * 401, encoding="utf-8")
+    (tmp_path / "pkg" / "short.py").write_text("x = 1\n" * 400, encoding="utf-8")
+    assert long_files([tmp_path / "pkg"]) == ["pkg/inner/long.py: 401 lines"]
 
 
 def test_the_public_api_is_whole_with_every_wing_loaded():

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 import torch
+
 from charclf.config import ModelConfig
 from charclf.data.tensors import index_batch
 from charclf.models.ngrams import NgramClassifier, NgramTable, letter_codes

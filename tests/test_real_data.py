@@ -10,7 +10,8 @@ from charclf.cli import main
 def test_brief_training_beats_the_majority_baseline(real_data, tmp_path):
     ckpt = tmp_path / "m.pt"
     runner = CliRunner()
-    trained = runner.invoke(main, ["train", "--data", str(real_data), "--epochs", "3", "--out", str(ckpt), "--no-progress"])
+    trained = runner.invoke(main, ["train", "--data", str(real_data), "--epochs", "3", "--out", str(ckpt),
+                                   "--no-progress"])
     assert trained.exit_code == 0, trained.output
     result = runner.invoke(main, ["evaluate", "--checkpoint", str(ckpt), "--data", str(real_data), "--json"])
     assert result.exit_code == 0, result.output

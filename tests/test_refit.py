@@ -18,6 +18,7 @@ from charclf.data.batches import open_source, with_validation_in_training
 from charclf.files.checkpoint import load_checkpoint
 from charclf.names.text import DEFAULT_ALPHABET
 from charclf.training import refit
+
 from tests.conftest import write_made_up_languages
 
 SMALL = ["--hidden-size", "16", "--spelling-rank", "8", "--batch-size", "32", "--no-progress"]
@@ -41,7 +42,8 @@ def table(names, tmp_path) -> Path:
 
 
 def train(data, out, *extra):
-    result = CliRunner().invoke(main, ["train", "--data", str(data), "--epochs", "3", *SMALL, "--out", str(out), *extra])
+    result = CliRunner().invoke(main, ["train", "--data", str(data), "--epochs", "3", *SMALL, "--out", str(out),
+                                       *extra])
     assert result.exit_code == 0, result.output
     return result, load_checkpoint(out)
 
@@ -110,7 +112,8 @@ def test_no_refit_on_a_tiny_validation_split(tiny_data, tmp_path):
 
 def test_a_failed_refit_saves_the_first_run_with_a_warning(names, tmp_path, monkeypatch):
     real_job = refit.job
-    monkeypatch.setattr(refit, "job", lambda run, threads: {**real_job(run, threads), "data_dir": str(tmp_path / "gone")})
+    monkeypatch.setattr(refit, "job",
+                        lambda run, threads: {**real_job(run, threads), "data_dir": str(tmp_path / "gone")})
     result, checkpoint = train(names, tmp_path / "m.pt")
     assert "warning: the refit on train + validation failed" in result.stderr and "gone" in result.stderr
     assert "refit" not in checkpoint.metrics and "first_run" not in checkpoint.metrics

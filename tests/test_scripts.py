@@ -4,12 +4,12 @@ unit tests, then through the real CLI with the shipped model and a custom Cyrill
 import json
 from pathlib import Path
 
-import charclf
-import pytest
 import numpy as np
+import pytest
 import torch
 from click.testing import CliRunner
 
+import charclf
 from charclf.cli import main
 from charclf.files.checkpoint import load_checkpoint
 from charclf.names import reader, readings
@@ -141,7 +141,7 @@ def test_builtin_table_favours_native_labels_and_ignores_what_no_label_writes():
     by_label = dict(zip(BUILTIN_LABELS, evidence.likelihoods("김민준")))
     assert by_label["Korean"] == 1 and by_label["Japanese"] == NON_NATIVE
     assert dict(zip(BUILTIN_LABELS, evidence.likelihoods("王")))["Chinese"] == 1
-    native = {name: {l for l, x in zip(BUILTIN_LABELS, evidence.likelihoods(name)) if x == 1}
+    native = {name: {label for label, x in zip(BUILTIN_LABELS, evidence.likelihoods(name)) if x == 1}
               for name in ["Łukasz", "Straße", "Muñoz", "Garçon", "Dvořák", "Conceição", "Đặng"]}
     assert native == {"Łukasz": {"Polish"}, "Straße": {"German"}, "Muñoz": {"Spanish"},
                       "Garçon": {"French", "Portuguese"}, "Dvořák": {"Czech"}, "Conceição": {"Portuguese"},

@@ -167,7 +167,8 @@ def chromium():
     """A headless Chromium under Selenium, or a skip (a failure under CI) saying what is missing."""
     browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not (browser and driver):
-        reason = "headless page test needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
+        reason = ("headless page test needs Debian's chromium and chromium-driver (apt-get install chromium "
+                  "chromium-driver)")
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
@@ -193,7 +194,10 @@ def test_the_page_in_headless_chromium(server):
         assert typed_into.get_attribute("id") == "name"
         typed_into.send_keys("Hinton")
         wait = WebDriverWait(browser, 20)
-        top = lambda: browser.find_elements(By.CSS_SELECTOR, "#predictions li")
+
+        def top() -> list:
+            return browser.find_elements(By.CSS_SELECTOR, "#predictions li")
+
         wait.until(lambda _: top() and top()[0].get_attribute("data-label") == "English")
         expected = httpx.get(f"{server}/api/predict", params={"name": "Hinton", "top_k": 5}).json()
         assert [li.get_attribute("data-label") for li in top()] == [p["label"] for p in expected["predictions"]]

@@ -89,7 +89,8 @@ def test_the_openapi_schema_matches_real_answers(api, served):
         validator(spec, path, method, answer.status_code).validate(answer.json())
         statuses.add(answer.status_code)
     assert statuses == {200, 400, 401, 413, 415}
-    assert {"/api/predict", "/api/explain", "/api/model", "/livez", "/readyz", "/healthz", "/metrics"} <= set(spec["paths"])
+    assert {"/api/predict", "/api/explain", "/api/model", "/livez", "/readyz", "/healthz", "/metrics"} \
+        <= set(spec["paths"])
     declared = {p["name"] for p in spec["paths"]["/api/predict"]["get"]["parameters"]}
     assert declared == {"name", "top_k", "min_confidence", "coverage", "prior", "full_name"}
 
@@ -242,7 +243,8 @@ def test_metrics_parse_with_prometheus_client(api):
 def test_a_onnx_model_answers_as_its_pt(api, onnx_server):
     onnx = httpx.Client(base_url=onnx_server.url, headers={"X-API-Key": KEY}, timeout=30)
     for params in ({"name": "Hinton"}, {"name": "Иванов", "top_k": 5}, {"name": "Nguyen Van An", "full_name": "1"}):
-        assert_same_rows([onnx.get("/api/predict", params=params).json()], [api.get("/api/predict", params=params).json()])
+        assert_same_rows([onnx.get("/api/predict", params=params).json()],
+                         [api.get("/api/predict", params=params).json()])
     assert_same_rows(onnx.post("/api/predict", json=NAMES).json(), api.post("/api/predict", json=NAMES).json())
     pt_info, onnx_info = api.get("/api/model").json(), onnx.get("/api/model").json()
     assert (pt_info.pop("format"), onnx_info.pop("format")) == ("pt", "onnx")

@@ -69,5 +69,6 @@ def test_the_shipped_model_evaluates_as_recorded(real_data):
     recorded = charclf.load(shipped_checkpoint(), device="cpu").checkpoint.metrics
     assert report["accuracy"] == recorded["test"]["accuracy"]  # calibration changed no prediction
     # Equal up to float rounding: names may be batched differently than at training time.
-    assert report["calibration"]["after"]["ece"] == pytest.approx(recorded["calibration"]["test_after"]["ece"], abs=1e-6)
+    assert report["calibration"]["after"]["ece"] == \
+        pytest.approx(recorded["calibration"]["test_after"]["ece"], abs=1e-6)
     assert report["selective"]["selective_accuracy"] > report["accuracy"]

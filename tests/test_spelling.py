@@ -101,7 +101,8 @@ def test_each_label_learns_its_own_spelling():
 
 
 def test_the_default_model_has_spelling_heads_and_the_label_loss_trains_them():
-    assert ModelConfig(arch="gru", n_letters=57, n_classes=3).spelling_weight > 0 and TrainConfig().next_letter_weight > 0
+    assert ModelConfig(arch="gru", n_letters=57, n_classes=3).spelling_weight > 0
+    assert TrainConfig().next_letter_weight > 0
     model = model_for(dropout=0.0).train()
     names, labels = ["abc", "abd"], torch.tensor([0, 1])
     padded, lengths = model.index(names, DEFAULT_ALPHABET)
@@ -145,7 +146,8 @@ def test_a_checkpoint_saved_before_spelling_heads_loads_without_them(tmp_path):
     from charclf.files.checkpoint import Checkpoint, save_checkpoint
 
     model = model_for(spelling_weight=0.0)
-    checkpoint = Checkpoint(model.config, DEFAULT_ALPHABET, ["a", "b", "c"], {"seed": 0}, {}, state_dict=model.state_dict())
+    checkpoint = Checkpoint(model.config, DEFAULT_ALPHABET, ["a", "b", "c"], {"seed": 0}, {},
+                            state_dict=model.state_dict())
     save_checkpoint(tmp_path / "old.pt", checkpoint)
     payload = torch.load(tmp_path / "old.pt", weights_only=True)
     del payload["model_config"]["spelling_weight"], payload["model_config"]["spelling_rank"]

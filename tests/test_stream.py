@@ -13,6 +13,7 @@ from charclf.data.stream import detect_layout, scan, split_of
 from charclf.errors import DataError
 from charclf.files.checkpoint import load_checkpoint
 from charclf.names.text import DEFAULT_ALPHABET
+
 from tests.conftest import wait_for_saved_epoch
 
 FAST = ["--epochs", "1", "--hidden-size", "8", "--embedding-dim", "8", "--no-progress"]
@@ -29,7 +30,7 @@ def made_up_rows(n_per_label=150, seed=0):
 
 
 def write_rows(path, rows, delimiter=",", header="name,label"):
-    lines = ([header.replace(",", delimiter)] if header else []) + [f"{n}{delimiter}{l}" for n, l in rows]
+    lines = ([header.replace(",", delimiter)] if header else []) + [f"{n}{delimiter}{label}" for n, label in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -94,13 +95,14 @@ def test_delimiters_and_headers(tmp_path, filename, delimiter, header):
 
 def test_a_byte_order_mark_before_the_header_is_ignored(tmp_path):
     path = tmp_path / "d.csv"
-    path.write_bytes(b"\xef\xbb\xbf" + "name,label\n".encode() + "".join(f"{n},{l}\n" for n, l in made_up_rows()).encode())
+    rows = "".join(f"{n},{label}\n" for n, label in made_up_rows())
+    path.write_bytes(b"\xef\xbb\xbf" + "name,label\n".encode() + rows.encode())
     assert detect_layout(path).header and scan(path, DEFAULT_ALPHABET, seed=0).labels == ["Aish", "Bork", "Clem"]
 
 
 def test_a_label_name_header_swaps_the_columns(tmp_path):
     path = tmp_path / "d.csv"
-    path.write_text("label,name\n" + "".join(f"{l},{n}\n" for n, l in made_up_rows()))
+    path.write_text("label,name\n" + "".join(f"{label},{n}\n" for n, label in made_up_rows()))
     assert scan(path, DEFAULT_ALPHABET, seed=0).labels == ["Aish", "Bork", "Clem"]
 
 
@@ -125,8 +127,13 @@ def test_epochs_read_every_train_row_once_per_rank_set(names_csv, monkeypatch):
     one = list(ds.train_batches(1, batch_size=16, bucket=True))
     assert len(one) == ds.n_batches(16)
     assert sum(len(b) for b in one) == train_rows
-    spread = lambda batches: sum(max(map(len, b)) - min(map(len, b)) for b in batches) / len(batches)
-    names_only = lambda batches: [[name for name, _ in b] for b in batches]
+
+    def spread(batches: list) -> float:
+        return sum(max(map(len, b)) - min(map(len, b)) for b in batches) / len(batches)
+
+    def names_only(batches) -> list:
+        return [[name for name, _ in b] for b in batches]
+
     assert spread(names_only(one)) < spread(names_only(ds.train_batches(1, 16, bucket=False))) / 2
     assert list(ds.train_batches(1, 16, True)) == one and list(ds.train_batches(2, 16, True)) != one
     for world in (2, 3):
@@ -140,7 +147,7 @@ def test_epochs_read_every_train_row_once_per_rank_set(names_csv, monkeypatch):
 def test_a_file_changed_during_training_is_an_error(names_csv):
     ds = scan(names_csv, DEFAULT_ALPHABET, seed=0)
     with names_csv.open("a") as f:
-        f.writelines(f"{n},{l}\n" for n, l in made_up_rows(seed=5))
+        f.writelines(f"{n},{label}\n" for n, label in made_up_rows(seed=5))
     with pytest.raises(DataError, match="changed during training"):
         list(ds.train_batches(1, 16, True))
 

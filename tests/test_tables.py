@@ -80,7 +80,8 @@ def test_other_delimiters(tmp_path):
     path.write_text("surname;city\nRossi;Roma\nSmith;Leeds\n", encoding="utf-8")
     sniffed = table(ok("predict", "--csv", path, "--column", "surname").stdout, ";")
     given = table(ok("predict", "--csv", path, "--column", "surname", "--delimiter", ";").stdout, ";")
-    assert sniffed == given and [row[:2] for row in given] == [["surname", "city"], ["Rossi", "Roma"], ["Smith", "Leeds"]]
+    assert sniffed == given
+    assert [row[:2] for row in given] == [["surname", "city"], ["Rossi", "Roma"], ["Smith", "Leeds"]]
     tabbed = tmp_path / "tabbed.data"
     tabbed.write_text("a\tsurname\nx\tRossi\n", encoding="utf-8")
     rows = table(ok("predict", "--csv", tabbed, "--column", "surname", "--delimiter", "tab").stdout, "\t")
@@ -110,7 +111,8 @@ def test_all_probs_min_confidence_and_several_columns(tmp_path):
     rows = table(ok("predict", "--csv", path, "--column", "last", "--all-probs", "-k", "2").stdout)
     header = rows[0]
     label_columns = [h for h in header if h.startswith("probability_") and not h[-1].isdigit()]
-    assert len(label_columns) == 18 and header[:6] == ["first", "last", "label", "probability", "label_2", "probability_2"]
+    assert len(label_columns) == 18
+    assert header[:6] == ["first", "last", "label", "probability", "label_2", "probability_2"]
     for row in rows[1:]:
         cells = dict(zip(header, row))
         shares = {h.removeprefix("probability_"): float(cells[h]) for h in label_columns}
@@ -148,7 +150,8 @@ def test_answer_columns_never_overwrite_the_tables_own(tmp_path):
 def test_a_missing_column_lists_the_columns(people, args, message):
     result = run("predict", "--csv", people, *args)
     assert result.exit_code == 2 and message in result.stderr
-    assert "its columns: 'id', 'surname', 'note'" in result.stderr or "has columns 'id', 'surname', 'note'" in result.stderr
+    assert "its columns: 'id', 'surname', 'note'" in result.stderr \
+        or "has columns 'id', 'surname', 'note'" in result.stderr
     assert result.stdout == ""
 
 

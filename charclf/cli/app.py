@@ -13,6 +13,7 @@ import click
 
 from charclf.cli.params import FiniteFloatRange
 from charclf.errors import CharclfError
+
 DEVICE_HELP = "auto (CUDA when available), cpu, or cuda[:N]."
 
 

@@ -8,10 +8,22 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, backend_option, check_out, checkpoint_option, data_option, load_model, main,
-                             min_confidence_option, precision_option, prior_option, reports_errors, save_plot,
-                             show_option, threads_option)
-
+from charclf.cli.app import (
+    DEVICE_HELP,
+    backend_option,
+    check_out,
+    checkpoint_option,
+    data_option,
+    load_model,
+    main,
+    min_confidence_option,
+    precision_option,
+    prior_option,
+    reports_errors,
+    save_plot,
+    show_option,
+    threads_option,
+)
 
 SPLIT_CHOICE = click.Choice(["test", "val", "train"])
 MODEL_DATA_DEFAULT = "$CHARCLF_DATA, else the folder the model was trained on, else ./data/names"
@@ -185,7 +197,8 @@ def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device,
     click.echo(f"\n{'confidence':<12} {'names':>6} {'mean conf':>9} {'accuracy':>8}   (calibrated)")
     for b in cal["after"]["bins"]:
         if b["count"]:
-            click.echo(f"{b['low']:.2f}-{b['high']:.2f}    {b['count']:>6} {b['confidence']:>9.3f} {b['accuracy']:>8.3f}")
+            click.echo(f"{b['low']:.2f}-{b['high']:.2f}    {b['count']:>6} {b['confidence']:>9.3f} "
+                       f"{b['accuracy']:>8.3f}")
 
 
 @main.command()

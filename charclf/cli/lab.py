@@ -66,7 +66,8 @@ def _models(ctx, param, value: str | None) -> tuple[str, ...] | None:
               help="The weights and the training sequences (the test sequences: seed + 1).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="torch threads. The networks are small: more threads than one mostly wait for each other.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with the gradients) instead of the table.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (with the gradients) instead of the table.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="PNG",
               help="Also draw accuracy by distance and the gradient at each time step (log scale) into PNG.")
 @show_option

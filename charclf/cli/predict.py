@@ -11,11 +11,21 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, backend_option, check_out, checkpoint_option, load_model, main,
-                             min_confidence_option, precision_option, prior_option, reports_errors, threads_option)
+from charclf.cli.app import (
+    DEVICE_HELP,
+    backend_option,
+    check_out,
+    checkpoint_option,
+    load_model,
+    main,
+    min_confidence_option,
+    precision_option,
+    prior_option,
+    reports_errors,
+    threads_option,
+)
 from charclf.cli.console import NORMAL, VERBOSE, VERBOSITY, say, show_progress, verbosity_options
 from charclf.cli.params import FiniteFloatRange
-
 
 LINES_READ = "charclf.lines_read"  # click context meta: lines _read_lines has read (predict --file)
 

@@ -9,9 +9,21 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, backend_option, check_out, checkpoint_option, load_model, main,
-                             precision_option, prior_option, reports_errors, save_plot, show_option, thread_count,
-                             threads_option, use_threads)
+from charclf.cli.app import (
+    DEVICE_HELP,
+    backend_option,
+    check_out,
+    checkpoint_option,
+    load_model,
+    main,
+    precision_option,
+    prior_option,
+    reports_errors,
+    save_plot,
+    show_option,
+    threads_option,
+    use_threads,
+)
 
 
 @main.command()
@@ -24,7 +36,8 @@ from charclf.cli.app import (DEVICE_HELP, backend_option, check_out, checkpoint_
 @click.option("--gates", is_flag=True,
               help="Show what happens inside the network instead: after each letter, its gates (LSTM: input, "
                    "forget, output; GRU: update, reset) and its states' sizes, averaged over the units, and the "
-                   "units that move most; --plot draws them as a heat map. Needs the .pt model and torch; runs on the CPU.")
+                   "units that move most; --plot draws them as a heat map. Needs the .pt model and torch; runs on the "
+                   "CPU.")
 @click.option("--layer", type=click.IntRange(min=1), metavar="N",
               help="With --gates: the layer shown (1 is the first). Default: the last.")
 @prior_option

@@ -7,13 +7,23 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import (DEVICE_HELP, data_option, main, reports_errors, threads_option,
-                             use_threads)
+from charclf.cli.app import DEVICE_HELP, data_option, main, reports_errors, threads_option, use_threads
 from charclf.cli.console import VERBOSE, run_log, say, show_progress, verbosity_options
 from charclf.cli.params import FiniteFloatRange
-from charclf.config import (ARCHS, CLASS_WEIGHTINGS, MAX_SEED, MODEL_LIMITS, MODELS, NGRAM, POOLINGS, PRESETS,
-                            ModelConfig, TrainConfig, default_of, defaults_for)
-
+from charclf.config import (
+    ARCHS,
+    CLASS_WEIGHTINGS,
+    MAX_SEED,
+    MODEL_LIMITS,
+    MODELS,
+    NGRAM,
+    POOLINGS,
+    PRESETS,
+    ModelConfig,
+    TrainConfig,
+    default_of,
+    defaults_for,
+)
 
 TRAIN_DATA_DEFAULT = "$CHARCLF_DATA, else ./data/names"
 
@@ -45,7 +55,8 @@ def per_arch(field: str) -> str:
                    "and as many times slower to train and to predict. " + per_arch("members"))
 @click.option("--dropout", type=FiniteFloatRange(0, 1, max_open=True), help=per_arch("dropout"))
 @click.option("--pooling", type=click.Choice(POOLINGS),
-              help="Name vector: the last states, the max over letters, or the mean and the max. " + per_arch("pooling"))
+              help="Name vector: the last states, the max over letters, or the mean and the max. "
+                   + per_arch("pooling"))
 @click.option("--lowercase/--case-sensitive", default=None,
               help="Read letters lower-cased (Jones and JONES alike). " + per_arch("lowercase"))
 @click.option("--epochs", type=click.IntRange(min=1), help=per_arch("epochs"))
@@ -279,7 +290,8 @@ def _check_resume_options(ctx: click.Context, saved: dict) -> None:
         if given and name in saved and value != saved[name]:
             option = "--" + name.replace("_", "-")
             raise click.UsageError(
-                f"--resume continues the saved run with its own settings: {option} {value} differs from its {saved[name]}"
+                f"--resume continues the saved run with its own settings: {option} {value} differs from its "
+                f"{saved[name]}"
             )
 
 

@@ -92,7 +92,8 @@ def outline(file: BinaryIO, path: Path) -> object:
             pickled = archive.read(entries[f"{prefix}/data.pkl"])
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError,
             RuntimeError) as e:
-        raise CheckpointError(f"{path} is a damaged or truncated checkpoint (its zip archive: {_one_line(e)})") from None
+        raise CheckpointError(f"{path} is a damaged or truncated checkpoint (its zip archive: {_one_line(e)})") \
+            from None
     except CheckpointError as e:
         raise CheckpointError(f"{path} {e}") from None
     storages: dict[str, StorageOutline] = {}

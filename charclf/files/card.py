@@ -5,7 +5,6 @@ a checkpoint from before cards existed still gets one: what it does not record i
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from charclf.config import SAVED_BEFORE
@@ -111,7 +110,8 @@ def format_card(card: dict, source: str) -> str:
     if refitted:
         alone = card["metrics"].get("first_run_test") or {}
         lines.append(f"  refit:       trained on train + validation ({refit['pairs']} pairs); the first run's test "
-                     f"accuracy {alone.get('accuracy', float('nan')):.4f}, macro-F1 {alone.get('macro_f1', float('nan')):.4f}")
+                     f"accuracy {alone.get('accuracy', float('nan')):.4f}, "
+                     f"macro-F1 {alone.get('macro_f1', float('nan')):.4f}")
     recipe = card["training"].get("recipe") or {}
     teachers = recipe.get("teachers")
     if isinstance(teachers, dict):
@@ -155,10 +155,6 @@ def _describe_model(model: dict) -> str:
 
 def _seconds(value) -> str:
     return f"{value:.0f} s" if isinstance(value, (int, float)) else f"{value} s"
-
-
-def card_json(card: dict) -> str:
-    return json.dumps(card, indent=2)
 
 
 def card_of_checkpoint(checkpoint) -> dict[str, Any]:

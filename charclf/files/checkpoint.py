@@ -55,7 +55,8 @@ def load_checkpoint(path: Path) -> Checkpoint:
         checked = _named(path, check_payload, outline(file, path))
         payload = torch_load(file, path)
     _named(path, check_weights, payload["model"])
-    return Checkpoint(**{f.name: getattr(checked, f.name) for f in fields(ModelDescription)}, state_dict=payload["model"])
+    return Checkpoint(**{f.name: getattr(checked, f.name) for f in fields(ModelDescription)},
+                      state_dict=payload["model"])
 
 
 def _named(path: Path, check, *args):

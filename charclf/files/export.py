@@ -45,7 +45,8 @@ class PaddedClassifier(nn.Module):
         # cells[layer * directions + d]: one layer, one direction, the trained weights.
         self.cells = nn.ModuleList()
         for layer in range(config.num_layers):
-            width = (config.embedding_dim or config.n_letters) if layer == 0 else config.hidden_size * len(self.directions)
+            width = (config.embedding_dim or config.n_letters) if layer == 0 \
+                else config.hidden_size * len(self.directions)
             for suffix in self.directions:
                 cell = BACKBONES[config.arch](width, config.hidden_size, batch_first=True)
                 cell.load_state_dict({f"{name}_l0": getattr(model.rnn, f"{name}_l{layer}{suffix}")

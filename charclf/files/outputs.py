@@ -56,7 +56,7 @@ def check_output(path: str | os.PathLike, kind: str, inputs: Iterable[str | os.P
     same = _same_as(path, inputs)
     if same is not None:
         raise OutputError(f"will not write {path}: it is this command's input {same}; choose another {option}")
-    if data is not None and _inside(path, Path(data)):
+    if data is not None and inside_dataset(path, Path(data)):
         raise OutputError(f"will not write {path}: it is inside the dataset {data}; choose another {option}")
     existing = existing_kind(path)
     if existing is not None and not _replaceable(existing, kind):
@@ -94,7 +94,7 @@ def existing_kind(path: Path) -> str | None:
         return "empty"
     for magic, words in _MAGIC:
         if head.startswith(magic):
-            return "a charclf checkpoint" if magic == b"PK\x03\x04" and _is_checkpoint(path) else words
+            return "a charclf checkpoint" if magic == b"PK\x03\x04" and is_checkpoint(path) else words
     text = _as_text(head)
     if text is None:
         return "binary"
@@ -125,7 +125,9 @@ def _names_file(path: Path, text: str) -> bool:
     return sum(1 for _ in zip(range(2), path.parent.glob("*.txt"))) >= 2
 
 
-def _is_checkpoint(path: Path) -> bool:
+def is_checkpoint(path: Path) -> bool:
+    """A file charclf wrote: a torch archive holding a payload with a format and a model config
+    (read as archive.outline does: no tensor is loaded, nothing is run)."""
     from charclf.errors import CheckpointError
     from charclf.files.archive import outline_file
 
@@ -154,7 +156,8 @@ def _same_as(path: Path, inputs: Iterable[str | os.PathLike | None]) -> str | No
     return None
 
 
-def _inside(path: Path, data: Path) -> bool:
+def inside_dataset(path: Path, data: Path) -> bool:
+    """Whether `path` is the dataset `data` or a file in its folder (through symlinks)."""
     try:
         data, path = data.resolve(), path.resolve()
     except OSError:

@@ -24,7 +24,8 @@ def replay(rnn: nn.Module, rows: torch.Tensor) -> list[list[dict[str, torch.Tens
     for layer in range(rnn.num_layers):
         directions = []
         for suffix, backward in (("", False), ("_reverse", True))[:2 if rnn.bidirectional else 1]:
-            weights = [getattr(rnn, f"{kind}_l{layer}{suffix}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            weights = [getattr(rnn, f"{kind}_l{layer}{suffix}")
+                       for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
             sequence = rows.flip(0) if backward else rows
             trace = run_cell(arch, sequence, *weights, relu=getattr(rnn, "nonlinearity", "tanh") == "relu")
             directions.append({k: v.flip(0) if backward else v for k, v in trace.items()})

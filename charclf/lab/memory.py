@@ -91,11 +91,3 @@ def _flushed_denormals():
         yield
     finally:
         torch.set_flush_denormal(False)
-
-
-def accuracy_table(result: dict) -> dict[int, dict[str, float]]:
-    """distance -> {arch: test accuracy}, from run_memory's rows."""
-    table: dict[int, dict[str, float]] = {}
-    for row in result["runs"]:
-        table.setdefault(row["distance"], {})[row["arch"]] = row["accuracy"]
-    return table

@@ -48,12 +48,14 @@ def format_gates(result: dict) -> str:
         lines += ["", block["direction"],
                   f"{'#':>3}  letter  " + "  ".join(f"{_title(key):>8}" for key in columns)]
         for row in block["rows"]:
-            lines.append(f"{row['position']:>3}  {row['letter']:<6}  " + "  ".join(f"{row[key]:>8.3f}" for key in columns))
+            lines.append(f"{row['position']:>3}  {row['letter']:<6}  "
+                         + "  ".join(f"{row[key]:>8.3f}" for key in columns))
         lines.append("units that move most (value after each letter):")
         for key, units in block["movers"].items():
             for unit in units:
                 lines.append(f"  {key + ' #' + str(unit['unit']):<13} " + " ".join(f"{v:5.2f}" for v in unit["values"]))
-    lines += ["", f"replayed from the weights; largest difference from torch's own output: {result['replay_error']:.1e}"]
+    lines += ["", "replayed from the weights; largest difference from torch's own output: "
+              f"{result['replay_error']:.1e}"]
     return "\n".join(lines)
 
 

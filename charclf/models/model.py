@@ -112,7 +112,8 @@ class NameClassifier(nn.Module):
             features.append(outputs.sum(dim=1) / lengths.to(outputs)[:, None])  # padding adds 0
         if pooling in ("max", "mean+max", "last+max"):
             if outputs.shape[1] > int(lengths.min()):  # some padding: it must never win the max
-                pad = torch.arange(outputs.shape[1], device=outputs.device)[None, :] >= lengths.to(outputs.device)[:, None]
+                steps = torch.arange(outputs.shape[1], device=outputs.device)
+                pad = steps[None, :] >= lengths.to(outputs.device)[:, None]
                 outputs = outputs.masked_fill(pad[:, :, None], float("-inf"))
             features.append(outputs.amax(dim=1))  # (B, D); max(dim=1) is 20x slower on the CPU
         return torch.cat(features, dim=1)
@@ -173,7 +174,8 @@ def pick_device(name: str = "auto") -> torch.device:
         raise DeviceError(f"unknown device {name!r}: use auto, cpu or cuda") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError("--device cuda asked for, but this machine has no usable CUDA GPU (use --device cpu or auto)")
+            raise DeviceError("--device cuda asked for, but this machine has no usable CUDA GPU (use --device cpu "
+                              "or auto)")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise DeviceError(f"no {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     elif device.type != "cpu":

@@ -32,7 +32,8 @@ from torch import nn
 from charclf.names.text import DEFAULT_ALPHABET
 
 
-def neighbours(letters: torch.Tensor, lengths: torch.Tensor, end: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def neighbours(letters: torch.Tensor, lengths: torch.Tensor,
+               end: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(B, T) letter positions and (B,) lengths -> the letter after each position (`end` after the
     last), the letter before it (`end` before the first), both (B, T), and the (B, T) mask of
     real letters."""
@@ -101,7 +102,8 @@ class SpellingDirection(nn.Module):
         the target under every label; with `normalise`, (B, T, C) each label's log-normaliser, else None)."""
         logits = self.letters(self.project(states))  # (B, T, C * O)
         rows = targets[:, :, None] + self.outputs * torch.arange(self.n_classes, device=targets.device)  # (B, T, C)
-        # float: under bfloat16 autocast (charclf.predict.precision) the products are bfloat16, the sums over letters not.
+        # float: under bfloat16 autocast (charclf.predict.precision) the products are bfloat16, the sums over
+        # letters not.
         picked = logits.gather(2, rows).float()
         if not normalise:
             return picked, None
@@ -133,7 +135,10 @@ class SpellingHeads(nn.Module):
             parts.append(self.backward_letters.scores(outputs[..., self.hidden:2 * self.hidden],
                                                       self.codes[preceding], normalise))
         mask = inside[:, :, None].to(parts[0][0].dtype)
-        mean = lambda tensors: sum(tensors) / len(tensors) * mask
+
+        def mean(tensors: list[torch.Tensor]) -> torch.Tensor:
+            return sum(tensors) / len(tensors) * mask
+
         if not normalise:
             return LetterScores(mean([logits for logits, _ in parts]), None, None, inside)
         return LetterScores(mean([logits for logits, _ in parts]), mean([norms for _, norms in parts]),

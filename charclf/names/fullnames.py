@@ -38,7 +38,8 @@ FAMILY_FIRST = frozenset(
     "lu ding shen ren yao jin".split()
 )
 KOREAN_TWO_SYLLABLE = frozenset("남궁 황보 제갈 선우 독고 사공 서문 동방 어금 망절".split())
-CHINESE_COMPOUND = frozenset("欧阳 歐陽 司马 司馬 诸葛 諸葛 上官 东方 東方 皇甫 尉迟 尉遲 公孙 公孫 令狐 慕容 夏侯 长孙 長孫".split())
+CHINESE_COMPOUND = frozenset("欧阳 歐陽 司马 司馬 诸葛 諸葛 上官 东方 東方 皇甫 尉迟 尉遲 公孙 公孫 令狐 慕容 夏侯 "
+                             "长孙 長孫".split())
 
 
 @dataclass(frozen=True, slots=True)

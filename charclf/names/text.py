@@ -57,7 +57,8 @@ def read_too_long(as_read: str) -> str | None:
     None. The one bound on letters read, for every way in: files, tables, the API, the server."""
     if len(as_read) <= MAX_READ_LETTERS:
         return None
-    return f"it reads as {len(as_read):,} letters after transliteration, more than the {MAX_READ_LETTERS:,} a name may have"
+    return (f"it reads as {len(as_read):,} letters after transliteration, more than the {MAX_READ_LETTERS:,} a "
+            "name may have")
 
 
 def latin_reading(name: str, alphabet: str = DEFAULT_ALPHABET) -> tuple[str, list[str]]:

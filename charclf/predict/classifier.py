@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Protocol
@@ -23,11 +22,11 @@ from charclf.names.reader import Reading
 from charclf.predict import conformal, priors
 from charclf.predict.calibration import coverage_curve, scores, selective, softmax
 from charclf.predict.evidence import ScriptEvidence
-from charclf.predict.scoring import score
-from charclf.report.metrics import majority_baseline, report
 
 # Prediction, UNKNOWN, UNREADABLE and EMPTY are imported from here too.
 from charclf.predict.prediction import EMPTY, UNKNOWN, UNREADABLE, Prediction, predict_names  # noqa: F401
+from charclf.predict.scoring import score
+from charclf.report.metrics import majority_baseline, report
 
 
 class Backend(Protocol):
@@ -103,7 +102,8 @@ class Classifier:
         """Already-folded, non-empty names -> (N, n_classes) float32 raw logits."""
         logits = self.backend.logits(folded)
         if not np.isfinite(logits).all():  # finite but enormous weights can still overflow
-            raise CheckpointError(f"{self.path or 'the model'}: its outputs are not finite numbers; its weights are broken")
+            raise CheckpointError(f"{self.path or 'the model'}: its outputs are not finite numbers; its weights "
+                                  "are broken")
         return logits
 
     def probabilities(self, folded: list[str], prior: str | dict | None = None) -> np.ndarray:

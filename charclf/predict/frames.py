@@ -12,8 +12,15 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from charclf.errors import DataError
-from charclf.predict.tables import (CHUNK_ROWS, Layout, Summary, TableUsageError, answer_columns, classify_rows,
-                                    find_columns)
+from charclf.predict.tables import (
+    CHUNK_ROWS,
+    Layout,
+    Summary,
+    TableUsageError,
+    answer_columns,
+    classify_rows,
+    find_columns,
+)
 
 # An answer field's type -> its pandas dtype: every cell may be empty (NaN, <NA> or None).
 DTYPES = {float: "float64", bool: "boolean", str: object}
@@ -66,8 +73,9 @@ def name_cells(values, column: str = "name") -> list[str]:
 def classify_frame(frame, clf, column: str | Sequence[str] = "name", k: int = 3, min_confidence: float | None = None,
                    all_probs: bool = False, chunk_rows: int = CHUNK_ROWS, **options):
     """`frame` (a pandas DataFrame) with the answer columns of `predict --csv` added after its own,
-    a chunk of `chunk_rows` rows classified at a time by the loaded `clf` (charclf.load's Classifier). Probabilities are float64 (NaN when empty), abstained is pandas' nullable
-    boolean, the text columns hold str or None. `options`: more keyword arguments for clf.predict
+    a chunk of `chunk_rows` rows classified at a time by the loaded `clf` (charclf.load's Classifier).
+    Probabilities are float64 (NaN when empty), abstained is pandas' nullable boolean, the text
+    columns hold str or None. `options`: more keyword arguments for clf.predict
     (coverage, prior, full_names). The input is not changed; its index is kept."""
     import numpy as np
     import pandas as pd

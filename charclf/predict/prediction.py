@@ -93,8 +93,8 @@ def _json_label(label: str, probability: float) -> str:
 _json_str = json.JSONEncoder().encode  # str -> its JSON literal, ASCII-escaped as json.dumps does
 
 
-# the readable names (their as_read is what the model reads), k -> (N * k label indices, N * k probabilities, each name's k best first;
-# each name's label set as label indices, or None when no coverage was asked for)
+# the readable names (their as_read is what the model reads), k -> (N * k label indices, N * k probabilities,
+# each name's k best first; each name's label set as label indices, or None when no coverage was asked for)
 TopK = Callable[[list["Prediction"], int], "tuple[list[int], list[float], list[list[int]] | None]"]
 
 

@@ -20,7 +20,6 @@ import numpy as np
 
 from charclf.errors import DataError
 
-NAMED = ("uniform", "train")
 MAX_PRIOR_BYTES = 1 << 20  # a table of label: weight (18 labels: a few hundred bytes)
 
 
@@ -69,7 +68,8 @@ def _read_json(spec: str):
     except FileNotFoundError:
         raise DataError(f"--prior {spec}: no such file (give uniform, train, or a JSON file)") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:  # JSONDecodeError is a ValueError
-        raise DataError(f"--prior {spec}: not a readable JSON file ({(str(e).splitlines() or [''])[0][:200]})") from None
+        first = (str(e).splitlines() or [""])[0][:200]
+        raise DataError(f"--prior {spec}: not a readable JSON file ({first})") from None
 
 
 def training_prior(train_counts: list[int] | None, spec: str) -> np.ndarray:

@@ -63,7 +63,8 @@ def gates_figure(result: dict) -> Figure:
                                cmap="viridis" if scale[0] == 0 else "RdBu_r")
         heat_ax.set_yticks(range(len(labels)), labels, fontsize=8)
         heat_ax.set_xticks(range(len(letters)), letters)
-        heat_ax.set_title(f"{result['name']}: {result['arch']} layer {result['layer']}, {block['direction']}", fontsize=10)
+        heat_ax.set_title(f"{result['name']}: {result['arch']} layer {result['layer']}, {block['direction']}",
+                          fontsize=10)
         fig.colorbar(image, ax=heat_ax, fraction=0.03, pad=0.01)
         fig.colorbar(image, ax=size_ax, fraction=0.03, pad=0.01).ax.set_visible(False)  # the same width: letters align
         for key in (key for key in block["rows"][0] if key.endswith("_size")):

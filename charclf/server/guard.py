@@ -149,7 +149,8 @@ async def call(endpoint, scope, receive, send) -> None:
     try:
         response = await endpoint(Request(scope, receive))
     except ApiError as e:
-        return await error(send, e.status, str(e), tuple((k.encode(), v.encode()) for k, v in (e.headers or {}).items()))
+        headers = tuple((k.encode(), v.encode()) for k, v in (e.headers or {}).items())
+        return await error(send, e.status, str(e), headers)
     await response(scope, receive, send)
 
 

@@ -57,7 +57,8 @@ def read_api_keys(key_file: str | None, environ=os.environ) -> list[str]:
         try:
             text = Path(key_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise CharclfError(f"cannot read the API key file {key_file}: {getattr(e, 'strerror', None) or e}") from None
+            raise CharclfError(f"cannot read the API key file {key_file}: "
+                               f"{getattr(e, 'strerror', None) or e}") from None
         lines = [line.strip() for line in text.splitlines()]
         keys += [line for line in lines if line and not line.startswith("#")]
         if not keys:

@@ -56,7 +56,8 @@ def compare_models(results: dict, data_dir: Path, out_dir: Path, device: str = "
     counts = rows[0]["test_accuracy_by_length"]
     lines.append("")
     lines.append("test accuracy by name length (letters):")
-    lines.append(f"{'model':<6} " + " ".join(f"{g + ' (' + str(counts[g]['n']) + ')':>11}" for g, _, _ in LENGTH_GROUPS))
+    lines.append(f"{'model':<6} "
+                 + " ".join(f"{g + ' (' + str(counts[g]['n']) + ')':>11}" for g, _, _ in LENGTH_GROUPS))
     for row in rows:
         cells = [row["test_accuracy_by_length"][g]["accuracy"] for g, _, _ in LENGTH_GROUPS]
         lines.append(f"{row['arch']:<6} " + " ".join(f"{'-' if c is None else format(c, '.4f'):>11}" for c in cells))

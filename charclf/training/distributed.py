@@ -85,14 +85,6 @@ class Distributed:
             dist.all_gather_object(values, value)
         return values
 
-    def broadcast_(self, tensors: list[torch.Tensor], what: str) -> None:
-        """Overwrite `tensors`, in place on every rank, with rank 0's."""
-        if not self.enabled:
-            return
-        with collective(what):
-            for tensor in tensors:
-                dist.broadcast(tensor, src=0)
-
     def collectives(self, what: str):
         """Around code that runs collectives of its own (DDP's backward): failures become one line."""
         return collective(what) if self.enabled else nullcontext()

@@ -11,7 +11,7 @@ from typing import Iterator, Sequence
 
 from charclf.errors import CheckpointError
 from charclf.files.atomic import check_replaceable, ensure_writable
-from charclf.files.outputs import check_output
+from charclf.files.outputs import check_output, inside_dataset, is_checkpoint
 
 SIDE_KINDS = {".json": "text", ".png": "picture", ".onnx": "onnx"}  # by suffix (charclf.files.outputs.KINDS)
 
@@ -31,31 +31,17 @@ def prepare_output(out: Path, data: Path | None, force: bool = False, side_files
         kind = SIDE_KINDS.get(Path(path).suffix.lower())
         if kind is not None:
             check_output(path, kind, [out, data], data)
-    if not force and os.path.lexists(out) and not _is_checkpoint(out):
+    if not force and os.path.lexists(out) and not is_checkpoint(out):
         raise CheckpointError(f"{out} exists and is not a charclf checkpoint: pass --force to replace it, "
                               "or choose another --out")
     ensure_writable(out)
 
 
 def _refuse_inside_dataset(out: Path, data: Path, side_files: Sequence[Path]) -> None:
-    data = data.resolve()
     for path in (out, *side_files):
-        path = path.resolve()
-        if path == data or (data.is_dir() and data in path.parents):
-            raise CheckpointError(f"will not write {path}: it is inside the dataset {data}; choose an --out "
-                                  "outside it")
-
-
-def _is_checkpoint(path: Path) -> bool:
-    """A file charclf wrote: a torch archive holding a payload with a format and a model config
-    (read as archive.outline does: no tensor is loaded, nothing is run)."""
-    from charclf.files.archive import outline_file
-
-    try:
-        payload = outline_file(path)
-    except CheckpointError:
-        return False
-    return isinstance(payload, dict) and "format" in payload and "model_config" in payload
+        if inside_dataset(Path(path), data):
+            raise CheckpointError(f"will not write {Path(path).resolve()}: it is inside the dataset {data.resolve()}; "
+                                  "choose an --out outside it")
 
 
 @contextlib.contextmanager

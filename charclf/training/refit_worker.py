@@ -18,7 +18,8 @@ import torch
 
 from charclf.training import distributed
 from charclf.training.distill import Teachers
-from charclf.training.train import Run
+from charclf.training.run import Run
+
 
 def train_again(job: dict[str, Any]) -> dict[str, Any]:
     """In the refit's process: train the job's network on train + validation -> its weights at

@@ -21,6 +21,7 @@ THREADS = (1, 2)
 
 def run(args) -> None:
     import torch
+
     from charclf.files.locations import shipped_checkpoint
     from charclf.names.text import fold
     from charclf.predict.inference import batched_logits, network_batch

@@ -86,7 +86,8 @@ def run(args) -> None:
         rows.append([name, f"{seconds:.1f}", f"{args.rows / seconds:,.0f}", f"{seconds / args.rows * 1e6 / 60:.1f}"])
         print(f"{name}: {seconds:.1f} s", file=sys.stderr)
     report = "\n".join([
-        f"Run {started} with `{shown_command('engines', args, 'rows', 'workers', *(['only'] if args.only else []))}`: {args.rows:,} rows "
+        f"Run {started} with `{shown_command('engines', args, 'rows', 'workers', *(['only'] if args.only else []))}`: "
+        f"{args.rows:,} rows "
         f"({csv_path.stat().st_size / 1e6:.0f} MB of CSV), {os.cpu_count()} cores, load average {load} at the start "
         f"and {load_average()} at the end; one ONNX Runtime thread per process.", "",
         *md_table(["system", "wall s", "rows/s", "minutes per million rows"], rows)])

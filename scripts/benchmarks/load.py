@@ -66,7 +66,7 @@ def names_to_send(count: int) -> list[str]:
 
 
 def lua_script(kind: str, names: list[str], path: Path) -> Path:
-    quote = lambda text: json.dumps(text)  # a JSON string is a valid Lua string here (ASCII, \\uXXXX escaped)
+    quote = json.dumps  # a JSON string is a valid Lua string here (ASCII, \\uXXXX escaped)
     bodies = [json.dumps(names[i : i + 100]) for i in range(0, min(len(names), 5000) - 99, 100)] or [json.dumps(names)]
     path.write_text(LUA % {"names": ", ".join(quote(urllib.parse.quote(n)) for n in names[:5000]),
                            "bodies": ", ".join(quote(b) for b in bodies), "kind": kind})
@@ -117,7 +117,8 @@ def drive(url: str, script: Path, connections: int, pid: int, seconds: float) ->
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "10s", "-s", str(script), url],
+    done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "10s", "-s",
+                           str(script), url],
                           capture_output=True, text=True)
     stop.set()
     sampler.join()

@@ -28,9 +28,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import (BUSY_NOTE, charclf_script, data_dir, dataset_lines, distinct_names,
-                               in_fresh_processes, load_average, md_table, predict_file_rates, rate_text,
-                               replace_between, shown_command, thread_env, utc_now)
+from benchmarks.common import (
+    BUSY_NOTE,
+    charclf_script,
+    data_dir,
+    dataset_lines,
+    distinct_names,
+    in_fresh_processes,
+    load_average,
+    md_table,
+    predict_file_rates,
+    rate_text,
+    replace_between,
+    shown_command,
+    thread_env,
+    utc_now,
+)
 
 BACKENDS = {"onnx": "ONNX Runtime (.onnx, the default)", "torch": "torch (.pt, `--backend torch`)"}
 THREADS = (1, 2)
@@ -76,7 +89,8 @@ def wall_times(runs: int) -> dict[str, list[float]]:
 def install_sizes() -> dict[str, int]:
     """MB on disk: a fresh virtual environment holding the built wheel (core install), and this one."""
     def megabytes(path: Path) -> int:
-        return int(subprocess.run(["du", "-sm", str(path)], capture_output=True, text=True, check=True).stdout.split()[0])
+        done = subprocess.run(["du", "-sm", str(path)], capture_output=True, text=True, check=True)
+        return int(done.stdout.split()[0])
 
     root = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory() as work:
@@ -87,7 +101,8 @@ def install_sizes() -> dict[str, int]:
         wheel = next(Path(work).glob("charclf-*.whl"))
         subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)], check=True,
                        capture_output=True)
-        return {"light (pip install charclf)": megabytes(venv), f"this environment ({sys.prefix})": megabytes(Path(sys.prefix))}
+        return {"light (pip install charclf)": megabytes(venv),
+                f"this environment ({sys.prefix})": megabytes(Path(sys.prefix))}
 
 
 def report(args, agree: dict, rates: dict, times: dict, sizes: dict) -> list[str]:

@@ -21,8 +21,19 @@ import platform
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import (BUSY_NOTE, data_dir, dataset_lines, distinct_names, load_average, md_table,
-                               predict_file_rates, rate_text, replace_between, shown_command, utc_now)
+from benchmarks.common import (
+    BUSY_NOTE,
+    data_dir,
+    dataset_lines,
+    distinct_names,
+    load_average,
+    md_table,
+    predict_file_rates,
+    rate_text,
+    replace_between,
+    shown_command,
+    utc_now,
+)
 
 PRECISIONS = ("float32", "bfloat16")  # charclf's default, and the one measured against it
 # The markers of its section in docs/benchmarks.md (named after the script this mode once was).
@@ -40,6 +51,7 @@ def agreement(classifiers: dict, names: list[str]) -> dict:
 
 def report(args, scores: dict, on_names: dict, rates: dict) -> list[str]:
     import torch
+
     from charclf.predict.precision import native_bfloat16
 
     rows = [[f"test accuracy / macro-F1 (split seed {scores['seed']}, {scores['float32']['n']:,} names)",
@@ -64,6 +76,7 @@ def report(args, scores: dict, on_names: dict, rates: dict) -> list[str]:
 
 def run(args) -> None:
     import torch
+
     from charclf.config import TrainConfig
     from charclf.files.locations import shipped_checkpoint
     from charclf.names.reader import read

@@ -84,6 +84,7 @@ def default_model():
 def worker(args) -> None:
     """One torchrun rank: scan, then --max-steps training steps; writes its numbers as JSON."""
     import torch
+
     from charclf.config import ModelConfig
     from charclf.data.batches import StreamSource
     from charclf.data.stream import scan

@@ -17,8 +17,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import (charclf_script, in_fresh_processes, load_average, md_table, shown_command,
-                               thread_env, utc_now)
+from benchmarks.common import (
+    charclf_script,
+    in_fresh_processes,
+    load_average,
+    md_table,
+    shown_command,
+    thread_env,
+    utc_now,
+)
 
 TORCH = 'python -c "import torch"'  # the yardstick
 

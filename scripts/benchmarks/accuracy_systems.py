@@ -1,0 +1,269 @@
+"""The systems of the accuracy mode (scripts/benchmarks/accuracy.py): their names and settings, and
+what each runs in its own process (`accuracy --child SYSTEM`): charclf's models, the PyTorch
+tutorial's char-RNN and the scikit-learn logistic regression."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import charclf
+from charclf.config import NGRAM
+from charclf.threads import usable_cores
+
+from benchmarks.common import peak_rss_mb, predict_file_rates
+
+# charclf.train(arch=...) with defaults_for(arch, **options): system -> (arch, options)
+CHARCLF_MODELS = {"gru": ("gru", {}), "gru-3": ("gru", {"members": 3}), "best": ("gru", {}), "lstm": ("lstm", {}),
+                  "rnn": ("rnn", {}), "ngram": (NGRAM, {})}
+CHARCLF_SYSTEMS = tuple(CHARCLF_MODELS)
+SYSTEMS = (*CHARCLF_SYSTEMS, "logreg", "logreg-trainval", "tutorial", "majority")
+LABELS = {  # each system's row in the report
+    "gru": "**charclf default: bidirectional GRU with spelling heads**",
+    "gru-3": "charclf --members 3 (three default GRUs, probabilities averaged)",
+    "best": "charclf --preset best (one default GRU that learnt from five)",
+    "lstm": "charclf lstm", "rnn": "charclf rnn (plain tanh RNN)",
+    "ngram": "charclf --model ngram (its n-gram baseline, no network)",
+    "logreg": "TF-IDF char 1-5-grams (char_wb) + LogisticRegression(C=30), scikit-learn",
+    "logreg-trainval": "same, fitted on train+validation",
+    "tutorial": "PyTorch tutorial char-RNN (one name per step, SGD, class-uniform sampling)",
+    "majority": "always the majority label"}
+# The peers' own settings (not charclf's): the tutorial's reference method, and the classical peer.
+TUTORIAL_STEPS, QUICK_TUTORIAL_STEPS, TUTORIAL_LR, TUTORIAL_HIDDEN = 100_000, 2_000, 0.005, 128
+LOGREG_C, LOGREG_MAX_ITER, QUICK_LOGREG_MAX_ITER = 30.0, 1000, 100
+# Inference timing: distinct_names of the dataset's raw lines (the same list for all systems), after a warm-up.
+INFER_NAMES, QUICK_INFER_NAMES, WARMUP_NAMES = 100_000, 10_000, 2048
+
+
+def log(message: str, system: str = "") -> None:
+    print(f"[bench{':' + system if system else ''}] {message}", file=sys.stderr, flush=True)
+
+
+def read_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def names_per_second(predict, names: list[str]) -> float:
+    """The rate of `predict` (a function of a list of raw names) after a warm-up."""
+    predict(names[:WARMUP_NAMES])
+    started = time.perf_counter()
+    predict(names)
+    return len(names) / (time.perf_counter() - started)
+
+
+def scored(test: list, predicted: list[int], labels: list[str]) -> dict:
+    from charclf.report.metrics import report
+
+    scores = report([label for _, label in test], predicted, labels)
+    return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "n_test": scores["n"]}
+
+
+# ----------------------------------------------------------------------------- children
+# Each runs in a fresh process, reads the split the parent wrote (charclf's own load_dataset +
+# split_dataset), and prints one JSON object on stdout.
+
+
+def test_scores(clf, split: dict) -> dict:
+    """The classifier's test scores by charclf's one scorer (training, `charclf evaluate` and the API use it)."""
+    from charclf.predict.scoring import score
+
+    names, targets = [name for name, _ in split["test"]], [label for _, label in split["test"]]
+    done = score(clf.logits(names), targets, split["labels"])
+    return {"accuracy": done["accuracy"], "macro_f1": done["macro_f1"], "n_test": done["n"]}
+
+
+def predict_file_keys(checkpoint: Path, names: list[str], workdir: Path, threads: int, precisions: tuple) -> dict:
+    """cli_names_per_second[_cores][_bfloat16]: `predict --file` rates with `threads` threads and with one
+    per usable core (charclf's own choice for a file on a quiet machine), in each precision."""
+    rates = {}
+    for key, count in (("cli_names_per_second", threads), ("cli_names_per_second_cores", usable_cores())):
+        by_precision = predict_file_rates(names, workdir, count, precisions, runs=2, checkpoint=checkpoint)
+        rates.update({key + ("" if p == "float32" else f"_{p}"): rate for p, rate in by_precision.items()})
+    return rates
+
+
+def resolved_configs(checkpoint: Path) -> dict:
+    """The model and training configs the checkpoint records (the training one without run info)."""
+    from charclf.config import TrainConfig
+    from charclf.files.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(checkpoint)
+    return {"model": dataclasses.asdict(ck.model_config),
+            "train": {f.name: ck.train_config.get(f.name) for f in dataclasses.fields(TrainConfig)}}
+
+
+def child_charclf(args, split: dict, names: list[str]) -> dict:
+    from charclf.config import defaults_for
+    from charclf.predict.loading import load as load_model
+    from charclf.training.comparison import accuracy_by_length
+
+    arch, options = CHARCLF_MODELS[args.child]
+    model_options, config = defaults_for(arch, seed=args.seed, epochs=1 if args.quick else None, **options)
+    out = args.workdir / f"{args.child}-seed{args.seed}.pt"
+    started = time.perf_counter()
+    if args.child == "best":  # the recipe's settings are its own (--quick does not shorten it)
+        from charclf.training.recipes import train_best
+
+        result = train_best(args.data, out, arch, seed=args.seed, progress=False,
+                            log=lambda line: log(line, args.child))
+    else:
+        result = charclf.train(args.data, out, arch=arch, model_options=model_options, config=config,
+                               progress=False, log=lambda line: log(line, args.child))
+    # With its children: training's refit runs in a process beside it (charclf.training.refit).
+    train_seconds, peak = time.perf_counter() - started, peak_rss_mb(children=True)
+    if args.keep_models:
+        keep(out, args.keep_models)
+    clf = load_model(out, device="cpu")  # scored by charclf's one scorer, on the parent's split
+    if clf.labels != split["labels"]:
+        raise SystemExit(f"Error: the model's labels {clf.labels} are not the split's {split['labels']}")
+    scores, metrics = test_scores(clf, split), result.metrics
+    if abs(scores["accuracy"] - metrics["test"]["accuracy"]) > 1e-9:
+        log(f"note: test accuracy on CPU {scores['accuracy']:.4f} differs from training's own "
+            f"{metrics['test']['accuracy']:.4f}", args.child)
+    recurrent = arch != NGRAM  # the n-gram baseline always predicts in float32
+    in_bfloat16 = test_scores(load_model(out, device="cpu", precision="bfloat16"), split) if recurrent else {}
+    return {
+        **scores, "train_seconds": train_seconds, "peak_train_mb": peak,
+        "names_per_second": names_per_second(clf.predict, names), "inference_names": len(names),
+        **predict_file_keys(out, names, args.workdir, args.threads, ("float32", "bfloat16")[: 1 + recurrent]),
+        **{f"{key}_bfloat16": in_bfloat16[key] for key in ("accuracy", "macro_f1") if in_bfloat16},
+        "by_length": accuracy_by_length(out, args.data, device="cpu"),
+        "label_sets": metrics.get("label_sets"),  # conformal sets' test coverage (charclf.predict.conformal)
+        "resolved": resolved_configs(out),
+        "details": {"best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run"),
+                    "parameters": metrics.get("parameters"), "lbfgs_iterations": metrics.get("lbfgs_iterations"),
+                    "epoch_seconds": metrics.get("train_seconds"), "device": clf.checkpoint.train_config.get("device")},
+    }
+
+
+def keep(checkpoint: Path, folder: Path) -> None:
+    """--keep-models: a copy of the checkpoint and of its .onnx export in `folder`."""
+    import shutil
+
+    from charclf.files.export import onnx_beside
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in (checkpoint, onnx_beside(checkpoint)):
+        if path.is_file():
+            shutil.copy2(path, folder / path.name)
+
+
+def tutorial_rnn(n_letters: int, hidden_size: int, n_classes: int):
+    """The tutorial's RNN cell: hidden = tanh(i2h(cat(letter, hidden))), output = LogSoftmax(h2o(hidden))."""
+    import torch
+    from torch import nn
+
+    class TutorialRNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden_size = hidden_size
+            self.i2h = nn.Linear(n_letters + hidden_size, hidden_size)
+            self.h2o = nn.Linear(hidden_size, n_classes)
+            self.softmax = nn.LogSoftmax(dim=1)
+
+        def forward(self, line: torch.Tensor) -> torch.Tensor:
+            """(len, n_letters) one-hot letters, fed one at a time -> (1, n_classes) log-probabilities."""
+            hidden = torch.zeros(1, self.hidden_size)
+            for t in range(line.size(0)):
+                hidden = torch.tanh(self.i2h(torch.cat((line[t : t + 1], hidden), 1)))
+            return self.softmax(self.h2o(hidden))
+
+    return TutorialRNN()
+
+
+def train_tutorial(model, split: dict, steps: int, seed: int) -> float:
+    """The tutorial's training: each step a uniformly random label, then one of its training names,
+    NLLLoss and plain SGD. Returns the mean loss over the last tenth of the steps."""
+    import torch
+
+    from charclf.data.tensors import encode
+    from charclf.names.text import DEFAULT_ALPHABET
+
+    n_labels, rng = len(split["labels"]), random.Random(seed)
+    criterion, optimizer = torch.nn.NLLLoss(), torch.optim.SGD(model.parameters(), lr=TUTORIAL_LR)
+    by_label: list[list[torch.Tensor]] = [[] for _ in range(n_labels)]
+    for name, label in split["train"]:
+        by_label[label].append(encode(name, DEFAULT_ALPHABET))
+    targets = [torch.tensor([label]) for label in range(n_labels)]
+    model.train()
+    started, running, recent = time.perf_counter(), 0.0, 0
+    for step in range(1, steps + 1):
+        label = rng.randrange(n_labels)
+        loss = criterion(model(rng.choice(by_label[label])), targets[label])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        running, recent = running + loss.item(), recent + 1
+        if step % max(1, steps // 10) == 0 or step == steps:
+            log(f"step {step:>7}/{steps}  mean loss {running / recent:.4f}  {time.perf_counter() - started:.1f} s",
+                "tutorial")
+            last_loss, running, recent = running / recent, 0.0, 0
+    return last_loss
+
+
+def child_tutorial(args, split: dict, names: list[str]) -> dict:
+    import torch
+
+    from charclf.data.tensors import encode
+    from charclf.names.text import DEFAULT_ALPHABET
+
+    steps = QUICK_TUTORIAL_STEPS if args.quick else TUTORIAL_STEPS
+    torch.manual_seed(args.seed)
+    model = tutorial_rnn(len(DEFAULT_ALPHABET), TUTORIAL_HIDDEN, len(split["labels"]))
+    started = time.perf_counter()
+    last_loss = train_tutorial(model, split, steps, args.seed)
+    train_seconds, peak = time.perf_counter() - started, peak_rss_mb(children=True)
+    model.eval()  # the tutorial's way of predicting: one name at a time, encoded on the fly
+    test = split["test"]
+    with torch.no_grad():
+        for name, _ in test[:50]:  # warm-up
+            model(encode(name, DEFAULT_ALPHABET)).argmax(1).item()
+        started = time.perf_counter()
+        predicted = [model(encode(name, DEFAULT_ALPHABET)).argmax(1).item() for name, _ in test]
+        elapsed = time.perf_counter() - started
+    return {
+        **scored(test, predicted, split["labels"]), "train_seconds": train_seconds,
+        "names_per_second": len(test) / elapsed, "inference_names": len(test),
+        "peak_train_mb": peak, "torch_threads": torch.get_num_threads(),
+        "details": {"steps": steps, "lr": TUTORIAL_LR, "hidden_size": TUTORIAL_HIDDEN, "final_mean_loss": last_loss,
+                    "parameters": sum(p.numel() for p in model.parameters())},
+    }
+
+
+def child_logreg(args, split: dict, names: list[str]) -> dict:
+    # No torch here: this process's memory is scikit-learn's alone.
+    import sklearn
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from threadpoolctl import threadpool_limits
+
+    from charclf.names.text import fold
+
+    fit_on = split["train"] + (split["val"] if args.child == "logreg-trainval" else [])
+    max_iter = QUICK_LOGREG_MAX_ITER if args.quick else LOGREG_MAX_ITER
+    with threadpool_limits(limits=args.threads):
+        started = time.perf_counter()
+        pipeline = make_pipeline(TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 5)),
+                                 LogisticRegression(C=LOGREG_C, max_iter=max_iter))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            pipeline.fit([name for name, _ in fit_on], [label for _, label in fit_on])
+        train_seconds, peak = time.perf_counter() - started, peak_rss_mb(children=True)
+        test = split["test"]
+        scores = scored(test, [int(p) for p in pipeline.predict([name for name, _ in test])], split["labels"])
+        # Same work as charclf's predict: fold the raw names, then probabilities for every label.
+        rate = names_per_second(lambda chunk: pipeline.predict_proba([fold(name) for name in chunk]), names)
+    n_iter = int(max(pipeline[-1].n_iter_))
+    return {
+        **scores, "train_seconds": train_seconds, "peak_train_mb": peak,
+        "names_per_second": rate, "inference_names": len(names),
+        "details": {"sklearn": sklearn.__version__, "features": len(pipeline[0].vocabulary_), "n_iter": n_iter,
+                    "max_iter": max_iter, "converged": n_iter < max_iter, "fitted_pairs": len(fit_on)},
+    }
