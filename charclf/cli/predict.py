@@ -73,7 +73,7 @@ def table_options(command):
 
 def _refuse_table_options(file, table: dict) -> None:
     """--file FILE.csv, or a --csv option without --csv: say what to use instead (exit 2)."""
-    from charclf.predict.tables import DELIMITERS
+    from charclf.data.delimited import DELIMITERS
 
     if file and Path(file).suffix.lower() in DELIMITERS:
         raise click.UsageError(f"{file} looks like a table: use --csv {file} --column NAME "
@@ -94,7 +94,8 @@ def _predict_table(table, *, names, file, as_json, k, min_confidence, checkpoint
     predict's other options, passed on to Classifier.predict as they are."""
     if names or file or as_json:
         raise click.UsageError("--csv reads its names from the table: give no names, --file or --json with it")
-    from charclf.predict.tables import check_delimiter, write_predictions
+    from charclf.data.delimited import check_delimiter
+    from charclf.predict.tables import write_predictions
 
     if delimiter is not None:
         delimiter = {"tab": "\t", "\\t": "\t"}.get(delimiter.lower(), delimiter)
