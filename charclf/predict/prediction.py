@@ -4,7 +4,6 @@ probabilities. No torch here: the torch and the ONNX Runtime classifiers share i
 from __future__ import annotations
 
 import json
-import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -111,7 +110,6 @@ def predict_names(names: Iterable[str], alphabet: str, labels: list[str], top_k:
     answered `unknown` with the reason (and, for the latter, its best guess). With
     `full_names`, the family name of each is found and read (charclf.names.fullnames).
     """
-    check_options(k, min_confidence)
     k = max(1, min(k, len(labels)))
     predictions, readable = read_names(names, alphabet, full_names, model)
     if readable:
@@ -126,15 +124,6 @@ def predict_names(names: Iterable[str], alphabet: str, labels: list[str], top_k:
                 p.abstained = True
                 p.reason = f"top probability {p.top[0][1]:.3f} is below the minimum confidence {min_confidence:g}"
     return predictions
-
-
-def check_options(k: int, min_confidence: float | None) -> None:
-    """k a whole number >= 1, min_confidence None or a number from 0 to 1 (not NaN): ValueError else."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"k must be a whole number >= 1, got {k!r}")
-    if min_confidence is not None and (isinstance(min_confidence, bool) or not isinstance(min_confidence, numbers.Real)
-                                       or not 0 <= min_confidence <= 1):  # NaN fails the comparison
-        raise ValueError(f"min_confidence must be None or a number from 0 to 1, got {min_confidence!r}")
 
 
 def read_names(names: Iterable[str], alphabet: str, full_names: bool = False,

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from charclf.data.delimited import Table, TableUsageError, open_table
 from charclf.errors import DataError
+from charclf.predict.options import PredictOptions
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet reads a cell starting so as a formula
 CHUNK_ROWS = 32768  # rows read, classified and written together (predict --batch-size)
@@ -135,14 +136,9 @@ class Layout:
     family_name: bool = False
 
     @classmethod
-    def of(cls, clf, k: int, min_confidence: float | None, all_probs: bool, options: dict | None) -> "Layout":
-        from charclf.predict.prediction import check_options
-
-        check_options(k, min_confidence)
-        options = options or {}
-        return cls(max(1, min(k, len(clf.labels))), min_confidence is not None,
-                   tuple(clf.labels) if all_probs else None, options.get("coverage") is not None,
-                   bool(options.get("full_names")))
+    def of(cls, clf, options: PredictOptions, all_probs: bool = False) -> "Layout":
+        return cls(max(1, min(options.k, len(clf.labels))), options.min_confidence is not None,
+                   tuple(clf.labels) if all_probs else None, options.coverage is not None, options.full_names)
 
     def fields(self) -> list[str]:
         fields = ["label", "probability"]
@@ -203,16 +199,15 @@ def answer_values(prediction, name: str, layout: Layout) -> list[Any]:
     return values + [prediction.model]
 
 
-def classify_rows(clf, rows: list[list[str]], positions: Sequence[int], layout: Layout,
-                  min_confidence: float | None, summary: Summary, options: dict | None = None) -> list[list[Any]]:
-    """Each row's answer cells (every classified column's, in order), typed as answer_values.
-    `options`: more keyword arguments for Classifier.predict."""
-    wanted = len(clf.labels) if layout.labels else layout.k  # every label's probability, ranked, when all are wanted
+def classify_rows(clf, rows: list[list[str]], positions: Sequence[int], layout: Layout, options: PredictOptions,
+                  summary: Summary) -> list[list[Any]]:
+    """Each row's answer cells (every classified column's, in order), typed as answer_values."""
+    # Every label's probability, ranked, when all are wanted.
+    asked = options.keywords() | {"k": len(clf.labels) if layout.labels else layout.k}
     answers = [[] for _ in rows]
     for position in positions:
         names = [row[position] for row in rows]
-        for answer, name, p in zip(answers, names, clf.predict(names, k=wanted, min_confidence=min_confidence,
-                                                               **(options or {}))):
+        for answer, name, p in zip(answers, names, clf.predict(names, **asked)):
             answer += answer_values(p, name, layout)
             summary.errors += not name.strip() or not p.top
             summary.abstained += bool(p.top) and p.abstained
@@ -253,13 +248,13 @@ def _writerows(plain, quoting, rows: Iterable[list[str]]) -> None:
     plain.writerows(batch)
 
 
-def predict_table(clf, table: HeadedTable, out: io.TextIOBase, columns: Sequence[str], k: int = 3,
-                  min_confidence: float | None = None, all_probs: bool = False, chunk_rows: int = CHUNK_ROWS,
-                  progress=None, options: dict | None = None, excel_safe: bool = False) -> Summary:
+def predict_table(clf, table: HeadedTable, out: io.TextIOBase, columns: Sequence[str], options: PredictOptions,
+                  all_probs: bool = False, chunk_rows: int = CHUNK_ROWS, progress=None,
+                  excel_safe: bool = False) -> Summary:
     """Classify `table`'s `columns` a chunk at a time and write every row with its answers to `out`.
-    `progress`: a tqdm-like bar updated with the bytes read (or None); `options`: more keyword
-    arguments for Classifier.predict; `excel_safe`: the table's own cells made safe too (safe_cell)."""
-    layout = Layout.of(clf, k, min_confidence, all_probs, options)
+    `progress`: a tqdm-like bar updated with the bytes read (or None); `excel_safe`: the table's
+    own cells made safe too (safe_cell)."""
+    layout = Layout.of(clf, options, all_probs)
     positions = find_columns(table.header, columns, table.name)
     names = [table.header[i] for i in positions]
     groups = answer_columns(table.header, names, layout)
@@ -272,22 +267,23 @@ def predict_table(clf, table: HeadedTable, out: io.TextIOBase, columns: Sequence
         chunk = [cells for _, cells in itertools.islice(table.rows, chunk_rows)]
         if not chunk:
             return summary
-        answers = classify_rows(clf, chunk, positions, layout, min_confidence, summary, options)
+        answers = classify_rows(clf, chunk, positions, layout, options, summary)
         _writerows(writer, quoting, (own(cells) + [cell(v) for v in answer] for cells, answer in zip(chunk, answers)))
         if progress is not None:
             progress.update(table.source.consumed[0] - reported)
             reported = table.source.consumed[0]
 
 
-def write_predictions(clf, source: str | Path, out: Path | None, columns: Sequence[str], k: int = 3,
-                      min_confidence: float | None = None, all_probs: bool = False, delimiter: str | None = None,
-                      encoding_errors: str = "strict", chunk_rows: int = CHUNK_ROWS, progress: bool = False,
-                      excel_safe: bool = False, inputs: Sequence[str | Path | None] = (), **options) -> Summary:
+def write_predictions(clf, source: str | Path, out: Path | None, columns: Sequence[str],
+                      options: PredictOptions = PredictOptions(), all_probs: bool = False,
+                      delimiter: str | None = None, encoding_errors: str = "strict", chunk_rows: int = CHUNK_ROWS,
+                      progress: bool = False, excel_safe: bool = False,
+                      inputs: Sequence[str | Path | None] = ()) -> Summary:
     """`charclf predict --csv`: classify the table at `source` ('-': stdin) into `out` (None: stdout).
     `out` is checked first (charclf.files.outputs: never `source`, the model file or other `inputs`,
     never a device or a file of another kind), written beside itself and renamed into place at
     the end, so a failed run leaves an existing file as it was. `progress`: a bar on stderr, in
-    bytes read; `excel_safe`: see predict_table; `options`: more keyword arguments for Classifier.predict."""
+    bytes read; `excel_safe`: see predict_table; `options`: Classifier.predict's."""
     from charclf.files.atomic import atomic_write, ensure_writable
     from charclf.files.outputs import check_output
 
@@ -305,8 +301,7 @@ def write_predictions(clf, source: str | Path, out: Path | None, columns: Sequen
     def write(binary) -> Summary:
         text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
         try:
-            return predict_table(clf, table, text, columns, k, min_confidence, all_probs, chunk_rows, bar, options,
-                                 excel_safe)
+            return predict_table(clf, table, text, columns, options, all_probs, chunk_rows, bar, excel_safe)
         finally:
             text.flush()
             text.detach()  # the caller owns the binary stream
