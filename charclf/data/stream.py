@@ -10,8 +10,8 @@
 
 The file is read by charclf.data.delimited (the same reader as `predict --csv`: delimiter, bounds,
 errors). A bad row (not two columns, an empty label, bytes that are not UTF-8, a line or cell
-beyond the reader's bounds) stops with a one-line DataError naming the file and line; a name with no letter left after folding is skipped and
-counted, as the folder reader drops it.
+beyond the reader's bounds) stops with a one-line DataError naming the file and line; a name
+with no letter left after folding is skipped and counted, as the folder reader drops it.
 """
 
 from __future__ import annotations
