@@ -31,6 +31,7 @@ def people(tmp_path_factory):
 def test_classify_frame_answers_as_predict_csv_with_every_option(people, onnx_model, tmp_path):
     import charclf
     from charclf.predict.frames import classify_frame
+    from charclf.predict.options import PredictOptions
 
     path, frame = people
     ok("predict", "--csv", path, "--column", "first", "--column", "surname", "--checkpoint", onnx_model,
@@ -40,7 +41,8 @@ def test_classify_frame_answers_as_predict_csv_with_every_option(people, onnx_mo
     columns, expected = written[0][3:], {row[0]: row[3:] for row in written[1:]}
     assert columns[:3] == ["first_label", "first_probability", "first_label_2"] and "surname_family_name" in columns
     clf = charclf.load(onnx_model)
-    out = classify_frame(frame, clf, ["first", "surname"], k=2, min_confidence=0.6, all_probs=True, full_names=True)
+    options = PredictOptions(k=2, min_confidence=0.6, full_names=True)
+    out = classify_frame(frame, clf, ["first", "surname"], options, all_probs=True)
     assert list(out.columns) == ["id", "first", "surname", *columns]
     assert list(out.index) == list(frame.index) and list(frame.columns) == ["id", "first", "surname"]
     assert engines.engine_answers(out.to_dict("records"), columns) == expected
@@ -54,11 +56,11 @@ def test_classify_frame_gives_the_same_answers_however_the_rows_are_split(people
 
     _, frame = people
     clf = charclf.load(onnx_model)
-    whole = classify_frame(frame, clf, "surname", k=3)
-    in_pieces = pd.concat([classify_frame(frame.iloc[i : i + 37], clf, "surname", k=3, chunk_rows=5)
+    whole = classify_frame(frame, clf, "surname")
+    in_pieces = pd.concat([classify_frame(frame.iloc[i : i + 37], clf, "surname", chunk_rows=5)
                            for i in range(0, len(frame), 37)])
     pd.testing.assert_frame_equal(whole, in_pieces)
-    empty = classify_frame(frame.iloc[:0], clf, "surname", k=3)
+    empty = classify_frame(frame.iloc[:0], clf, "surname")
     assert list(empty.columns) == list(whole.columns) and list(empty.dtypes) == list(whole.dtypes)
 
 

@@ -101,8 +101,10 @@ def test_model(server):
     ("GET", "/api/predict", {"name": "  "}, None, 400, "empty name"),
     ("GET", "/api/predict", {"name": "x" * (MAX_NAME_CHARS + 1)}, None, 400, "name too long"),
     ("GET", "/api/predict", {"name": "Jones", "top_k": "three"}, None, 400, "top_k must be a whole number"),
-    ("GET", "/api/predict", {"name": "Jones", "top_k": "0"}, None, 400, "top_k must be between"),
-    ("GET", "/api/predict", {"name": "Jones", "min_confidence": "nan"}, None, 400, "min_confidence must be between"),
+    ("GET", "/api/predict", {"name": "Jones", "top_k": "0"}, None, 400, "top_k must be a whole number >= 1, got 0"),
+    ("GET", "/api/predict", {"name": "Jones", "top_k": "51"}, None, 400, "top_k must be at most 50"),
+    ("GET", "/api/predict", {"name": "Jones", "min_confidence": "nan"}, None, 400,
+     "min_confidence must be a number from 0 to 1, got nan"),
     ("GET", "/api/explain", {}, None, 400, "missing query parameter: name"),
     ("GET", "/api/explain", {"name": "..."}, None, 422, "no letters to read"),
     ("POST", "/api/predict", {}, b"Hinton", 400, "must be a JSON list of names"),
@@ -229,7 +231,8 @@ def test_predict_takes_coverage_prior_and_full_names_as_the_cli_does(server):
     posted = httpx.post(f"{server}/api/predict", params={"coverage": "0.95"}, json=["Hinton", "Nguyen"]).json()
     assert [row["label_set"] for row in posted] == [r["label_set"] for r in cli_json_lines("Hinton", "Nguyen",
                                                                                         extra=["--coverage", "0.95"])]
-    for params, message in (({"coverage": "1"}, "coverage must be between"), ({"prior": "x.json"}, "prior must be"),
+    for params, message in (({"coverage": "1"}, "coverage must be a number between 0 and 1"),
+                            ({"prior": "x.json"}, "prior must be"),
                             ({"coverage": "0.9", "prior": "uniform"}, "cannot be combined"),
                             ({"full_name": "maybe"}, "full_name must be")):
         answer = httpx.get(f"{server}/api/predict", params={"name": "Jones", **params})

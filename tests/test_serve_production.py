@@ -208,6 +208,27 @@ def test_300_idle_sockets_do_not_hold_up_a_request(api, served):
             s.close()
 
 
+def test_the_header_deadline_rests_on_uvicorn_hooks_in_the_pinned_range():
+    """GuardedHttpProtocol (the deadline above) subclasses uvicorn's httptools protocol, which is not
+    uvicorn's public API: the installed uvicorn is in the range pyproject.toml pins, and has every
+    hook the subclass overrides or calls."""
+    from importlib.metadata import version
+    from pathlib import Path
+
+    import tomllib
+    from packaging.requirements import Requirement
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from charclf.server.process import GuardedHttpProtocol
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
+    [pinned] = [Requirement(r) for r in project["optional-dependencies"]["serve"] if r.startswith("uvicorn")]
+    assert pinned.specifier.contains(version("uvicorn")) and not pinned.specifier.contains("0.56")  # an upper bound
+    overridden = {name for name in vars(GuardedHttpProtocol) if not name.startswith("__")}
+    own = {"arm_header_timer", "header_timeout", "disarm_header_timer"}
+    assert overridden - own <= set(dir(HttpToolsProtocol)) and "send_400_response" in dir(HttpToolsProtocol)
+
+
 def test_a_client_that_goes_away_mid_body_is_one_log_line(served):
     with socket.create_connection(("127.0.0.1", served.port)) as s:
         s.sendall(f"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {KEY}\r\n"

@@ -228,3 +228,38 @@ def test_an_epoch_streams_the_file_instead_of_loading_it(names_csv, monkeypatch)
     # The first batch came as soon as the first buffer of 50 train names was full (a few val and
     # test rows read on the way), not after reading all 450 rows.
     assert 50 <= len(rows_read) < 100
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"Smith,English" * ((17 << 20) // 13 + 1), "line 1 is longer than 16,777,216 bytes, the most a line of a table"),
+    (b"name,label\n" + b"x" * 200_000 + b",English\n", "line 2: a cell is longer than 131,072 characters"),
+    (b"name,label\n\"" + b"Jones,English\n" * 20_000, "line 2: a cell is longer than 131,072 characters"),
+])
+def test_reads_are_bounded_as_predict_csv_bounds_them(tmp_path, content, message):
+    """No line ends (one line of 17 MB) or a huge cell: one line naming the line, never a MemoryError,
+    from train and predict --csv alike (both read through charclf.data.delimited)."""
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    trained = CliRunner().invoke(main, ["train", "--data", str(path), *FAST, "--out", str(tmp_path / "m.pt")])
+    predicted = CliRunner().invoke(main, ["predict", "--csv", str(path), "--column", "name"])
+    for result in (trained, predicted):
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith(f"Error: {path}") and message in line, line
+
+
+def test_train_and_predict_csv_word_a_bad_byte_alike(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"name,label\nSmith,English\nJ\xffnes,English\n")
+    trained = CliRunner().invoke(main, ["train", "--data", str(path), *FAST, "--out", str(tmp_path / "m.pt")])
+    predicted = CliRunner().invoke(main, ["predict", "--csv", str(path), "--column", "name"])
+    shared = f"Error: {path}, line 3: not valid UTF-8 (byte 0xff at column 2); save it as UTF-8"
+    assert trained.stderr.strip() == shared  # train has no --encoding-errors to suggest
+    assert predicted.stderr.strip() == shared + ", or pass --encoding-errors replace"
+
+
+def test_a_sniffed_file_with_no_delimiter_that_splits_it_is_one_line(tmp_path):
+    path = write_rows(tmp_path / "d.txt", made_up_rows(), " ", None)
+    result = CliRunner().invoke(main, ["train", "--data", str(path), *FAST, "--out", str(tmp_path / "m.pt")])
+    assert result.exit_code == 1 and result.stderr.strip() == f"Error: cannot tell the delimiter of {path}: name " \
+                                                              "it .csv or .tsv"

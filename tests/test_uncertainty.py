@@ -17,6 +17,7 @@ from charclf.files.checkpoint import load_checkpoint, save_checkpoint
 from charclf.files.locations import resolve_checkpoint
 from charclf.names.fullnames import family_name
 from charclf.predict import conformal, priors
+from charclf.predict.options import check
 
 
 def run(*args):
@@ -60,8 +61,8 @@ def test_a_coverage_beyond_what_few_scores_can_promise_takes_every_label():
     assert conformal.threshold(stored, 0.5) == 0.6  # the ceil(3 x 0.5) = 2nd score
     assert conformal.threshold(stored, 0.9) == float("inf")
     assert conformal.label_sets(torch.tensor([[0.9, 0.1]]), float("inf")) == [[0, 1]]
-    with pytest.raises(ValueError):
-        conformal.check_coverage(float("nan"))
+    with pytest.raises(ValueError, match="coverage must be a number between 0 and 1"):
+        check("coverage", float("nan"))
 
 
 def test_priors_reweight_by_bayes_rule_and_refuse_bad_files(tmp_path):

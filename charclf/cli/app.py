@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.params import FiniteFloatRange
+from charclf.cli.params import PredictFloat
 from charclf.errors import CharclfError
 
 DEVICE_HELP = "auto (CUDA when available), cpu, or cuda[:N]."
@@ -75,7 +75,8 @@ def prior_option(command):
 
 
 def min_confidence_option(help_text: str):
-    return click.option("--min-confidence", type=FiniteFloatRange(0, 1), metavar="P", help=help_text)
+    return click.option("--min-confidence", type=PredictFloat("min_confidence", min=0, max=1), metavar="P",
+                        help=help_text)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -25,7 +25,7 @@ from charclf.cli.app import (
     threads_option,
 )
 from charclf.cli.console import NORMAL, VERBOSE, VERBOSITY, say, show_progress, verbosity_options
-from charclf.cli.params import FiniteFloatRange
+from charclf.cli.params import PREDICT_SPELLING, PredictFloat, PredictInt
 
 LINES_READ = "charclf.lines_read"  # click context meta: lines _read_lines has read (predict --file)
 
@@ -83,7 +83,7 @@ def table_options(command):
 
 def _refuse_table_options(file, table: dict) -> None:
     """--file FILE.csv, or a --csv option without --csv: say what to use instead (exit 2)."""
-    from charclf.predict.tables import DELIMITERS
+    from charclf.data.delimited import DELIMITERS
 
     if file and Path(file).suffix.lower() in DELIMITERS:
         raise click.UsageError(f"{file} looks like a table: use --csv {file} --column NAME "
@@ -101,21 +101,23 @@ def _predict_table(table, *, names, file, as_json, k, min_confidence, checkpoint
                    precision, backend, verbosity, columns, out, delimiter, encoding_errors, all_probs, excel_safe,
                    **predict_options) -> None:
     """predict --csv: the table's rows with their answers, to --out or stdout. `predict_options`:
-    predict's other options, passed on to Classifier.predict as they are."""
+    predict's other options (--coverage, --prior, --full-name)."""
     if names or file or as_json:
         raise click.UsageError("--csv reads its names from the table: give no names, --file or --json with it")
-    from charclf.predict.tables import check_delimiter, write_predictions
+    from charclf.data.delimited import check_delimiter
+    from charclf.predict.tables import write_predictions
 
     if delimiter is not None:
         delimiter = {"tab": "\t", "\\t": "\t"}.get(delimiter.lower(), delimiter)
         check_delimiter(delimiter)
-    inputs = [table, predict_options.get("prior")]
+    options = _options(k=k, min_confidence=min_confidence, **predict_options)
+    inputs = [table, options.prior]
     check_out(out, "text", checkpoint, inputs)
     clf = _predictor(checkpoint, device, threads, precision, backend, batch=True)
-    predict_options = _uncertainty_options(clf, **predict_options)
+    options = options.for_model(clf)
     started = time.perf_counter()
-    summary = write_predictions(clf, table, out, columns, k, min_confidence, all_probs, delimiter, encoding_errors,
-                                batch_size, show_progress(verbosity), excel_safe, inputs, **predict_options)
+    summary = write_predictions(clf, table, out, columns, options, all_probs, delimiter, encoding_errors,
+                                batch_size, show_progress(verbosity), excel_safe, inputs)
     seconds = time.perf_counter() - started
     abstained = f", {summary.abstained:,} below --min-confidence" if min_confidence is not None else ""
     say(verbosity, f"wrote {summary.rows:,} rows to {out or 'stdout'} in {seconds:.1f} s "
@@ -151,13 +153,13 @@ def _read_lines(file: Path | str):
 
 @main.command()
 @click.argument("names", nargs=-1)
-@click.option("-k", "--top", "k", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("-k", "--top", "k", type=PredictInt("k", min=1), default=3, show_default=True,
               help="How many labels to show per name.")
 @click.option("--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read names from FILE, one per line ('-' for stdin).")
 @min_confidence_option("Answer `unknown` (with the reason and the best guess) when the top calibrated "
                        "probability is below P (0-1).")
-@click.option("--coverage", type=FiniteFloatRange(0, 1, min_open=True, max_open=True), metavar="C",
+@click.option("--coverage", type=PredictFloat("coverage", min=0, max=1, min_open=True, max_open=True), metavar="C",
               help="Also give each name its conformal label set: the smallest set of labels that holds "
                    "the true label with probability C (e.g. 0.9), for names like the training data's.")
 @prior_option
@@ -213,9 +215,9 @@ def predict(names, k, file, min_confidence, coverage, prior, full_names, as_json
         raise click.UsageError("no names: give some as arguments, or use --file FILE ('-' for stdin)")
     from charclf.names.lines import too_long
 
+    options = _options(k, min_confidence, coverage, prior, full_names)
     clf = _predictor(checkpoint, device, threads, precision, backend, batch=bool(file))
-    options = {"k": k, "min_confidence": min_confidence,
-               **_uncertainty_options(clf, coverage=coverage, prior=prior, full_names=full_names)}
+    options = options.for_model(clf)
     lines = ((i, name, too_long(name)) for i, name in enumerate(names, start=1)) if names else _read_lines(file)
     failed = total = 0
     chunk = []
@@ -232,18 +234,18 @@ def predict(names, k, file, min_confidence, coverage, prior, full_names, as_json
         sys.exit(1)
 
 
-def _uncertainty_options(clf, coverage: float | None, prior: str | None, full_names: bool) -> dict:
-    """predict's --coverage, --prior and --full-name as Classifier.predict's options, checked
-    before any name is read (usage errors: exit 2; a checkpoint without label sets: exit 1)."""
-    options = {"full_names": full_names}
-    if coverage is None and prior in (None, "train"):
-        return options
-    if coverage is not None and prior not in (None, "train"):
-        raise click.UsageError("--coverage and --prior cannot be combined: label sets keep their coverage "
-                               "for the training population only")
-    if coverage is not None:
-        clf.set_threshold(coverage)  # a checkpoint without label sets: say so now
-    return {**options, "coverage": coverage, "prior": prior}
+def _options(k: int = 3, min_confidence: float | None = None, coverage: float | None = None,
+             prior: str | None = None, full_names: bool = False):
+    """predict's options as one PredictOptions (charclf.predict.options), checked before the model
+    loads: a combination that cannot be is a usage error (exit 2), worded as every door words it.
+    Checked against the model once it is loaded (PredictOptions.for_model: a checkpoint without
+    label sets is exit 1)."""
+    from charclf.predict.options import OptionError, PredictOptions
+
+    try:
+        return PredictOptions(k, min_confidence, coverage, prior, full_names)
+    except OptionError as e:
+        raise click.UsageError(e.worded(PREDICT_SPELLING)) from None
 
 
 def _predictor(checkpoint, device: str, threads: int | None, precision: str, backend: str, batch: bool):
@@ -256,12 +258,12 @@ def _predictor(checkpoint, device: str, threads: int | None, precision: str, bac
     return clf
 
 
-def _predict_chunk(clf, chunk, options: dict, as_json: bool) -> int:
+def _predict_chunk(clf, chunk, options, as_json: bool) -> int:
     """Predict one batch of (line number, name, read error); print results; return read errors."""
     from charclf.predict.rows import json_row
 
     readable = [name for _, name, error in chunk if error is None]
-    predictions = iter(clf.predict(readable, **options) if readable else [])
+    predictions = iter(clf.predict(readable, **options.keywords()) if readable else [])
     failed = 0
     width = min(max((len(name) for _, name, _ in chunk), default=0), 30)
     out = []  # stdout, written in one go: one echo per name would cost more than the model
@@ -286,7 +288,7 @@ def _predict_chunk(clf, chunk, options: dict, as_json: bool) -> int:
         else:
             answer = "  ".join([f"{label} {prob:.3f}" for label, prob in p.top])
         if p.label_set is not None:
-            answer += f"  [{options['coverage'] * 100:g}% set: {', '.join(p.label_set)}]"
+            answer += f"  [{options.coverage * 100:g}% set: {', '.join(p.label_set)}]"
         if p.as_read == name and not p.caveats:  # the usual case: a printable name, nothing to note
             out.append(f"{name:<{width}}  {answer}")
             continue

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from charclf.predict.frames import classify_frame, predict_options
+from charclf.predict.frames import classify_frame
+from charclf.predict.options import PredictOptions
 from charclf.predict.workers import ModelBytes, worker_classifier
 
 
@@ -28,16 +29,15 @@ def classify(ddf, column: str | Sequence[str] = "name", model=None, k: int = 3, 
     use (a distributed.Client's, else Dask's default)."""
     import dask
 
+    options = PredictOptions(k, min_confidence, coverage, prior, full_names)
     shipped = ModelBytes.read(model)
     clf = worker_classifier(shipped)  # on the client: the labels, the options' check, the meta
-    options = predict_options(clf, coverage, prior, full_names)
-    meta = classify_frame(ddf._meta, clf, column, k, min_confidence, all_probs, **options)  # 0 rows, typed
+    meta = classify_frame(ddf._meta, clf, column, options.for_model(clf), all_probs)  # 0 rows, typed
     carried = dask.delayed(shipped, pure=True)  # one task: sent to each worker once
-    return ddf.map_partitions(_classify_partition, carried, column, k, min_confidence, all_probs, options,
-                              meta=meta)
+    return ddf.map_partitions(_classify_partition, carried, column, options, all_probs, meta=meta)
 
 
-def _classify_partition(part, shipped: ModelBytes, column, k: int, min_confidence, all_probs: bool, options: dict):
+def _classify_partition(part, shipped: ModelBytes, column, options: PredictOptions, all_probs: bool):
     """On a worker: one partition (a pandas DataFrame) with its answers."""
     clf = worker_classifier(shipped)  # loaded by this process's first partition, then kept
-    return classify_frame(part, clf, column, k, min_confidence, all_probs, **options)
+    return classify_frame(part, clf, column, options, all_probs)

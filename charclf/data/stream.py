@@ -8,23 +8,24 @@
   shuffled (seeded by seed and epoch), sorted by length into batches, and the batches shuffled.
 - Data-parallel ranks all read the same order and each takes every world_size-th batch.
 
-A bad row (not two columns, an empty label, bytes that are not UTF-8) stops with a one-line
-DataError naming the file and line; a name with no letter left after folding is skipped and
-counted, as the folder reader drops it.
+The file is read by charclf.data.delimited (the same reader as `predict --csv`: delimiter, bounds,
+errors). A bad row (not two columns, an empty label, bytes that are not UTF-8, a line or cell
+beyond the reader's bounds) stops with a one-line DataError naming the file and line; a name
+with no letter left after folding is skipped and counted, as the folder reader drops it.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
 import random
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, Sequence
+from typing import Iterator, Sequence
 
 from charclf.data.dataset import SPLITS, load_dataset
+from charclf.data.delimited import open_table
 from charclf.errors import DataError
 from charclf.names.reader import training_reading
 from charclf.names.text import MAX_NAME_CHARS
@@ -32,8 +33,6 @@ from charclf.names.text import MAX_NAME_CHARS
 BUFFER = 65_536  # train names shuffled together; also the most any epoch holds at once
 HELD_MAX = 100_000  # the largest validation/test sample kept in memory (a uniform sample beyond)
 MAX_LABELS = 10_000  # more distinct labels than this is almost surely a file read the wrong way
-DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
-SNIFF_BYTES = 64 * 1024
 
 
 def open_dataset(path: Path, alphabet: str, seed: int, held: Sequence[str] = ("val", "test")):
@@ -181,24 +180,13 @@ def scan(path: Path, alphabet: str, seed: int, held: Sequence[str] = ("val", "te
 
 
 def detect_layout(path: Path) -> Layout:
-    """Delimiter from the extension (.csv, .tsv, .tab), else sniffed; line 1 is a header when it
-    reads name,label (or label,name) in any case."""
-    try:
-        with open(path, "rb") as f:
-            sample = f.read(SNIFF_BYTES)
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
-    delimiter = DELIMITERS.get(path.suffix.lower())
-    text = sample.decode("utf-8", errors="replace").removeprefix("\ufeff")  # a BOM, as spreadsheets write
-    if delimiter is None:
-        try:
-            delimiter = csv.Sniffer().sniff(text, delimiters=",\t;|").delimiter
-        except csv.Error:
-            raise DataError(f"cannot tell the delimiter of {path}: name it .csv or .tsv") from None
-    first = next(csv.reader(text.splitlines()[:1], delimiter=delimiter), [])
-    columns = [cell.strip().lower() for cell in first]
+    """Delimiter from the extension (.csv, .tsv, .tab), else sniffed (charclf.data.delimited); line 1
+    is a header when it reads name,label (or label,name) in any case."""
+    with open_table(path, fallback=None) as table:
+        number, _, first = next(table.records, (0, 0, []))
+    columns = [cell.strip().lower() for cell in first] if number == 1 else []
     header = columns in (["name", "label"], ["label", "name"])
-    return Layout(delimiter, header, 1 if columns == ["label", "name"] else 0)
+    return Layout(table.delimiter, header, 1 if columns == ["label", "name"] else 0)
 
 
 def read_rows(path: Path, layout: Layout, alphabet: str, digest=None) -> Iterator[tuple[int, str, str]]:
@@ -208,24 +196,13 @@ def read_rows(path: Path, layout: Layout, alphabet: str, digest=None) -> Iterato
 
 
 def raw_rows(path: Path, layout: Layout, digest=None) -> Iterator[tuple[int, str, str]]:
-    """(line number, name as written, label) for every data row; blank lines are skipped."""
-    try:
-        handle = open(path, "rb")
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
-    with handle:
-        reader = csv.reader(_decoded_lines(handle, path, digest), delimiter=layout.delimiter)
-        while True:
-            number = reader.line_num + 1  # where the next row starts
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as e:
-                raise DataError(f"{path}, line {number}: {e}{_unclosed(number, reader.line_num)}") from None
-            if reader.line_num > number:  # a quoted field ran over line ends: a quote left open
+    """(line number, name as written, label) for every data row; blank lines are skipped.
+    `digest`: a hashlib object fed the file's bytes."""
+    with open_table(path, layout.delimiter, digest=digest) as table:
+        for number, last, row in table.records:
+            if last > number:  # a quoted field ran over line ends: a quote left open
                 raise DataError(f"{path}, line {number}: a quote opened on this line is never closed "
-                                f"(the row ran on to line {reader.line_num})")
+                                f"(the row ran on to line {last})")
             if not row or (number == 1 and layout.header):
                 continue
             if len(row) != 2:
@@ -237,19 +214,3 @@ def raw_rows(path: Path, layout: Layout, digest=None) -> Iterator[tuple[int, str
                 raise DataError(f"{path}, line {number}: the name is longer than {MAX_NAME_CHARS} characters, the "
                                 "most a name may have")
             yield number, name, label
-
-
-def _unclosed(start: int, now: int) -> str:
-    return f" (a quote opened on this line may never be closed: the row ran on to line {now})" if now > start else ""
-
-
-def _decoded_lines(handle: BinaryIO, path: Path, digest) -> Iterator[str]:
-    for number, raw in enumerate(handle, start=1):
-        if digest is not None:
-            digest.update(raw)
-        try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")  # -sig: drop a leading BOM
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}, line {number}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
-                            f"{e.start + 1}); save the file as UTF-8") from None
-

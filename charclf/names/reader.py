@@ -20,7 +20,6 @@ from charclf.names.text import CAVEATS, DEFAULT_ALPHABET, MAX_NAME_CHARS, fold, 
 
 UNREADABLE = "no letters to read, even after transliteration to Latin"
 EMPTY = "empty name"
-SHOWN_OF_TOO_LONG = 40  # letters of a too-long reading kept in as_read, for the user to see
 
 
 @dataclass(slots=True)
@@ -29,7 +28,7 @@ class Reading:
 
     name: str  # as typed
     text: str  # the part read: the name, or with full names its family name
-    as_read: str  # the letters the network reads (the first SHOWN_OF_TOO_LONG and "..." when too long)
+    as_read: str  # the letters the network reads
     script: str = LATIN  # the writing system of `text` (charclf.names.scripts.SCRIPTS)
     caveats: tuple[str, ...] = ()  # where the Latin reading may mislead
     own: tuple[tuple[str, str], ...] = ()  # (label, its reading): labels that read `text` their own way
@@ -59,7 +58,7 @@ def read(name: str, alphabet: str = DEFAULT_ALPHABET, full_name: bool = False) -
     as_read, caveats, own = _letters(text, script, alphabet)
     reading = Reading(name, text, as_read, script, tuple(caveats), own, family)
     if read_too_long(as_read):  # the network's work grows with the letters read
-        reading.as_read, reading.problem = as_read[:SHOWN_OF_TOO_LONG] + "...", read_too_long(as_read)
+        reading.problem = read_too_long(as_read)
     elif not any(map(str.isalpha, as_read)):  # punctuation alone ("...", "'") is no name
         reading.problem = EMPTY if not name.strip() else UNREADABLE
     return reading

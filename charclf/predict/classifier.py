@@ -22,6 +22,7 @@ from charclf.names.reader import Reading
 from charclf.predict import conformal, priors
 from charclf.predict.calibration import coverage_curve, scores, selective, softmax
 from charclf.predict.evidence import ScriptEvidence
+from charclf.predict.options import PredictOptions, check
 
 # Prediction, UNKNOWN, UNREADABLE and EMPTY are imported from here too.
 from charclf.predict.prediction import EMPTY, UNKNOWN, UNREADABLE, Prediction, predict_names  # noqa: F401
@@ -149,7 +150,7 @@ class Classifier:
         if not stored:
             raise CheckpointError("this checkpoint has no conformal calibration (retrain it with this "
                                   "version of charclf to get label sets)")
-        return conformal.threshold(stored, conformal.check_coverage(coverage))
+        return conformal.threshold(stored, float(check("coverage", coverage)))
 
     def predict(self, names: Iterable[str], k: int = 3, min_confidence: float | None = None,
                 coverage: float | None = None, prior: str | dict | None = None,
@@ -166,9 +167,7 @@ class Classifier:
         `full_names`, each name is a full name whose family name is found and read
         (charclf.names.fullnames; the part is in `family_name`).
         """
-        if coverage is not None and prior not in (None, "train"):
-            raise ValueError("a coverage and a prior cannot be combined: label sets hold their coverage "
-                             "for the training population only")
+        options = PredictOptions(k, min_confidence, coverage, prior, full_names)  # OptionError (a ValueError)
         q = None if coverage is None else self.set_threshold(coverage)
 
         def top_k(readable: list[Prediction], k: int):
@@ -179,7 +178,8 @@ class Classifier:
             sets = conformal.label_sets(probs, q) if q is not None else None
             return idx.flatten().tolist(), top_p.astype(float).flatten().tolist(), sets
 
-        return predict_names(names, self.alphabet, self.labels, top_k, k, min_confidence, full_names, self.model_id)
+        return predict_names(names, self.alphabet, self.labels, top_k, options.k, options.min_confidence,
+                             options.full_names, self.model_id)
 
     def explain(self, name: str, k: int = 3, prior: str | dict | None = None) -> dict:
         """How the answer for `name` forms letter by letter: the top-k labels after each letter,

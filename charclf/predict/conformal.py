@@ -67,9 +67,3 @@ def report(probabilities, targets, calibration: dict, levels: tuple[float, ...] 
                      "mean_size": sum(sizes) / len(sizes) if sizes else None, "max_size": max(sizes, default=None)})
     return rows
 
-
-def check_coverage(value: float) -> float:
-    """A usable coverage level, or ValueError saying what is."""
-    if not (isinstance(value, (int, float)) and 0 < value < 1):  # NaN fails both comparisons
-        raise ValueError(f"coverage must be between 0 and 1 (exclusive), not {value!r}")
-    return float(value)

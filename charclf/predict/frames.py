@@ -2,7 +2,8 @@
 
 classify_frame() is the one function under predict_dataframe() and the Spark and Dask engines
 (charclf.spark, charclf.dask); it decides every answer cell through tables.classify_rows, as
-`predict --csv` does, so all of them answer a row alike. pandas is imported only here, inside
+`predict --csv` does, so all of them answer a row alike, with options checked once as
+PredictOptions (charclf.predict.options). pandas is imported only here, inside
 the functions (the `pandas` extra): `predict --csv` does not need it.
 """
 
@@ -12,15 +13,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from charclf.errors import DataError
-from charclf.predict.tables import (
-    CHUNK_ROWS,
-    Layout,
-    Summary,
-    TableUsageError,
-    answer_columns,
-    classify_rows,
-    find_columns,
-)
+from charclf.predict.options import PredictOptions
+from charclf.predict.tables import CHUNK_ROWS, Layout, Summary, answer_columns, classify_rows, find_columns
 
 # An answer field's type -> its pandas dtype: every cell may be empty (NaN, <NA> or None).
 DTYPES = {float: "float64", bool: "boolean", str: object}
@@ -40,14 +34,14 @@ class Plan:
         return [(name, kind) for group in self.groups for name, kind in zip(group, kinds)]
 
 
-def plan(header: Sequence, column: str | Sequence[str], clf, k: int = 3, min_confidence: float | None = None,
-         all_probs: bool = False, options: dict | None = None, where: str = "the DataFrame") -> Plan:
+def plan(header: Sequence, column: str | Sequence[str], clf, options: PredictOptions, all_probs: bool = False,
+         where: str = "the DataFrame") -> Plan:
     """The Plan for a table with these column names; a missing column or an answer column that
     would clash is one TableUsageError naming the columns there are."""
     columns = [column] if isinstance(column, str) else list(column)
     header = [str(c) for c in header]
     positions = find_columns(header, columns, where)
-    layout = Layout.of(clf, k, min_confidence, all_probs, options)
+    layout = Layout.of(clf, options, all_probs)
     return Plan(positions, layout, answer_columns(header, [header[i] for i in positions], layout))
 
 
@@ -70,22 +64,22 @@ def name_cells(values, column: str = "name") -> list[str]:
     return names
 
 
-def classify_frame(frame, clf, column: str | Sequence[str] = "name", k: int = 3, min_confidence: float | None = None,
-                   all_probs: bool = False, chunk_rows: int = CHUNK_ROWS, **options):
+def classify_frame(frame, clf, column: str | Sequence[str] = "name", options: PredictOptions = PredictOptions(),
+                   all_probs: bool = False, chunk_rows: int = CHUNK_ROWS):
     """`frame` (a pandas DataFrame) with the answer columns of `predict --csv` added after its own,
-    a chunk of `chunk_rows` rows classified at a time by the loaded `clf` (charclf.load's Classifier).
-    Probabilities are float64 (NaN when empty), abstained is pandas' nullable boolean, the text
-    columns hold str or None. `options`: more keyword arguments for clf.predict
-    (coverage, prior, full_names). The input is not changed; its index is kept."""
+    a chunk of `chunk_rows` rows classified at a time by the loaded `clf` (charclf.load's Classifier)
+    with `options` (charclf.predict.options). Probabilities are float64 (NaN when empty), abstained
+    is pandas' nullable boolean, the text columns hold str or None. The input is not changed; its
+    index is kept."""
     import numpy as np
     import pandas as pd
 
-    p = plan(frame.columns, column, clf, k, min_confidence, all_probs, options)
+    p = plan(frame.columns, column, clf, options, all_probs)
     rows = [list(cells) for cells in zip(*(name_cells(frame.iloc[:, i], str(frame.columns[i])) for i in p.positions))]
     answers, summary = [], Summary()
     for start in range(0, len(rows), chunk_rows):
-        answers += classify_rows(clf, rows[start : start + chunk_rows], range(len(p.positions)), p.layout,
-                                 min_confidence, summary, options)
+        answers += classify_rows(clf, rows[start : start + chunk_rows], range(len(p.positions)), p.layout, options,
+                                 summary)
     columns = list(zip(*answers)) if answers else [()] * len(p.columns())
     out = frame.copy()
     for (name, kind), values in zip(p.columns(), columns):
@@ -103,21 +97,6 @@ def predict_dataframe(frame, column: str | Sequence[str] = "name", k: int = 3, m
     (default: charclf.load()); `options`: more keyword arguments for its predict()."""
     from charclf.predict.loading import load
 
+    asked = PredictOptions(k, min_confidence, **options)  # a bad option says so before a model loads
     clf = classifier or load()
-    return classify_frame(frame, clf, column, k, min_confidence, all_probs, chunk_rows, **options)
-
-
-def predict_options(clf, coverage: float | None = None, prior: str | dict | None = None,
-                    full_names: bool = False) -> dict:
-    """clf.predict's options beyond k and min_confidence, checked now (on an engine's driver,
-    before any worker starts): a coverage needs the model's label-set calibration."""
-
-    options = {"full_names": full_names}
-    if coverage is None and prior is None:
-        return options
-    if coverage is not None and prior not in (None, "train"):
-        raise TableUsageError("a coverage and a prior cannot be combined: label sets keep their coverage for the "
-                              "training population only")
-    if coverage is not None:
-        clf.set_threshold(coverage)  # a checkpoint without label sets says so here
-    return {**options, "coverage": coverage, "prior": prior}
+    return classify_frame(frame, clf, column, asked.for_model(clf), all_probs, chunk_rows)

@@ -4,15 +4,16 @@ probabilities. No torch here: the torch and the ONNX Runtime classifiers share i
 from __future__ import annotations
 
 import json
-import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from charclf.names.fullnames import FamilyName
 from charclf.names.reader import EMPTY, UNREADABLE, Reading, read  # noqa: F401 (EMPTY, UNREADABLE: imported from here too)
 from charclf.names.scripts import LATIN
+from charclf.names.text import MAX_READ_LETTERS
 
 UNKNOWN = "unknown"
+SHOWN = 40  # the letters shown of a reading too long to predict
 
 
 @dataclass(slots=True)
@@ -108,7 +109,6 @@ def predict_names(names: Iterable[str], alphabet: str, labels: list[str], top_k:
     answered `unknown` with the reason (and, for the latter, its best guess). With
     `full_names`, the family name of each is found and read (charclf.names.fullnames).
     """
-    check_options(k, min_confidence)
     k = max(1, min(k, len(labels)))
     predictions, readable = read_names(names, alphabet, full_names, model)
     if readable:
@@ -125,15 +125,6 @@ def predict_names(names: Iterable[str], alphabet: str, labels: list[str], top_k:
     return predictions
 
 
-def check_options(k: int, min_confidence: float | None) -> None:
-    """k a whole number >= 1, min_confidence None or a number from 0 to 1 (not NaN): ValueError else."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"k must be a whole number >= 1, got {k!r}")
-    if min_confidence is not None and (isinstance(min_confidence, bool) or not isinstance(min_confidence, numbers.Real)
-                                       or not 0 <= min_confidence <= 1):  # NaN fails the comparison
-        raise ValueError(f"min_confidence must be None or a number from 0 to 1, got {min_confidence!r}")
-
-
 def read_names(names: Iterable[str], alphabet: str, full_names: bool = False,
                model: str | None = None) -> tuple[list[Prediction], list[Prediction]]:
     """Each name as the model will read it (charclf.names.reader.read) -> (all predictions, the
@@ -141,7 +132,8 @@ def read_names(names: Iterable[str], alphabet: str, full_names: bool = False,
     predictions, readable = [], []
     for name in names:
         reading = read(name, alphabet, full_names)
-        p = Prediction(name, reading.as_read, caveats=list(reading.caveats), model=model, family_name=reading.family,
+        as_read = reading.as_read if len(reading.as_read) <= MAX_READ_LETTERS else reading.as_read[:SHOWN] + "..."
+        p = Prediction(name, as_read, caveats=list(reading.caveats), model=model, family_name=reading.family,
                        script=reading.script, reading=reading)
         if reading.problem is None:
             readable.append(p)

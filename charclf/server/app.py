@@ -76,6 +76,7 @@ def create_app(clf, settings: Settings | None = None, keys: list[str] | None = N
     require_extra()
     import anyio
     from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
     from starlette.middleware.cors import CORSMiddleware
 
@@ -112,6 +113,7 @@ def create_app(clf, settings: Settings | None = None, keys: list[str] | None = N
     api = Api(clf, batcher, settings, lifecycle, metrics, page, info)
     api.add_to(app)
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
@@ -123,11 +125,20 @@ def create_app(clf, settings: Settings | None = None, keys: list[str] | None = N
     return app
 
 
-# Every error is a JSON {"error": ...}: ours (4xx with a message) and starlette's (404, 405).
+# Every error is a JSON {"error": ...}: ours (4xx with a message), a query that fails its model, and
+# starlette's (404, 405).
 async def api_error(request, error):
     from starlette.responses import JSONResponse
 
     return JSONResponse({"error": str(error)}, status_code=error.status, headers=error.headers)
+
+
+async def validation_error(request, error):
+    """A query its pydantic model refused: 400 (or 413) and {"error": ...}, as requests.refusal words
+    it, never FastAPI's 422 with a list of details."""
+    from charclf.server.requests import refusal
+
+    return await api_error(request, refusal(error.errors()))
 
 
 async def http_error(request, error):

@@ -23,7 +23,14 @@ FACTORY = "charclf.server.app:app_from_env"
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, with a deadline for each request's headers (from the
     connection's start, or from the first byte of a later request on it) and a size limit on
-    them: a client that connects and sends nothing, or drips its headers, is cut off."""
+    them: a client that connects and sends nothing, or drips its headers, is cut off.
+
+    HttpToolsProtocol is not uvicorn's public API, but no public setting does this: uvicorn arms
+    timeout_keep_alive only after a response, limit_concurrency answers 503 without closing idle
+    connections, and h11_max_incomplete_event_size bounds size, not time (and only with h11). So
+    pyproject.toml pins the uvicorn range this subclass is tested with (the hooks it overrides and
+    the attributes it reads: loop, config, transport, send_400_response), and
+    tests/test_serve_production.py checks the hooks and the deadline on the installed uvicorn."""
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)

@@ -1,17 +1,18 @@
-"""What a request may ask, read and checked before any model work: query options, names, bodies.
+"""What a request may ask, checked before any model work: the limits on names and bodies, and how
+a refusal is worded.
 
-Every refusal is an ApiError (a status and a one-line message, sent as {"error": message}).
+The query parameters and the POST body are validated by the pydantic models of schema.py (which
+call check_name); what fails is worded here (refusal). Every refusal is an ApiError (a status and
+a one-line message, sent as {"error": message}).
 The limits bound what one request can cost: a name is counted in the letters the model reads
 after transliteration (one typed character can read as 27 letters: U+FDFA), a body in bytes,
-its JSON in nesting depth (json.loads recurses once per level), and its arrival in seconds."""
+its JSON in nesting depth (a JSON parser recurses once per level), and its arrival in seconds."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 
-from charclf.errors import CharclfError
 from charclf.names.reader import read
 
 MAX_NAME_CHARS = 100  # typed characters per name: the longest name in the dataset has 20 letters
@@ -19,9 +20,14 @@ MAX_NAME_LETTERS = 100  # letters per name as the model reads them (after transl
 MAX_REQUEST_LETTERS = 25_000  # letters as read per request, all names together
 MAX_NAMES = 1000  # names per POST /api/predict
 MAX_BODY_BYTES = 64 * 1024  # a POST body larger than this is refused (413) before it is parsed
-MAX_JSON_DEPTH = 4  # a list of names needs 1; deeper is refused (400) before json.loads sees it
+MAX_JSON_DEPTH = 4  # a list of names needs 1; deeper is refused (400) before it is parsed
 MAX_TOP_K = 50
 JSON_LIST_HINT = 'the body must be a JSON list of names, e.g. ["Hinton", "Satoshi"]'
+QUERY_SPELLING = {"k": "top_k", "full_names": "full_name"}  # predict's options as the query names them
+# pydantic's error types, as this API words them after the parameter's name (ctx filled in).
+WORDS = {"int_parsing": "must be a whole number", "int_from_float": "must be a whole number",
+         "float_parsing": "must be a number", "bool_parsing": "must be true or false",
+         "literal_error": "must be {expected}", "less_than_equal": "must be at most {le}"}
 
 
 class ApiError(Exception):
@@ -31,14 +37,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.headers = headers
-
-
-def read_name_param(request, alphabet: str) -> str:
-    if "name" not in request.query_params:
-        raise ApiError(400, "missing query parameter: name")
-    name = check_name(request.query_params["name"])
-    check_letters([name], alphabet)
-    return name
 
 
 def check_name(name) -> str:
@@ -70,59 +68,6 @@ def check_letters(names: list[str], alphabet: str) -> None:
                                 "after transliteration; send fewer names per request")
 
 
-def read_k(request) -> int:
-    return int(read_number(request, "top_k", 3, int, 1, MAX_TOP_K))
-
-
-def read_options(request, clf) -> dict:
-    """predict's options from the query: top_k, min_confidence, and as `charclf predict` takes them
-    coverage (a conformal label set), prior (uniform or train: a file of weights is for the command
-    line) and full_name (1/true: classify the family name)."""
-    options = {"k": read_k(request), "min_confidence": read_number(request, "min_confidence", None, float, 0.0, 1.0)}
-    coverage = read_number(request, "coverage", None, float, 0.0, 1.0)
-    prior = request.query_params.get("prior")
-    full_name = request.query_params.get("full_name", "false").lower()
-    if coverage is not None and not 0 < coverage < 1:
-        raise ApiError(400, f"coverage must be between 0 and 1 (exclusive), got {coverage!r}")
-    if prior not in (None, "uniform", "train"):
-        raise ApiError(400, f"prior must be uniform or train, got {prior!r}")
-    if full_name not in ("0", "1", "false", "true"):
-        raise ApiError(400, f"full_name must be true or false, got {full_name!r}")
-    if coverage is not None and prior == "uniform":
-        raise ApiError(400, "coverage and prior cannot be combined: label sets keep their coverage for the "
-                            "training population only")
-    try:
-        if coverage is not None:
-            clf.set_threshold(coverage)
-        if prior == "uniform":
-            priors_available(clf)
-    except CharclfError as e:
-        raise ApiError(400, str(e)) from None
-    full = full_name in ("1", "true")
-    return {**options, **({"coverage": coverage} if coverage is not None else {}),
-            **({"prior": prior} if prior == "uniform" else {}), **({"full_names": True} if full else {})}
-
-
-def priors_available(clf) -> None:
-    """CharclfError when the model records no training label counts (then no prior can apply)."""
-    from charclf.predict.priors import training_prior
-
-    training_prior(clf.train_counts, "uniform")
-
-
-def read_number(request, key: str, default, kind, low, high):
-    text = request.query_params.get(key)
-    if text is None:
-        return default
-    try:
-        value = kind(text)
-    except ValueError:
-        raise ApiError(400, f"{key} must be a {'whole ' if kind is int else ''}number, got {text!r}") from None
-    if not low <= value <= high:  # NaN fails this too
-        raise ApiError(400, f"{key} must be between {low} and {high}, got {text!r}")
-    return value
-
-
 async def read_body(request, seconds: float) -> bytes:
     """The JSON body of a POST: 415 unless it says it is JSON (a web page cannot send that
     cross-site without asking first), 413 as soon as it is known to pass MAX_BODY_BYTES, 408
@@ -152,7 +97,7 @@ _BRACKET = re.compile(rb"[\[\]{}]")
 
 
 def check_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> None:
-    """400 when the JSON nests deeper than `limit`, found without parsing it (json.loads would
+    """400 when the JSON nests deeper than `limit`, found without parsing it (a parser would
     recurse once per level and can run out of stack)."""
     depth = 0
     for bracket in _BRACKET.finditer(_STRING.sub(b'""', body)):
@@ -161,22 +106,30 @@ def check_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> None:
             raise ApiError(400, f"the JSON nests deeper than {limit} levels; {JSON_LIST_HINT}")
 
 
-def parse_names(body: bytes, alphabet: str) -> list[str]:
-    """A POST body: a JSON list of 1 to MAX_NAMES names, within the letters-as-read limits."""
-    check_depth(body)
-    try:
-        names = json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ApiError(400, JSON_LIST_HINT) from None
-    if not isinstance(names, list):
-        raise ApiError(400, f"the body must be a JSON list of names, got {json_type(names)}")
-    if not names:
-        raise ApiError(400, "no names: the list is empty")
-    if len(names) > MAX_NAMES:
-        raise ApiError(413, f"too many names: {len(names)}, at most {MAX_NAMES} per request")
-    names = [check_name(name) for name in names]
-    check_letters(names, alphabet)
-    return names
+def refusal(errors: list[dict]) -> ApiError:
+    """The ApiError for a request its pydantic model (schema.py) refused: the first problem, in one
+    line. predict's options are worded as at every door (charclf.predict.options), named as the
+    query names them; too many names is 413, the rest 400."""
+    from charclf.predict.options import OptionError
+
+    error = errors[0]
+    kind, ctx, given = error["type"], error.get("ctx") or {}, error.get("input")
+    field = next((part for part in reversed(error.get("loc", ())) if part not in ("query", "body")), None)
+    if isinstance(ctx.get("error"), OptionError):
+        return ApiError(400, ctx["error"].worded(QUERY_SPELLING))
+    if kind == "missing":
+        return ApiError(400, f"missing query parameter: {field}")
+    if isinstance(field, str):  # a query parameter
+        words = WORDS.get(kind, "").format(**ctx) or error["msg"].lower()
+        return ApiError(400, f"{field} {words}, got {given!r}")
+    if kind == "too_long":  # the POST body: a list of names
+        count = f"{len(given)}, at most" if isinstance(given, list) else "more than"
+        return ApiError(413, f"too many names: {count} {MAX_NAMES} per request")
+    if kind == "too_short":
+        return ApiError(400, "no names: the list is empty")
+    if kind == "list_type":
+        return ApiError(400, f"the body must be a JSON list of names, got {json_type(given)}")
+    return ApiError(400, JSON_LIST_HINT)
 
 
 def json_type(value) -> str:

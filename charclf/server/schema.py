@@ -1,11 +1,18 @@
-"""The API's shapes for its OpenAPI schema (/openapi.json, /docs): pydantic models of the JSON
-answers, and the query parameters. The handlers build their answers directly (charclf.predict.rows
-writes the predict rows), so these describe them; tests/test_serve_production.py checks real
-answers against the schema."""
+"""The API's shapes, as pydantic models: the query parameters and the POST body, which FastAPI
+(and the guard's direct calls, routes.Api.direct) validate requests with, and the JSON answers,
+which the OpenAPI schema (/openapi.json, /docs) describes. The handlers write their answers
+directly (charclf.predict.rows writes the predict rows); tests/test_serve_production.py checks
+real answers against the schema. A request that fails validation is refused as requests.refusal
+words it: 400 (413 for too many names) with {"error": message}, never FastAPI's 422 shape."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, RootModel, model_validator
+
+from charclf.predict.options import PredictOptions, check
+from charclf.server.requests import MAX_NAME_CHARS, MAX_NAME_LETTERS, MAX_NAMES, MAX_TOP_K, check_name
 
 
 class Strict(BaseModel):
@@ -65,22 +72,69 @@ class Explanation(BaseModel):
     turning_points: list[dict]
 
 
-def query(name: str, description: str, kind: str = "string", required: bool = False, **bounds) -> dict:
-    return {"name": name, "in": "query", "required": required, "description": description,
-            "schema": {"type": kind, **bounds}}
+# A name: a string, not blank, at most MAX_NAME_CHARS as typed (requests.check_name: 400 else).
+# Its letters as read need the model's alphabet: the endpoints count them (requests.check_letters).
+Name = Annotated[str, BeforeValidator(check_name),
+                 Field(description=f"A name, in any script (at most {MAX_NAME_CHARS} characters and "
+                                   f"{MAX_NAME_LETTERS} letters as read)",
+                       json_schema_extra={"minLength": 1, "maxLength": MAX_NAME_CHARS})]
+# At least 1 (the options' rule, charclf.predict.options), at most MAX_TOP_K (what a request may cost).
+TopK = Annotated[int, Field(description="Labels per name", le=MAX_TOP_K, json_schema_extra={"minimum": 1})]
 
 
-NAME = query("name", "A name, in any script (at most 100 characters and 100 letters as read)", required=True)
-TOP_K = query("top_k", "Labels per name", "integer", minimum=1, maximum=50, default=3)
-PREDICT_OPTIONS = [
-    TOP_K,
-    query("min_confidence", "Answer unknown below this top probability", "number", minimum=0, maximum=1),
-    query("coverage", "Add a conformal label set holding the true label this often (a .pt model)", "number",
-          exclusiveMinimum=0, exclusiveMaximum=1),
-    query("prior", "uniform: reweight to equal label frequencies (a .pt model)", enum=["uniform", "train"]),
-    query("full_name", "Classify the family name of a full name", enum=["true", "false", "1", "0"]),
-]
+class NameQuery(BaseModel):
+    name: Name
+
+
+class ExplainQuery(NameQuery):
+    """GET /api/explain's query: a name and how many labels to show after each letter."""
+
+    top_k: TopK = 3
+
+    @model_validator(mode="after")
+    def _k(self) -> "ExplainQuery":
+        check("k", self.top_k)  # the rule every door shares (charclf.predict.options)
+        return self
+
+
+class PredictQuery(BaseModel):
+    """POST /api/predict's query: predict's options, as `charclf predict` takes them (a prior is
+    uniform or train here: a file of weights is for the command line)."""
+
+    top_k: TopK = 3
+    min_confidence: float | None = Field(None, description="Answer unknown below this top probability",
+                                         json_schema_extra={"minimum": 0, "maximum": 1})
+    coverage: float | None = Field(None, description="Add a conformal label set holding the true label this often "
+                                                     "(a .pt model)",
+                                   json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1})
+    prior: Literal["uniform", "train"] | None = Field(None, description="uniform: reweight to equal label "
+                                                                        "frequencies (a .pt model)")
+    full_name: bool = Field(False, description="Classify the family name of a full name")
+    _options: PredictOptions = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _checked(self) -> "PredictQuery":
+        """The options checked as every door checks them (an OptionError, worded by requests.refusal)."""
+        self._options = PredictOptions(self.top_k, self.min_confidence, self.coverage, self.prior, self.full_name)
+        return self
+
+    @property
+    def options(self) -> PredictOptions:
+        return self._options
+
+
+class PredictOneQuery(PredictQuery, NameQuery):
+    """GET /api/predict's query: a name and predict's options."""
+
+
+class Names(RootModel):
+    """POST /api/predict's body: a JSON list of names (1 to MAX_NAMES)."""
+
+    root: list[Name] = Field(min_length=1, max_length=MAX_NAMES)
+
+
 ERRORS = {status: {"model": Error, "description": text} for status, text in (
-    (400, "A bad request"), (401, "No valid API key (when the server has keys)"),
+    (400, "A bad request: a parameter or the body"), (401, "No valid API key (when the server has keys)"),
     (413, "Too many names, letters or bytes"), (415, "A POST body that is not application/json"),
-    (503, "Busy (too many requests in flight) or shutting down; see Retry-After"))}
+    (503, "Busy (too many requests in flight) or shutting down; see Retry-After"),
+    ("4XX", "Any refusal: one line saying what was wrong"))}

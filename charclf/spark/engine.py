@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 from typing import Iterator, Sequence
 
-from charclf.predict.frames import classify_frame, plan, predict_options
+from charclf.predict.frames import classify_frame, plan
+from charclf.predict.options import PredictOptions
 from charclf.predict.workers import ModelBytes, worker_classifier
 
 
@@ -31,15 +32,14 @@ def classify(df, column: str | Sequence[str] = "name", model=None, k: int = 3, m
     any job runs. Lazy, like any transformation: nothing runs until an action (a write, a count)."""
     from pyspark.sql.types import BooleanType, DoubleType, StringType, StructField, StructType
 
+    options = PredictOptions(k, min_confidence, coverage, prior, full_names)
     shipped = ModelBytes.read(model)
     clf = worker_classifier(shipped)  # on the driver: the labels and the options' check
-    options = predict_options(clf, coverage, prior, full_names)
-    answers = plan(df.columns, column, clf, k, min_confidence, all_probs, options, where="the Spark DataFrame")
+    answers = plan(df.columns, column, clf, options.for_model(clf), all_probs, where="the Spark DataFrame")
     types = {float: DoubleType(), bool: BooleanType(), str: StringType()}
     schema = StructType(list(df.schema.fields) + [StructField(name, types[kind], True)
                                                   for name, kind in answers.columns()])
-    job = functools.partial(_classify_batches, _broadcast(df.sparkSession, shipped), column, k, min_confidence,
-                            all_probs, options)
+    job = functools.partial(_classify_batches, _broadcast(df.sparkSession, shipped), column, options, all_probs)
     return df.mapInPandas(job, schema)
 
 
@@ -59,9 +59,8 @@ def _broadcast(session, shipped: ModelBytes):
     return context.broadcast(shipped)
 
 
-def _classify_batches(carried, column, k: int, min_confidence, all_probs: bool, options: dict,
-                      batches: Iterator) -> Iterator:
+def _classify_batches(carried, column, options: PredictOptions, all_probs: bool, batches: Iterator) -> Iterator:
     """On an executor: each Arrow batch (a pandas DataFrame) with its answers, one batch at a time."""
     clf = worker_classifier(carried.value)  # loaded by this process's first batch, then kept
     for batch in batches:
-        yield classify_frame(batch, clf, column, k, min_confidence, all_probs, **options)
+        yield classify_frame(batch, clf, column, options, all_probs)
