@@ -45,8 +45,7 @@ class TorchBackend:
 
     def logits(self, folded: list[str]) -> np.ndarray:
         """Already-folded, non-empty names -> (N, n_classes) float32 logits, in input order."""
-        return batched_logits(self.model, folded, self.checkpoint.alphabet, self.device,
-                              precision=self.precision).numpy()
+        return batched_logits(self.model, folded, self.checkpoint.alphabet, self.device, precision=self.precision).numpy()
 
     def describe(self) -> str:
         return f"torch on {self.device} in {self.precision}"

@@ -1,0 +1,93 @@
+"""The one inference runner: folded names -> (N, n_classes) logits, for every backend.
+
+A backend gives one function, run(letters, lengths) -> logits: (B, L) int64 alphabet positions of
+B names that all have L letters and their (B,) int64 lengths in, (B, n_classes) float32 logits out
+(numpy arrays both ways). The runner does the rest, once for torch and ONNX Runtime alike:
+
+- a name given several times runs once (lists of surnames repeat: Smith, Smith, ...);
+- names are grouped by exact length, each group in batches of at most `batch` names, shortest
+  first: no padding, so a name's numbers do not depend on the names beside it;
+- a lone name runs as two copies: one-row products add up in another order than many-row ones
+  (in bfloat16 that showed in the third decimal; ONNX Runtime rounds them otherwise too);
+- the batches run on `workers` threads (a recurrent step is too small to split between threads:
+  on 2 cores, 2 workers predicted about 1.5x as fast as batches split between 2 threads,
+  docs/prediction.md, "Threads"), while the calling thread turns the next batches' names into
+  letter positions: the networks let go of the GIL, so reading overlaps running.
+
+numpy only: the light install (numpy and onnxruntime) runs it without torch."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from typing import Callable, ContextManager, Iterator
+
+import numpy as np
+
+Run = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (B, L) letters, (B,) lengths -> (B, C) logits
+
+
+class Letters:
+    """Folded names -> alphabet positions, as a model reads them (lower-cased first when it does)."""
+
+    def __init__(self, alphabet: str, lowercase: bool = False):
+        self.lowercase = lowercase
+        if alphabet.isascii():  # the usual case: one byte per letter, one table lookup for all
+            self._bytes = np.zeros(128, dtype=np.int64)
+            self._bytes[np.frombuffer(alphabet.encode("ascii"), dtype=np.uint8)] = np.arange(len(alphabet))
+        else:
+            self._bytes = None
+            self._code = {ord(c): i for i, c in enumerate(alphabet)}
+
+    def positions(self, text: str) -> np.ndarray:
+        """Each character of `text` (all in the alphabet) -> its int64 position."""
+        if self.lowercase:
+            text = text.lower()
+        if self._bytes is not None:
+            return self._bytes[np.frombuffer(text.encode("ascii"), dtype=np.uint8)]
+        return np.fromiter((self._code[ord(c)] for c in text), dtype=np.int64, count=len(text))
+
+    def same_length(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """B names of one length L -> ((B, L) int64 positions, (B,) int64 lengths)."""
+        length = len(names[0])
+        return self.positions("".join(names)).reshape(len(names), length), np.full(len(names), length, dtype=np.int64)
+
+
+def length_batches(lengths: np.ndarray, batch: int) -> list[np.ndarray]:
+    """(N,) name lengths -> row indices in batches of at most `batch`, each of names of one length:
+    every row once, shortest names first, rows of one length in input order."""
+    order = np.argsort(lengths, kind="stable")
+    # Where each length's run of `order` starts, and the end.
+    bounds = np.flatnonzero(np.diff(lengths[order])) + 1
+    starts, ends = np.concatenate([[0], bounds]), np.concatenate([bounds, [len(order)]])
+    return [order[i : min(i + batch, end)] for start, end in zip(starts.tolist(), ends.tolist())
+            for i in range(start, end, batch)]
+
+
+def run_names(names: list[str], run: Run, letters: Letters, n_classes: int, batch: int, workers: int = 1,
+              exclusive: Callable[[], ContextManager] = nullcontext) -> np.ndarray:
+    """Folded, non-empty names -> (N, n_classes) float32 logits, in input order (see the module's
+    text). `exclusive`: a context held while several workers run (torch: one thread each)."""
+    distinct = list(dict.fromkeys(names))
+    if len(distinct) < len(names):
+        row = {name: i for i, name in enumerate(distinct)}
+        logits = run_names(distinct, run, letters, n_classes, batch, workers, exclusive)
+        return logits[np.fromiter((row[n] for n in names), dtype=np.int64, count=len(names))]
+    out = np.empty((len(names), n_classes), dtype=np.float32)
+    batches = length_batches(np.fromiter(map(len, names), dtype=np.int64, count=len(names)), batch)
+
+    def inputs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for rows in batches:
+            yield letters.same_length([names[i] for i in (rows if len(rows) > 1 else [rows[0]] * 2)])
+
+    if len(batches) <= 1:  # nothing to overlap: no thread to start
+        for rows, given in zip(batches, inputs()):
+            out[rows] = run(*given)[: len(rows)]
+        return out
+    workers = max(1, min(workers, len(batches)))
+    with exclusive() if workers > 1 else nullcontext(), ThreadPoolExecutor(workers) as pool:
+        # map() submits each batch as this thread indexes it: the workers run the first batches
+        # while the next are indexed.
+        for rows, logits in zip(batches, pool.map(lambda given: run(*given), inputs())):
+            out[rows] = logits[: len(rows)]
+    return out
