@@ -6,8 +6,9 @@ import time
 import numpy as np
 import pytest
 
+from charclf.data.letters import Letters
 from charclf.names.text import DEFAULT_ALPHABET
-from charclf.predict.runner import Letters, length_batches, run_names
+from charclf.predict.runner import length_batches, run_names
 
 LETTERS = Letters(DEFAULT_ALPHABET)
 N_CLASSES = 3

@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from charclf.config import NGRAM
+from charclf.data.letters import Letters
 from charclf.predict.precision import autocast
-from charclf.predict.runner import Letters, Run, run_names
+from charclf.predict.runner import Run, run_names
 
 # Held while one_thread_each has set torch to one thread per worker, so that two callers at once
 # cannot leave that setting behind (one restores the count the other had lowered).
@@ -41,7 +42,7 @@ def torch_run(model: nn.Module, device: torch.device, precision: str = "float32"
 
     def run(letters: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         with torch.inference_mode(), autocast(precision, device):  # per thread: a worker inherits neither
-            return model.same_length(torch.from_numpy(letters).to(device)).float().cpu().numpy()
+            return model(torch.from_numpy(letters).to(device), torch.from_numpy(lengths)).float().cpu().numpy()
 
     return run
 

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from charclf.data.letters import Letters
 from charclf.errors import CheckpointError
 from charclf.files.description import ModelDescription, from_json, short
-from charclf.predict.runner import Letters, run_names
+from charclf.predict.runner import run_names
 
 NAME = "onnx"
 SUFFIX = ".onnx"
