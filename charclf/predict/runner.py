@@ -18,6 +18,7 @@ numpy only: the light install (numpy and onnxruntime) runs it without torch."""
 
 from __future__ import annotations
 
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from typing import Callable, ContextManager, Iterator
@@ -27,6 +28,7 @@ import numpy as np
 from charclf.data.letters import Letters
 
 Run = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (B, L) letters, (B,) lengths -> (B, C) logits
+AHEAD = 4  # batches indexed and waiting, per worker
 
 
 def length_batches(lengths: np.ndarray, batch: int) -> list[np.ndarray]:
@@ -62,8 +64,14 @@ def run_names(names: list[str], run: Run, letters: Letters, n_classes: int, batc
         return out
     workers = max(1, min(workers, len(batches)))
     with exclusive() if workers > 1 else nullcontext(), ThreadPoolExecutor(workers) as pool:
-        # map() submits each batch as this thread indexes it: the workers run the first batches
-        # while the next are indexed.
-        for rows, logits in zip(batches, pool.map(lambda given: run(*given), inputs())):
-            out[rows] = logits[: len(rows)]
+        # This thread indexes batches while the workers run the ones before, at most AHEAD per
+        # worker in flight (so that a long list's letters are never all held at once).
+        pending: deque = deque()
+        for rows, given in zip(batches, inputs()):
+            pending.append((rows, pool.submit(run, *given)))
+            if len(pending) > AHEAD * workers:
+                done, future = pending.popleft()
+                out[done] = future.result()[: len(done)]
+        for done, future in pending:
+            out[done] = future.result()[: len(done)]
     return out
