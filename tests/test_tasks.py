@@ -24,7 +24,8 @@ def loss_of(logits):
     return torch.nn.functional.cross_entropy(logits, TARGETS)
 
 
-@pytest.mark.parametrize("options", [{}, {"spelling_weight": 0.0}, {"members": 2}, {"members": 2, "spelling_weight": 0.0}])
+@pytest.mark.parametrize("options", [{}, {"spelling_weight": 0.0}, {"members": 2},
+                                     {"members": 2, "spelling_weight": 0.0}])
 @pytest.mark.parametrize("weight", [0.0, 0.5])
 def test_the_loss_is_each_networks_label_loss_plus_its_weighted_letter_loss(options, weight):
     model = model_for(**options)
