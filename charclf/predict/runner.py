@@ -12,7 +12,8 @@ B names that all have L letters and their (B,) int64 lengths in, (B, n_classes) 
 - the batches run on `workers` threads (a recurrent step is too small to split between threads:
   on 2 cores, 2 workers predicted about 1.5x as fast as batches split between 2 threads,
   docs/prediction.md, "Threads"), while the calling thread turns the next batches' names into
-  letter positions: the networks let go of the GIL, so reading overlaps running.
+  letter positions. With one worker all of it runs in the calling thread: indexing is a few
+  percent of the network's time, and a second thread indexing ahead of one worker was no faster.
 
 numpy only: the light install (numpy and onnxruntime) runs it without torch."""
 
@@ -58,12 +59,12 @@ def run_names(names: list[str], run: Run, letters: Letters, n_classes: int, batc
         for rows in batches:
             yield letters.same_length([names[i] for i in (rows if len(rows) > 1 else [rows[0]] * 2)])
 
-    if len(batches) <= 1:  # nothing to overlap: no thread to start
+    workers = max(1, min(workers, len(batches)))
+    if workers == 1:
         for rows, given in zip(batches, inputs()):
             out[rows] = run(*given)[: len(rows)]
         return out
-    workers = max(1, min(workers, len(batches)))
-    with exclusive() if workers > 1 else nullcontext(), ThreadPoolExecutor(workers) as pool:
+    with exclusive(), ThreadPoolExecutor(workers) as pool:
         # This thread indexes batches while the workers run the ones before, at most AHEAD per
         # worker in flight (so that a long list's letters are never all held at once).
         pending: deque = deque()
