@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from charclf.data.dataset import load_dataset, split_dataset
-from charclf.data.tensors import encode, index_batch, letter_indices, pack_batch
+from charclf.data.tensors import encode, index_batch, letter_indices
 from charclf.errors import DataError
 from charclf.names.text import DEFAULT_ALPHABET
 
@@ -76,18 +76,13 @@ def test_encode_is_one_hot_per_letter():
     assert letter_indices("ab", DEFAULT_ALPHABET).tolist() == [0, 1]
 
 
-def test_index_batch_and_pack_batch_keep_each_names_letters():
+def test_index_batch_keeps_each_names_letters():
     names = ["Li", "Jones", "Abe"]
     padded, lengths = index_batch(names, DEFAULT_ALPHABET)
     assert padded.shape == (3, 5) and lengths.tolist() == [2, 5, 3]
     for row, name in zip(padded, names):
         assert row[: len(name)].tolist() == letter_indices(name, DEFAULT_ALPHABET).tolist()
         assert row[len(name):].sum() == 0
-    unpacked, unpacked_lengths = torch.nn.utils.rnn.pad_packed_sequence(
-        pack_batch(padded, lengths, len(DEFAULT_ALPHABET)), batch_first=True)
-    assert unpacked_lengths.tolist() == [2, 5, 3]
-    for row, name in zip(unpacked, names):
-        assert torch.equal(row[: len(name)], encode(name))  # one-hot rows, in input order
 
 
 def test_index_batch_with_a_non_ascii_alphabet():

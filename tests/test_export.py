@@ -14,7 +14,7 @@ from charclf.config import ModelConfig
 from charclf.data.dataset import load_dataset, split_dataset
 from charclf.data.tensors import index_batch
 from charclf.files.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from charclf.files.export import padded_classifier
+from charclf.files.export import exported
 from charclf.files.locations import shipped_checkpoint
 from charclf.models.build import build_model
 from charclf.names.text import DEFAULT_ALPHABET
@@ -139,22 +139,33 @@ SHAPES = [dict(arch="gru"), dict(arch="lstm", num_layers=2), dict(arch="rnn", bi
           dict(arch="gru", pooling="last", num_layers=2), dict(arch="lstm", pooling="last+max", embedding_dim=0),
           dict(arch="rnn", pooling="max", lowercase=False), dict(arch="gru", bidirectional=False, pooling="mean+max"),
           dict(arch="gru", spelling_weight=0.3),
-          dict(arch="lstm", spelling_weight=1.0, bidirectional=False, lowercase=False)]
+          dict(arch="lstm", spelling_weight=1.0, bidirectional=False, lowercase=False),
+          dict(arch="gru", members=2, spelling_weight=0.3)]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "-".join(map(str, s.values())))
-def test_the_padded_path_gives_the_packed_model_numbers_for_every_shape(shape, tmp_path):
+def test_the_export_gives_the_models_numbers_for_every_shape(shape, tmp_path):
+    import onnx
+
     checkpoint = random_checkpoint(**shape)
     clf = Classifier.from_checkpoint(checkpoint, device="cpu")
     names = ["Jones", "Li", "X", "Nakamura", "Wolfeschlegelstein", "abc", "De la Cruz"]
     model_names = [n.lower() for n in names] if checkpoint.model_config.lowercase else names
+    letters, lengths = index_batch(model_names, checkpoint.alphabet)
     with torch.no_grad():
-        padded, _ = padded_classifier(checkpoint)(*index_batch(model_names, checkpoint.alphabet))
+        padded, _ = exported(checkpoint)(letters, lengths)  # one batch of every length, padded
     assert abs(padded.numpy() - clf.probabilities(names)).max() < 1e-5
     path = tmp_path / "m.pt"
     save_checkpoint(path, checkpoint)
     ok("export", "--checkpoint", path, tmp_path / "m.onnx")
-    assert abs(load_model(tmp_path / "m.onnx").probabilities(names) - padded.numpy()).max() < 1e-5
+    light = load_model(tmp_path / "m.onnx")
+    assert abs(light.probabilities(names) - padded.numpy()).max() < 1e-5
+    graph = light.backend.session.run(["probabilities"], {"letters": letters.numpy(), "lengths": lengths.numpy()})[0]
+    assert abs(graph - padded.numpy()).max() < 1e-5
+    # One recurrent node per layer, both directions in it, given each name's length: no reversing gathers.
+    config = checkpoint.model_config
+    recurrent = [n for n in onnx.load(str(tmp_path / "m.onnx")).graph.node if n.op_type == config.arch.upper()]
+    assert len(recurrent) == config.num_layers * config.members and all(n.input[4] for n in recurrent)  # sequence_lens
 
 
 def test_torchscript_export_runs_without_charclf(tmp_path):

@@ -29,8 +29,7 @@ def test_cli_choices_are_the_backbone_table():
 @pytest.mark.parametrize("pooling", POOLINGS)
 def test_output_shape(arch, bidirectional, pooling):
     model = model_for(arch, bidirectional=bidirectional, pooling=pooling, num_layers=2, hidden_size=16)
-    packed = model.pack(*index_batch(NAMES, DEFAULT_ALPHABET))
-    assert model(packed).shape == (len(NAMES), 7)
+    assert model(*index_batch(NAMES, DEFAULT_ALPHABET)).shape == (len(NAMES), 7)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -117,11 +116,11 @@ def test_one_source_of_defaults():
 @pytest.mark.parametrize("bidirectional", [True, False])
 @pytest.mark.parametrize("options", [{}, {"embedding_dim": 0, "num_layers": 2}, {"lowercase": False}])
 def test_fast_inference_equals_the_packed_forward(arch, pooling, bidirectional, options):
-    """batched_logits (names grouped by length, no packing) == forward() on one packed batch."""
+    """batched_logits (names grouped by length, nothing to pack) == forward() on one packed batch."""
     names = ["Li", "Jones", "Abe", "Nakamura", "O'Neil", "Ng", "Smith", "de la Cruz", "X", "Wojciechowski"]
     model = model_for(arch, pooling=pooling, bidirectional=bidirectional, hidden_size=16, **options)
     with torch.no_grad():
-        packed = model(model.pack(*model.index(names, DEFAULT_ALPHABET)))
+        packed = model(*model.index(names, DEFAULT_ALPHABET))
     fast = batched_logits(model, names, DEFAULT_ALPHABET, torch.device("cpu"), batch_size=2)
     assert torch.allclose(fast, packed, atol=1e-5)
 
@@ -156,8 +155,6 @@ def test_a_long_list_predicts_as_names_one_by_one_do():
 def test_several_threads_share_out_the_batches_and_give_the_same_logits():
     """With torch on 3 threads, 3 workers run the batches (each on one thread); the thread count
     is back to 3 afterwards, also when a batch fails."""
-    import charclf.predict.inference as inference
-
     model = model_for("gru", hidden_size=16)
     names = [f"{a}{b}{c}" * n for a in "BKLMN" for b in "aeiou" for c in "lmnrs" for n in (1, 2, 3)]  # 375
     threads = torch.get_num_threads()
@@ -166,21 +163,20 @@ def test_several_threads_share_out_the_batches_and_give_the_same_logits():
         alone = batched_logits(model, names, DEFAULT_ALPHABET, torch.device("cpu"), batch_size=16)
         torch.set_num_threads(3)
         seen = set()
-        same_length = model.same_length
+        forward = model.forward
 
-        def spy(letters):
+        def spy(letters, lengths):
             seen.add((threading.get_ident(), torch.get_num_threads()))
-            return same_length(letters)
+            return forward(letters, lengths)
 
-        model.same_length = spy
+        model.forward = spy
         shared = batched_logits(model, names, DEFAULT_ALPHABET, torch.device("cpu"), batch_size=16)
         assert torch.allclose(shared, alone, atol=1e-6) and torch.get_num_threads() == 3
         assert len({ident for ident, _ in seen}) > 1 and {count for _, count in seen} == {1}
-        model.same_length = lambda letters: 1 / 0
+        model.forward = lambda letters, lengths: 1 / 0
         with pytest.raises(ZeroDivisionError):
             batched_logits(model, names, DEFAULT_ALPHABET, torch.device("cpu"), batch_size=16)
         assert torch.get_num_threads() == 3
-        assert [len(rows) for rows, _ in inference.length_batches(torch.tensor([3, 1, 3, 3, 1]), 2)] == [2, 2, 1]
     finally:
         torch.set_num_threads(threads)
 
@@ -197,9 +193,8 @@ def test_lowercase_models_read_names_in_any_case():
 @pytest.mark.parametrize("embedding_dim", [0, 12])
 def test_one_hot_and_embedded_inputs(embedding_dim):
     model = model_for("gru", hidden_size=8, embedding_dim=embedding_dim)
-    packed = model.pack(*index_batch(NAMES, DEFAULT_ALPHABET))
-    assert packed.data.dim() == (2 if embedding_dim == 0 else 1)  # one-hot rows, or letter positions
-    assert model(packed).shape == (len(NAMES), 7)
+    assert hasattr(model, "embed") == bool(embedding_dim)  # else one-hot rows
+    assert model(*index_batch(NAMES, DEFAULT_ALPHABET)).shape == (len(NAMES), 7)
 
 
 
@@ -207,7 +202,7 @@ def test_one_hot_and_embedded_inputs(embedding_dim):
 @pytest.mark.parametrize("options", [{}, {"bidirectional": False, "num_layers": 2, "embedding_dim": 0},
                                      {"pooling": "last", "num_layers": 3, "hidden_size": 7, "ngram_buckets": 64}])
 def test_weight_shapes_are_the_built_models(arch, options):
-    from charclf.models.model import weight_shapes
+    from charclf.models.build import weight_shapes
 
     config = ModelConfig(arch=arch, n_letters=57, n_classes=5, **options)
     built = {key: tuple(t.shape) for key, t in build_model(config).state_dict().items()}

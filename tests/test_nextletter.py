@@ -19,7 +19,7 @@ def task_for(bidirectional=True):
 
 def run(task, names):
     padded, lengths = task.classifier.index(names, DEFAULT_ALPHABET)
-    return task(task.classifier.pack(padded, lengths), padded, lengths)
+    return task(padded, lengths)
 
 
 @pytest.mark.parametrize("bidirectional", [True, False])
@@ -36,7 +36,7 @@ def test_it_learns_to_spell_the_names_it_is_shown(bidirectional):
         optimizer.step()
     assert loss.item() < 0.05
     padded, lengths = task.classifier.index(names, DEFAULT_ALPHABET)
-    outputs, _, _ = task.classifier.read(task.classifier.pack(padded, lengths))
+    outputs, _ = task.classifier.read(padded, lengths)
     end = len(DEFAULT_ALPHABET)
     following = task.forward_head(outputs[0, :4, :32]).argmax(1).tolist()
     assert following == [DEFAULT_ALPHABET.index(c) for c in "bcd"] + [end]
@@ -50,7 +50,7 @@ def test_the_logits_are_the_classifiers_own():
     names = ["Jones", "Li", "Nakamura"]
     logits, _ = run(task, names)
     padded, lengths = task.classifier.index(names, DEFAULT_ALPHABET)
-    assert torch.allclose(logits, task.classifier(task.classifier.pack(padded, lengths)))
+    assert torch.allclose(logits, task.classifier(padded, lengths))
 
 
 def test_training_with_it_saves_a_plain_classifier(tiny_data, tmp_path):

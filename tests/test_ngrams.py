@@ -99,7 +99,7 @@ def test_the_ngram_classifier_fast_path_equals_its_packed_forward():
     model = NgramClassifier(config)
     model.table.load_state_dict(fitted_table(NAMES, 4096).state_dict())
     with torch.no_grad():
-        packed = model(model.pack(*index_batch(NAMES, DEFAULT_ALPHABET)))
+        packed = model(*index_batch(NAMES, DEFAULT_ALPHABET))
     fast = batched_logits(model, NAMES, DEFAULT_ALPHABET, torch.device("cpu"), batch_size=2)
     assert torch.allclose(fast, packed, atol=1e-5)
 
@@ -133,7 +133,7 @@ def test_the_ngram_baseline_round_trips_through_the_cli(tiny_data, tmp_path):
     lines = [json.loads(line) for line in ok("predict", *names, "--json", "-k", "3", "--checkpoint", ckpt).splitlines()]
     assert [line["name"] for line in lines] == names
     with torch.no_grad():
-        logits = model(model.pack(*index_batch(names, DEFAULT_ALPHABET)))
+        logits = model(*index_batch(names, DEFAULT_ALPHABET))
         expected = torch.softmax(logits / checkpoint.temperature, dim=1)
     for line, probs in zip(lines, expected):
         top = probs.topk(3)

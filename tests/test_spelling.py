@@ -29,7 +29,7 @@ def spelt_by_hand(model: NameClassifier, name: str) -> torch.Tensor:
     the log of its softmax's normaliser when the model is saved as normalised."""
     padded, lengths = model.index([name], DEFAULT_ALPHABET)
     with torch.no_grad():
-        outputs, _, _ = model.read(model.pack(padded, lengths))
+        outputs, _ = model.read(padded, lengths)
     letters, hidden, codes = padded[0].tolist(), model.config.hidden_size, model.spelling.codes
     end = model.config.n_letters
     heads = [(model.spelling.forward_letters, 0, letters[1:] + [end])]
@@ -53,12 +53,12 @@ def test_the_answer_is_the_heads_log_probabilities_plus_the_weighted_spelling(op
     model = model_for(**options)
     padded, lengths = model.index(NAMES, DEFAULT_ALPHABET)
     with torch.no_grad():
-        answer = model(model.pack(padded, lengths))
-        outputs, out_lengths, h = model.read(model.pack(padded, lengths))
-        head = torch.log_softmax(model.classify(outputs, out_lengths, h), 1)
+        answer = model(padded, lengths)
+        outputs, h = model.read(padded, lengths)
+        head = torch.log_softmax(model.classify(outputs, lengths, h), 1)
     by_hand = torch.stack([spelt_by_hand(model, name) for name in NAMES])
     assert torch.allclose(answer, head + 0.5 * by_hand, atol=1e-4)
-    # Prediction's same-length batches give the same numbers as the packed forward.
+    # Prediction's same-length batches give the numbers of one padded batch.
     assert torch.allclose(batched_logits(model, NAMES, DEFAULT_ALPHABET, torch.device("cpu")), answer, atol=1e-5)
 
 
@@ -79,14 +79,14 @@ def test_each_label_learns_its_own_spelling():
     padded, lengths = model.index(names, DEFAULT_ALPHABET)
     optimizer = torch.optim.Adam(task.parameters(), lr=0.02)
     for _ in range(200):
-        _, loss = task(model.pack(padded, lengths), padded, lengths, labels)
+        _, loss = task(padded, lengths, labels)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.05  # the letters' cross-entropy and the penalty on the normalisers
     model.eval()
     with torch.no_grad():
-        outputs, _, _ = model.read(model.pack(padded, lengths))
+        outputs, _ = model.read(padded, lengths)
         spelt = model.spelling.log_likelihood(outputs, padded, lengths)  # (2, 3)
         ab = model.spelling.forward_letters.letters(model.spelling.forward_letters.project(outputs[0, 1, :16]))
     heads = model.spelling.forward_letters.outputs
@@ -106,7 +106,7 @@ def test_the_default_model_has_spelling_heads_and_the_label_loss_trains_them():
     model = model_for(dropout=0.0).train()
     names, labels = ["abc", "abd"], torch.tensor([0, 1])
     padded, lengths = model.index(names, DEFAULT_ALPHABET)
-    answer, _ = NextLetterTask(model)(model.pack(padded, lengths), padded, lengths, labels)
+    answer, _ = NextLetterTask(model)(padded, lengths, labels)
     torch.nn.functional.cross_entropy(answer, labels).backward()  # the label loss alone
     assert model.spelling.forward_letters.letters.weight.grad.abs().sum() > 0
     assert model.spelling.backward_letters.project.weight.grad.abs().sum() > 0

@@ -1,13 +1,14 @@
-"""Names -> the tensors a torch network reads: letter positions, one-hot rows, padded and packed batches."""
+"""Names -> the tensors a torch network reads: letter positions, one-hot rows, padded batches."""
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
+from charclf.data.letters import Letters
 from charclf.names.text import DEFAULT_ALPHABET
 
 
@@ -33,18 +34,9 @@ def index_batch(names: Sequence[str], alphabet: str) -> tuple[torch.Tensor, torc
 
 def _positions(text: str, alphabet: str) -> torch.Tensor:
     """Each character of `text` (all in the alphabet) -> its int64 position in the alphabet."""
-    if not text:
-        return torch.zeros(0, dtype=torch.long)
-    if alphabet.isascii():  # the usual case: one byte per letter, one table lookup for all
-        table = torch.zeros(128, dtype=torch.long)
-        table[torch.tensor([ord(c) for c in alphabet])] = torch.arange(len(alphabet))
-        return table[torch.frombuffer(bytearray(text.encode("ascii")), dtype=torch.uint8).long()]
-    lookup = {c: i for i, c in enumerate(alphabet)}
-    return torch.tensor([lookup[c] for c in text], dtype=torch.long)
+    return torch.from_numpy(_letters(alphabet).positions(text))
 
 
-def pack_batch(padded: torch.Tensor, lengths: torch.Tensor, n_letters: int | None) -> PackedSequence:
-    """(B, T) letter positions and (B,) lengths -> one PackedSequence of (len_i, n_letters) one-hot
-    rows (n_letters=None: of the letter positions themselves, for a model with an embedding)."""
-    rows = padded if n_letters is None else F.one_hot(padded, n_letters).float()  # (B, T[, n_letters])
-    return pack_padded_sequence(rows, lengths, batch_first=True, enforce_sorted=False)
+@functools.lru_cache(maxsize=8)
+def _letters(alphabet: str) -> Letters:
+    return Letters(alphabet)

@@ -1,16 +1,17 @@
 """A checkpoint as one self-describing file for other runtimes: ONNX (read by charclf without torch,
 through ONNX Runtime) or TorchScript.
 
-The recurrent model reads packed sequences, which do not export. The exported graph reads the
-padded letters and their lengths instead: each direction of each layer runs as its own one-way
-RNN over the padded rows. Padding sits after each name's end, so the forward direction's outputs up
-to the end are exact; the backward direction first reverses each name within its own length (a
-gather), so it too starts at a real letter, and its outputs are reversed back the same way. Then
-padding is masked out of the pooling. The numbers are those of the packed model."""
+Export traces the model itself: its forward(letters, lengths) reads padded letters and their
+lengths, and packs them, which the ONNX exporter turns into one ONNX GRU/LSTM/RNN node per layer
+that is given each name's length (sequence_lens): no direction reads padding, so the numbers are
+those of the model in torch."""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -20,9 +21,6 @@ from charclf.config import NGRAM
 from charclf.errors import CheckpointError
 from charclf.files.atomic import atomic_write
 from charclf.files.checkpoint import Checkpoint
-from charclf.models.ensemble import Ensemble, average_probabilities
-from charclf.models.model import BACKBONES, NameClassifier
-from charclf.models.spelling import combined
 
 FORMATS = ("onnx", "torchscript")
 INPUTS = ("letters", "lengths")  # (B, T) int64 alphabet positions, 0-padded; (B,) int64 lengths
@@ -30,95 +28,25 @@ OUTPUTS = ("probabilities", "logits")  # (B, n_classes) each: calibrated, and ra
 OPSET = 17
 
 
-class PaddedClassifier(nn.Module):
-    """A NameClassifier's inference path over padded input: (letters, lengths) -> (probabilities, logits)."""
+class Exported(nn.Module):
+    """What the exported graph computes: the model's own forward, (letters, lengths) -> logits, and
+    its calibrated probabilities beside them."""
 
-    def __init__(self, model: NameClassifier, temperature: float):
+    def __init__(self, model: nn.Module, temperature: float):
         super().__init__()
-        config = model.config
-        self.config = config
-        self.embed = model.embed if config.embedding_dim else None
-        self.head = model.head
-        self.spelling = model.spelling  # per-label spelling heads (charclf.models.spelling), or None
-        self.register_buffer("temperature", torch.tensor(float(temperature)))
-        self.directions = ["", "_reverse"] if config.bidirectional else [""]
-        # cells[layer * directions + d]: one layer, one direction, the trained weights.
-        self.cells = nn.ModuleList()
-        for layer in range(config.num_layers):
-            width = (config.embedding_dim or config.n_letters) if layer == 0 \
-                else config.hidden_size * len(self.directions)
-            for suffix in self.directions:
-                cell = BACKBONES[config.arch](width, config.hidden_size, batch_first=True)
-                cell.load_state_dict({f"{name}_l0": getattr(model.rnn, f"{name}_l{layer}{suffix}")
-                                      for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
-                self.cells.append(cell)
-
-    def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        config = self.config
-        positions = torch.arange(letters.shape[1], device=letters.device)[None, :]  # (1, T)
-        valid = positions < lengths[:, None]  # (B, T)
-        # Position t of a name reversed within its length; padding stays where it is.
-        reverse = torch.where(valid, lengths[:, None] - 1 - positions, positions)  # (B, T)
-        x = self.embed(letters) if self.embed is not None else \
-            nn.functional.one_hot(letters, config.n_letters).float()  # (B, T, E)
-        for layer in range(config.num_layers):
-            outputs = []
-            for d, suffix in enumerate(self.directions):
-                cell = self.cells[layer * len(self.directions) + d]
-                if suffix:
-                    outputs.append(_reorder(cell(_reorder(x, reverse))[0], reverse))
-                else:
-                    outputs.append(cell(x)[0])
-            x = torch.cat(outputs, dim=2)  # (B, T, directions * H)
-        logits = self.head(self._pool(x, lengths, valid))
-        if self.spelling is not None:  # as NameClassifier.with_spelling
-            logits = combined(logits, self.spelling.log_likelihood(x, letters, lengths), config.spelling_weight)
-        return torch.softmax(logits / self.temperature, dim=1), logits
-
-    def _pool(self, outputs: torch.Tensor, lengths: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """As NameClassifier._pool, with the padding masked out explicitly."""
-        pooling, hidden = self.config.pooling, self.config.hidden_size
-        outputs = outputs * valid[:, :, None].to(outputs.dtype)  # zero after each name's end
-        features = []
-        if pooling in ("last", "last+max"):
-            last = (lengths - 1)[:, None, None].expand(-1, 1, outputs.shape[2])
-            forward_state = outputs.gather(1, last)[:, 0, :hidden]  # at each name's last letter
-            features.append(forward_state)
-            if self.config.bidirectional:
-                features.append(outputs[:, 0, hidden:])  # the backward direction ends at the first letter
-        if pooling == "mean+max":
-            features.append(outputs.sum(dim=1) / lengths[:, None].to(outputs.dtype))
-        if pooling in ("max", "mean+max", "last+max"):
-            features.append(outputs.masked_fill(~valid[:, :, None], float("-inf")).amax(dim=1))
-        return torch.cat(features, dim=1)
-
-
-def _reorder(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """(B, T, F) rows taken in the order of (B, T) `index` along T."""
-    return x.gather(1, index[:, :, None].expand(-1, -1, x.shape[2]))
-
-
-class PaddedEnsemble(nn.Module):
-    """An Ensemble's inference path over padded input: its members' PaddedClassifiers, their
-    probabilities averaged (charclf.models.ensemble)."""
-
-    def __init__(self, members: list[PaddedClassifier], temperature: float):
-        super().__init__()
-        self.members = nn.ModuleList(members)
+        self.model = model
         self.register_buffer("temperature", torch.tensor(float(temperature)))
 
     def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = average_probabilities([member(letters, lengths)[1] for member in self.members])
+        logits = self.model(letters, lengths)
         return torch.softmax(logits / self.temperature, dim=1), logits
 
 
-def padded_classifier(checkpoint: Checkpoint) -> nn.Module:
+def exported(checkpoint: Checkpoint) -> Exported:
+    """The checkpoint's model, as export traces it (on the CPU, in eval mode)."""
     if checkpoint.model_config.arch == NGRAM:
         raise CheckpointError("the n-gram baseline is not exported: export a recurrent model (gru, lstm, rnn)")
-    model = checkpoint.build_model("cpu")
-    if isinstance(model, Ensemble):
-        return PaddedEnsemble([PaddedClassifier(m, 1.0) for m in model.members], checkpoint.temperature).eval()
-    return PaddedClassifier(model, checkpoint.temperature).eval()
+    return Exported(checkpoint.build_model("cpu"), checkpoint.temperature).eval()
 
 
 def example_inputs(checkpoint: Checkpoint) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,7 +82,7 @@ def metadata(checkpoint: Checkpoint, card: dict, source: str = "") -> dict[str, 
 def export(checkpoint: Checkpoint, card: dict, out: Path, fmt: str = "onnx", source: str = "") -> None:
     """Write `checkpoint` to `out` as `fmt` (see FORMATS), atomically; `source`: the sha256 of the
     .pt file it was read from (an .onnx beside its .pt is used in its place only while they match)."""
-    module = padded_classifier(checkpoint)
+    module = exported(checkpoint)
     inputs = example_inputs(checkpoint)
     if fmt == "onnx":
         data = _onnx_bytes(module, inputs, metadata(checkpoint, card, source))
@@ -196,8 +124,8 @@ def _onnx_bytes(module: nn.Module, inputs: tuple, meta: dict[str, str]) -> bytes
 
     buffer = io.BytesIO()
     # The TorchScript-based exporter (dynamo=False): it needs only the onnx package (the dynamo one
-    # also needs onnxscript) and turns each one-way nn.GRU/LSTM/RNN into one ONNX GRU/LSTM/RNN node.
-    with warnings.catch_warnings():  # it announces its deprecation
+    # also needs onnxscript) and turns each packed nn.GRU/LSTM/RNN into one ONNX GRU/LSTM/RNN node.
+    with warnings.catch_warnings(), _native_stderr_hidden():  # it announces its deprecation
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module, inputs, buffer, input_names=list(INPUTS), output_names=list(OUTPUTS), opset_version=OPSET,
@@ -211,6 +139,22 @@ def _onnx_bytes(module: nn.Module, inputs: tuple, meta: dict[str, str]) -> bytes
     model.doc_string = "charclf name classifier: " + meta["charclf.files.card"]
     onnx.checker.check_model(model)
     return model.SerializeToString()
+
+
+@contextmanager
+def _native_stderr_hidden():
+    """The exporter's C++ half prints warnings straight to file descriptor 2, past Python's filters
+    (that packed sequences have no shape inference: the RNN node they become has): hidden while it
+    runs. Its errors are Python exceptions, which this does not touch."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _torchscript_bytes(module: nn.Module, inputs: tuple, card: dict) -> bytes:

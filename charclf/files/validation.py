@@ -15,7 +15,7 @@ from charclf.config import NGRAM, ModelConfig
 from charclf.errors import CheckpointError
 from charclf.files.archive import MAX_TENSOR_BYTES
 from charclf.files.description import ModelDescription, describe
-from charclf.models.model import weight_shapes
+from charclf.models.build import weight_shapes
 
 
 def check_payload(payload: Any) -> ModelDescription:

@@ -13,11 +13,9 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence
 
 from charclf.config import ModelConfig
 from charclf.models.model import NameClassifier
-from charclf.models.nextletter import NextLetterTask
 
 
 def average_probabilities(member_logits: list[torch.Tensor]) -> torch.Tensor:
@@ -39,31 +37,6 @@ class Ensemble(nn.Module):
     def index(self, names, alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
         return self.members[0].index(names, alphabet)  # the members read letters alike
 
-    def pack(self, padded: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
-        return self.members[0].pack(padded, lengths)
-
-    def forward(self, names: PackedSequence) -> torch.Tensor:
-        """Packed names -> (B, n_classes) logits of the averaged probabilities."""
-        return average_probabilities([member(names) for member in self.members])
-
-    def same_length(self, letters: torch.Tensor) -> torch.Tensor:
-        """(B, L) letter positions of names that all have L letters -> (B, n_classes) logits."""
-        return average_probabilities([member.same_length(letters) for member in self.members])
-
-
-class MemberTasks(nn.Module):
-    """What trains in an ensemble: each member on its own, with its own next-letter layers when
-    `letters` (charclf.models.nextletter). forward() gives each member's logits and letter loss; one
-    module, which DDP can wrap, holds every weight that trains."""
-
-    def __init__(self, ensemble: Ensemble, letters: bool):
-        super().__init__()
-        self.letters = letters
-        self.tasks = nn.ModuleList(NextLetterTask(m) if letters else m for m in ensemble.members)
-
-    def forward(self, names: PackedSequence, letters: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor):
-        """-> (K (B, n_classes) logits the label loss trains, K letter losses (none without next-letter layers))."""
-        if not self.letters:
-            return [task(names) for task in self.tasks], []
-        outputs = [task(names, letters, lengths, labels) for task in self.tasks]
-        return [logits for logits, _ in outputs], [loss for _, loss in outputs]
+    def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T) letter positions and (B,) lengths -> (B, n_classes) logits of the averaged probabilities."""
+        return average_probabilities([member(letters, lengths) for member in self.members])

@@ -32,14 +32,13 @@ class NextLetterTask(nn.Module):
             self.forward_head = nn.Linear(config.hidden_size, config.n_letters + 1)
             self.backward_head = nn.Linear(config.hidden_size, config.n_letters + 1) if config.bidirectional else None
 
-    def forward(self, names, letters: torch.Tensor, lengths: torch.Tensor,
+    def forward(self, letters: torch.Tensor, lengths: torch.Tensor,
                 labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Packed names, their (B, T) letter positions, (B,) lengths and (B,) labels (needed with
-        spelling heads) -> ((B, n_classes) logits the label loss trains: the head's, or with spelling
-        heads the model's whole answer; the mean cross-entropy of predicting each next (and
-        previous) letter)."""
-        outputs, out_lengths, h = self.classifier.read(names)  # (B, T, directions * H)
-        logits = self.classifier.classify(outputs, out_lengths, h)
+        """(B, T) letter positions, (B,) lengths and (B,) labels (needed with spelling heads) ->
+        ((B, n_classes) logits the label loss trains: the head's, or with spelling heads the model's
+        whole answer; the mean cross-entropy of predicting each next (and previous) letter)."""
+        outputs, h = self.classifier.read(letters, lengths)  # (B, T, directions * H)
+        logits = self.classifier.classify(outputs, lengths, h)
         if self.classifier.spelling is not None:  # the answer includes them; so does the label loss
             spelling = self.classifier.spelling
             scores = spelling.letter_scores(outputs, letters, lengths, normalise=True)

@@ -15,9 +15,8 @@ from typing import Sequence
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from charclf.data.tensors import index_batch, pack_batch
+from charclf.data.tensors import index_batch
 
 _PRIME = 2_147_483_647  # 2^31 - 1: keys stay below it, so key * multiplier fits in int64
 _MULTIPLIER = 1_000_003  # mixes a key before it is cut to n_buckets
@@ -66,29 +65,25 @@ class NgramTable(nn.Module):
 
     def buckets(self, padded: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (rows, buckets): one entry per n-gram occurrence (n = 1..max_n), int64, flat."""
-        B, T = padded.shape
-        # (B, T + 2) codes: boundary, the letters, boundary, then padding.
-        seq = torch.zeros(B, T + 2, dtype=torch.long, device=padded.device)
-        positions = torch.arange(T + 2, device=padded.device)
-        seq[:, 1:-1] = self.codes[padded]
-        seq[positions[None, :] > lengths[:, None] + 1] = _PAD
-        seq[:, 0] = _BOUNDARY
-        seq[torch.arange(B, device=padded.device), lengths + 1] = _BOUNDARY
-        rows, keys = [], []
-        for n, key in self._keys(seq):
-            width = key.shape[1]
-            valid = positions[None, :width] + n <= lengths[:, None] + 2  # window inside boundary..boundary
-            r, i = valid.nonzero(as_tuple=True)
-            rows.append(r)
-            keys.append(key[r, i])
-        return torch.cat(rows), torch.cat(keys)
+        buckets, valid = self.occurrences(padded, lengths)
+        rows, columns = valid.nonzero(as_tuple=True)
+        return rows, buckets[rows, columns]
 
-    def same_length_buckets(self, letters: torch.Tensor) -> torch.Tensor:
-        """(B, L) letter positions of names that all have L letters -> (B, M) buckets of all their
-        n-grams: with no padding every window is a real n-gram, so nothing is masked or flattened."""
-        boundary = torch.full((len(letters), 1), _BOUNDARY, dtype=torch.long, device=letters.device)
-        seq = torch.cat([boundary, self.codes[letters], boundary], dim=1)  # (B, L + 2)
-        return torch.cat([key for _, key in self._keys(seq)], dim=1)
+    def occurrences(self, letters: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) letter positions and (B,) lengths -> ((B, M) buckets of every window, (B, M) whether
+        the window is one of the name's n-grams: inside boundary..boundary, not in the padding)."""
+        B, T = letters.shape
+        positions = torch.arange(T + 2, device=letters.device)
+        lengths = lengths.to(letters.device)
+        # (B, T + 2) codes: boundary, the letters, boundary (right after each name's end).
+        seq = torch.cat([torch.full((B, 1), _BOUNDARY, dtype=torch.long, device=letters.device), self.codes[letters],
+                         torch.full((B, 1), _BOUNDARY, dtype=torch.long, device=letters.device)], dim=1)
+        seq[torch.arange(B, device=letters.device), lengths + 1] = _BOUNDARY
+        buckets, valid = [], []
+        for n, key in self._keys(seq):
+            buckets.append(key)
+            valid.append(positions[None, : key.shape[1]] + n <= lengths[:, None] + 2)
+        return torch.cat(buckets, dim=1), torch.cat(valid, dim=1)
 
     def _keys(self, seq: torch.Tensor):
         """(B, W) codes -> (n, (B, W + 1 - n) buckets of the n-grams starting at each position) for n = 1..max_n."""
@@ -112,24 +107,22 @@ class NgramTable(nn.Module):
         norms = torch.zeros(len(lengths), dtype=values.dtype, device=values.device).index_add_(0, rows, values * values)
         return rows, buckets, values / norms.sqrt().clamp_min(1e-12)[rows]
 
-    def forward(self, padded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        rows, buckets, values = self.features(padded, lengths)
-        logits = self.bias.expand(len(lengths), -1).clone()
-        return logits.index_add_(0, rows, self.weight[buckets] * values[:, None])
-
-    def same_length(self, letters: torch.Tensor) -> torch.Tensor:
-        """forward() for (B, L) names that all have L letters, without sorting out distinct n-grams
-        first: the logits are linear in the counts, so every occurrence adds idf * weight."""
-        buckets = self.same_length_buckets(letters)  # (B, M)
-        summed = nn.functional.embedding_bag(buckets, self.weight, per_sample_weights=self.idf[buckets], mode="sum")
+    def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T) letter positions, 0-padded, and (B,) lengths -> (B, n_classes) logits, without sorting
+        out distinct n-grams first: the logits are linear in the counts, so every occurrence adds
+        idf * weight (an n-gram in the padding adds nothing)."""
+        buckets, valid = self.occurrences(letters, lengths)  # (B, M) each
+        idf = torch.where(valid, self.idf[buckets], 0.0)
+        summed = nn.functional.embedding_bag(buckets, self.weight, per_sample_weights=idf, mode="sum")
         # The L2 norm needs the counts: sum over distinct buckets of (count * idf)^2. Sorted, the k-th
         # occurrence (k = 0, 1, ...) of a bucket adds (2k + 1) * idf^2, and 1 + 3 + ... + (2c - 1) = c^2.
-        ordered = buckets.sort(dim=1).values
+        # Padding windows sort first, as bucket -1, with idf 0: they start no run of a real bucket.
+        ordered = torch.where(valid, buckets, -1).sort(dim=1).values
         positions = torch.arange(ordered.shape[1], device=letters.device).expand_as(ordered)
         starts = torch.ones_like(ordered, dtype=torch.bool)
         starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
         run_start = torch.where(starts, positions, 0).cummax(dim=1).values
-        idf = self.idf[ordered]
+        idf = torch.where(ordered >= 0, self.idf[ordered.clamp_min(0)], 0.0)
         norms = ((2 * (positions - run_start) + 1) * idf * idf).sum(1).sqrt().clamp_min(1e-12)  # (B,)
         return self.bias + summed / norms[:, None]
 
@@ -190,8 +183,8 @@ class NgramTable(nn.Module):
 
 
 class NgramClassifier(nn.Module):
-    """The n-gram baseline with the same interface as model.NameClassifier (index, pack, forward,
-    same_length), so that training, evaluation and prediction treat both alike. It is fitted in
+    """The n-gram baseline with the same interface as model.NameClassifier (index, and forward(letters,
+    lengths) -> logits), so that evaluation and prediction treat both alike. It is fitted in
     one go (fit), not by epochs."""
 
     def __init__(self, config):
@@ -202,15 +195,10 @@ class NgramClassifier(nn.Module):
     def index(self, names: Sequence[str], alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
         return index_batch(names, alphabet)  # letter codes already ignore case
 
-    def pack(self, padded: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
-        return pack_batch(padded, lengths, None)
-
-    def forward(self, names: PackedSequence) -> torch.Tensor:
-        padded, lengths = pad_packed_sequence(names, batch_first=True)  # (B, T), (B,) in input order
-        return self.table(padded.to(self.table.codes.device), lengths.to(self.table.codes.device))
-
-    def same_length(self, letters: torch.Tensor) -> torch.Tensor:
-        return self.table.same_length(letters)
+    def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T) letter positions and (B,) lengths -> (B, n_classes) logits."""
+        device = self.table.codes.device
+        return self.table(letters.to(device), lengths.to(device))
 
     def count_parameters(self) -> int:
         """Only the rows of buckets seen in training count (the others stay 0 and are not stored)."""
@@ -229,6 +217,9 @@ class NgramClassifier(nn.Module):
 
 def _keep_seen_rows(module: NgramTable, state_dict, prefix, local_metadata):
     """state_dict hook: store the weight and idf rows of seen buckets, and which rows they are."""
+    if module.idf.is_meta:  # shapes only (charclf.models.build.weight_shapes): every row could be seen
+        state_dict[prefix + "rows"] = torch.empty(module.n_buckets, dtype=torch.int32, device="meta")
+        return state_dict
     rows = module.idf.nonzero().squeeze(1)
     state_dict[prefix + "rows"] = rows.int()
     state_dict[prefix + "weight"] = state_dict[prefix + "weight"][rows]

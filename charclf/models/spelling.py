@@ -53,10 +53,10 @@ def letter_codes(n_letters: int, lowercase: bool) -> torch.Tensor:
     index. A lower-casing model never sees an upper-case letter, so those outputs are dropped:
     with the default alphabet 32 outputs instead of 58."""
     if not lowercase or n_letters != len(DEFAULT_ALPHABET):
-        return torch.arange(n_letters + 1)
+        return torch.arange(n_letters + 1, device="cpu")  # on the CPU even while a model is built on "meta"
     seen = sorted({DEFAULT_ALPHABET.index(ch) for ch in DEFAULT_ALPHABET.lower()})
-    codes = torch.full((n_letters + 1,), len(seen), dtype=torch.long)  # the end, and letters never read
-    codes[seen] = torch.arange(len(seen))
+    codes = torch.full((n_letters + 1,), len(seen), dtype=torch.long, device="cpu")  # the end, and letters never read
+    codes[seen] = torch.arange(len(seen), device="cpu")
     return codes
 
 

@@ -6,8 +6,8 @@ was exported from (so that a stale export is never used in its place). Before fi
 is run once on every letter of its alphabet: a graph whose outputs do not fit its labels, or whose
 embedding is shorter than its alphabet, is refused in one line.
 
-Names run grouped by exact length (no padding), in batches shared out among `threads` workers,
-each running the one session on one thread: a recurrent step is too small to split between threads."""
+Names run through the runner (charclf.predict.runner: grouped by exact length, in batches shared
+out among `threads` workers), each worker running the one session on one thread."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ import hashlib
 import json
 import os
 import stat
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from charclf.data.letters import Letters
 from charclf.errors import CheckpointError
 from charclf.files.description import ModelDescription, from_json, short
+from charclf.predict.runner import run_names
 
 NAME = "onnx"
 SUFFIX = ".onnx"
@@ -59,50 +60,22 @@ class OnnxBackend:
         self.source = meta.get("charclf.source", "")  # sha256 of the .pt it was exported from
         self.card: dict = _exported_card(meta)
         config = self.description.model_config
-        self.lowercase = config.lowercase
-        # Code point -> alphabet position (folded names hold alphabet letters only).
-        self._table = {ord(c): i for i, c in enumerate(self.description.alphabet)}
+        self.letters = Letters(self.description.alphabet, config.lowercase)  # folded names -> positions
         self._check_graph(len(self.description.labels), len(self.description.alphabet))
 
     def logits(self, folded: list[str]) -> np.ndarray:
-        """Already-folded, non-empty names -> (N, n_classes) float32 logits, in input order. A name
-        given several times runs once; names of one length run together, without padding, so a
+        """Already-folded, non-empty names -> (N, n_classes) float32 logits, in input order, by the
+        runner (charclf.predict.runner): names of one length run together, without padding, so a
         name's numbers do not depend on the names beside it, to the last bit."""
-        distinct = list(dict.fromkeys(folded))
-        if len(distinct) < len(folded):
-            row = {name: i for i, name in enumerate(distinct)}
-            return self.logits(distinct)[np.fromiter((row[n] for n in folded), dtype=np.int64, count=len(folded))]
-        out = np.empty((len(folded), len(self.description.labels)), dtype=np.float32)
-        batches = _length_batches(folded, BATCH)  # [rows of `folded`, all of one length]
+        return run_names(folded, self.run, self.letters, len(self.description.labels), BATCH, self.threads)
 
-        def run(rows: list[int]) -> np.ndarray:
-            # A lone name runs as two copies: ONNX Runtime's one-row products round otherwise than its
-            # many-row ones, and a name's answer must not depend on the names beside it (any split
-            # of a table, in chunks, Spark batches or Dask partitions, gives the same answers).
-            letters, lengths = self.encode([folded[i] for i in (rows if len(rows) > 1 else rows * 2)])
-            try:
-                return self.session.run(["logits"], {"letters": letters, "lengths": lengths})[0][: len(rows)]
-            except Exception as e:  # ONNX Runtime's own types: memory refused by the arena, say
-                raise CheckpointError(f"{self.path}: its graph failed ({_first_line(e)})") from None
-
-        workers = min(self.threads, len(batches))
-        if workers <= 1:
-            for rows in batches:
-                out[rows] = run(rows)
-            return out
-        with ThreadPoolExecutor(workers) as pool:  # ONNX Runtime's run() lets go of the GIL
-            for rows, logits in zip(batches, pool.map(run, batches)):
-                out[rows] = logits
-        return out
-
-    def encode(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """B folded names of one length L -> ((B, L) int64 alphabet positions, (B,) int64 lengths)."""
-        if self.lowercase:
-            names = [name.lower() for name in names]
-        length = len(names[0])
-        positions = [self._table[ord(c)] for c in "".join(names)]
-        letters = np.array(positions, dtype=np.int64).reshape(len(names), length)
-        return letters, np.full(len(names), length, dtype=np.int64)
+    def run(self, letters: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """(B, L) int64 positions and (B,) int64 lengths -> (B, n_classes) float32 logits: one run of
+        the one session (ONNX Runtime's run() lets go of the GIL: workers share it)."""
+        try:
+            return self.session.run(["logits"], {"letters": letters, "lengths": lengths})[0]
+        except Exception as e:  # ONNX Runtime's own types: memory refused by the arena, say
+            raise CheckpointError(f"{self.path}: its graph failed ({_first_line(e)})") from None
 
     def describe(self) -> str:
         return f"ONNX Runtime on cpu with {self.threads} thread(s) in float32"
@@ -120,14 +93,6 @@ class OnnxBackend:
                                   f"but it has {n_labels} labels")
         if not np.isfinite(logits).all():
             raise CheckpointError(f"{self.path}: its outputs are not finite numbers; its weights are broken")
-
-
-def _length_batches(names: list[str], size: int) -> list[list[int]]:
-    """Row indices of `names` in batches of at most `size`, each of names of one length, shortest first."""
-    by_length: dict[int, list[int]] = {}
-    for i, name in enumerate(names):
-        by_length.setdefault(len(name), []).append(i)
-    return [rows[start : start + size] for _, rows in sorted(by_length.items()) for start in range(0, len(rows), size)]
 
 
 def _session(path: Path):

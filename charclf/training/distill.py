@@ -71,8 +71,7 @@ class Teacher:
     def log_probabilities(self, names: list[str]) -> torch.Tensor:
         """B folded names -> (B, n_classes) log-probabilities (the model's raw softmax, T = 1)."""
         padded, lengths = self.model.index(names, DEFAULT_ALPHABET)
-        packed = self.model.pack(padded, lengths).to(self.device)
-        return torch.log_softmax(self.model(packed), dim=1)
+        return torch.log_softmax(self.model(padded.to(self.device), lengths), dim=1)
 
 
 def crossovers(names: list[str], targets: torch.Tensor, share: float) -> tuple[list[str], torch.Tensor]:

@@ -19,8 +19,7 @@ from charclf.errors import CheckpointError, TrainingDiverged
 from charclf.files.card import charclf_version, utc_now
 from charclf.files.checkpoint import Checkpoint, save_checkpoint
 from charclf.models.build import build_model
-from charclf.models.ensemble import MemberTasks
-from charclf.models.nextletter import NextLetterTask
+from charclf.models.tasks import TrainingTasks
 from charclf.names.text import DEFAULT_ALPHABET
 from charclf.predict.scoring import evaluate
 from charclf.training import distributed
@@ -47,13 +46,9 @@ class Run:
         torch.manual_seed(config.seed)  # initial weights and dropout masks
         self.model = build_model(model_config).to(self.device)
         # Every weight that trains: the model, and while training the next-letter layers with it.
-        if model_config.members > 1:  # each member trains on its own loss (charclf.models.ensemble)
-            self.trained = MemberTasks(self.model, letters=bool(config.next_letter_weight)).to(self.device)
-        else:
-            self.trained = NextLetterTask(self.model).to(self.device) if config.next_letter_weight else self.model
-        # Gradients are clipped per member, as each would be if it trained alone.
-        self.clip_groups = [list(t.parameters()) for t in self.trained.tasks] if model_config.members > 1 \
-            else [list(self.trained.parameters())]
+        self.trained = TrainingTasks(self.model, config.next_letter_weight).to(self.device)
+        # Gradients are clipped per network (an ensemble's member), as each would be if it trained alone.
+        self.clip_groups = [list(t.parameters()) for t in self.trained.tasks]
         self.net = self.trained  # what the forward pass goes through: under torchrun, DDP averages the gradients
         if dist.enabled:
             with dist.collectives("sharing the initial weights"):
@@ -91,18 +86,9 @@ class Run:
             made, made_targets = crossovers(names, targets, self.config.crossover)
             names, targets = names + made, torch.cat([targets, made_targets])
         padded, lengths = self.model.index(names, DEFAULT_ALPHABET)  # (B, T), (B,)
-        packed, targets = self.model.pack(padded, lengths).to(self.device), targets.to(self.device)
-        if self.trained is self.model:  # the model's answer (with spelling heads, theirs included)
-            loss = label_loss = self.label_loss(self.net(packed), targets, names, real)
-        elif isinstance(self.trained, MemberTasks):  # each member's loss; their sum trains them all
-            member_logits, letter_losses = self.net(packed, padded.to(self.device), lengths, targets)
-            label_losses = [self.loss_fn(logits, targets) for logits in member_logits]
-            loss = sum(label_losses) + self.config.next_letter_weight * sum(letter_losses)
-            label_loss = sum(label_losses) / len(label_losses)  # reported: one member's on average
-        else:
-            logits, letter_loss = self.net(packed, padded.to(self.device), lengths, targets)
-            label_loss = self.label_loss(logits, targets, names, real)
-            loss = label_loss + self.config.next_letter_weight * letter_loss
+        targets = targets.to(self.device)
+        loss, label_loss = self.net(padded.to(self.device), lengths, targets,
+                                    lambda logits: self.label_loss(logits, targets, names, real))
         # Summed over all ranks: the epoch's mean loss, and the same NaN verdict on every rank.
         loss_sum, total_sum, n = self.dist.all_reduce_sum(
             [label_loss.item() * real, loss.item() * real, real])
