@@ -77,3 +77,18 @@ def test_charclf_dask_does_not_shadow_the_real_dask():
 
     assert charclf.dask is not dask and "charclf" not in Path(dask.__file__).parts[-3:]
     assert dask.dataframe.from_pandas(pd.DataFrame({"a": [1]}), npartitions=1).compute()["a"].tolist() == [1]
+
+
+@pytest.mark.slow
+def test_dask_gives_each_name_the_python_apis_answer(client):
+    """One name, one answer (tests/test_one_answer.py): the worker processes answer every name of
+    many scripts as charclf.load().predict does, partition by partition."""
+    import dask.dataframe as dd
+
+    import charclf.dask
+
+    from tests import one_answer
+
+    frame = dd.from_pandas(pd.DataFrame({"name": one_answer.NAMES}), npartitions=4)
+    answered = charclf.dask.classify(frame, model=one_answer.ONNX, all_probs=True).compute()
+    one_answer.same(one_answer.frame_answers(answered), one_answer.reference(), one_answer.TOLERANCE, "dask")

@@ -1,15 +1,15 @@
 """One name, one answer: every door gives each name the same label and probabilities as the
 Python API on the same backend (1e-6), and torch and ONNX Runtime agree (1e-5). The doors:
 `predict` with names, `--file` and `--csv` (1 and 2 threads, small batches of mixed lengths),
-the Python API in batches of any mix, `predict_dataframe`, Dask, Spark, the server's GET, POST
-and explain, and `explain`'s last row (CLI and API). The names: a few hundred in many scripts."""
+the Python API in batches of any mix, `predict_dataframe`, the server's GET, POST and explain,
+and `explain`'s last row (CLI and API); Dask and Spark in their own tests, on their clusters
+(test_dask.py, test_spark.py). The names (tests/one_answer.py): a few hundred in many scripts."""
 
 from __future__ import annotations
 
 import csv
 import json
 import random
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,53 +17,20 @@ from click.testing import CliRunner
 import charclf
 from charclf.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
-ONNX, PT = ROOT / "charclf/pretrained/model.onnx", ROOT / "charclf/pretrained/model.pt"
-NATIVE = Path(__file__).resolve().parent / "data/native_names.tsv"
-MORE = ["Hinton", "Jones", "O'Brien", "D'Angelo", "McAllister", "Smith-Jones", "Jean-Luc", "van der Berg",
-        "de la Cruz", "Ślusàrski", "Müller", "Øster", "Łukasz", "Ñúñez", "Dvořák", "Çelik", "Đặng", "Nguyễn Văn An",
-        "Trần", "Phạm", "Lê", "Søren", "Ærø", "Þórsson", "Straße", "Ζαχαρίου", "Ελένη", "Κωνσταντίνος",
-        "Фёдоров", "Щукин", "Юрьев", "עמוס", "לוי", "כהן", "אברהם", "عبد الله", "يوسف", "أحمد", "ابن رشد",
-        "山本", "田中太郎", "李", "欧阳", "コバヤシ", "すずき", "ワタナベ", "이순신", "정", "남궁민수", "Smith, John",
-        "O’Neil", "St. John", "Mary-Ann", "L'Oréal", "ROSSI", "rossi", "x", "Aa", "José María", "12 Smith",
-        "Smith2", "...", "12345", "😀", "—", "Ivanov!", "Ivan ov", "Marie‐Claire", "MacDonald"]
-TOLERANCE, ACROSS_BACKENDS = 1e-6, 1e-5
-ROUNDED = 5e-7  # the printed answers are rounded to 6 decimals
-
-
-def all_names() -> list[str]:
-    native = [line.split("\t")[0] for line in NATIVE.read_text(encoding="utf-8").splitlines()
-              if line and not line.startswith("#")]
-    return list(dict.fromkeys(native + MORE))
-
-
-NAMES = all_names()
-
-
-def as_answer(top) -> dict[str, float] | None:
-    """[(label, probability), ...] of all labels -> {label: probability}; None: no answer."""
-    return dict(top) if top else None
-
-
-def from_json(row: dict) -> dict[str, float] | None:
-    if row["abstained"] and "best_guess" not in row:
-        return None
-    return {p["label"]: p["probability"] for p in row["predictions"]}
-
-
-def same(got: dict, expected: dict, tolerance: float, door: str) -> None:
-    assert got.keys() == expected.keys(), door
-    for name, want in expected.items():
-        have = got[name]
-        if want is None or have is None:
-            assert want is None and have is None, f"{door}: {name!r}: {have} != {want}"
-            continue
-        assert have.keys() == want.keys(), f"{door}: {name!r}"
-        gap = max(abs(have[label] - want[label]) for label in want)
-        assert gap <= tolerance, f"{door}: {name!r} is {gap:.2e} away"
-        leader = max(want, key=want.get)
-        if sorted(want.values())[-1] - sorted(want.values())[-2] > 2 * tolerance:  # no near tie
-            assert max(have, key=have.get) == leader, f"{door}: {name!r}"
+from tests import one_answer
+from tests.one_answer import (
+    ACROSS_BACKENDS,
+    NAMES,
+    ONNX,
+    PT,
+    ROOT,
+    ROUNDED,
+    TOLERANCE,
+    as_answer,
+    frame_answers,
+    from_json,
+    same,
+)
 
 
 def invoke(*args) -> str:
@@ -78,9 +45,8 @@ def onnx_clf():
 
 
 @pytest.fixture(scope="module")
-def reference(onnx_clf) -> dict:
-    """What the Python API answers on ONNX Runtime, all names in one batch."""
-    return {p.name: as_answer(p.top) for p in onnx_clf.predict(NAMES, k=18)}
+def reference() -> dict:
+    return one_answer.reference()
 
 
 def test_the_names_cover_many_scripts():
@@ -163,55 +129,6 @@ def test_predict_dataframe(onnx_clf, reference):
     frame = pd.DataFrame({"name": NAMES})
     answered = charclf.predict_dataframe(frame, all_probs=True, classifier=onnx_clf, chunk_rows=7)
     same(frame_answers(answered), reference, TOLERANCE, "predict_dataframe")
-
-
-def frame_answers(frame) -> dict:
-    columns = [c for c in frame.columns if c.startswith("probability_") and not c[-1].isdigit()]
-    out = {}
-    for _, row in frame.iterrows():
-        error = row["error"]
-        out[row["name"]] = None if isinstance(error, str) and error else \
-            {c.removeprefix("probability_"): float(row[c]) for c in columns}
-    return out
-
-
-@pytest.mark.slow
-def test_dask(reference):
-    pytest.importorskip("dask.dataframe")
-    pd = pytest.importorskip("pandas")
-    import dask.dataframe as dd
-
-    import charclf.dask
-
-    frame = dd.from_pandas(pd.DataFrame({"name": NAMES}), npartitions=4)
-    answered = charclf.dask.classify(frame, model=ONNX, all_probs=True).compute(scheduler="threads")
-    same(frame_answers(answered), reference, TOLERANCE, "dask")
-
-
-@pytest.mark.slow
-def test_spark(reference, tmp_path):
-    import os
-    import shutil
-    import sys
-
-    pytest.importorskip("pyspark")
-    pd = pytest.importorskip("pandas")
-    if shutil.which("java") is None:
-        pytest.skip("Spark needs Java")
-    from pyspark.sql import SparkSession
-
-    import charclf.spark
-
-    os.environ.update(PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
-    spark = (SparkSession.builder.master("local[2]").appName("charclf-one-answer")
-             .config("spark.ui.enabled", "false").config("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
-             .getOrCreate())
-    try:
-        frame = spark.createDataFrame(pd.DataFrame({"name": NAMES}))
-        answered = charclf.spark.classify(frame, model=str(ONNX), all_probs=True).toPandas()
-    finally:
-        spark.stop()
-    same(frame_answers(answered), reference, TOLERANCE, "spark")
 
 
 @pytest.mark.slow

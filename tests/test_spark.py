@@ -124,3 +124,16 @@ def test_the_entry_point_says_what_is_wrong_in_one_line(spark, engine_table, tmp
     said = capsys.readouterr().err
     assert stopped.value.code == 1 and said.startswith("Error: ") and len(said.splitlines()) == 1, said
     assert not spark.sparkContext._jsc.sc().isStopped()  # a session it did not start is left running
+
+
+@pytest.mark.slow
+def test_spark_gives_each_name_the_python_apis_answer(spark):
+    """One name, one answer (tests/test_one_answer.py): the executors answer every name of many
+    scripts as charclf.load().predict does, in Arrow batches of any mix."""
+    import charclf.spark
+
+    from tests import one_answer
+
+    frame = spark.createDataFrame(pd.DataFrame({"name": one_answer.NAMES})).repartition(3)
+    answered = charclf.spark.classify(frame, model=str(one_answer.ONNX), all_probs=True).toPandas()
+    one_answer.same(one_answer.frame_answers(answered), one_answer.reference(), one_answer.TOLERANCE, "spark")
