@@ -58,8 +58,7 @@ def gate_trace(model: nn.Module, alphabet: str, name: str, layer: int | None = N
     if not 1 <= layer <= config.num_layers:
         raise NoGates(f"--layer {layer}: this network has {config.num_layers} layer(s)")
     positions, _ = net.index([as_read], alphabet)  # (1, T)
-    rows = net.embed(positions[0]) if config.embedding_dim else \
-        nn.functional.one_hot(positions[0], config.n_letters).float()  # (T, inputs)
+    rows = net.letter_rows(positions[0])  # (T, inputs)
     traces = replay(net.rnn, rows)
     names = ("forward (reads left to right)", "backward (reads right to left)")
     return {"name": name, "as_read": as_read, "caveats": caveats, "arch": config.arch, "layer": layer,

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from charclf.config import ModelConfig
 from charclf.data.tensors import index_batch
@@ -59,17 +59,35 @@ class NameClassifier(nn.Module):
         after each name's end; the final states h_n, each name's own).
 
         Names of unequal lengths are packed, so that no direction reads padding (the exported graph:
-        one ONNX GRU/LSTM/RNN node given each name's length). When every name has T letters (how
-        prediction batches them) there is nothing to pack: the same numbers, sooner."""
-        rows = self.embed(letters) if self.config.embedding_dim else \
-            nn.functional.one_hot(letters, self.config.n_letters).float()  # (B, T, E)
-        if not padded(letters, lengths):
-            outputs, h = self.rnn(rows)
+        one ONNX GRU/LSTM/RNN node given each name's length). When every name has T letters and no
+        gradient is wanted (how prediction batches them) there is nothing to pack: the same numbers
+        to a few 1e-7, sooner. A training step always packs, as it always has, so that a run's
+        numbers stay what they were to the last bit."""
+        if not padded(letters, lengths) and not torch.is_grad_enabled():  # predicting: nothing to pack
+            outputs, h = self.rnn(self.letter_rows(letters))  # (B, T, E) in
         else:
-            packed = pack_padded_sequence(rows, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            packed = self.packed_rows(letters, lengths.cpu())
             outputs, h = self.rnn(packed)
             outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=letters.shape[1])
         return outputs.float(), h  # float: under bfloat16 autocast (charclf.predict.precision) sums stay exact
+
+    def letter_rows(self, letters: torch.Tensor) -> torch.Tensor:
+        """(...) letter positions -> (..., E) what the recurrent layer reads: embedded, or one-hot."""
+        if self.config.embedding_dim:
+            return self.embed(letters)
+        return nn.functional.one_hot(letters, self.config.n_letters).float()
+
+    def packed_rows(self, letters: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
+        """(B, T) padded letter positions and (B,) lengths -> their rows as one PackedSequence. The
+        positions are packed before they are embedded, so that the embedding's gradient adds up
+        each letter's share in the order training always has (bit for bit the same runs). Traced
+        for export, the padded rows are packed instead: the graph's recurrent node then takes each
+        name's length (the same numbers forward)."""
+        if torch.jit.is_tracing():
+            return pack_padded_sequence(self.letter_rows(letters), lengths, batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(letters, lengths, batch_first=True, enforce_sorted=False)
+        return PackedSequence(self.letter_rows(packed.data), packed.batch_sizes, packed.sorted_indices,
+                              packed.unsorted_indices)
 
     def classify(self, outputs: torch.Tensor, lengths: torch.Tensor, h) -> torch.Tensor:
         """What read() returns and the lengths -> (B, n_classes) logits of the head alone (what the
