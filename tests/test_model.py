@@ -212,3 +212,32 @@ def test_weight_shapes_are_the_built_models(arch, options):
         assert all(b <= e for key in built for b, e in zip(built[key], expected[key]))
     else:
         assert expected == built
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_training_step_packs_even_a_batch_of_one_length(arch, monkeypatch):
+    """Training reads every batch packed, as it always has, so that a run's gradients (and so its
+    numbers) stay what they were to the last bit; only prediction, with no gradient, skips packing
+    names of one length (the same answers to a few 1e-7)."""
+    import charclf.models.model as module
+
+    torch.manual_seed(0)
+    config = ModelConfig(arch=arch, n_letters=N_LETTERS, n_classes=7, spelling_weight=0.3)
+    model = NameClassifier(config).eval()  # no dropout: the same numbers each time
+    letters, lengths = index_batch(["Jones", "Smith", "Abeko", "Tanak"] * 8, DEFAULT_ALPHABET)  # no padding
+    weights = torch.randn(len(letters), 7)
+
+    def gradients() -> dict[str, torch.Tensor]:
+        model.zero_grad()
+        (model(letters, lengths) * weights).sum().backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    trained = gradients()
+    monkeypatch.setattr(module, "padded", lambda rows, lengths: True)  # pack whatever the lengths
+    packed = gradients()
+    assert all(torch.equal(trained[name], packed[name]) for name in trained)
+    with torch.inference_mode():
+        predicted = model(letters, lengths)
+    monkeypatch.undo()
+    with torch.inference_mode():
+        assert torch.allclose(model(letters, lengths), predicted, atol=1e-5)
