@@ -117,9 +117,10 @@ class ScriptEvidence:
     def source(self) -> str:
         return "built-in" if self.table is None else "training data"
 
-    def likelihoods(self, name: str) -> list[float] | None:
-        """P(the name's script | label) for each label, or None where it is no evidence."""
-        script = S.detect_script(name)
+    def likelihoods(self, name: str, script: str | None = None) -> list[float] | None:
+        """P(the name's script | label) for each label, or None where it is no evidence. `script`:
+        the name's, when already known (charclf.names.reader.Reading.script)."""
+        script = script or S.detect_script(name)
         if self.table is not None:
             return [self.table.get(label, {}).get(script, 1.0) for label in self.labels]
         if script == S.LATIN_DIACRITICS:
@@ -143,7 +144,7 @@ class ScriptEvidence:
         for row, reading in enumerate(readings):
             if reading.text.isascii():
                 continue
-            found = self.likelihoods(reading.text)
+            found = self.likelihoods(reading.text, reading.script)
             if found is not None:
                 rows.append(row)
                 likelihoods.append(found)
