@@ -14,7 +14,7 @@ from charclf.names.text import DEFAULT_ALPHABET
 
 def letter_indices(name: str, alphabet: str) -> torch.Tensor:
     """'Jones' -> (5,) int64 positions in the alphabet; the name must already be folded."""
-    return _positions(name, alphabet)
+    return torch.from_numpy(_letters(alphabet).positions(name))
 
 
 def encode(name: str, alphabet: str = DEFAULT_ALPHABET) -> torch.Tensor:
@@ -22,21 +22,17 @@ def encode(name: str, alphabet: str = DEFAULT_ALPHABET) -> torch.Tensor:
     return F.one_hot(letter_indices(name, alphabet), len(alphabet)).float()
 
 
-def index_batch(names: Sequence[str], alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
+def index_batch(names: Sequence[str], alphabet: str, lowercase: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """B folded names -> ((B, T) int64 letter positions, 0-padded; (B,) lengths), in one pass
-    over all their letters: no tensor per name."""
+    over all their letters: no tensor per name. `lowercase`: read as lower case (Letters)."""
     lengths = torch.tensor([len(name) for name in names], dtype=torch.long)
     padded = torch.zeros(len(names), int(lengths.max()) if len(names) else 0, dtype=torch.long)
     # Row-major order of the mask is name after name, letter after letter: the joined string's.
-    padded[torch.arange(padded.shape[1]) < lengths[:, None]] = _positions("".join(names), alphabet)
+    positions = _letters(alphabet, lowercase).positions("".join(names))
+    padded[torch.arange(padded.shape[1]) < lengths[:, None]] = torch.from_numpy(positions)
     return padded, lengths
 
 
-def _positions(text: str, alphabet: str) -> torch.Tensor:
-    """Each character of `text` (all in the alphabet) -> its int64 position in the alphabet."""
-    return torch.from_numpy(_letters(alphabet).positions(text))
-
-
 @functools.lru_cache(maxsize=8)
-def _letters(alphabet: str) -> Letters:
-    return Letters(alphabet)
+def _letters(alphabet: str, lowercase: bool = False) -> Letters:
+    return Letters(alphabet, lowercase)

@@ -37,6 +37,10 @@ class Ensemble(nn.Module):
     def index(self, names, alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
         return self.members[0].index(names, alphabet)  # the members read letters alike
 
+    def letters(self, alphabet: str):
+        """How the members turn folded names into letter positions (numpy), for prediction."""
+        return self.members[0].letters(alphabet)
+
     def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T) letter positions and (B,) lengths -> (B, n_classes) logits of the averaged probabilities."""
         return average_probabilities([member(letters, lengths) for member in self.members])

@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from charclf.config import ModelConfig
+from charclf.data.letters import Letters
 from charclf.data.tensors import index_batch
 from charclf.errors import DeviceError
 from charclf.models.spelling import SpellingHeads, combined
@@ -45,7 +46,11 @@ class NameClassifier(nn.Module):
     def index(self, names: Sequence[str], alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
         """B folded names -> ((B, T) letter positions, (B,) lengths), as this model reads them
         (lower-cased when config.lowercase: Jones and JONES are then one input)."""
-        return index_batch([name.lower() for name in names] if self.config.lowercase else names, alphabet)
+        return index_batch(names, alphabet, self.config.lowercase)
+
+    def letters(self, alphabet: str) -> Letters:
+        """How this model turns folded names into letter positions (numpy), for prediction."""
+        return Letters(alphabet, self.config.lowercase)
 
     def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T) letter positions, 0-padded after each name's end, and (B,) lengths (on the CPU) ->

@@ -16,6 +16,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from charclf.data.letters import Letters
 from charclf.data.tensors import index_batch
 
 _PRIME = 2_147_483_647  # 2^31 - 1: keys stay below it, so key * multiplier fits in int64
@@ -194,6 +195,10 @@ class NgramClassifier(nn.Module):
 
     def index(self, names: Sequence[str], alphabet: str) -> tuple[torch.Tensor, torch.Tensor]:
         return index_batch(names, alphabet)  # letter codes already ignore case
+
+    def letters(self, alphabet: str) -> Letters:
+        """How this model turns folded names into letter positions (numpy), for prediction."""
+        return Letters(alphabet)
 
     def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T) letter positions and (B,) lengths -> (B, n_classes) logits."""

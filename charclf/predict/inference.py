@@ -11,8 +11,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from charclf.config import NGRAM
-from charclf.data.letters import Letters
 from charclf.predict.precision import autocast
 from charclf.predict.runner import Run, run_names
 
@@ -27,13 +25,6 @@ def network_batch(device: torch.device) -> int:
     thread as batches of 4,096 (docs/benchmarks.md, `python scripts/benchmark.py batch`). A GPU wants
     large batches."""
     return 4096 if device.type != "cpu" else 256
-
-
-def model_letters(model: nn.Module, alphabet: str) -> Letters:
-    """How `model` reads folded names: lower-cased when its config says so (Jones and JONES are then
-    one input); the n-gram baseline's letter codes ignore case already."""
-    config = model.config
-    return Letters(alphabet, lowercase=config.lowercase and config.arch != NGRAM)
 
 
 def torch_run(model: nn.Module, device: torch.device, precision: str = "float32") -> Run:
@@ -68,6 +59,6 @@ def batched_logits(
     (charclf.predict.runner) in batches of `batch_size` (default: network_batch), on as many
     workers as torch has CPU threads (one on a GPU)."""
     workers = torch.get_num_threads() if device.type == "cpu" else 1
-    logits = run_names(names, torch_run(model, device, precision), model_letters(model, alphabet),
+    logits = run_names(names, torch_run(model, device, precision), model.letters(alphabet),
                        model.config.n_classes, batch_size or network_batch(device), workers, one_thread_each)
     return torch.from_numpy(logits)
