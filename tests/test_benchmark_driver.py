@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "scripts" / "benchmark.py"
-MODES = ("accuracy", "onnx", "precision", "batch", "startup", "threads", "scale", "engines", "scripts", "serve", "load")
+MODES = ("accuracy", "onnx", "precision", "gpu", "batch", "startup", "threads", "scale", "engines", "scripts", "serve",
+         "load")
 
 
 def run_driver(*args: str, home: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -136,3 +137,27 @@ def test_scale_runs_the_driver_under_torchrun(real_data, tmp_path):
     assert "`python scripts/benchmark.py scale --lines 2000 --procs 1 --max-steps 2`" in done.stdout
     assert re.search(r"^\| 2,000 \| \d+ \| 1 \| [\d.]+ \([\d,]+\) \| [\d,]+ \| [\d,]+ \| \d+ \|$", done.stdout, re.M)
     assert json.loads((work / "result-2000-1" / "rank0.json").read_text())["steps"] == 2
+
+
+def test_gpu_mode_rehearses_on_the_cpu(real_data, tmp_path):
+    """The GPU timings' every step (train each backbone in float32 and bfloat16 autocast, predict,
+    the table) on the CPU, so the GPU run cannot fail on the script itself."""
+    data, table = tiny_names(real_data, tmp_path / "names"), tmp_path / "gpu.md"
+    done = run_driver("gpu", "--device", "cpu", "--quick", "--data", str(data), "--markdown", str(table),
+                      home=tmp_path / "home", timeout=300)
+    assert done.returncode == 0, done.stderr
+    section = table.read_text(encoding="utf-8")
+    assert "Measured on **CPU" in section and "(a smoke test, not a measurement)" in section
+    rows = [line for line in section.splitlines() if line.startswith(("| gru", "| lstm", "| rnn"))]
+    assert [row.split("|")[1:3] for row in rows] == [[f" {arch} ", f" {precision} "] for arch in ("gru", "lstm", "rnn")
+                                                     for precision in ("float32", "bfloat16")]
+
+
+def test_gpu_check_says_in_one_line_that_no_gpu_is_present(tmp_path):
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OUT": str(tmp_path / "out")}
+    env.pop("GPU_CHECK_DEVICE", None)
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == 1 and done.stdout.startswith("gpu_check: no CUDA GPU present")
+    assert (tmp_path / "out" / "gpu_check.log").read_text(encoding="utf-8") == done.stdout

@@ -73,6 +73,7 @@ def test_cuda_without_cuda_is_a_clear_error():
         pick_device("cuda")
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("arch", ARCHS)
 def test_cuda_matches_cpu(arch):
