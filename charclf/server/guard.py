@@ -18,6 +18,8 @@ import re
 import time
 import uuid
 
+from charclf.printable import printable
+
 PROBES = frozenset({"/livez", "/readyz", "/healthz"})
 ROUTES = PROBES | {"/", "/metrics", "/api/predict", "/api/explain", "/api/model", "/openapi.json", "/docs"}
 METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
@@ -130,8 +132,8 @@ class Guard:
         except ClientDisconnect:
             return 499
         except Exception:
-            self.log.logger.exception("error answering %s %s (request %s)", scope["method"], scope["path"],
-                                      request_id)
+            self.log.logger.exception("error answering %s %s (request %s)", printable(scope["method"]),
+                                      printable(scope["path"]), request_id)
             if not status():
                 await error(send, 500, "internal error: the server could not answer this request")
         finally:

@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from charclf.cli.params import FilePath
 from charclf.errors import CharclfError
 
 TEXT = {".csv": ",", ".tsv": "\t"}  # the suffixes read and written as delimited text
@@ -52,7 +53,7 @@ def write(frame, path: str, overwrite: bool) -> None:
 @click.argument("target", metavar="OUT")
 @click.option("--column", "columns", multiple=True, required=True,
               help="The column of names. Repeat it to classify several columns, each on its own.")
-@click.option("--model", type=click.Path(dir_okay=False), help="The model file, on the driver (default: "
+@click.option("--model", type=FilePath(dir_okay=False), help="The model file, on the driver (default: "
               "charclf's default model, its .onnx when there is one).")
 @click.option("-k", "--top", "k", type=click.IntRange(1, 50), default=3, show_default=True,
               help="Labels (with their probabilities) per name.")
