@@ -1,7 +1,9 @@
 """The gate every HTTP request passes (a plain ASGI middleware, the outermost of the app's own).
 
 In order: a request id (the client's X-Request-ID if it is sane, else a new one; echoed back),
-the Host header against the allowed hosts (DNS rebinding), 503 while draining after SIGTERM,
+one Host header (two are 400, as RFC 9112 says), the Host against the allowed hosts (DNS
+rebinding), 503 while draining after SIGTERM, 405 with an Allow header naming every method the
+path answers (the framework's names only its first route's),
 the API key (constant-time comparison), then at most `max_concurrency` /api requests in flight
 (503 with Retry-After beyond it). Whatever happens inside, the client gets a JSON answer and
 the log gets one line: the access line, a client gone away, or an unforeseen error (with its
@@ -29,8 +31,9 @@ RETRY_SECONDS = b"1"
 
 class Guard:
     def __init__(self, app, hosts: frozenset[str], keys: list[str], max_concurrency: int, lifecycle, metrics,
-                 access_log, direct: dict | None = None):
+                 access_log, direct: dict | None = None, methods: dict[str, frozenset[str]] | None = None):
         self.app = app
+        self.methods = methods or {}  # path -> the methods its routes answer
         # (method, path) -> endpoint, called here without the framework's routing and dependency
         # resolution (the same endpoint FastAPI would call: a third of the cost of a small request).
         # Not for a request with an Origin header: CORS (inside) must see it.
@@ -51,6 +54,7 @@ class Guard:
         path, method = scope["path"], scope["method"]
         headers = {name: value for name, value in scope["headers"]
                    if name in (b"host", b"x-request-id", b"authorization", b"x-api-key", b"origin")}
+        hosts = sum(name == b"host" for name, _ in scope["headers"])  # the dict keeps the last
         given = headers.get(b"x-request-id", b"")
         request_id = given.decode() if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         status = 0
@@ -63,7 +67,7 @@ class Guard:
             await send(message)
 
         limited = path.startswith("/api/")
-        refusal = self.refusal(path, method, headers, limited)
+        refusal = self.refusal(path, method, headers, limited, hosts)
         self.metrics.in_flight.inc()
         try:
             if refusal:
@@ -90,15 +94,23 @@ class Guard:
             latency.observe(seconds)
             self.log.request(method, path, status, seconds, request_id, scope.get("client"))
 
-    def refusal(self, path: str, method: str, headers: dict, limited: bool) -> tuple | None:
+    def refusal(self, path: str, method: str, headers: dict, limited: bool, hosts: int = 1) -> tuple | None:
         """(status, message, extra headers) for a request refused before it starts, else None.
         A CORS preflight (OPTIONS) carries no key: browsers never send one with it."""
+        if hosts > 1:
+            return 400, "more than one Host header", ((b"connection", b"close"),)
+        allowed = self.methods.get(path)
+        wrong_method = allowed is not None and method not in allowed and not (method == "OPTIONS" and
+                                                                              b"origin" in headers)
         if path in PROBES:
-            return None
+            return (405, "Method Not Allowed", ((b"allow", ", ".join(sorted(allowed)).encode()),)) \
+                if wrong_method else None
         if self.hosts is not None and host_name(headers.get(b"host", b"")) not in self.hosts:
             return 400, "this Host is not served here (start the server with --allowed-host to add it)", ()
         if self.lifecycle.draining:
             return 503, "the server is shutting down", ((b"retry-after", RETRY_SECONDS), (b"connection", b"close"))
+        if wrong_method:  # every method the path answers, where the framework names its first route's
+            return 405, "Method Not Allowed", ((b"allow", ", ".join(sorted(allowed)).encode()),)
         if self.keys and (limited or path == "/metrics") and method != "OPTIONS" and not self.key_matches(headers):
             return 401, "an API key is needed: send it as Authorization: Bearer KEY or X-API-Key: KEY", \
                 ((b"www-authenticate", b"Bearer"),)
