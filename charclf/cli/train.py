@@ -271,6 +271,8 @@ def compare(data, archs, epochs, seed, device, threads, out_dir, progress, verbo
 
     for name, kind in (("compare.json", "text"), ("compare.png", "picture")):
         check_output(out_dir / name, kind, [data_dir], data_dir, "--out-dir")
+    for arch in chosen:  # every checkpoint, before the first trains for minutes
+        training.check_destination(out_dir / f"{arch}.pt", data_dir)
     results = {}
     progress, log = show_progress(verbosity, progress), run_log(verbosity)
     for arch in chosen:
