@@ -152,6 +152,7 @@ def test_the_entry_point_checks_its_options_before_starting_spark(tmp_path):
 def test_the_entry_point_writes_csv_cells_as_they_are_and_its_own_formula_safe(spark, onnx_model, tmp_path):
     """Spaces kept in every cell, the table's and charclf's; a family name that would be a formula
     written as `predict --csv` writes it (an apostrophe first)."""
+    import charclf.spark
     from charclf.spark.__main__ import run
 
     source = tmp_path / "in.csv"
@@ -167,3 +168,7 @@ def test_the_entry_point_writes_csv_cells_as_they_are_and_its_own_formula_safe(s
     got = {i: [f"{float(r[c]):.6f}" if c.startswith("probability") and r[c] else r[c] for c in columns]
            for i, r in written.items()}
     assert got == expected
+    # An .onnx model records its label-set calibration: coverage needs no .pt (docs/engines.md).
+    sets = charclf.spark.classify(spark.read.csv(str(source), header=True), "surname", model=str(onnx_model),
+                                  coverage=0.9).toPandas()
+    assert len(sets) == 3 and all(isinstance(s, str) and s for s in sets["label_set"]), sets
