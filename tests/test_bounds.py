@@ -114,3 +114,7 @@ def test_an_argument_that_is_not_utf8_is_refused_as_a_line_of_file_is(tmp_path):
                                capture_output=True, timeout=120)
     assert explained.returncode == 2 and explained.stderr.decode().splitlines()[-1] == \
         "Error: '\ufffd\ufffdab': argument 1 is not valid UTF-8"
+
+
+def test_serve_refuses_an_empty_address_which_would_listen_on_every_one():
+    usage_error(run("serve", "--host", ""), "Invalid value for '--host': an empty address: give one")

@@ -176,6 +176,8 @@ def serve(host, port, checkpoint, workers, threads, max_batch, max_concurrency, 
       charclf serve --port 8000   # then open http://127.0.0.1:8000/
       charclf serve --checkpoint model.onnx --workers 2 --host 0.0.0.0 --allowed-host names.example.org
     """
+    if not host.strip():  # an unset shell variable: '' would listen on every address
+        raise click.BadParameter("an empty address: give one (0.0.0.0 answers anyone)", param_hint="'--host'")
     from charclf.server.app import check_model, create_app, load_model, require_extra
     from charclf.server.settings import Settings, read_api_keys
     from charclf.threads import thread_count
