@@ -24,13 +24,13 @@ from charclf.cli.app import (
     threads_option,
     use_threads,
 )
-from charclf.cli.params import MAX_BATCH, MAX_K, MAX_SECONDS, THREADS, FilePath, FiniteFloatRange, PredictInt
+from charclf.cli.params import MAX_BATCH, MAX_K, MAX_SECONDS, THREADS, FilePath, FiniteFloatRange
 from charclf.config import MODEL_LIMITS
 
 
 @main.command()
 @click.argument("name")
-@click.option("-k", "--top-k", "k", type=PredictInt("k", min=1, max=MAX_K), default=3, show_default=True,
+@click.option("-k", "--top-k", "k", type=click.IntRange(1, MAX_K), default=3, show_default=True,
               help="Labels shown per letter (and followed across the letters).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--plot", type=FilePath(dir_okay=False, path_type=Path), metavar="PNG",
