@@ -163,7 +163,9 @@ def describe_queries(app) -> None:
 
 
 def query_object(parameters: list[dict]) -> dict:
-    """FastAPI's query parameters as one parameter of style form, exploded, its schema an object."""
+    """FastAPI's query parameters as one parameter of style form, exploded, its schema an object
+    (not closed to other properties: a parameter the API does not know, a cache buster say, is
+    ignored, and the schema says no more than the server does)."""
     properties = {}
     for parameter in parameters:
         schema = dict(parameter["schema"])
@@ -172,5 +174,4 @@ def query_object(parameters: list[dict]) -> dict:
     required = [parameter["name"] for parameter in parameters if parameter.get("required")]
     return {"name": "query", "in": "query", "style": "form", "explode": True, "required": bool(required),
             "description": "The query's parameters, each as name=value (coverage and prior=uniform do not combine)",
-            "schema": {"type": "object", "properties": properties, "required": required,
-                       "additionalProperties": False, **NOT_COMBINED}}
+            "schema": {"type": "object", "properties": properties, "required": required, **NOT_COMBINED}}
