@@ -61,3 +61,14 @@ def test_compare_refuses_a_checkpoint_it_cannot_write_before_training(tmp_path):
         "regular files); choose another --out")
     assert sorted(p.name for p in out.iterdir()) == ["lstm.pt"]  # gru never trained
     assert not any(Path(out / "lstm.pt").iterdir())
+
+
+def test_predict_and_explain_show_a_name_with_control_characters_escaped(tmp_path):
+    name = "Jo\x1b]0;owned\x07n\u202ees"
+    (tmp_path / "names.txt").write_text(name + "\nSmith\n", encoding="utf-8")
+    predicted = run("predict", "--file", tmp_path / "names.txt")
+    explained = run("explain", name)
+    assert predicted.exit_code == explained.exit_code == 0, predicted.output + explained.output
+    for output in (predicted.output, explained.output):
+        assert not any(c in output for c in "\x1b\x07\u202e") and "Jo\\x1b]0;owned\\x07n\\u202ees" in output
+    assert len(predicted.output.splitlines()) == 2

@@ -26,6 +26,7 @@ from charclf.cli.app import (
 )
 from charclf.cli.console import NORMAL, VERBOSE, VERBOSITY, say, show_progress, verbosity_options
 from charclf.cli.params import MAX_BATCH, MAX_K, PREDICT_SPELLING, FilePath, PredictFloat, PredictInt
+from charclf.printable import printable
 
 LINES_READ = "charclf.lines_read"  # click context meta: lines _read_lines has read (predict --file)
 
@@ -292,7 +293,7 @@ def _predict_chunk(clf, chunk, options, as_json: bool) -> int:
         if p.as_read == name and not p.caveats:  # the usual case: a printable name, nothing to note
             out.append(f"{name:<{width}}  {answer}")
             continue
-        shown = name if name.isprintable() else repr(name)  # one line per name, always
+        shown = printable(name)  # one line per name, always; nothing a terminal would act on
         read = p.family_name.part if p.family_name else name.strip()
         notes = ([f"family name {p.family_name.part}"] if p.family_name and p.family_name.part != name else []) + \
             ([f"read as {p.as_read}"] if p.as_read and p.as_read != read else []) + p.caveats
