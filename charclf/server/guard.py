@@ -99,24 +99,29 @@ class Guard:
         A CORS preflight (OPTIONS) carries no key: browsers never send one with it."""
         if hosts > 1:
             return 400, "more than one Host header", ((b"connection", b"close"),)
-        allowed = self.methods.get(path)
-        wrong_method = allowed is not None and method not in allowed and not (method == "OPTIONS" and
-                                                                              b"origin" in headers)
+        wrong_method = self.wrong_method(path, method, b"origin" in headers)
         if path in PROBES:
-            return (405, "Method Not Allowed", ((b"allow", ", ".join(sorted(allowed)).encode()),)) \
-                if wrong_method else None
+            return wrong_method
         if self.hosts is not None and host_name(headers.get(b"host", b"")) not in self.hosts:
             return 400, "this Host is not served here (start the server with --allowed-host to add it)", ()
         if self.lifecycle.draining:
             return 503, "the server is shutting down", ((b"retry-after", RETRY_SECONDS), (b"connection", b"close"))
-        if wrong_method:  # every method the path answers, where the framework names its first route's
-            return 405, "Method Not Allowed", ((b"allow", ", ".join(sorted(allowed)).encode()),)
+        if wrong_method:
+            return wrong_method
         if self.keys and (limited or path == "/metrics") and method != "OPTIONS" and not self.key_matches(headers):
             return 401, "an API key is needed: send it as Authorization: Bearer KEY or X-API-Key: KEY", \
                 ((b"www-authenticate", b"Bearer"),)
         if limited and self.busy >= self.max_concurrency:
             return 503, "the server is busy: too many requests in flight; try again", ((b"retry-after", RETRY_SECONDS),)
         return None
+
+    def wrong_method(self, path: str, method: str, cross_origin: bool) -> tuple | None:
+        """405 naming in Allow every method `path` answers (the framework names its first route's
+        only), for a method it does not; None for a path not served here (404) or a CORS preflight."""
+        allowed = self.methods.get(path)
+        if allowed is None or method in allowed or (method == "OPTIONS" and cross_origin):
+            return None
+        return 405, "Method Not Allowed", ((b"allow", ", ".join(sorted(allowed)).encode()),)
 
     def key_matches(self, headers: dict) -> bool:
         given = headers.get(b"x-api-key") or headers.get(b"authorization", b"").removeprefix(b"Bearer ")
