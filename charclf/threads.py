@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 
 ENV = "CHARCLF_THREADS"
+# The most threads charclf asks for: torch and ONNX Runtime crash on a million (SIGSEGV) or overflow.
+MAX_THREADS = 1024
 
 
 def usable_cores() -> int:
@@ -39,8 +41,8 @@ def thread_count(given: int | None, batch: bool = True) -> int:
         return given
     value = os.environ.get(ENV, "").strip()
     if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"${ENV} must be a whole number of threads, at least 1; got {value!r}")
+        if not value.isdigit() or not 1 <= int(value) <= MAX_THREADS:
+            raise ValueError(f"${ENV} must be a whole number of threads from 1 to {MAX_THREADS}; got {value!r}")
         return int(value)
     return free_cores() if batch else 1
 

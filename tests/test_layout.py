@@ -18,8 +18,9 @@ LAYERS = ["ground", "names", "data", "models", "files", "report", "predict", "sp
 MAX_LINES = 400
 CHECKED_FOLDERS = ("charclf", "scripts", "tests")
 # The package's doors: `charclf` itself (the public API, which loads its names lazily from the
-# wings) and `python -m charclf` (the command line) stand above every wing.
-DOORS = {"charclf", "charclf.__main__"}
+# wings), `python -m charclf` (the command line) and `python -m charclf.spark` (Spark's command
+# line, whose options are the command line's own types) stand above every wing.
+DOORS = {"charclf", "charclf.__main__", "charclf.spark.__main__"}
 
 
 def module_files() -> dict[str, Path]:

@@ -137,3 +137,38 @@ def test_spark_gives_each_name_the_python_apis_answer(spark):
     frame = spark.createDataFrame(pd.DataFrame({"name": one_answer.NAMES})).repartition(3)
     answered = charclf.spark.classify(frame, model=str(one_answer.ONNX), all_probs=True).toPandas()
     one_answer.same(one_answer.frame_answers(answered), one_answer.reference(), one_answer.TOLERANCE, "spark")
+
+
+def test_the_entry_point_checks_its_options_before_starting_spark(tmp_path):
+    """A master Spark cannot reach: had Spark started first, its error would come instead."""
+    done = subprocess.run([sys.executable, str(ENTRY), str(tmp_path / "in.csv"), str(tmp_path / "out.csv"),
+                           "--column", "surname", "--min-confidence", "nan", "--master", "spark://nowhere.invalid:1"],
+                          env=engines.quiet_env(**SPARK_ENV), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "Error: --min-confidence must be a number from 0 to 1, got nan"
+
+
+@pytest.mark.slow
+def test_the_entry_point_writes_csv_cells_as_they_are_and_its_own_formula_safe(spark, onnx_model, tmp_path):
+    """Spaces kept in every cell, the table's and charclf's; a family name that would be a formula
+    written as `predict --csv` writes it (an apostrophe first)."""
+    import charclf.spark
+    from charclf.spark.__main__ import run
+
+    source = tmp_path / "in.csv"
+    source.write_text('id,surname\n1,"  Smith  "\n2,"Jean =HYPERLINK(""http://x"")"\n3,"Ann -Jones "\n',
+                      encoding="utf-8")
+    run([str(source), str(tmp_path / "out.csv"), "--column", "surname", "--full-name", "-k", "1",
+         "--model", str(onnx_model)])
+    written = {row["id"]: row for row in read_spark_csv(tmp_path / "out.csv")}
+    columns, expected = engines.cli_answers(source, onnx_model, tmp_path / "expected.csv", "-k", "1",
+                                            "--full-name")
+    assert [written[i]["surname"] for i in "123"] == ["  Smith  ", 'Jean =HYPERLINK("http://x")', "Ann -Jones "]
+    assert written["2"]["family_name"] == "'=HYPERLINK(\"http://x\")" and written["3"]["family_name"] == "'-Jones"
+    got = {i: [f"{float(r[c]):.6f}" if c.startswith("probability") and r[c] else r[c] for c in columns]
+           for i, r in written.items()}
+    assert got == expected
+    # An .onnx model records its label-set calibration: coverage needs no .pt (docs/engines.md).
+    sets = charclf.spark.classify(spark.read.csv(str(source), header=True), "surname", model=str(onnx_model),
+                                  coverage=0.9).toPandas()
+    assert len(sets) == 3 and all(isinstance(s, str) and s for s in sets["label_set"]), sets

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.params import PredictFloat
+from charclf.cli.params import THREADS, FilePath, PredictFloat
 from charclf.errors import CharclfError
+from charclf.printable import printable
 
 DEVICE_HELP = "auto (CUDA when available), cpu, or cuda[:N]."
 
@@ -25,7 +26,7 @@ def reports_errors(command):
         try:
             return command(*args, **kwargs)
         except CharclfError as e:
-            error = click.ClickException(_rank_prefix() + str(e))
+            error = click.ClickException(_rank_prefix() + printable(str(e)))  # one line, whatever it quotes
             error.exit_code = getattr(e, "exit_code", 1)
             raise error from None
         except ModuleNotFoundError as e:  # an optional dependency is not installed: say which extra
@@ -51,7 +52,7 @@ def _rank_prefix() -> str:
 
 def checkpoint_option(command):
     return click.option(
-        "--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
+        "--checkpoint", type=FilePath(dir_okay=False, path_type=Path),
         help="Model file: a .pt checkpoint (its .onnx export beside it is used when current; see --backend) "
              "or a .onnx export. Default: the model `charclf train` last wrote to its default place, else the "
              "pretrained model that ships with charclf.",
@@ -60,7 +61,7 @@ def checkpoint_option(command):
 
 def data_option(default_help: str):
     return click.option(
-        "--data", type=click.Path(path_type=Path),
+        "--data", type=FilePath(path_type=Path),
         help=f"Folder of <Label>.txt files, or a CSV/TSV file of name,label rows (read as a stream). "
              f"Default: {default_help}.",
     )
@@ -98,7 +99,7 @@ def main():
 
 def threads_option(command):
     return click.option(
-        "--threads", type=click.IntRange(min=1), metavar="N",
+        "--threads", type=THREADS, metavar="N",
         help="CPU threads for torch (for a .onnx model: ONNX Runtime). Default: $CHARCLF_THREADS, else the free "
              "cores (cores less the load average, at least 1; names given as arguments: 1). More threads than "
              "free cores slow torch down many times.",
@@ -159,10 +160,11 @@ def show_option(command):
 def save_plot(draw, out: Path, show: bool | None, what: str, quiet_stdout: bool = False) -> None:
     """Call draw(out) to write a PNG; say where `what` went (on stderr when stdout carries JSON);
     open it when asked (or when a screen is there)."""
-    from charclf.report.plots import display_available, show_png
+    from charclf.report.plots import display_available, plain_text, show_png
 
     try:
-        draw(out)
+        with plain_text():  # names and labels are text, whatever they hold
+            draw(out)
     except OSError as e:
         raise click.ClickException(f"cannot write {out}: {e.strerror or e}") from None
     click.echo(f"saved the {what} to {out}", err=quiet_stdout)

@@ -8,6 +8,7 @@ import click
 
 from charclf.cli.app import main, reports_errors
 from charclf.cli.console import VERBOSE, say, show_progress, verbosity_options
+from charclf.cli.params import FilePath
 
 
 @main.group()
@@ -16,10 +17,10 @@ def data():
 
 
 @data.command()
-@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=Path("data/names"),
+@click.option("--dest", type=FilePath(file_okay=False, path_type=Path), default=Path("data/names"),
               show_default=True, help="Folder to put the <Label>.txt files in.")
 @click.option("--url", default=None, help="Archive to download. Default: the PyTorch tutorial's data.zip.")
-@click.option("--manifest", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+@click.option("--manifest", type=FilePath(dir_okay=False, exists=True, path_type=Path),
               help="sha256sum-style checksums to verify against. Default: the ones charclf ships.")
 @click.option("--force", is_flag=True, help="Replace an existing, non-empty --dest.")
 @verbosity_options("Also print the address downloaded and every file installed.")

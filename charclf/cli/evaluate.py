@@ -24,6 +24,7 @@ from charclf.cli.app import (
     show_option,
     threads_option,
 )
+from charclf.cli.params import FilePath
 
 SPLIT_CHOICE = click.Choice(["test", "val", "train"])
 MODEL_DATA_DEFAULT = "$CHARCLF_DATA, else the folder the model was trained on, else ./data/names"
@@ -34,7 +35,7 @@ def plot_options(plot_help: str, default_out: str):
     def apply(command):
         command = needs_plotting(command)
         command = show_option(command)
-        command = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path(default_out),
+        command = click.option("--out", type=FilePath(dir_okay=False, path_type=Path), default=Path(default_out),
                                show_default=True, help="Where --plot writes.")(command)
         return click.option("--plot", is_flag=True, help=plot_help)(command)
     return apply
@@ -153,7 +154,7 @@ def evaluate(checkpoint, data, split, min_confidence, plot, out, show, prior, as
 @checkpoint_option
 @data_option(MODEL_DATA_DEFAULT)
 @click.option("--split", type=SPLIT_CHOICE, default="test", show_default=True)
-@click.option("--bins", type=click.IntRange(min=1), default=15, show_default=True, help="Confidence bins for ECE.")
+@click.option("--bins", type=click.IntRange(1, 1000), default=15, show_default=True, help="Confidence bins for ECE.")
 @plot_options("Draw the reliability diagram (before and after) as a PNG.", "calibration.png")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
@@ -207,7 +208,7 @@ def calibration(checkpoint, data, split, bins, plot, out, show, as_json, device,
 @click.option("--split", type=SPLIT_CHOICE, default="test", show_default=True)
 @click.option("--normalize", is_flag=True, help="Text matrix as shares of each true label's names.")
 @click.option("--plot", is_flag=True, help="Draw the row-normalised matrix as a PNG.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", type=FilePath(dir_okay=False, path_type=Path),
               help="Where to write: the PNG with --plot (default confusion.png), else the text matrix.")
 @show_option
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)

@@ -10,7 +10,7 @@ import click
 
 from charclf.cli.app import check_out, main, reports_errors, save_plot, show_option
 from charclf.cli.console import VERBOSE, say, verbosity_options
-from charclf.cli.params import FiniteFloatRange
+from charclf.cli.params import THREADS, FilePath, FiniteFloatRange
 from charclf.config import ARCHS
 from charclf.lab.settings import MemoryConfig
 
@@ -55,7 +55,7 @@ def _models(ctx, param, value: str | None) -> tuple[str, ...] | None:
               help=f"Start the LSTM's forget gate and the GRU's update gate at bias {DEFAULTS.gate_bias:+g}, so "
                    "both begin by keeping what they hold (--no-gate-bias: torch's initialisation, and the "
                    "gated networks fail too).")
-@click.option("--steps", type=click.IntRange(min=1), default=DEFAULTS.steps, show_default=True,
+@click.option("--steps", type=click.IntRange(1, 1_000_000), default=DEFAULTS.steps, show_default=True,
               help="The most training steps per backbone and distance (training stops sooner once one "
                    f"answers {DEFAULTS.target:.0%} of a validation set).")
 @click.option("--hidden-size", type=click.IntRange(1, 1024), default=DEFAULTS.hidden_size, show_default=True)
@@ -64,11 +64,11 @@ def _models(ctx, param, value: str | None) -> tuple[str, ...] | None:
               help="Adam's learning rate.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=DEFAULTS.seed, show_default=True,
               help="The weights and the training sequences (the test sequences: seed + 1).")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+@click.option("--threads", type=THREADS, default=1, show_default=True, metavar="N",
               help="torch threads. The networks are small: more threads than one mostly wait for each other.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (with the gradients) instead of the table.")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="PNG",
+@click.option("--plot", type=FilePath(dir_okay=False, path_type=Path), metavar="PNG",
               help="Also draw accuracy by distance and the gradient at each time step (log scale) into PNG.")
 @show_option
 @verbosity_options("Also say each backbone's result at each distance as it finishes.")

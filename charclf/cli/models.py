@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 
 from charclf.cli.app import check_out, checkpoint_option, main, reports_errors
+from charclf.cli.params import FilePath
 
 
 @main.command()
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=FilePath(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True,
               help="onnx: read by `charclf predict --checkpoint OUT` without torch (ONNX Runtime), or by any "
                    "ONNX runtime; torchscript: torch.jit.load, no charclf needed.")
@@ -66,12 +67,14 @@ def info(checkpoint, as_json):
     # itself where torch is installed, else through its current .onnx export.
     clf = load(source, backend="torch" if not is_onnx(source) and available("torch") else "auto")
     card = card_of(clf)
-    if as_json:
+    if as_json:  # json.dumps escapes what a terminal would act on
         click.echo(json.dumps({"checkpoint": str(source), **card}, indent=2))
         return
     from charclf.files.card import format_card
+    from charclf.printable import printable, printable_strings
 
-    click.echo(format_card(card, str(source)))
+    # The card's strings come from the file: escaped, an ESC sequence or a newline in one shows as such.
+    click.echo(format_card(printable_strings(card), printable(str(source))))
 
 
 def card_of(clf) -> dict:

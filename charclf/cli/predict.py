@@ -25,7 +25,8 @@ from charclf.cli.app import (
     threads_option,
 )
 from charclf.cli.console import NORMAL, VERBOSE, VERBOSITY, say, show_progress, verbosity_options
-from charclf.cli.params import PREDICT_SPELLING, PredictFloat, PredictInt
+from charclf.cli.params import MAX_BATCH, MAX_K, PREDICT_SPELLING, FilePath, PredictFloat, PredictInt
+from charclf.printable import printable
 
 LINES_READ = "charclf.lines_read"  # click context meta: lines _read_lines has read (predict --file)
 
@@ -53,13 +54,13 @@ def table_options(command):
                                "names/s), start-up included", VERBOSE)
 
     table = [
-        click.option("--csv", "table", type=click.Path(dir_okay=False, allow_dash=True), metavar="TABLE",
+        click.option("--csv", "table", type=FilePath(dir_okay=False, allow_dash=True), metavar="TABLE",
                      help="Read a CSV/TSV table with a header row ('-' for stdin) and write it back with the "
                           "answers for --column appended (see above)."),
         click.option("--column", "columns", multiple=True, metavar="NAME",
                      help="--csv: the column of names. Repeat it to classify several columns, each on its own. "
                           "Default: a one-column table's only column."),
-        click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+        click.option("--out", type=FilePath(dir_okay=False, path_type=Path),
                      help="--csv: write the table here (default: stdout); an existing file is replaced only "
                           "when the run succeeds."),
         click.option("--delimiter", metavar="CHAR",
@@ -153,9 +154,9 @@ def _read_lines(file: Path | str):
 
 @main.command()
 @click.argument("names", nargs=-1)
-@click.option("-k", "--top", "k", type=PredictInt("k", min=1), default=3, show_default=True,
+@click.option("-k", "--top", "k", type=PredictInt("k", min=1, max=MAX_K), default=3, show_default=True,
               help="How many labels to show per name.")
-@click.option("--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("--file", "file", type=FilePath(dir_okay=False, allow_dash=True),
               help="Read names from FILE, one per line ('-' for stdin).")
 @min_confidence_option("Answer `unknown` (with the reason and the best guess) when the top calibrated "
                        "probability is below P (0-1).")
@@ -173,7 +174,7 @@ def _read_lines(file: Path | str):
 @threads_option
 @precision_option
 @backend_option
-@click.option("--batch-size", type=click.IntRange(min=1), default=32768, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=32768, show_default=True,
               help="Names (or --csv rows) read and predicted together from a file (fewer, larger batches: "
                    "faster, up to about this size).")
 @table_options
@@ -213,12 +214,12 @@ def predict(names, k, file, min_confidence, coverage, prior, full_names, as_json
         raise click.UsageError("give names as arguments or with --file, not both")
     if not names and not file:
         raise click.UsageError("no names: give some as arguments, or use --file FILE ('-' for stdin)")
-    from charclf.names.lines import too_long
+    from charclf.names.lines import read_argument
 
     options = _options(k, min_confidence, coverage, prior, full_names)
     clf = _predictor(checkpoint, device, threads, precision, backend, batch=bool(file))
     options = options.for_model(clf)
-    lines = ((i, name, too_long(name)) for i, name in enumerate(names, start=1)) if names else _read_lines(file)
+    lines = (read_argument(i, name) for i, name in enumerate(names, start=1)) if names else _read_lines(file)
     failed = total = 0
     chunk = []
     for item in lines:
@@ -292,7 +293,7 @@ def _predict_chunk(clf, chunk, options, as_json: bool) -> int:
         if p.as_read == name and not p.caveats:  # the usual case: a printable name, nothing to note
             out.append(f"{name:<{width}}  {answer}")
             continue
-        shown = name if name.isprintable() else repr(name)  # one line per name, always
+        shown = printable(name)  # one line per name, always; nothing a terminal would act on
         read = p.family_name.part if p.family_name else name.strip()
         notes = ([f"family name {p.family_name.part}"] if p.family_name and p.family_name.part != name else []) + \
             ([f"read as {p.as_read}"] if p.as_read and p.as_read != read else []) + p.caveats

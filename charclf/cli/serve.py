@@ -24,21 +24,23 @@ from charclf.cli.app import (
     threads_option,
     use_threads,
 )
+from charclf.cli.params import MAX_BATCH, MAX_K, MAX_SECONDS, THREADS, FilePath, FiniteFloatRange
+from charclf.config import MODEL_LIMITS
 
 
 @main.command()
 @click.argument("name")
-@click.option("-k", "--top-k", "k", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("-k", "--top-k", "k", type=click.IntRange(1, MAX_K), default=3, show_default=True,
               help="Labels shown per letter (and followed across the letters).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), metavar="PNG",
+@click.option("--plot", type=FilePath(dir_okay=False, path_type=Path), metavar="PNG",
               help="Also draw the followed labels' probabilities across the letters into PNG.")
 @click.option("--gates", is_flag=True,
               help="Show what happens inside the network instead: after each letter, its gates (LSTM: input, "
                    "forget, output; GRU: update, reset) and its states' sizes, averaged over the units, and the "
                    "units that move most; --plot draws them as a heat map. Needs the .pt model and torch; runs on the "
                    "CPU.")
-@click.option("--layer", type=click.IntRange(min=1), metavar="N",
+@click.option("--layer", type=click.IntRange(1, MODEL_LIMITS["num_layers"]), metavar="N",
               help="With --gates: the layer shown (1 is the first). Default: the last.")
 @prior_option
 @show_option
@@ -70,6 +72,11 @@ def explain(name, k, as_json, plot, gates, layer, prior, show, checkpoint, devic
         raise click.UsageError("--layer goes with --gates")
     if prior is not None and gates:
         raise click.UsageError("--prior goes with the answers, not with --gates")
+    from charclf.names.lines import read_argument
+
+    _, shown, error = read_argument(1, name)  # checked as predict checks its arguments
+    if error:
+        raise click.UsageError(f"{shown!r}: {error}")
     check_out(plot, "picture", checkpoint, option="--plot")
     if gates:
         return _explain_gates(name, as_json, plot, show, checkpoint, layer, threads)
@@ -113,31 +120,31 @@ def _explain_gates(name: str, as_json: bool, plot: Path | None, show: bool | Non
                    "who can reach it (add the names they use with --allowed-host).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @checkpoint_option
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, metavar="N",
               help="Server processes sharing the port, each with its own copy of the model.")
-@click.option("--threads", type=click.IntRange(min=1), metavar="N",
+@click.option("--threads", type=THREADS, metavar="N",
               help="Model calls at once in each process, one CPU thread each. Default: $CHARCLF_THREADS, "
                    "else the free cores, divided among the workers.")
-@click.option("--max-batch", type=click.IntRange(min=1), default=2048, show_default=True, metavar="N",
+@click.option("--max-batch", type=click.IntRange(1, MAX_BATCH), default=2048, show_default=True, metavar="N",
               help="Predict requests waiting while the model is busy are answered in one call of up to N "
                    "names (1: each request alone).")
-@click.option("--max-concurrency", type=click.IntRange(min=1), default=256, show_default=True, metavar="N",
+@click.option("--max-concurrency", type=click.IntRange(1, 1 << 16), default=256, show_default=True, metavar="N",
               help="/api requests in flight per process; more get 503 with Retry-After.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
               help="Also accept this Host header (repeatable; * accepts any). Default: the --host address "
                    "and localhost only.")
-@click.option("--api-key-file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--api-key-file", type=FilePath(dir_okay=False, path_type=Path),
               help="Require an API key on /api and /metrics: one key per line (also: $CHARCLF_API_KEYS).")
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
               help="Let web pages from this origin call the API (repeatable). Default: none.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True,
               help="The access log's lines on stderr.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="One line per request.")
-@click.option("--drain-timeout", type=click.FloatRange(min=0), default=10.0, show_default=True, metavar="S",
+@click.option("--drain-timeout", type=FiniteFloatRange(0, MAX_SECONDS), default=10.0, show_default=True, metavar="S",
               help="After SIGTERM, requests in flight get S seconds to finish (then a 503).")
-@click.option("--header-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, metavar="S",
+@click.option("--header-timeout", type=FiniteFloatRange(0.1, MAX_SECONDS), default=10.0, show_default=True, metavar="S",
               help="A connection must send its request headers (and a POST its body) within S seconds.")
-@click.option("--idle-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, metavar="S",
+@click.option("--idle-timeout", type=FiniteFloatRange(0.1, MAX_SECONDS), default=5.0, show_default=True, metavar="S",
               help="A kept-alive connection is closed after S idle seconds.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @precision_option
@@ -169,6 +176,8 @@ def serve(host, port, checkpoint, workers, threads, max_batch, max_concurrency, 
       charclf serve --port 8000   # then open http://127.0.0.1:8000/
       charclf serve --checkpoint model.onnx --workers 2 --host 0.0.0.0 --allowed-host names.example.org
     """
+    if not host.strip():  # an unset shell variable: '' would listen on every address
+        raise click.BadParameter("an empty address: give one (0.0.0.0 answers anyone)", param_hint="'--host'")
     from charclf.server.app import check_model, create_app, load_model, require_extra
     from charclf.server.settings import Settings, read_api_keys
     from charclf.threads import thread_count

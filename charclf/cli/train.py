@@ -9,7 +9,7 @@ import click
 
 from charclf.cli.app import DEVICE_HELP, data_option, main, reports_errors, threads_option, use_threads
 from charclf.cli.console import VERBOSE, run_log, say, show_progress, verbosity_options
-from charclf.cli.params import FiniteFloatRange
+from charclf.cli.params import MAX_BATCH, MAX_EPOCHS, FilePath, FiniteFloatRange
 from charclf.config import (
     ARCHS,
     CLASS_WEIGHTINGS,
@@ -59,11 +59,11 @@ def per_arch(field: str) -> str:
                    + per_arch("pooling"))
 @click.option("--lowercase/--case-sensitive", default=None,
               help="Read letters lower-cased (Jones and JONES alike). " + per_arch("lowercase"))
-@click.option("--epochs", type=click.IntRange(min=1), help=per_arch("epochs"))
-@click.option("--batch-size", type=click.IntRange(min=1), help=per_arch("batch_size"))
-@click.option("--lr", type=FiniteFloatRange(min=0, min_open=True),
+@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), help=per_arch("epochs"))
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), help=per_arch("batch_size"))
+@click.option("--lr", type=FiniteFloatRange(0, 100, min_open=True),
               help="Peak learning rate of the one-cycle schedule. " + per_arch("lr"))
-@click.option("--weight-decay", type=FiniteFloatRange(min=0), help=per_arch("weight_decay"))
+@click.option("--weight-decay", type=FiniteFloatRange(0, 100), help=per_arch("weight_decay"))
 @click.option("--class-weighting", type=click.Choice(list(CLASS_WEIGHTINGS)),
               help="Weigh rare labels more in the loss: (names / names of the label) to the power 1/4, "
                    "1/2 or 1. " + per_arch("class_weighting"))
@@ -71,7 +71,7 @@ def per_arch(field: str) -> str:
 @click.option("--average-decay", type=FiniteFloatRange(0, 1, max_open=True),
               help="Keep a moving average of the weights with this decay per step (0: the weights as "
                    "trained). " + per_arch("average_decay"))
-@click.option("--next-letter-weight", type=FiniteFloatRange(min=0),
+@click.option("--next-letter-weight", type=FiniteFloatRange(0, 1000),
               help="Also learn to predict each next (and previous) letter, with this weight in the loss "
                    "(0: no): through the spelling heads, else through two layers the saved model drops. "
                    + per_arch("next_letter_weight"))
@@ -80,7 +80,7 @@ def per_arch(field: str) -> str:
                    "label sets on validation), train the same network on train + validation in a second "
                    "process, and save that one at the chosen epoch: more accurate, the threads shared between "
                    "the two. " + per_arch("refit"))
-@click.option("--spelling-weight", type=FiniteFloatRange(min=0),
+@click.option("--spelling-weight", type=FiniteFloatRange(0, 1000),
               help="Spelling heads: each language's log-probability of the name's letters, read off the "
                    "network's own states, times this weight, is added to the answer (0: none). "
                    + per_arch("spelling_weight"))
@@ -88,13 +88,13 @@ def per_arch(field: str) -> str:
               help="Width the spelling heads read each letter's states through. " + per_arch("spelling_rank"))
 @click.option("--ngram-buckets", type=click.IntRange(1, MODEL_LIMITS["ngram_buckets"]),
               help=f"--model ngram: hash buckets of its n-grams. [default: {ModelConfig.ngram_buckets}]")
-@click.option("--ngram-c", type=FiniteFloatRange(min=0, min_open=True),
+@click.option("--ngram-c", type=FiniteFloatRange(0, 1e9, min_open=True),
               help=f"--model ngram: inverse L2 strength of its logistic regression. [default: {TrainConfig.ngram_c:g}]")
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=TrainConfig.seed, show_default=True,
               help="Seeds the split, the initial weights and the batch order.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--out", type=FilePath(dir_okay=False, path_type=Path),
               help="Checkpoint to write. Default: $CHARCLF_HOME/model.pt (~/.local/share/charclf/model.pt), "
                    "the model evaluate, confusion and predict use without --checkpoint.")
 @click.option("--preset", type=click.Choice(PRESETS), default="default", show_default=True,
@@ -231,11 +231,12 @@ def _settings_line(model_options: dict, config) -> str:
 @data_option(TRAIN_DATA_DEFAULT)
 @click.option("--archs", default=",".join(MODELS), show_default=True,
               help="Models to train, comma-separated: backbones and ngram (the baseline).")
-@click.option("--epochs", type=click.IntRange(min=1), help="Epochs for every backbone. Default: each one's own.")
+@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS),
+              help="Epochs for every backbone. Default: each one's own.")
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=TrainConfig.seed, show_default=True)
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/compare"),
+@click.option("--out-dir", type=FilePath(file_okay=False, path_type=Path), default=Path("runs/compare"),
               show_default=True, help="Where the checkpoints, compare.json and compare.png go.")
 @click.option("--progress/--no-progress", default=None,
               help="Show progress bars (stderr). Default: when stderr is a terminal, unless -q.")
@@ -270,6 +271,8 @@ def compare(data, archs, epochs, seed, device, threads, out_dir, progress, verbo
 
     for name, kind in (("compare.json", "text"), ("compare.png", "picture")):
         check_output(out_dir / name, kind, [data_dir], data_dir, "--out-dir")
+    for arch in chosen:  # every checkpoint, before the first trains for minutes
+        training.check_destination(out_dir / f"{arch}.pt", data_dir)
     results = {}
     progress, log = show_progress(verbosity, progress), run_log(verbosity)
     for arch in chosen:

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 from charclf.config import ARCHS
 
+# The most numbers one step of the experiment holds per tensor: sequences x time steps x width (a
+# cell keeps a few such tensors per step for the gradients: about 2 GB of float32 at this size).
+MAX_CELLS = 1 << 25
+
 
 @dataclass
 class MemoryConfig:
@@ -44,6 +48,12 @@ class MemoryConfig:
         for name in ("hidden_size", "batch_size", "steps", "check_every", "test_size", "gradient_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        sequences = max(self.batch_size, self.test_size, self.gradient_size)
+        cells = sequences * (max(self.distances) + 1) * max(self.hidden_size, self.letters)
+        if cells > MAX_CELLS:
+            longest = MAX_CELLS // (sequences * max(self.hidden_size, self.letters)) - 1
+            raise ValueError(f"distance {max(self.distances)} is too long for {sequences} sequences of width "
+                             f"{max(self.hidden_size, self.letters)}: at most {longest} (the memory it would need)")
 
     @property
     def chance(self) -> float:

@@ -21,6 +21,23 @@ def too_long(name: str) -> str | None:
     return f"the name is {TOO_LONG}" if len(name) > MAX_NAME_CHARS else None
 
 
+def read_argument(number: int, name: str) -> tuple[int, str, str | None]:
+    """(number, text, error or None) for a name given as the `number`th command-line argument,
+    checked as a line is: bytes that are not UTF-8 (which Python keeps in its arguments as lone
+    surrogates) are an error, shown with U+FFFD for them as a line's would be."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = name.encode("utf-8", "surrogateescape" if _escaped_bytes(name) else "replace")
+        return number, shown.decode("utf-8", "replace"), f"argument {number} is not valid UTF-8"
+    return number, name, too_long(name)
+
+
+def _escaped_bytes(name: str) -> bool:
+    """Whether every surrogate in `name` is one Python made of a byte (U+DC80 to U+DCFF)."""
+    return all(not "\ud800" <= c <= "\udfff" or "\udc80" <= c <= "\udcff" for c in name)
+
+
 def read_lines(handle: BinaryIO) -> Iterator[tuple[int, str, str | None]]:
     """(line number, text, error or None) for each line of a binary stream."""
     number = 0

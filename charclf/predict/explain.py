@@ -15,6 +15,7 @@ import numpy as np
 
 from charclf.errors import CharclfError
 from charclf.names.reader import EMPTY, UNREADABLE, prefix_readings, read
+from charclf.printable import printable
 
 MAX_TRACKED = 8  # labels drawn across the letters, at most: more would not be readable
 TURNING_POINTS = 3  # letters named as moving the final answer most
@@ -101,7 +102,7 @@ def format_explanation(result: dict) -> str:
     """The text table of `charclf explain`: one row per letter with the top labels after it and
     the change in the final label's probability, then the letters that moved it most."""
     final = result["label"]
-    shown = result["name"] if result["name"].isprintable() else repr(result["name"])
+    shown = printable(result["name"])  # as typed, what a terminal would act on escaped
     head = f"{shown}: {final} {result['letters'][-1]['probabilities'][final]:.3f}"
     if result["as_read"] != result["name"]:
         head += f"  (read as {result['as_read']})"
@@ -114,7 +115,7 @@ def format_explanation(result: dict) -> str:
         now = row["probabilities"][final]
         change = "" if previous is None else f"{now - previous:+.3f}"
         prefix = result["as_read"][:row["position"]]
-        typed = f"{row['typed']:<5}  " if typed_column else ""
+        typed = f"{printable(row['typed']):<5}  " if typed_column else ""
         top = "  ".join(f"{t['label']} {t['probability']:.3f}" for t in row["top"])
         lines.append(f"{row['position']:>3}  {prefix:<{width}}  {typed}{change:>7}  {top}")
         previous = now

@@ -91,6 +91,14 @@ def save_confusion(matrix: list[list[int]], labels: Sequence[str], path: Path, t
     _save(confusion_figure(matrix, labels, title), path)
 
 
+def plain_text():
+    """A context in which the figures made draw their text as given: a $ in a name is a dollar
+    sign, never the start of matplotlib's mathtext (which fails on an unmatched one)."""
+    import matplotlib
+
+    return matplotlib.rc_context({"text.parse_math": False})
+
+
 def display_available() -> bool:
     """A screen to show a window on: macOS or Windows, or an X11/Wayland session."""
     return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

@@ -80,6 +80,7 @@ def create_app(clf, settings: Settings | None = None, keys: list[str] | None = N
     from starlette.exceptions import HTTPException
     from starlette.middleware.cors import CORSMiddleware
 
+    from charclf.server import schema
     from charclf.server.batcher import PredictBatcher
     from charclf.server.guard import Guard
     from charclf.server.lifecycle import Lifecycle
@@ -120,9 +121,18 @@ def create_app(clf, settings: Settings | None = None, keys: list[str] | None = N
                            allow_headers=["content-type", "authorization", "x-api-key", "x-request-id"],
                            expose_headers=["x-request-id", "retry-after"])
     app.add_middleware(Guard, hosts=settings.hosts(), keys=keys, max_concurrency=settings.max_concurrency,
-                       lifecycle=lifecycle, metrics=metrics, direct=api.direct(),
+                       lifecycle=lifecycle, metrics=metrics, direct=api.direct(), methods=route_methods(app),
                        access_log=AccessLog(settings.log_format, settings.access_log))
+    schema.describe_queries(app)
     return app
+
+
+def route_methods(app) -> dict[str, frozenset[str]]:
+    """Each path of `app` -> the methods its routes answer, all together."""
+    methods: dict[str, set[str]] = {}
+    for route in app.routes:
+        methods.setdefault(route.path, set()).update(getattr(route, "methods", None) or ())
+    return {path: frozenset(names) for path, names in methods.items() if names}
 
 
 # Every error is a JSON {"error": ...}: ours (4xx with a message), a query that fails its model, and

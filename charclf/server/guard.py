@@ -1,7 +1,9 @@
 """The gate every HTTP request passes (a plain ASGI middleware, the outermost of the app's own).
 
 In order: a request id (the client's X-Request-ID if it is sane, else a new one; echoed back),
-the Host header against the allowed hosts (DNS rebinding), 503 while draining after SIGTERM,
+one Host header (two are 400, as RFC 9112 says), the Host against the allowed hosts (DNS
+rebinding), 503 while draining after SIGTERM, 405 with an Allow header naming every method the
+path answers (the framework's names only its first route's),
 the API key (constant-time comparison), then at most `max_concurrency` /api requests in flight
 (503 with Retry-After beyond it). Whatever happens inside, the client gets a JSON answer and
 the log gets one line: the access line, a client gone away, or an unforeseen error (with its
@@ -18,6 +20,8 @@ import re
 import time
 import uuid
 
+from charclf.printable import printable
+
 PROBES = frozenset({"/livez", "/readyz", "/healthz"})
 ROUTES = PROBES | {"/", "/metrics", "/api/predict", "/api/explain", "/api/model", "/openapi.json", "/docs"}
 METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
@@ -27,8 +31,9 @@ RETRY_SECONDS = b"1"
 
 class Guard:
     def __init__(self, app, hosts: frozenset[str], keys: list[str], max_concurrency: int, lifecycle, metrics,
-                 access_log, direct: dict | None = None):
+                 access_log, direct: dict | None = None, methods: dict[str, frozenset[str]] | None = None):
         self.app = app
+        self.methods = methods or {}  # path -> the methods its routes answer
         # (method, path) -> endpoint, called here without the framework's routing and dependency
         # resolution (the same endpoint FastAPI would call: a third of the cost of a small request).
         # Not for a request with an Origin header: CORS (inside) must see it.
@@ -49,6 +54,7 @@ class Guard:
         path, method = scope["path"], scope["method"]
         headers = {name: value for name, value in scope["headers"]
                    if name in (b"host", b"x-request-id", b"authorization", b"x-api-key", b"origin")}
+        hosts = sum(name == b"host" for name, _ in scope["headers"])  # the dict keeps the last
         given = headers.get(b"x-request-id", b"")
         request_id = given.decode() if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         status = 0
@@ -61,7 +67,7 @@ class Guard:
             await send(message)
 
         limited = path.startswith("/api/")
-        refusal = self.refusal(path, method, headers, limited)
+        refusal = self.refusal(path, method, headers, limited, hosts)
         self.metrics.in_flight.inc()
         try:
             if refusal:
@@ -88,21 +94,34 @@ class Guard:
             latency.observe(seconds)
             self.log.request(method, path, status, seconds, request_id, scope.get("client"))
 
-    def refusal(self, path: str, method: str, headers: dict, limited: bool) -> tuple | None:
+    def refusal(self, path: str, method: str, headers: dict, limited: bool, hosts: int = 1) -> tuple | None:
         """(status, message, extra headers) for a request refused before it starts, else None.
         A CORS preflight (OPTIONS) carries no key: browsers never send one with it."""
+        if hosts > 1:
+            return 400, "more than one Host header", ((b"connection", b"close"),)
+        wrong_method = self.wrong_method(path, method, b"origin" in headers)
         if path in PROBES:
-            return None
+            return wrong_method
         if self.hosts is not None and host_name(headers.get(b"host", b"")) not in self.hosts:
             return 400, "this Host is not served here (start the server with --allowed-host to add it)", ()
         if self.lifecycle.draining:
             return 503, "the server is shutting down", ((b"retry-after", RETRY_SECONDS), (b"connection", b"close"))
+        if wrong_method:
+            return wrong_method
         if self.keys and (limited or path == "/metrics") and method != "OPTIONS" and not self.key_matches(headers):
             return 401, "an API key is needed: send it as Authorization: Bearer KEY or X-API-Key: KEY", \
                 ((b"www-authenticate", b"Bearer"),)
         if limited and self.busy >= self.max_concurrency:
             return 503, "the server is busy: too many requests in flight; try again", ((b"retry-after", RETRY_SECONDS),)
         return None
+
+    def wrong_method(self, path: str, method: str, cross_origin: bool) -> tuple | None:
+        """405 naming in Allow every method `path` answers (the framework names its first route's
+        only), for a method it does not; None for a path not served here (404) or a CORS preflight."""
+        allowed = self.methods.get(path)
+        if allowed is None or method in allowed or (method == "OPTIONS" and cross_origin):
+            return None
+        return 405, "Method Not Allowed", ((b"allow", ", ".join(sorted(allowed)).encode()),)
 
     def key_matches(self, headers: dict) -> bool:
         given = headers.get(b"x-api-key") or headers.get(b"authorization", b"").removeprefix(b"Bearer ")
@@ -130,8 +149,8 @@ class Guard:
         except ClientDisconnect:
             return 499
         except Exception:
-            self.log.logger.exception("error answering %s %s (request %s)", scope["method"], scope["path"],
-                                      request_id)
+            self.log.logger.exception("error answering %s %s (request %s)", printable(scope["method"]),
+                                      printable(scope["path"]), request_id)
             if not status():
                 await error(send, 500, "internal error: the server could not answer this request")
         finally:

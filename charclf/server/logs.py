@@ -10,7 +10,10 @@ import logging
 import sys
 import time
 
+from charclf.printable import printable
+
 LOGGER = "charclf.server"
+QUOTE = "\""  # what the text line quotes the request in
 
 
 def server_logger() -> logging.Logger:
@@ -41,8 +44,9 @@ class AccessLog:
             self.logger.info(f'{{"time": "{_now()}", "request_id": "{request_id}", "client": {_json_str(host)}, '
                              f'"method": {_json_str(method)}, "path": {_json_str(path)}, "status": {status}, '
                              f'"ms": {round(seconds * 1000, 2)}}}')
-        else:
-            self.logger.info(f'{_now()} {host} "{method} {path}" {status} {seconds * 1000:.1f} ms id={request_id}')
+        else:  # the client's words escaped: a newline or a quote in the path forges nothing
+            self.logger.info(f'{_now()} {printable(host)} "{printable(method, quoted=QUOTE)} '
+                             f'{printable(path, quoted=QUOTE)}" {status} {seconds * 1000:.1f} ms id={request_id}')
 
 
 _json_str = json.JSONEncoder().encode  # a str's JSON literal
@@ -77,4 +81,4 @@ class RateLimitedLoopErrors:
         held = self.held.pop(message, 0)
         error = context.get("exception")
         line = f"{message}: {type(error).__name__}: {error}" if error else message
-        server_logger().error(line + (f" ({held} more like this held back)" if held else ""))
+        server_logger().error(printable(line) + (f" ({held} more like this held back)" if held else ""))

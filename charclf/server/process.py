@@ -36,6 +36,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self.header_timer = None
         self.header_bytes = 0
+        self.header_tail = b""  # the last bytes of the headers read so far: an end split between reads
         self.arm_header_timer()
 
     def arm_header_timer(self) -> None:
@@ -52,17 +53,26 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.header_timer = None
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.header_timer is not None and not self.transport.is_closing():  # headers still incomplete
-            self.header_bytes += len(data)
+        if self.header_timer is not None:  # in a request's headers: counted before they are parsed,
+            self.header_bytes += self.header_part(data)  # as they may all arrive in one read
             if self.header_bytes > MAX_HEADER_BYTES:
                 self.disarm_header_timer()
                 self.send_400_response("Request headers too large.")
+                return
+        super().data_received(data)
+
+    def header_part(self, data: bytes) -> int:
+        """How many bytes of `data` belong to the headers being read: up to the blank line that
+        ends them (which may begin in the previous read), else all of it."""
+        window = self.header_tail + data
+        end = window.find(b"\r\n\r\n")
+        self.header_tail = window[-3:]
+        return len(data) if end < 0 else max(0, end + 4 - (len(window) - len(data)))
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self.header_timer is None:  # a later request on a kept-alive connection
-            self.header_bytes = 0
+            self.header_bytes, self.header_tail = 0, b""
             self.arm_header_timer()
 
     def on_headers_complete(self) -> None:

@@ -72,12 +72,13 @@ class Explanation(BaseModel):
     turning_points: list[dict]
 
 
-# A name: a string, not blank, at most MAX_NAME_CHARS as typed (requests.check_name: 400 else).
-# Its letters as read need the model's alphabet: the endpoints count them (requests.check_letters).
+# A name: a string, not blank (a character other than white space: the pattern), at most
+# MAX_NAME_CHARS as typed (requests.check_name: 400 else). Its letters as read need the model's
+# alphabet: the endpoints count them (requests.check_letters).
 Name = Annotated[str, BeforeValidator(check_name),
-                 Field(description=f"A name, in any script (at most {MAX_NAME_CHARS} characters and "
+                 Field(description=f"A name, in any script, not blank (at most {MAX_NAME_CHARS} characters and "
                                    f"{MAX_NAME_LETTERS} letters as read)",
-                       json_schema_extra={"minLength": 1, "maxLength": MAX_NAME_CHARS})]
+                       json_schema_extra={"minLength": 1, "maxLength": MAX_NAME_CHARS, "pattern": r"\S"})]
 # At least 1 (the options' rule, charclf.predict.options), at most MAX_TOP_K (what a request may cost).
 TopK = Annotated[int, Field(description="Labels per name", le=MAX_TOP_K, json_schema_extra={"minimum": 1})]
 
@@ -105,10 +106,10 @@ class PredictQuery(BaseModel):
     min_confidence: float | None = Field(None, description="Answer unknown below this top probability",
                                          json_schema_extra={"minimum": 0, "maximum": 1})
     coverage: float | None = Field(None, description="Add a conformal label set holding the true label this often "
-                                                     "(a .pt model)",
+                                                     "(not with prior=uniform)",
                                    json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1})
     prior: Literal["uniform", "train"] | None = Field(None, description="uniform: reweight to equal label "
-                                                                        "frequencies (a .pt model)")
+                                                                        "frequencies")
     full_name: bool = Field(False, description="Classify the family name of a full name")
     _options: PredictOptions = PrivateAttr()
 
@@ -138,3 +139,39 @@ ERRORS = {status: {"model": Error, "description": text} for status, text in (
     (413, "Too many names, letters or bytes"), (415, "A POST body that is not application/json"),
     (503, "Busy (too many requests in flight) or shutting down; see Retry-After"),
     ("4XX", "Any refusal: one line saying what was wrong"))}
+
+
+# A coverage and prior=uniform do not combine (charclf.predict.options.COMBINED). OpenAPI can say so
+# of a query only when the query is one object: a parameter of style form, exploded, which is the
+# same query string (name=Hinton&top_k=3), with its fields as the object's properties.
+NOT_COMBINED = {"not": {"required": ["coverage", "prior"], "properties": {"prior": {"const": "uniform"}}}}
+
+
+def describe_queries(app) -> None:
+    """Make `app`'s /openapi.json describe /api/predict's query as one object saying which of its
+    options combine (FastAPI lists each query parameter on its own, which cannot)."""
+    made = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            spec = made()  # FastAPI's, kept in app.openapi_schema: changed in place
+            for operation in spec["paths"]["/api/predict"].values():
+                operation["parameters"] = [query_object(operation["parameters"])]
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
+def query_object(parameters: list[dict]) -> dict:
+    """FastAPI's query parameters as one parameter of style form, exploded, its schema an object
+    (not closed to other properties: a parameter the API does not know, a cache buster say, is
+    ignored, and the schema says no more than the server does)."""
+    properties = {}
+    for parameter in parameters:
+        schema = dict(parameter["schema"])
+        kinds = [kind for kind in schema.pop("anyOf", []) if kind.get("type") != "null"]  # never null in a query
+        properties[parameter["name"]] = {**(kinds[0] if kinds else {}), **schema}
+    required = [parameter["name"] for parameter in parameters if parameter.get("required")]
+    return {"name": "query", "in": "query", "style": "form", "explode": True, "required": bool(required),
+            "description": "The query's parameters, each as name=value (coverage and prior=uniform do not combine)",
+            "schema": {"type": "object", "properties": properties, "required": required, **NOT_COMBINED}}

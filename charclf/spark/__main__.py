@@ -3,7 +3,10 @@
 Under spark-submit, give this file's path (python -c 'import charclf.spark.__main__ as m;
 print(m.__file__)') as the application; the master and resources come from spark-submit. IN and
 OUT are Parquet unless their name ends in .csv or .tsv (a folder of part files, as Spark writes,
-with a header row; cells read as text, RFC 4180 quoting, quoted newlines allowed).
+with a header row; cells read as text, RFC 4180 quoting, quoted newlines allowed; every cell
+read and written as it is, spaces included). Written as CSV, the cells charclf composes never begin
+as a formula would (charclf.predict.tables.safe_cell, as `predict --csv` writes them). The options
+are checked before Spark starts (charclf.predict.options, as every door checks them).
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ import sys
 
 import click
 
+from charclf.cli.params import FilePath, PredictFloat, PredictInt
 from charclf.errors import CharclfError
 
 TEXT = {".csv": ",", ".tsv": "\t"}  # the suffixes read and written as delimited text
+# Spark's CSV writer trims every cell unless told not to (its reader, by default, does not).
+KEEP_SPACES = {"ignoreLeadingWhiteSpace": False, "ignoreTrailingWhiteSpace": False}
 
 
 def _delimiter(path: str) -> str | None:
@@ -28,7 +34,7 @@ def read(spark, path: str):
     if delimiter is None:
         return spark.read.parquet(path)
     return spark.read.csv(path, header=True, sep=delimiter, quote='"', escape='"', multiLine=True,
-                          inferSchema=False, encoding="UTF-8")
+                          inferSchema=False, encoding="UTF-8", **KEEP_SPACES)
 
 
 def spread(frame):
@@ -38,13 +44,33 @@ def spread(frame):
     return frame.repartition(cores) if frame.rdd.getNumPartitions() < cores else frame
 
 
-def write(frame, path: str, overwrite: bool) -> None:
-    writer = frame.write.mode("overwrite" if overwrite else "errorifexists")
+def write(frame, path: str, overwrite: bool, composed: list[str]) -> None:
+    """`frame` to `path`; as CSV, its `composed` columns (charclf's answers) made formula-safe."""
     delimiter = _delimiter(path)
+    if delimiter is not None:
+        frame = _formula_safe(frame, composed)
+    writer = frame.write.mode("overwrite" if overwrite else "errorifexists")
     if delimiter is None:
         writer.parquet(path)
     else:
-        writer.csv(path, header=True, sep=delimiter, quote='"', escape='"', encoding="UTF-8")
+        writer.csv(path, header=True, sep=delimiter, quote='"', escape='"', encoding="UTF-8", **KEEP_SPACES)
+
+
+def _formula_safe(frame, columns: list[str]):
+    """`frame` with the text cells of `columns` through safe_cell, on the executors."""
+    from pyspark.sql.types import StringType
+
+    text = [f.name for f in frame.schema.fields if f.name in columns and isinstance(f.dataType, StringType)]
+
+    def job(batches):
+        from charclf.predict.tables import safe_cell
+
+        for batch in batches:
+            for name in text:
+                batch[name] = batch[name].map(lambda value: value if value is None else safe_cell(value))
+            yield batch
+
+    return frame.mapInPandas(job, frame.schema) if text else frame
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,11 +78,12 @@ def write(frame, path: str, overwrite: bool) -> None:
 @click.argument("target", metavar="OUT")
 @click.option("--column", "columns", multiple=True, required=True,
               help="The column of names. Repeat it to classify several columns, each on its own.")
-@click.option("--model", type=click.Path(dir_okay=False), help="The model file, on the driver (default: "
+@click.option("--model", type=FilePath(dir_okay=False), help="The model file, on the driver (default: "
               "charclf's default model, its .onnx when there is one).")
-@click.option("-k", "--top", "k", type=click.IntRange(1, 50), default=3, show_default=True,
+@click.option("-k", "--top", "k", type=PredictInt("k", min=1, max=50), default=3, show_default=True,
               help="Labels (with their probabilities) per name.")
-@click.option("--min-confidence", type=click.FloatRange(0, 1), help="Below it, the label is 'unknown'.")
+@click.option("--min-confidence", type=PredictFloat("min_confidence", min=0, max=1), metavar="P",
+              help="Below it, the label is 'unknown'.")
 @click.option("--all-probs", is_flag=True, help="A probability_<Label> column for every label.")
 @click.option("--full-name", "full_names", is_flag=True, help="Each cell is a full name: its family name is read.")
 @click.option("--master", help="Spark's master when not started by spark-submit (e.g. local[2]).")
@@ -80,9 +107,9 @@ def main(source, target, columns, model, k, min_confidence, all_probs, full_name
     if ours:
         spark.sparkContext.setLogLevel("WARN")  # spark-submit's default is INFO: a page per job
     try:
-        frame = classify(spread(read(spark, source)), list(columns), model, k, min_confidence, all_probs,
-                         full_names=full_names)
-        write(frame, target, overwrite)
+        table = spread(read(spark, source))
+        frame = classify(table, list(columns), model, k, min_confidence, all_probs, full_names=full_names)
+        write(frame, target, overwrite, frame.columns[len(table.columns):])
     finally:
         if ours:
             spark.stop()

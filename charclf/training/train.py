@@ -53,8 +53,14 @@ def _prepare(out: Path, data_dir: Path | None, force: bool) -> contextlib.Abstra
     """Refuse an --out that is not ours to replace (rank 0 checks); then lock it for the run."""
     main = distributed.is_main_process()
     if main:
-        prepare_output(out, data_dir, force, [*history_paths(out), state_path(out), onnx_beside(out)])
+        check_destination(out, data_dir, force)
     return output_lock(out, enabled=main)
+
+
+def check_destination(out: Path, data_dir: Path | None, force: bool = False) -> None:
+    """Refuse an `out` (or a file a run writes beside it) that is not ours to replace, in one line,
+    before any training: what `train` checks first, for a caller about to run several."""
+    prepare_output(out, data_dir, force, [*history_paths(out), state_path(out), onnx_beside(out)])
 
 
 def train(data_dir: Path, out: Path, arch: str = "gru", model_options: dict[str, Any] | None = None,
