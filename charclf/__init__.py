@@ -31,7 +31,7 @@ _LAZY = {
     "Classifier": "charclf.predict.classifier",
     "Prediction": "charclf.predict.prediction",
     "TrainResult": "charclf.training.train",
-    "train": "charclf.training.train",
+    "train": "charclf.training.api",
     "fetch_dataset": "charclf.data.fetch",
     "predict_dataframe": "charclf.predict.frames",
 }

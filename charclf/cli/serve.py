@@ -16,6 +16,7 @@ from charclf.cli.app import (
     checkpoint_option,
     load_model,
     main,
+    needs_plotting,
     precision_option,
     prior_option,
     reports_errors,
@@ -48,6 +49,7 @@ from charclf.cli.app import (
 @precision_option
 @backend_option
 @reports_errors
+@needs_plotting
 def explain(name, k, as_json, plot, gates, layer, prior, show, checkpoint, device, threads, precision, backend):
     """Show how the answer for NAME forms, letter by letter.
 
@@ -162,7 +164,7 @@ def serve(host, port, checkpoint, workers, threads, max_batch, max_concurrency, 
     GET  /docs, /openapi.json      the API's interactive docs and schema
 
     Bad requests get a 4xx JSON {"error": ...}. SIGTERM drains: /readyz fails, requests in
-    flight finish. See docs/explain-and-serve.md.
+    flight finish. `charclf serve --help` lists every option; GET /docs shows the API's schema.
 
     \b
     Example:
