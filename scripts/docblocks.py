@@ -152,6 +152,7 @@ class Workspace:
         done = subprocess.run(command, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               cwd=self.folder, env=self.env(), timeout=timeout)
         text = done.stdout.replace(str(self.folder / "home"), HOME_SHOWN).replace(f"{self.folder}/", "")
+        text = text.replace(f"{ROOT}/", "")  # the package's own files (the shipped model) as in a checkout
         lines = [line.rstrip() for line in text.splitlines()]
         while lines and not lines[-1]:
             lines.pop()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -27,14 +28,17 @@ if str(HERE) not in sys.path:
 from docblocks import MADE_BY, ROOT, Block, Workspace, all_blocks, machine, read_blocks, run_block  # noqa: E402
 
 
-def made_by_line() -> str:
+def made_by_line(load: float) -> str:
+    """What the line under a long block says: the command, the machine, how busy it was, the day."""
     day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    return f"{MADE_BY}`python scripts/regenerate_docs.py --long` on {machine()}, {day}.*"
+    return (f"{MADE_BY}`python scripts/regenerate_docs.py --long` on {machine()}, one thread per process, "
+            f"load average {load:.1f} at the start, {day}.*")
 
 
 def new_lines(block: Block, workspace: Workspace, long: bool) -> dict[int, list[str]]:
     """Line index -> the lines that replace it: the block's body (a Python example: its output
     block's), and for a long block the line under it."""
+    load = os.getloadavg()[0]  # other work on the machine slows a long run: the line under it says how much
     body = run_block(block, workspace, timeout=None if long else 300)
     target = block.output if block.lang == "python" and block.output is not None else block
     if block.lang == "python" and block.output is None:
@@ -46,9 +50,9 @@ def new_lines(block: Block, workspace: Workspace, long: bool) -> dict[int, list[
         lines = block.path.read_text(encoding="utf-8").splitlines()
         after = target.end + 1
         if after < len(lines) and lines[after].startswith(MADE_BY):
-            replaced[after] = [made_by_line()]
+            replaced[after] = [made_by_line(load)]
         else:
-            replaced[target.end] = [lines[target.end], made_by_line()]
+            replaced[target.end] = [lines[target.end], made_by_line(load)]
     return replaced
 
 
