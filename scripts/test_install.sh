@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The install lines of README.md ("Install") that scripts/test_light.sh (the built wheel) does not
 # cover, as a user runs them: in a fresh clone and a fresh virtual environment, `pip install .`,
-# then the git URL form (`pip install "charclf @ git+file://..."`, the same as from a hosted
+# then the git URL form (`pip install "git+file://..."`, as `git+https://` from a hosted
 # repository), then `pip install -e .`; after each, `charclf predict Jones` answers from outside
 # the clone with the shipped model, and the installed package carries its LICENSE. The train
 # extra's editable form is what scripts/setup.sh installs (the README's two commands run it).
@@ -15,8 +15,9 @@ git clone -q "$PWD" "$work/charclf"
 "$PYTHON" -m venv "$work/venv"
 bin="$work/venv/bin"
 
+mkdir "$work/elsewhere"  # not the clone's parent: there `import charclf` would find the clone's folder
 check() {  # $1: the install form just run; answers from outside the clone
-  (cd "$work"
+  (cd "$work/elsewhere"
     "$bin/charclf" predict Jones | grep -q "^Jones  English" || { echo "test_install ($1): predict failed" >&2; exit 1; }
     "$bin/python" - "$1" <<'PY'
 import sys
@@ -33,8 +34,8 @@ PY
 
 "$bin/python" -m pip install -q "$work/charclf"
 check "pip install ."
-"$bin/python" -m pip install -q --force-reinstall --no-deps "charclf @ git+file://$work/charclf"
-check "pip install charclf @ git+URL"
+"$bin/python" -m pip install -q --force-reinstall --no-deps "git+file://$work/charclf"
+check "pip install git+URL"
 "$bin/python" -m pip install -q --no-deps -e "$work/charclf"
 check "pip install -e ."
-"$bin/python" -c "import charclf, sys; assert charclf.__file__.startswith(sys.argv[1]), charclf.__file__" "$work/charclf"
+(cd "$work/elsewhere" && "$bin/python" -c "import charclf, sys; assert charclf.__file__.startswith(sys.argv[1])" "$work/charclf")
