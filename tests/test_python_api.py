@@ -118,3 +118,14 @@ def test_train_says_which_model_predict_now_answers_with(tiny_data, tmp_path, mo
     other = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "m.pt")])
     last = other.output.splitlines()[-1]
     assert last.startswith(f"predict with it: charclf predict --checkpoint {tmp_path / 'm.pt'}")
+
+
+def test_shell_completion_works_as_the_readme_says():
+    import os
+
+    env = {**os.environ, "_CHARCLF_COMPLETE": "bash_source"}
+    script = subprocess.run([sys.executable, "-m", "charclf"], env=env, capture_output=True, text=True).stdout
+    assert "_charclf_completion" in script and "complete " in script
+    env.update(_CHARCLF_COMPLETE="bash_complete", COMP_WORDS="charclf pre", COMP_CWORD="1")
+    done = subprocess.run([sys.executable, "-m", "charclf"], env=env, capture_output=True, text=True)
+    assert done.stdout.splitlines() == ["plain,predict"], done.stdout
