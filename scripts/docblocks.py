@@ -107,8 +107,8 @@ def excerpt(shown: list[str], actual: list[str]) -> list[str]:
     if ELLIPSIS not in shown:
         return actual
     cut = shown.index(ELLIPSIS)
-    head, tail = actual[:cut], actual[len(actual) - (len(shown) - cut - 1):] if len(shown) - cut - 1 else []
-    return [*head, ELLIPSIS, *tail]
+    after = len(shown) - cut - 1  # the lines shown after the `...`
+    return [*actual[:cut], ELLIPSIS, *(actual[len(actual) - after:] if after else [])]
 
 
 def dataset() -> Path | None:

@@ -151,7 +151,7 @@ def serve(host, port, checkpoint, workers, threads, max_batch, max_concurrency, 
           cors_origins, log_format, access_log, drain_timeout, header_timeout, idle_timeout, device, precision,
           backend, log_level):
     """Serve the model over HTTP: a web page, a JSON API with its OpenAPI schema, probes and
-    Prometheus metrics (needs `pip install 'charclf[serve]'`). A .pt or a .onnx model.
+    Prometheus metrics (needs the serve extra: fastapi, uvicorn, prometheus_client). A .pt or a .onnx model.
 
     \b
     GET  /                         the page: type a name, see its labels and how they form

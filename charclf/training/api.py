@@ -16,7 +16,7 @@ from charclf.config import TrainConfig, defaults_for
 def train(data_dir=None, out=None, arch: str = "gru", model_options: dict[str, Any] | None = None,
           config: TrainConfig | None = None, device: str = "auto", progress: bool = True,
           log: Callable[[str], None] | None = None, force: bool = False, **options):
-    """Train a model as `charclf train` does and return its TrainResult (needs charclf[train]).
+    """Train a model as `charclf train` does and return its TrainResult (needs the train extra: torch).
 
     `data_dir`: a folder of <Label>.txt files or a CSV/TSV file; None: $CHARCLF_DATA, else
     ./data/names. `out`: the checkpoint to write; None: the default model, which charclf.load()
