@@ -51,8 +51,8 @@ def new_lines(block: Block, workspace: Workspace, long: bool) -> dict[int, list[
         after = target.end + 1
         if after < len(lines) and lines[after].startswith(MADE_BY):
             replaced[after] = [made_by_line(load)]
-        else:
-            replaced[target.end] = [lines[target.end], made_by_line(load)]
+        else:  # after the closing fence (and whatever else replaces that line)
+            replaced[target.end] = [*replaced.get(target.end, [lines[target.end]]), made_by_line(load)]
     return replaced
 
 
@@ -79,17 +79,21 @@ def main(argv: list[str] | None = None) -> int:
     kind = parser.add_mutually_exclusive_group(required=True)
     kind.add_argument("--quick", action="store_true", help="the shipped model's examples")
     kind.add_argument("--long", action="store_true", help="the long runs (training, lab memory)")
+    parser.add_argument("--match", metavar="TEXT", help="only the blocks whose text holds TEXT")
     parser.add_argument("files", nargs="*", type=Path, help="only these Markdown files")
     args = parser.parse_args(argv)
     wanted = "long" if args.long else "shipped"
     files = [path.resolve() for path in args.files] or None
-    blocks = [block for block in all_blocks() if block.kind == wanted and (files is None or block.path in files)]
+    def chosen(block: Block) -> bool:
+        return block.kind == wanted and (args.match is None or args.match in "\n".join(block.body))
+
+    blocks = [block for block in all_blocks() if chosen(block) and (files is None or block.path in files)]
     quick = Workspace()
     try:
         for path in sorted({block.path for block in blocks}):
             changes: dict[int, list[str]] = {}
             for block in read_blocks(path):  # read again: the file as it is now
-                if block.kind == wanted:
+                if chosen(block):
                     print(f"regenerate_docs: running {block.where}", flush=True)
                     workspace = Workspace() if args.long else quick  # a long run: its own scratch folder
                     changes.update(new_lines(block, workspace, args.long))
