@@ -75,3 +75,19 @@ def test_drift_is_caught_and_an_excerpt_kept(tmp_path, workspace, monkeypatch):
     assert python.output is not None and drift(python, workspace) is None
     python.output.body = ["41"]
     assert drift(python, workspace) is not None
+
+
+def test_regenerating_rewrites_the_output_and_says_what_made_a_long_run(tmp_path, workspace, monkeypatch):
+    import regenerate_docs
+
+    page = tmp_path / "page.md"
+    page.write_text("The shipped model:\n<!-- example: shipped -->\n```console\n$ echo new\nold\n```\n\n"
+                    "<!-- example: long -->\n```python\nprint(6 * 7)\n```\n<!-- output -->\n```text\n```\nafter\n")
+    monkeypatch.setattr(docblocks, "ROOT", tmp_path)
+    for _ in range(2):  # twice: the second run replaces the line under the long block, never adds one
+        for block in read_blocks(page):
+            regenerate_docs.rewrite(page, regenerate_docs.new_lines(block, workspace, long=block.kind == "long"))
+    lines = page.read_text().splitlines()
+    assert lines[3:5] == ["$ echo new", "new"]
+    assert lines[-5:-3] == ["```text", "42"] and lines[-2].startswith(MADE_BY) and lines[-1] == "after"
+    assert all(drift(block, workspace) is None for block in read_blocks(page))
