@@ -165,7 +165,7 @@ def run_block(block: Block, workspace: Workspace, timeout: float | None = 120) -
         code, lines = workspace.run([sys.executable, "-"], stdin="\n".join(block.body) + "\n", timeout=timeout)
         if code != 0:
             raise RuntimeError(f"{block.where}: the Python example failed:\n" + "\n".join(lines[-20:]))
-        return lines
+        return excerpt(block.output.body if block.output is not None else [], lines)
     body: list[str] = []
     for command, shown in commands(block):
         body += [f"$ {command}", *excerpt(shown, workspace.run(["bash", "-c", command], timeout=timeout)[1])]
