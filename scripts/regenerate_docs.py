@@ -25,7 +25,17 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from docblocks import MADE_BY, ROOT, Block, Workspace, all_blocks, machine, read_blocks, run_block  # noqa: E402
+from docblocks import (  # noqa: E402
+    MADE_BY,
+    ROOT,
+    Block,
+    Workspace,
+    all_blocks,
+    dataset,
+    machine,
+    read_blocks,
+    run_block,
+)
 
 
 def made_by_line(load: float) -> str:
@@ -88,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         return block.kind == wanted and (args.match is None or args.match in "\n".join(block.body))
 
     blocks = [block for block in all_blocks() if chosen(block) and (files is None or block.path in files)]
+    if dataset() is None and any(block.needs_dataset or block.kind == "long" for block in blocks):
+        parser.error("these examples read the names dataset: set $CHARCLF_DATA (or put it in ./data/names)")
     quick = Workspace()
     try:
         for path in sorted({block.path for block in blocks}):
