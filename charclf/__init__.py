@@ -10,9 +10,8 @@ The Python API (the CLI calls the same functions)::
     for p in clf.predict(["Hinton", "Satoshi"], k=3):
         print(p.name, p.top)                    # Hinton [('English', 0.95...), ('Scottish', 0.01...), ...]
 
-    result = charclf.train("data/names", "runs/gru.pt", arch="gru",
-                           config=charclf.TrainConfig(epochs=12))
-    print(result.metrics["test"])               # {'accuracy': ..., 'macro_f1': ..., 'n': ...} (needs charclf[train])
+    result = charclf.train(out="runs/gru.pt", arch="gru", epochs=12)   # the dataset: $CHARCLF_DATA, else ./data/names
+    print(result.metrics["test"])               # {'accuracy': ..., 'macro_f1': ..., 'n': ...} (needs the train extra)
 
     clf.evaluate("data/names", split="test")    # accuracy, macro_f1, per_label, confusion
 
@@ -31,7 +30,7 @@ _LAZY = {
     "Classifier": "charclf.predict.classifier",
     "Prediction": "charclf.predict.prediction",
     "TrainResult": "charclf.training.train",
-    "train": "charclf.training.train",
+    "train": "charclf.training.api",
     "fetch_dataset": "charclf.data.fetch",
     "predict_dataframe": "charclf.predict.frames",
 }

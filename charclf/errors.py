@@ -5,6 +5,10 @@ class CharclfError(Exception):
     """Base class: something the user can fix (bad data, bad checkpoint, no device...)."""
 
 
+class MissingExtra(CharclfError, ImportError):
+    """An optional package is not installed; the message names the pip command that installs it."""
+
+
 class DataError(CharclfError):
     """The dataset is missing, empty, unreadable or unusable."""
 

@@ -22,7 +22,7 @@ wheel=$(ls "$work"/dist/charclf-*.whl)
 ls "$work"/dist/charclf-*.tar.gz >/dev/null
 "$PYTHON" -m venv "$work/light"
 "$light/python" -m pip install -q "$wheel"
-core_mb=$(du -sm "$work/light" | cut -f1)  # what `pip install charclf` takes
+core_mb=$(du -sm "$work/light" | cut -f1)  # what the core install takes
 "$light/python" -m pip install -q "$wheel[serve]"
 if "$light/python" -c "import torch" 2>/dev/null; then
   echo "test_light: torch is installed in the light environment" >&2
@@ -38,7 +38,10 @@ for package, name in [("charclf.data", "names.sha256"), ("charclf.server", "web/
     assert resources.files(package).joinpath(name).is_file(), f"the installed charclf lacks {package}: {name}"
 import charclf.cli  # noqa: F401 (the command's modules import without torch)
 assert charclf.cli.__file__.startswith(sys.prefix), charclf.cli.__file__
-print("test_light: the installed package holds its data files")
+from importlib import metadata
+licence = [f for f in metadata.files("charclf") if f.name == "LICENSE"]
+assert licence and "MIT License" in licence[0].read_text(), "the wheel carries no LICENSE"
+print("test_light: the installed package holds its data files and its LICENSE")
 PY
 )
 

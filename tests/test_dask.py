@@ -9,8 +9,8 @@ import pytest
 
 from tests import engines
 
-pytest.importorskip("dask.dataframe", reason="the dask extra is not installed (pip install 'charclf[dask]')")
-pytest.importorskip("distributed", reason="the dask extra is not installed (pip install 'charclf[dask]')")
+pytest.importorskip("dask.dataframe", reason="the dask extra is not installed (pip install -e '.[dask]')")
+pytest.importorskip("distributed", reason="the dask extra is not installed (pip install -e '.[dask]')")
 pd = pytest.importorskip("pandas")
 
 

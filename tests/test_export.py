@@ -13,6 +13,7 @@ from charclf.cli import main
 from charclf.config import ModelConfig
 from charclf.data.dataset import load_dataset, split_dataset
 from charclf.data.tensors import index_batch
+from charclf.extras import install_command
 from charclf.files.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from charclf.files.export import exported
 from charclf.files.locations import shipped_checkpoint
@@ -114,17 +115,17 @@ def test_without_torch_onnx_still_predicts_and_torch_commands_say_what_to_instal
     lone.write_bytes(shipped_checkpoint().read_bytes())
     done = without("torch", "predict", "--checkpoint", str(lone), "Jones")
     assert done.returncode == 1 and done.stderr.count("\n") == 1
-    assert done.stderr.startswith(f"Error: {lone}: reading a .pt checkpoint needs torch: pip install 'charclf[train]'")
+    assert done.stderr.startswith(f"Error: {lone}: reading a .pt checkpoint needs torch: {install_command('train')}")
     for command in (["export", "m.onnx"], ["train", "--epochs", "1"]):
         done = without("torch", *command)
-        assert (done.returncode, done.stderr) == (1, "Error: this command needs torch: pip install 'charclf[train]'\n")
+        assert (done.returncode, done.stderr) == (1, f"Error: this command needs torch: {install_command('train')}\n")
     assert without("torch", "--help").returncode == 0
     done = without("torch", "predict", "--checkpoint", str(shipped_onnx), "--device", "cuda", "Jones")
     assert done.returncode == 2 and "runs on the CPU" in done.stderr
     done = without("onnxruntime", "predict", "--checkpoint", str(shipped_onnx), "Jones")
-    assert done.returncode == 1 and "pip install onnxruntime" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 1 and "pip install 'onnxruntime" in done.stderr and "Traceback" not in done.stderr
     done = without("onnx", "export", str(shipped_onnx.with_name("other.onnx")))
-    assert done.returncode == 1 and "pip install 'charclf[train]'" in done.stderr
+    assert done.returncode == 1 and install_command("train") in done.stderr
 
 
 def random_checkpoint(**options) -> Checkpoint:

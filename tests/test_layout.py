@@ -147,7 +147,7 @@ def test_the_public_api_is_whole_with_every_wing_loaded():
     for module in module_files():
         if module != "charclf.__main__":
             importlib.import_module(module)
-    assert callable(charclf.train) and charclf.train.__module__ == "charclf.training.train"
+    assert callable(charclf.train) and charclf.train.__module__ == "charclf.training.api"
     assert callable(charclf.load) and charclf.Classifier.__name__ == "Classifier"
     for name in charclf.__all__:
         assert getattr(charclf, name) is not None, name

@@ -3,7 +3,9 @@
 import subprocess
 import sys
 
-HINT = "Error: plots need matplotlib: pip install 'charclf[plot]'\n"
+from charclf.extras import install_hint
+
+HINT = f"Error: {install_hint('matplotlib')}\n"
 
 
 def without_matplotlib(*args: str) -> subprocess.CompletedProcess:
@@ -32,4 +34,4 @@ def test_compare_without_matplotlib_writes_its_table_and_json(tiny_data, tmp_pat
                               "--no-progress")
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "compare.json").is_file() and not (tmp_path / "compare.png").exists()
-    assert "no curves (plots need matplotlib: pip install 'charclf[plot]')" in done.stdout
+    assert f"no curves ({install_hint('matplotlib')})" in done.stdout

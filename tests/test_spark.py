@@ -14,8 +14,8 @@ import pytest
 
 from tests import engines
 
-pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install 'charclf[spark]')")
-pytest.importorskip("pyarrow", reason="the spark extra is not installed (pip install 'charclf[spark]')")
+pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install -e '.[spark]')")
+pytest.importorskip("pyarrow", reason="the spark extra is not installed (pip install -e '.[spark]')")
 pd = pytest.importorskip("pandas")
 if shutil.which("java") is None:
     if os.environ.get("CI"):

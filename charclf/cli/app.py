@@ -39,6 +39,20 @@ def reports_errors(command):
     return wrapper
 
 
+def needs_plotting(command):
+    """--plot without matplotlib: a one-line error naming the extra, before any work."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from charclf.extras import available, install_hint
+
+        if kwargs.get("plot") and not available("matplotlib"):
+            raise click.ClickException(install_hint("matplotlib"))
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
 def _rank_prefix() -> str:
     """Under torchrun with several processes, which one an error line comes from."""
     import os
@@ -53,7 +67,7 @@ def _rank_prefix() -> str:
 def checkpoint_option(command):
     return click.option(
         "--checkpoint", type=FilePath(dir_okay=False, path_type=Path),
-        help="Model file: a .pt checkpoint (its .onnx export beside it is used when current; see --backend) "
+        help="Model file: a .pt checkpoint (its .onnx export beside it is used when current) "
              "or a .onnx export. Default: the model `charclf train` last wrote to its default place, else the "
              "pretrained model that ships with charclf.",
     )(command)
@@ -72,7 +86,7 @@ def prior_option(command):
         "--prior", metavar="uniform|train|FILE.json",
         help="Reweight the probabilities to another population's label frequencies: uniform (every "
              "label equally common), train (as trained: the default), or a JSON file of label: weight. "
-             "See docs/uncertainty.md, 'Priors'.")(command)
+             "The calibrated probabilities are multiplied by weight / training share and renormalised.")(command)
 
 
 def min_confidence_option(help_text: str):
@@ -113,8 +127,8 @@ def precision_option(command):
         "--precision", type=click.Choice(PRECISIONS), envvar=ENV, show_envvar=True, default="float32",
         show_default=True,
         help="The network's matrix products in float32, or in bfloat16: faster on a CPU with bfloat16 "
-             "instructions, the same test accuracy, probabilities that differ in the third decimal "
-             "(docs/prediction.md, \"Precision\"). auto: bfloat16 on such a CPU, else float32.",
+             "instructions, the same test accuracy, probabilities that differ in the third decimal. auto: "
+             "bfloat16 on such a CPU, else float32.",
     )(command)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from charclf.cli.app import (
     load_model,
     main,
     min_confidence_option,
+    needs_plotting,
     precision_option,
     prior_option,
     reports_errors,
@@ -39,20 +39,6 @@ def plot_options(plot_help: str, default_out: str):
                                show_default=True, help="Where --plot writes.")(command)
         return click.option("--plot", is_flag=True, help=plot_help)(command)
     return apply
-
-
-def needs_plotting(command):
-    """--plot without matplotlib: a one-line error naming the extra, before any work."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from charclf.extras import available, install_hint
-
-        if kwargs.get("plot") and not available("matplotlib"):
-            raise click.ClickException(install_hint("matplotlib"))
-        return command(*args, **kwargs)
-
-    return wrapper
 
 
 def _write_text(path: Path, text: str) -> None:

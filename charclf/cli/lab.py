@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from charclf.cli.app import check_out, main, reports_errors, save_plot, show_option
+from charclf.cli.app import check_out, main, needs_plotting, reports_errors, save_plot, show_option
 from charclf.cli.console import VERBOSE, say, verbosity_options
 from charclf.cli.params import THREADS, FilePath, FiniteFloatRange
 from charclf.config import ARCHS
@@ -19,7 +19,7 @@ DEFAULTS = MemoryConfig()
 
 @main.group()
 def lab():
-    """Experiments for learners: see why LSTM and GRU have gates (docs/learn.md)."""
+    """Experiments for learners: see why LSTM and GRU have gates."""
 
 
 def _numbers(ctx, param, value: str | None) -> tuple[int, ...] | None:
@@ -73,6 +73,7 @@ def _models(ctx, param, value: str | None) -> tuple[str, ...] | None:
 @show_option
 @verbosity_options("Also say each backbone's result at each distance as it finishes.")
 @reports_errors
+@needs_plotting
 def memory(distances, models, gate_bias, steps, hidden_size, batch_size, lr, seed, threads, as_json, plot,
            show, verbosity):
     """Train a plain RNN, an LSTM and a GRU to remember a sequence's first letter.
@@ -102,7 +103,7 @@ def memory(distances, models, gate_bias, steps, hidden_size, batch_size, lr, see
         raise click.UsageError(str(e)) from None
     check_out(plot, "picture", option="--plot")  # before minutes of training
     use_threads(threads)
-    result = run_memory(config, progress=lambda row: say(
+    result = run_memory(config, threads=threads, progress=lambda row: say(
         verbosity, f"{row['arch']:>4} at distance {row['distance']}: accuracy {row['accuracy']:.3f} after "
                    f"{row['steps']} steps ({row['seconds']:.1f} s)", VERBOSE))
     if plot:

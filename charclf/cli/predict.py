@@ -154,8 +154,8 @@ def _read_lines(file: Path | str):
 
 @main.command()
 @click.argument("names", nargs=-1)
-@click.option("-k", "--top", "k", type=PredictInt("k", min=1, max=MAX_K), default=3, show_default=True,
-              help="How many labels to show per name.")
+@click.option("-k", "--top-k", "--top", "k", type=PredictInt("k", min=1, max=MAX_K), default=3, show_default=True,
+              help="How many labels to show per name (top_k over HTTP; --top: its older name).")
 @click.option("--file", "file", type=FilePath(dir_okay=False, allow_dash=True),
               help="Read names from FILE, one per line ('-' for stdin).")
 @min_confidence_option("Answer `unknown` (with the reason and the best guess) when the top calibrated "
@@ -166,7 +166,9 @@ def _read_lines(file: Path | str):
 @prior_option
 @click.option("--full-name", "full_names", is_flag=True,
               help="Names are full names (\"Geoffrey Hinton\", \"Hinton, Geoffrey\", \"Nguyen Van An\"): "
-                   "classify the family name, found by a documented rule (see docs/uncertainty.md, 'Full names').")
+                   "classify the family name: the part before a comma, else the first word of a name written in "
+                   "Hangul, Han or kana or starting with a common Vietnamese, Korean or Chinese family name, else "
+                   "the last word with its particles (van, de, al, ...); --json says which rule chose it.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object per name and line (JSON Lines, ASCII-escaped).")
 @checkpoint_option

@@ -16,6 +16,7 @@ from charclf.cli.app import (
     checkpoint_option,
     load_model,
     main,
+    needs_plotting,
     precision_option,
     prior_option,
     reports_errors,
@@ -50,6 +51,7 @@ from charclf.config import MODEL_LIMITS
 @precision_option
 @backend_option
 @reports_errors
+@needs_plotting
 def explain(name, k, as_json, plot, gates, layer, prior, show, checkpoint, device, threads, precision, backend):
     """Show how the answer for NAME forms, letter by letter.
 
@@ -156,7 +158,7 @@ def serve(host, port, checkpoint, workers, threads, max_batch, max_concurrency, 
           cors_origins, log_format, access_log, drain_timeout, header_timeout, idle_timeout, device, precision,
           backend, log_level):
     """Serve the model over HTTP: a web page, a JSON API with its OpenAPI schema, probes and
-    Prometheus metrics (needs `pip install 'charclf[serve]'`). A .pt or a .onnx model.
+    Prometheus metrics (needs the serve extra: fastapi, uvicorn, prometheus_client). A .pt or a .onnx model.
 
     \b
     GET  /                         the page: type a name, see its labels and how they form
@@ -169,7 +171,7 @@ def serve(host, port, checkpoint, workers, threads, max_batch, max_concurrency, 
     GET  /docs, /openapi.json      the API's interactive docs and schema
 
     Bad requests get a 4xx JSON {"error": ...}. SIGTERM drains: /readyz fails, requests in
-    flight finish. See docs/explain-and-serve.md.
+    flight finish. `charclf serve --help` lists every option; GET /docs shows the API's schema.
 
     \b
     Example:

@@ -217,6 +217,17 @@ def _report_trained(arch: str, out: Path, result) -> None:
                    f"network learnt from their probabilities")
     history, curves = history_paths(result.checkpoint)
     click.echo(f"history: {history}" + (f"  curves: {curves}" if arch != NGRAM and curves.is_file() else ""))
+    click.echo(_which_model_answers(out))
+
+
+def _which_model_answers(out: Path) -> str:
+    """The line that says which model `charclf predict` now answers with, and how to change that."""
+    from charclf.files.locations import default_checkpoint
+
+    if Path(out).resolve() == default_checkpoint().resolve():
+        return (f"predict, explain and serve now answer with this model; to answer with the shipped one "
+                f"again, remove it (rm {out}) or pass --checkpoint")
+    return f"predict with it: charclf predict --checkpoint {out} NAME (without --checkpoint: the default model)"
 
 
 def _settings_line(model_options: dict, config) -> str:

@@ -18,17 +18,24 @@ from charclf.lab.task import memory_batch
 from charclf.lab.textbook import TextbookNet
 
 
-def run_memory(config: MemoryConfig, progress: Callable[[dict], None] | None = None) -> dict:
+def run_memory(config: MemoryConfig, progress: Callable[[dict], None] | None = None, threads: int = 1) -> dict:
     """Every backbone at every distance -> {"config", "chance", "runs": [one row per (distance,
-    arch): accuracy, steps, seconds, gradients], "seconds"}; `progress` is given each row when done."""
+    arch): accuracy, steps, seconds, gradients], "seconds"}; `progress` is given each row when done.
+    torch runs on `threads` threads meanwhile (as `charclf lab memory --threads`, default 1: the
+    networks are small, and more threads mostly wait for each other)."""
     started = time.perf_counter()
     runs = []
-    for distance in config.distances:
-        for arch in config.archs:
-            row = train_one(config, arch, distance)
-            runs.append(row)
-            if progress:
-                progress(row)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for distance in config.distances:
+            for arch in config.archs:
+                row = train_one(config, arch, distance)
+                runs.append(row)
+                if progress:
+                    progress(row)
+    finally:
+        torch.set_num_threads(before)
     return {"config": asdict(config), "chance": config.chance, "runs": runs,
             "seconds": round(time.perf_counter() - started, 1)}
 

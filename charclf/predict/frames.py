@@ -95,8 +95,10 @@ def predict_dataframe(frame, column: str | Sequence[str] = "name", k: int = 3, m
     """A copy of the pandas DataFrame `frame` with the answer columns of `predict --csv` added
     (see classify_frame). `column`: one column name or several; `classifier`: a loaded model
     (default: charclf.load()); `options`: more keyword arguments for its predict()."""
+    from charclf.extras import require
     from charclf.predict.loading import load
 
+    require("pandas")
     asked = PredictOptions(k, min_confidence, **options)  # a bad option says so before a model loads
     clf = classifier or load()
     return classify_frame(frame, clf, column, asked.for_model(clf), all_probs, chunk_rows)

@@ -19,7 +19,7 @@ from charclf.predict.classifier import Classifier
 from charclf.predict.onnx_runtime import MAX_BYTES, OnnxBackend, is_onnx, sha256_of
 from charclf.predict.precision import precision_name
 
-TORCH_HINT = "reading a .pt checkpoint needs torch: pip install 'charclf[train]'"
+TORCH_NEEDED = "reading a .pt checkpoint needs torch"
 
 
 class BackendError(CharclfError):
@@ -48,7 +48,9 @@ def load(path: str | os.PathLike | None = None, device="auto", precision: str | 
         if clf is not None:
             return clf
     if not available("torch"):
-        raise CheckpointError(f"{path}: {TORCH_HINT} (or predict from its .onnx export)")
+        from charclf.extras import install_command
+
+        raise CheckpointError(f"{path}: {TORCH_NEEDED}: {install_command('train')} (or predict from its .onnx export)")
     return _torch(path, device, precision)
 
 

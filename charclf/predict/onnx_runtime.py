@@ -27,7 +27,6 @@ from charclf.predict.runner import run_names
 NAME = "onnx"
 SUFFIX = ".onnx"
 FORMAT = 1  # the metadata's layout: charclf.format, charclf.description, charclf.source, charclf.files.card
-INSTALL_HINT = "reading .onnx models needs onnxruntime: pip install charclf (or pip install onnxruntime)"
 MAX_BYTES = 1 << 30  # as for a .pt checkpoint's weights (charclf.files.archive)
 # The most memory ONNX Runtime may take for a model's tensors (its weights, at most MAX_BYTES, and
 # what a run needs): a graph that would allocate more fails in one line instead of taking the
@@ -100,7 +99,9 @@ def _session(path: Path):
     try:
         import onnxruntime
     except ImportError:
-        raise CheckpointError(INSTALL_HINT) from None
+        from charclf.extras import install_command
+
+        raise CheckpointError(f"reading .onnx models needs onnxruntime: {install_command('', 'onnxruntime')}") from None
     _check_file(path)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1

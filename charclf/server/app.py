@@ -22,7 +22,9 @@ WARM_UP_NAMES = ["Hinton", "Иванов", "山田"]  # one call before /readyz 
 
 
 def missing_extra() -> CharclfError:
-    return CharclfError("charclf serve needs its optional packages: pip install 'charclf[serve]'")
+    from charclf.extras import install_hint
+
+    return CharclfError(install_hint("fastapi"))
 
 
 def require_extra() -> None:

@@ -53,8 +53,8 @@ def run(args) -> None:
         "",
         *md_table(["command", "best s", "median s", "median / import torch"], rows),
         "",
-        "`charclf --help` imports neither torch nor matplotlib; `charclf predict` imports torch, reads the",
-        "checkpoint and predicts, and nothing else (no matplotlib, no dataset).",
+        "`charclf --help` imports neither torch nor matplotlib; `charclf predict` (the shipped model's .onnx on",
+        "ONNX Runtime) imports neither either, reads the model and predicts, and nothing else (no dataset).",
         "",
     ])
     args.out.parent.mkdir(parents=True, exist_ok=True)
