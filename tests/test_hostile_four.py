@@ -1,0 +1,143 @@
+"""Shared caches, destructive flags, forged ids and unbounded downloads, through the real engines,
+CLI and library (docs/hardening.md, "Caches, forged ids and memory from small inputs")."""
+
+import hashlib
+import os
+import shutil
+import stat
+import threading
+import zipfile
+from pathlib import Path
+
+import hostile
+import pytest
+from click.testing import CliRunner
+
+import charclf
+from charclf.cli import main
+from charclf.data.fetch import read_manifest
+from charclf.files.locations import shipped_checkpoint
+from charclf.predict import workers
+
+SHIPPED_ONNX = shipped_checkpoint().with_suffix(".onnx")
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+def refused(result, message, code=1):
+    """Exit `code`, no traceback, and one line on stderr holding `message`."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    return result
+
+
+# --- the engines' model cache ------------------------------------------------------------------
+
+
+@pytest.fixture
+def shared_tmp(tmp_path, monkeypatch):
+    """A fresh temporary folder for the engines' cache, and no model loaded in this process yet."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(folder))
+    monkeypatch.setattr(workers, "_LOADED", {})
+    monkeypatch.setattr(workers, "_PRIVATE", [])
+    return folder
+
+
+def swapped(path: Path) -> Path:
+    """The shipped .onnx with its labels English and Russian swapped (same size, same graph)."""
+    labels = charclf.load(SHIPPED_ONNX).labels
+    swap = {"English": "Russian", "Russian": "English"}
+    return hostile.onnx_relabelled(SHIPPED_ONNX, path, [swap.get(label, label) for label in labels])
+
+
+def dask_labels(names, model):
+    """charclf.dask.classify's labels for `names`, run by dask in this process (its worker code)."""
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    import dask
+
+    import charclf.dask
+
+    ddf = dd.from_pandas(pd.DataFrame({"name": names}), npartitions=2)
+    with dask.config.set(scheduler="synchronous"):
+        out = charclf.dask.classify(ddf, "name", model=model, k=1).compute()
+    return list(out["label"]), set(out["model"])
+
+
+def test_a_cache_folder_another_user_could_write_is_never_trusted(shared_tmp, tmp_path):
+    genuine = workers.ModelBytes.read(SHIPPED_ONNX)
+    planted = swapped(tmp_path / "planted.onnx")
+    shared = shared_tmp / f"charclf-models-{os.getuid()}"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)  # as another user (or anyone) could have made it
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine\n")
+    cached = shared / f"{genuine.sha256[:32]}.onnx"
+    shutil.copy(planted, cached)
+    (shared / f"{cached.name}.{os.getpid()}.{threading.get_ident()}.part").symlink_to(victim)
+    labels, ids = dask_labels(["Smith", "Jones"], SHIPPED_ONNX)
+    assert labels == ["English", "English"] and ids == {charclf.load(SHIPPED_ONNX).model_id}
+    assert victim.read_text() == "mine\n" and cached.read_bytes() == planted.read_bytes()
+    assert workers.model_cache() != shared and not workers.model_cache().stat().st_mode & 0o077
+
+
+def test_a_cached_model_is_used_only_when_its_bytes_are_the_models(shared_tmp, tmp_path):
+    genuine = workers.ModelBytes.read(SHIPPED_ONNX)
+    own = workers.model_cache()
+    assert own == shared_tmp / f"charclf-models-{os.getuid()}" and stat.S_IMODE(own.stat().st_mode) == 0o700
+    planted = swapped(tmp_path / "planted.onnx")
+    assert planted.stat().st_size == len(genuine.data)  # the same size: only the bytes tell them apart
+    cached = own / f"{genuine.sha256[:32]}.onnx"
+    shutil.copy(planted, cached)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine\n")
+    (own / f"{cached.name}.{os.getpid()}.{threading.get_ident()}.part").symlink_to(victim)  # a stale link
+    clf = workers.worker_classifier(genuine)
+    assert clf.predict(["Jones"])[0].label == "English" and clf.model_id == genuine.id
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == genuine.sha256 and victim.read_text() == "mine\n"
+
+
+def test_a_link_in_place_of_the_cache_folder_is_not_followed(shared_tmp, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (shared_tmp / f"charclf-models-{os.getuid()}").symlink_to(elsewhere)
+    workers.worker_classifier(workers.ModelBytes.read(SHIPPED_ONNX))
+    assert list(elsewhere.iterdir()) == [] and workers.model_cache().parent == shared_tmp
+
+
+# --- data fetch: --force, and archives that inflate -------------------------------------------
+
+
+def names_zip(path: Path, members: dict[str, bytes]) -> str:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(f"data/names/{name}", data)
+    return path.resolve().as_uri()
+
+
+def test_fetch_force_deletes_nothing_charclf_did_not_write(tmp_path):
+    dest = tmp_path / "mine"
+    (dest / "photos").mkdir(parents=True)
+    (dest / "photos" / "cat.jpg").write_bytes(b"\xff\xd8cat")
+    (dest / "thesis.tex").write_text("three years\n")
+    url = names_zip(tmp_path / "a.zip", {name: b"x\n" for name in read_manifest()})
+    for force in ([], ["--force"]):
+        result = refused(run("data", "fetch", "--dest", dest, "--url", url, *force, "--quiet"),
+                         "which charclf did not fetch: choose a new or empty --dest")
+        assert "pass --force" not in result.stderr
+    assert (dest / "thesis.tex").read_text() == "three years\n" and (dest / "photos" / "cat.jpg").is_file()
+
+
+def test_fetch_refuses_an_archive_that_would_inflate_past_a_dataset_before_inflating_it(tmp_path):
+    bomb = {name: b"\0" * (4 << 20) for name in read_manifest()}  # 18 x 4 MiB: 72 MiB, each under the cap
+    url = names_zip(tmp_path / "bomb.zip", bomb)
+    assert (tmp_path / "bomb.zip").stat().st_size < 2 << 20
+    refused(run("data", "fetch", "--dest", tmp_path / "names", "--url", url, "--quiet"),
+            "would inflate to 75,497,472 bytes, far more than a names dataset")
+    assert not (tmp_path / "names").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bomb.zip"]
