@@ -141,3 +141,16 @@ def test_fetch_refuses_an_archive_that_would_inflate_past_a_dataset_before_infla
     refused(run("data", "fetch", "--dest", tmp_path / "names", "--url", url, "--quiet"),
             "would inflate to 75,497,472 bytes, far more than a names dataset")
     assert not (tmp_path / "names").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bomb.zip"]
+
+
+# --- memory from small inputs -----------------------------------------------------------------
+
+
+def test_long_names_are_answered_in_batches_of_bounded_letters(tmp_path):
+    import random
+
+    rng = random.Random(0)
+    names = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(1000)) for _ in range(300)]
+    (tmp_path / "long.txt").write_text("\n".join(names) + "\n")
+    result = run("predict", "--file", tmp_path / "long.txt", "-k", "1", "--checkpoint", SHIPPED_ONNX)
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 300, result.output[-300:]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from charclf.data.letters import Letters
-from charclf.errors import CheckpointError
+from charclf.errors import CharclfError, CheckpointError
 from charclf.files.description import ModelDescription, from_json, short
 from charclf.predict.runner import run_names
 
@@ -75,7 +75,10 @@ class OnnxBackend:
         try:
             return self.session.run(["logits"], {"letters": letters, "lengths": lengths})[0]
         except Exception as e:  # ONNX Runtime's own types: memory refused by the arena, say
-            raise CheckpointError(f"{self.path}: its graph failed ({_first_line(e)})") from None
+            reason = (f"it needs more than the {MAX_ARENA_BYTES:,} bytes of memory ONNX Runtime may use"
+                      if "Available memory of" in str(e) else _first_line(e))
+            raise CharclfError(f"ONNX Runtime could not run a batch of {letters.shape[0]:,} name(s) of "
+                               f"{letters.shape[1]:,} letters: {reason}") from None
 
     def describe(self) -> str:
         return f"ONNX Runtime on cpu with {self.threads} thread(s) in float32"
