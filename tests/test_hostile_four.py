@@ -154,3 +154,27 @@ def test_long_names_are_answered_in_batches_of_bounded_letters(tmp_path):
     (tmp_path / "long.txt").write_text("\n".join(names) + "\n")
     result = run("predict", "--file", tmp_path / "long.txt", "-k", "1", "--checkpoint", SHIPPED_ONNX)
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 300, result.output[-300:]
+
+
+def test_short_rows_of_a_wide_table_are_never_padded_in_memory(tmp_path):
+    """A 1,000,001-column header over 300 one-cell rows (8 MB): padded in memory, 2.4 GB of lists;
+    here it runs under a 1.5 GB address-space limit, and the answers still sit under their header."""
+    import resource
+    import subprocess
+    import sys
+
+    table, out = tmp_path / "wide.csv", tmp_path / "out.csv"
+    table.write_text(",".join(f"c{i}" for i in range(1_000_000)) + ",name\n" + "Smith\n" * 299 + "Jones,,x\n")
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (1500 << 20, 1500 << 20))
+
+    done = subprocess.run([sys.executable, "-m", "charclf", "predict", "--csv", table, "--column", "c0", "-k", "1",
+                           "--out", out, "--checkpoint", SHIPPED_ONNX], capture_output=True, text=True,
+                          preexec_fn=limited, timeout=300)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-500:]
+    header, *rows = out.read_text().splitlines()  # no cell here needs quoting: split at commas
+    assert header.endswith(",label,probability,error,model") and len(rows) == 300
+    assert {row.count(",") for row in rows} == {header.count(",")}  # every row as wide as the header
+    assert rows[0].startswith("Smith,,") and rows[0].rsplit(",", 4)[1] == "English"
+    assert rows[-1].startswith("Jones,,x,,")
