@@ -178,3 +178,52 @@ def test_short_rows_of_a_wide_table_are_never_padded_in_memory(tmp_path):
     assert {row.count(",") for row in rows} == {header.count(",")}  # every row as wide as the header
     assert rows[0].startswith("Smith,,") and rows[0].rsplit(",", 4)[1] == "English"
     assert rows[-1].startswith("Jones,,x,,")
+
+
+# --- model ids, and a checkpoint named like its export ----------------------------------------
+
+
+def model_column(*args) -> set[str]:
+    import json
+
+    result = run("predict", "Jones", "Smith", "--json", *args)
+    assert result.exit_code == 0, result.output
+    return {json.loads(line)["model"] for line in result.stdout.splitlines()}, \
+        [json.loads(line)["label"] for line in result.stdout.splitlines()]
+
+
+def test_an_onnx_is_named_by_its_own_bytes_unless_verified_as_the_export_beside_it(tmp_path):
+    genuine = hashlib.sha256(shipped_checkpoint().read_bytes()).hexdigest()[:16]
+    assert model_column("--checkpoint", SHIPPED_ONNX) == ({genuine}, ["English", "English"])  # its .pt beside it
+    lone = tmp_path / "lone.onnx"
+    shutil.copy(SHIPPED_ONNX, lone)
+    assert model_column("--checkpoint", lone)[0] == {hashlib.sha256(lone.read_bytes()).hexdigest()[:16]}
+    forged = swapped(tmp_path / "forged.onnx")  # its metadata still claims the genuine .pt as its source
+    ids, labels = model_column("--checkpoint", forged)
+    assert ids == {hashlib.sha256(forged.read_bytes()).hexdigest()[:16]} != {genuine} and labels[0] == "Russian"
+    odd = hostile.onnx_with(SHIPPED_ONNX, tmp_path / "odd.onnx", **{"charclf.source": "\x1b[31mred\nforged"})
+    assert model_column("--checkpoint", odd)[0] == {hashlib.sha256(odd.read_bytes()).hexdigest()[:16]}
+    with pytest.raises(charclf.errors.CheckpointError, match="a model id is hex digits"):
+        charclf.Classifier(charclf.load(lone).checkpoint, charclf.load(lone).backend, lone, model_id="ab\ncd")
+
+
+def test_a_forged_export_beside_a_checkpoint_is_never_used_in_its_place(tmp_path):
+    pt, twin = tmp_path / "m.pt", tmp_path / "m.onnx"
+    shutil.copy(shipped_checkpoint(), pt)
+    swapped(twin)  # the genuine .pt's sha256 as its source, its labels swapped
+    genuine = hashlib.sha256(pt.read_bytes()).hexdigest()[:16]
+    assert charclf.load(pt).backend.name == "torch"
+    assert model_column("--checkpoint", pt) == ({genuine}, ["English", "English"])
+    refused(run("predict", "Jones", "--checkpoint", pt, "--backend", "onnx"), "is not the export of", code=2)
+    assert model_column("--checkpoint", twin)[0] == {hashlib.sha256(twin.read_bytes()).hexdigest()[:16]}
+
+
+def test_train_never_names_its_checkpoint_like_its_export(tmp_path, tiny_data):
+    shutil.copy(SHIPPED_ONNX, tmp_path / "m.onnx")
+    before = (tmp_path / "m.onnx").read_bytes()
+    refused(run("train", "--data", tiny_data, "--epochs", "1", "--out", tmp_path / "m.onnx", "--no-progress"),
+            "use --out", code=2)
+    refused(run("train", "--data", tiny_data, "--epochs", "1", "--out", tmp_path / "n.ONNX", "--no-progress"),
+            "use --out", code=2)
+    assert (tmp_path / "m.onnx").read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "m.onnx", "names"]
