@@ -27,8 +27,7 @@ def prepare_output(out: Path, data: Path | None, force: bool = False, side_files
     """Refuse `out` (and the files written beside it) when writing there would destroy something
     not ours; then make sure its folder takes files. Nothing is written when it refuses."""
     out = Path(out)
-    clash = next((p for p in side_files if os.path.normcase(str(p)).lower() == os.path.normcase(str(out)).lower()), None)
-    if clash is not None:  # the side file would be written over the checkpoint: the trained model lost
+    if str(out).lower() in {str(p).lower() for p in side_files}:  # a side file would replace the trained model
         raise OutputUsageError(f"--out {out}: --out names the .pt checkpoint training writes, and a file it writes "
                                f"beside it has the same name; use --out {out.with_suffix('.pt')} (its ONNX export "
                                f"is written beside it as {out.with_suffix('.onnx').name})")
