@@ -227,3 +227,17 @@ def test_train_never_names_its_checkpoint_like_its_export(tmp_path, tiny_data):
             "use --out", code=2)
     assert (tmp_path / "m.onnx").read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
         "m.onnx", "names"]
+
+
+@pytest.mark.parametrize("where", ["file name", "csv"])
+def test_a_label_that_cannot_name_a_class_stops_training_before_the_first_epoch(tmp_path, tiny_data, where):
+    if where == "file name":
+        (tiny_data / "Italian.txt").rename(tiny_data / "Ital\u00adian.txt")  # a soft hyphen
+        data, message = tiny_data, "its label 'Ital\\xadian' cannot name a class: it holds an unprintable character"
+    else:
+        data = tmp_path / "t.csv"
+        data.write_text("name,label\nSmith,English\nJones,English\nRossi,Ital\u200bian\n", encoding="utf-8")
+        message = "t.csv, line 4: the label 'Ital\\u200bian' cannot name a class: it holds an unprintable character"
+    result = refused(run("train", "--data", data, "--epochs", "1", "--out", tmp_path / "m.pt", "--no-progress"),
+                     message)
+    assert "epoch" not in result.output and not list(tmp_path.glob("m.*"))

@@ -13,6 +13,7 @@ from typing import Any
 
 from charclf.config import MAX_SEED, ModelConfig, saved_model_config
 from charclf.errors import CheckpointError
+from charclf.names.text import label_problem
 
 FORMAT = 2  # 2: purely recurrent models (mean+max pooling, lower-cased letters) or the n-gram baseline
 REQUIRED = ("format", "model_config", "alphabet", "labels", "train_config", "metrics")
@@ -152,7 +153,7 @@ def _check_alphabet(alphabet: Any, n_letters: int, lowercase: bool) -> None:
 def _check_labels(labels: Any, n_classes: int) -> None:
     if not isinstance(labels, list) or len(labels) != n_classes:
         raise CheckpointError("its labels do not match its model config")
-    if not all(isinstance(label, str) and label.strip() and label.isprintable() for label in labels):
+    if any(label_problem(label) for label in labels):
         raise CheckpointError("its labels are not all non-empty, printable strings")
     if len(set(labels)) != len(labels):
         raise CheckpointError("its labels repeat (each label must appear once)")
