@@ -241,3 +241,49 @@ def test_a_label_that_cannot_name_a_class_stops_training_before_the_first_epoch(
     result = refused(run("train", "--data", data, "--epochs", "1", "--out", tmp_path / "m.pt", "--no-progress"),
                      message)
     assert "epoch" not in result.output and not list(tmp_path.glob("m.*"))
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_a_training_table_without_line_ends_is_refused_before_it_is_held(tmp_path, command):
+    table = tmp_path / "flat.csv"
+    with open(table, "w") as f:
+        f.write("name,label,")
+        for _ in range(17):
+            f.write("Smith,English," * 74_899)  # 17 x 1 MB: past the 16 MiB a line may have
+    extra = ["--out", tmp_path / "m.pt", "--epochs", "1", "--no-progress"] if command == "train" else []
+    refused(run(command, "--data", table, *extra), "line 1 is longer than 16,777,216 bytes")
+
+
+# --- tampered model cards ---------------------------------------------------------------------
+
+CARDS = {
+    "scores": (lambda p: p["metrics"].update(test={"accuracy": "high", "macro_f1": [1]}),
+               "its metrics.test.accuracy is not a finite number ('high')"),
+    "sizes": (lambda p: p["train_config"].update(split_sizes=[1, 2, 3]),
+              "its train_config.split_sizes is not a table holding train, val, test"),
+    "teachers": (lambda p: p["metrics"].update(recipe={"name": "x", "teachers": {"members": 2}}),
+                 "its metrics.recipe.teachers is not a table holding members, test, train_seconds"),
+    "escape": (lambda p: p["metrics"].update(best_epoch="\x1b[31m"), "its metrics.best_epoch is not a whole number"),
+    "deep": (lambda p: p["metrics"].update(history=[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]),
+             "its metrics nests deeper than 16 levels"),
+}
+
+
+@pytest.mark.parametrize("card", sorted(CARDS))
+def test_a_tampered_card_is_refused_in_one_line_by_every_command(tmp_path, card):
+    change, message = CARDS[card]
+    model = hostile.mutated(shipped_checkpoint(), tmp_path / "m.pt", change)
+    for command in (["info"], ["predict", "Jones"], ["serve", "--port", "59999"], ["explain", "Jones"]):
+        refused(run(*command, "--checkpoint", model), message)
+    exported = hostile.onnx_with(SHIPPED_ONNX, tmp_path / "m.onnx", {"metrics": {"test": [1]}})
+    for command in (["info"], ["predict", "Jones"]):
+        refused(run(*command, "--checkpoint", exported), "its metrics.test is not a table holding accuracy, macro_f1")
+
+
+def test_what_a_checkpoint_kept_by_an_interrupted_run_records_is_shown(tmp_path):
+    model = hostile.mutated(shipped_checkpoint(), tmp_path / "m.pt", lambda p: p["metrics"].update(
+        val={"accuracy": 0.5, "macro_f1": 0.25}, test=None))  # no count: as an interrupted run keeps it
+    result = run("info", "--checkpoint", model)
+    assert result.exit_code == 0 and "val:         accuracy 0.5000, macro-F1 0.2500 (unknown names)" in result.stdout
+    odd = hostile.onnx_with(SHIPPED_ONNX, tmp_path / "m.onnx", **{"charclf.exported": '{"x": 1}'})
+    assert run("info", "--checkpoint", odd).exit_code == 0

@@ -105,7 +105,7 @@ def format_card(card: dict, source: str) -> str:
     for split in ("val", "test"):
         scores = card["metrics"][split]
         lines.append(f"  {split + ':':<12} " + (f"accuracy {scores['accuracy']:.4f}, macro-F1 {scores['macro_f1']:.4f} "
-                                                f"({scores['n']} names)" if isinstance(scores, dict) else UNKNOWN)
+                                                f"({scores.get('n', UNKNOWN)} names)" if isinstance(scores, dict) else UNKNOWN)
                      + (" (the first run, trained on train alone)" if refitted and split == "val" else ""))
     if refitted:
         alone = card["metrics"].get("first_run_test") or {}

@@ -13,6 +13,7 @@ from typing import Any
 
 from charclf.config import MAX_SEED, ModelConfig, saved_model_config
 from charclf.errors import CheckpointError
+from charclf.files.card_fields import check_card_tables
 from charclf.names.text import label_problem
 
 FORMAT = 2  # 2: purely recurrent models (mean+max pooling, lower-cased letters) or the n-gram baseline
@@ -75,6 +76,7 @@ def describe(payload: Any) -> ModelDescription:
     for key in ("train_config", "metrics"):
         if not isinstance(payload[key], dict):
             raise CheckpointError(f"its {key} is not a table")
+    check_card_tables(payload)
     seed = payload["train_config"].get("seed", 0)
     if type(seed) is not int or not 0 <= seed <= MAX_SEED:
         raise CheckpointError(f"its training seed is not a whole number from 0 to {MAX_SEED}")

@@ -147,6 +147,9 @@ def _described(meta: dict[str, str], path: Path) -> ModelDescription:
         raise CheckpointError(f"{path}: {e}") from None
 
 
+EXPORTED_KEYS = {"format", "from", "charclf_version", "date"}  # what `charclf info` shows of it
+
+
 def _exported_card(meta: dict[str, str]) -> dict:
     """How the file was exported (from which checkpoint, when, by which charclf), if it says."""
     text = meta.get("charclf.exported", "{}")
@@ -154,7 +157,9 @@ def _exported_card(meta: dict[str, str]) -> dict:
         exported = json.loads(text) if len(text) < 10_000 else {}
     except ValueError:
         return {}
-    return {k: str(v)[:200] for k, v in exported.items()} if isinstance(exported, dict) else {}
+    if not isinstance(exported, dict) or not EXPORTED_KEYS <= exported.keys():
+        return {}  # not as charclf writes it (charclf.files.export_file): not shown
+    return {k: str(v)[:200] for k, v in exported.items()}
 
 
 def _check_file(path: Path) -> None:
