@@ -38,7 +38,7 @@ class Maybe:
 
 
 SCORES = {"accuracy": _number, "macro_f1": _number, "n": Maybe(_whole)}
-CALIBRATION = {"temperature": _number, "fit_on": _text, "test_before": {"ece": _number},
+CALIBRATION = {"fit_on": _text, "test_before": {"ece": _number},
                "test_after": {"ece": _number}}
 # Where each table's entries are read: files.card (info, serve's /api/model), cli.evaluate, predict.classifier.
 FIELDS = {

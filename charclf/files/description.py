@@ -76,7 +76,6 @@ def describe(payload: Any) -> ModelDescription:
     for key in ("train_config", "metrics"):
         if not isinstance(payload[key], dict):
             raise CheckpointError(f"its {key} is not a table")
-    check_card_tables(payload)
     seed = payload["train_config"].get("seed", 0)
     if type(seed) is not int or not 0 <= seed <= MAX_SEED:
         raise CheckpointError(f"its training seed is not a whole number from 0 to {MAX_SEED}")
@@ -85,6 +84,7 @@ def describe(payload: Any) -> ModelDescription:
     _check_label_set_scores(calibration, len(labels))
     scripts = payload.get("scripts", {})
     _check_scripts(scripts, labels)
+    check_card_tables(payload)
     return ModelDescription(config, alphabet, labels, payload["train_config"], payload["metrics"], calibration, scripts)
 
 
