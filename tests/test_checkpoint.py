@@ -18,8 +18,8 @@ def make_checkpoint(arch="lstm") -> Checkpoint:
     torch.manual_seed(0)
     config = ModelConfig(arch=arch, n_letters=len(DEFAULT_ALPHABET), n_classes=3, hidden_size=8)
     model = NameClassifier(config)
-    return Checkpoint(config, DEFAULT_ALPHABET, LABELS, {"seed": 3, "epochs": 1}, {"test": {"accuracy": 0.5, "macro_f1": 0.4}},
-                      state_dict=model.state_dict())
+    return Checkpoint(config, DEFAULT_ALPHABET, LABELS, {"seed": 3, "epochs": 1},
+                      {"test": {"accuracy": 0.5, "macro_f1": 0.4}}, state_dict=model.state_dict())
 
 
 def test_round_trip_keeps_everything_and_predicts_the_same(tmp_path):

@@ -287,3 +287,42 @@ def test_what_a_checkpoint_kept_by_an_interrupted_run_records_is_shown(tmp_path)
     assert result.exit_code == 0 and "val:         accuracy 0.5000, macro-F1 0.2500 (unknown names)" in result.stdout
     odd = hostile.onnx_with(SHIPPED_ONNX, tmp_path / "m.onnx", **{"charclf.exported": '{"x": 1}'})
     assert run("info", "--checkpoint", odd).exit_code == 0
+
+
+def test_predict_dataframe_takes_integer_column_labels():
+    pd = pytest.importorskip("pandas")
+    frame = pd.read_csv(__import__("io").StringIO("Jones,1\nRossi,2\n"), header=None)  # columns 0 and 1
+    out = charclf.predict_dataframe(frame, 0, k=1, classifier=charclf.load(SHIPPED_ONNX))
+    assert list(out.columns) == [0, 1, "label", "probability", "error", "model"]
+    assert list(out["label"]) == ["English", "Italian"]
+    assert list(charclf.predict_dataframe(frame, [0], k=1, classifier=charclf.load(SHIPPED_ONNX))["label"]) == \
+        ["English", "Italian"]
+    with pytest.raises(charclf.errors.CharclfError, match="no column '5' in the DataFrame; it has columns '0', '1'"):
+        charclf.predict_dataframe(frame, 5, classifier=charclf.load(SHIPPED_ONNX))
+
+
+def test_sigterm_while_predict_writes_a_table_leaves_no_temp_file(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out.csv"
+    out.write_text("an earlier table\n")
+    process = subprocess.Popen([sys.executable, "-m", "charclf", "predict", "--csv", "-", "--column", "name", "--out",
+                                out, "--checkpoint", SHIPPED_ONNX], stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    # Past what the delimiter's sniff reads (64 KB), short of a chunk (32,768 rows); then nothing more:
+    # the run has begun writing and waits for the rest of the chunk.
+    process.stdin.write("id,name\n" + "".join(f"{i},Smith\n" for i in range(10_000)))
+    process.stdin.flush()
+    deadline = time.time() + 60
+    while not list(tmp_path.glob(".out.csv.*.tmp")) and time.time() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_path.glob(".out.csv.*.tmp")), "the run never began writing"
+    process.send_signal(signal.SIGTERM)
+    stderr = process.communicate(timeout=30)[1]
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.strip().splitlines() == [f"Error: stopped by SIGTERM; {out} was not written (an earlier one is as "
+                                           "it was)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"] and out.read_text() == "an earlier table\n"

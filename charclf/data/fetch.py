@@ -31,6 +31,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from charclf.errors import FetchError
+from charclf.stopping import sigterm_raises
 
 OFFICIAL_URL = "https://download.pytorch.org/tutorial/data.zip"
 
@@ -66,7 +67,9 @@ def fetch_dataset(
     # Fail before downloading megabytes we could not install anyway.
     _check_dest(dest, force, expected)
 
-    with _terminated_as_interrupt():
+    # SIGTERM (kill, a container stopping) raises instead of ending the process at once, so that the
+    # cleanup below runs: the default action would leave the partial download beside --dest for good.
+    with sigterm_raises("stopped by SIGTERM; the partial download was removed and nothing was written"):
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             # One private folder beside dest holds the download, the new files and
@@ -100,31 +103,6 @@ def _fetch_into(work: Path, dest: Path, url: str, expected: dict[str, str], forc
 
     _install(new, dest, work / "old", force, expected)
     return sorted(contents)
-
-
-class Terminated(FetchError):
-    """SIGTERM arrived while fetching: the private folder (the partial download) is removed first."""
-
-    exit_code = 128 + signal.SIGTERM  # the shell's convention for a process ended by SIGTERM
-
-
-@contextlib.contextmanager
-def _terminated_as_interrupt():
-    """While fetching, SIGTERM (kill, a container stopping) raises Terminated instead of ending the
-    process at once, so that fetch_dataset's cleanup runs: the default action would leave the partial
-    download beside --dest for good. Left alone off the main thread, or where a handler is set."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
-        yield
-        return
-
-    def stop(signum, frame):
-        raise Terminated("stopped by SIGTERM; the partial download was removed and nothing was written")
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def read_manifest(manifest: Path | None = None) -> dict[str, str]:
