@@ -125,7 +125,12 @@ def _is_private(folder: Path) -> bool:
 
 
 def _private() -> Path:
-    _PRIVATE.append(Path(tempfile.mkdtemp(prefix="charclf-models-")))  # 0700, this user's, new
+    """A new folder of this process's (0700, this user's), removed when the process ends."""
+    import atexit
+    import shutil
+
+    _PRIVATE.append(Path(tempfile.mkdtemp(prefix="charclf-models-")))
+    atexit.register(shutil.rmtree, _PRIVATE[0], ignore_errors=True)
     return _PRIVATE[0]
 
 
