@@ -72,9 +72,11 @@ mkdir -p mine/photos; echo cat > mine/photos/cat.jpg; echo thesis > mine/thesis.
 $PY - <<'PY'
 import zipfile
 from charclf.data.fetch import read_manifest
-with zipfile.ZipFile("names.zip", "w", zipfile.ZIP_DEFLATED) as z:
-    for name in read_manifest():
+import hashlib
+with zipfile.ZipFile("names.zip", "w", zipfile.ZIP_DEFLATED) as z, open("names.sha256", "w") as sums:
+    for name in read_manifest():  # a small archive of the dataset's files, and its own checksums
         z.writestr(f"data/names/{name}", "x\n")
+        sums.write(f"{hashlib.sha256(b'x' + bytes([10])).hexdigest()}  {name}\n")
 with zipfile.ZipFile("bomb.zip", "w", zipfile.ZIP_DEFLATED) as z:
     for i in range(40):
         z.writestr(f"data/names/L{i}.txt", b"\0" * (60 << 20))
@@ -82,8 +84,9 @@ with zipfile.ZipFile("bomb18.zip", "w", zipfile.ZIP_DEFLATED) as z:
     for name in read_manifest():
         z.writestr(f"data/names/{name}", b"\0" * (60 << 20))
 PY
-c data fetch --dest mine --url "file://$w/names.zip"; row "data fetch --dest mine (holding thesis.tex, photos/)"
-c data fetch --dest mine --url "file://$w/names.zip" --force
+c data fetch --dest mine --url "file://$w/names.zip" --manifest names.sha256
+row "data fetch --dest mine (holding thesis.tex, photos/)"
+c data fetch --dest mine --url "file://$w/names.zip" --manifest names.sha256 --force
 row "data fetch --dest mine --force" "left in mine: $(ls mine | tr '\n' ' ')"
 
 # 9. A zip bomb: 40 members of 60 MB (2.4 GB) in a 2.4 MB archive.
