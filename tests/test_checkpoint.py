@@ -18,8 +18,8 @@ def make_checkpoint(arch="lstm") -> Checkpoint:
     torch.manual_seed(0)
     config = ModelConfig(arch=arch, n_letters=len(DEFAULT_ALPHABET), n_classes=3, hidden_size=8)
     model = NameClassifier(config)
-    return Checkpoint(config, DEFAULT_ALPHABET, LABELS, {"seed": 3, "epochs": 1}, {"test": {"accuracy": 0.5}},
-                      state_dict=model.state_dict())
+    return Checkpoint(config, DEFAULT_ALPHABET, LABELS, {"seed": 3, "epochs": 1},
+                      {"test": {"accuracy": 0.5, "macro_f1": 0.4}}, state_dict=model.state_dict())
 
 
 def test_round_trip_keeps_everything_and_predicts_the_same(tmp_path):
@@ -30,7 +30,7 @@ def test_round_trip_keeps_everything_and_predicts_the_same(tmp_path):
     assert loaded.model_config == ck.model_config
     assert (loaded.alphabet, loaded.labels) == (DEFAULT_ALPHABET, LABELS)
     assert loaded.train_config == {"seed": 3, "epochs": 1}
-    assert loaded.metrics == {"test": {"accuracy": 0.5}}
+    assert loaded.metrics == {"test": {"accuracy": 0.5, "macro_f1": 0.4}}
     before = Classifier.from_checkpoint(ck, device="cpu").predict(["Jones", "Rossi"], k=3)
     after = Classifier.from_checkpoint(loaded, device="cpu").predict(["Jones", "Rossi"], k=3)
     assert [p.top for p in before] == [p.top for p in after]

@@ -61,18 +61,33 @@ def test_packaged_manifest_lists_the_18_languages() -> None:
 
 def test_existing_dest_needs_force_then_is_replaced(serve, good_zip, work: Path) -> None:
     dest = work / "names"
-    dest.mkdir()
-    (dest / "Old.txt").write_text("old\n")
     url = serve(good_zip)
+    fetch(dest, url)
+    (dest / "Arabic.txt").write_text("old\n")
 
-    with pytest.raises(FetchError, match="--force"):
+    with pytest.raises(FetchError, match="already holds the names dataset; pass --force"):
         fetch(dest, url)
-    assert [p.name for p in dest.iterdir()] == ["Old.txt"]
+    assert (dest / "Arabic.txt").read_text() == "old\n"
     assert list(work.iterdir()) == [dest]
 
     assert fetch(dest, url, force=True) == sorted(NAMES)
-    assert_installed(dest, NAMES)  # Old.txt is gone: replaced, not merged
+    assert_installed(dest, NAMES)  # replaced, not merged
     assert list(work.iterdir()) == [dest]  # the old folder moved aside is deleted
+
+
+def test_force_never_deletes_what_charclf_did_not_fetch(serve, good_zip, work: Path) -> None:
+    dest = work / "names"
+    fetch(dest, serve(good_zip))
+    (dest / "notes.md").write_text("mine\n")
+    (dest / "sub").mkdir()
+    (dest / "sub" / "keep.txt").write_text("mine too\n")
+    for force in (False, True):
+        with pytest.raises(FetchError) as err:
+            fetch(dest, serve(good_zip), force=force)
+        assert "'notes.md' and 1 more, which charclf did not fetch" in str(err.value)
+        assert "pass --force" not in str(err.value)
+    assert (dest / "notes.md").read_text() == "mine\n" and (dest / "sub" / "keep.txt").read_text() == "mine too\n"
+    assert sorted(p.name for p in dest.iterdir()) == sorted([*NAMES, "notes.md", "sub"])
 
 
 def test_dest_that_is_a_file_fails(serve, good_zip, work: Path) -> None:

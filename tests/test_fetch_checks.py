@@ -52,7 +52,7 @@ def test_corrupt_archive_fails_and_leaves_nothing(serve, good_zip, work: Path, d
 def test_altered_file_fails_checksum_and_leaves_dest_untouched(serve, work: Path) -> None:
     dest = work / "names"
     dest.mkdir()
-    (dest / "Mine.txt").write_text("keep me\n")
+    (dest / "Arabic.txt").write_text("keep me\n")
     names = dict(NAMES, **{"Arabic.txt": NAMES["Arabic.txt"].replace(b"Khoury", b"Khourz", 1)})
     assert names["Arabic.txt"] != NAMES["Arabic.txt"]
 
@@ -63,8 +63,8 @@ def test_altered_file_fails_checksum_and_leaves_dest_untouched(serve, work: Path
     assert "checksum mismatch for Arabic.txt" in message
     assert f"expected {PACKAGED['Arabic.txt'][:8]}..." in message
     assert "--manifest" in message and "CHARCLF_DATA" in message and "\n" not in message
-    assert [p.name for p in dest.iterdir()] == ["Mine.txt"]
-    assert (dest / "Mine.txt").read_text() == "keep me\n"
+    assert [p.name for p in dest.iterdir()] == ["Arabic.txt"]
+    assert (dest / "Arabic.txt").read_text() == "keep me\n"
     assert [p.name for p in work.iterdir()] == ["names"]
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from charclf.data.letters import Letters
 from charclf.names.text import DEFAULT_ALPHABET
-from charclf.predict.runner import length_batches, run_names
+from charclf.predict.runner import LETTERS_PER_ROW, length_batches, run_names
 
 LETTERS = Letters(DEFAULT_ALPHABET)
 N_CLASSES = 3
@@ -101,6 +101,15 @@ def test_letters_lower_case_when_the_model_does_and_read_other_alphabets():
 def test_length_batches_are_runs_of_one_length_shortest_first():
     batches = length_batches(np.array([3, 1, 3, 3, 1]), 2)
     assert [rows.tolist() for rows in batches] == [[1, 4], [0, 2], [3]]
+
+
+def test_no_batch_holds_more_letters_than_its_budget():
+    lengths = np.array([7] * 600 + [1000] * 300 + [20000] * 3)
+    batches = length_batches(lengths, 256)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))  # every row once
+    assert max(len(rows) * lengths[rows[0]] for rows in batches if len(rows) > 1) <= 256 * LETTERS_PER_ROW
+    assert [len(rows) for rows in batches][:3] == [256, 256, 88]  # short names: full batches
+    assert [len(rows) for rows in batches][-3:] == [1, 1, 1]  # longer than the budget: one at a time
 
 
 class _Held:

@@ -5,6 +5,7 @@ sockets, and a .onnx model answering as its .pt (the process's life: test_serve_
 
 import asyncio
 import json
+import shutil
 import signal
 import socket
 import time
@@ -52,9 +53,11 @@ def api(served):
 
 @pytest.fixture(scope="module")
 def onnx_server(tmp_path_factory):
-    """The shipped model exported to .onnx and served, with keys from the environment."""
+    """The shipped model exported to .onnx beside a copy of its .pt (so that it is named by the .pt's
+    id: charclf.predict.loading) and served, with keys from the environment."""
     tmp = tmp_path_factory.mktemp("onnx")
-    result = CliRunner().invoke(main, ["export", str(tmp / "model.onnx"), "--checkpoint", str(SHIPPED)])
+    shutil.copy(SHIPPED, tmp / "model.pt")
+    result = CliRunner().invoke(main, ["export", str(tmp / "model.onnx"), "--checkpoint", str(tmp / "model.pt")])
     assert result.exit_code == 0, result.output
     server = Server(tmp, "--checkpoint", str(tmp / "model.onnx"), env={"CHARCLF_API_KEYS": KEY})
     yield server

@@ -22,7 +22,8 @@ def data():
 @click.option("--url", default=None, help="Archive to download. Default: the PyTorch tutorial's data.zip.")
 @click.option("--manifest", type=FilePath(dir_okay=False, exists=True, path_type=Path),
               help="sha256sum-style checksums to verify against. Default: the ones charclf ships.")
-@click.option("--force", is_flag=True, help="Replace an existing, non-empty --dest.")
+@click.option("--force", is_flag=True,
+              help="Replace the names files an earlier fetch installed in --dest (nothing else is ever deleted).")
 @verbosity_options("Also print the address downloaded and every file installed.")
 @reports_errors
 def fetch(dest, url, manifest, force, verbosity):

@@ -11,7 +11,7 @@ from typing import Sequence
 
 from charclf.errors import DataError
 from charclf.names.reader import training_reading
-from charclf.names.text import DEFAULT_ALPHABET, MAX_NAME_CHARS
+from charclf.names.text import DEFAULT_ALPHABET, MAX_NAME_CHARS, label_problem
 
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -61,6 +61,11 @@ def load_dataset(data_dir: Path, alphabet: str = DEFAULT_ALPHABET) -> Dataset:
     if not files:
         raise DataError(f"no <Label>.txt files in {data_dir}: each label needs a file of names")
     labels = [p.stem for p in files]
+    for path, label in zip(files, labels):
+        problem = label_problem(label)
+        if problem:
+            raise DataError(f"{ascii(str(path))[1:-1]}: its label {ascii(label)} cannot name a class: {problem}; "
+                            "rename the file")
     if len(labels) < 2:
         raise DataError(f"only one label ({labels[0]}) in {data_dir}: a classifier needs at least two")
     pairs: set[tuple[str, int]] = set()

@@ -31,12 +31,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from charclf.errors import FetchError
+from charclf.stopping import sigterm_raises
 
 OFFICIAL_URL = "https://download.pytorch.org/tutorial/data.zip"
 
 _CHUNK = 64 * 1024
-# The real names files are at most a few hundred KB; anything far bigger is
-# not this dataset (or is a zip bomb), so refuse it before decompressing.
+# The real names files are at most a few hundred KB (all 18 together: under 1 MB); a member, or all
+# of them together, far bigger is not this dataset (or is a zip bomb): refused before decompressing.
 _MAX_MEMBER_BYTES = 64 * 1024 * 1024
 # The real data.zip is under 3 MB: a download far bigger is not it, and would only fill the disk.
 _MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
@@ -64,9 +65,11 @@ def fetch_dataset(
     dest = Path(dest)
     expected = read_manifest(manifest)
     # Fail before downloading megabytes we could not install anyway.
-    _check_dest(dest, force)
+    _check_dest(dest, force, expected)
 
-    with _terminated_as_interrupt():
+    # SIGTERM (kill, a container stopping) raises instead of ending the process at once, so that the
+    # cleanup below runs: the default action would leave the partial download beside --dest for good.
+    with sigterm_raises("stopped by SIGTERM; the partial download was removed and nothing was written"):
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             # One private folder beside dest holds the download, the new files and
@@ -87,7 +90,7 @@ def _fetch_into(work: Path, dest: Path, url: str, expected: dict[str, str], forc
     """fetch_dataset's steps, in the private folder `work` beside `dest`."""
     archive = work / "archive.zip"
     _download(url, archive, progress, timeout)
-    contents = _read_names(archive, url)
+    contents = _read_names(archive, url, expected)
     _verify(contents, expected, url)
 
     new = work / "new"
@@ -98,33 +101,8 @@ def _fetch_into(work: Path, dest: Path, url: str, expected: dict[str, str], forc
     except OSError as exc:
         raise FetchError(f"cannot write the dataset beside {dest}: {_one_line(exc)}; nothing was written.") from exc
 
-    _install(new, dest, work / "old", force)
+    _install(new, dest, work / "old", force, expected)
     return sorted(contents)
-
-
-class Terminated(FetchError):
-    """SIGTERM arrived while fetching: the private folder (the partial download) is removed first."""
-
-    exit_code = 128 + signal.SIGTERM  # the shell's convention for a process ended by SIGTERM
-
-
-@contextlib.contextmanager
-def _terminated_as_interrupt():
-    """While fetching, SIGTERM (kill, a container stopping) raises Terminated instead of ending the
-    process at once, so that fetch_dataset's cleanup runs: the default action would leave the partial
-    download beside --dest for good. Left alone off the main thread, or where a handler is set."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
-        yield
-        return
-
-    def stop(signum, frame):
-        raise Terminated("stopped by SIGTERM; the partial download was removed and nothing was written")
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def read_manifest(manifest: Path | None = None) -> dict[str, str]:
@@ -162,16 +140,25 @@ def _packaged_manifest_text() -> str:
     return (resources.files("charclf.data") / "names.sha256").read_text(encoding="utf-8")
 
 
-def _check_dest(dest: Path, force: bool) -> None:
+def _check_dest(dest: Path, force: bool, expected: dict[str, str]) -> None:
+    """`dest` may be absent or empty; with `force`, it may hold what an earlier fetch installed (the
+    manifest's names files, nothing else): --force never deletes a file charclf did not write."""
     try:
         is_file = dest.exists() and not dest.is_dir()
-        non_empty = dest.is_dir() and any(dest.iterdir())
+        entries = sorted(dest.iterdir()) if dest.is_dir() else []
+        foreign = [p.name for p in entries if p.name not in expected or p.is_symlink() or not p.is_file()]
     except OSError as exc:
         raise FetchError(f"cannot look into {dest}: {_one_line(exc)}; nothing was written.") from exc
     if is_file:
         raise FetchError(f"{dest} exists and is not a folder; remove it or choose another --dest.")
-    if non_empty and not force:
-        raise FetchError(f"{dest} already exists and is not empty; pass --force to replace it (or remove it).")
+    if foreign:
+        more = f" and {len(foreign) - 1:,} more" if len(foreign) > 1 else ""
+        raise FetchError(f"{dest} holds {foreign[0][:60]!r}{more}, which charclf did not fetch: choose a new or empty "
+                         "--dest (--force replaces only the names files an earlier fetch installed); nothing was "
+                         "written.")
+    if entries and not force:
+        raise FetchError(f"{dest} already holds the names dataset; pass --force to download it again and replace "
+                         "those files.")
 
 
 def _download(url: str, target: Path, progress: bool, timeout: float) -> None:
@@ -212,37 +199,25 @@ def _download_failed(url: str, reason: str) -> str:
     return f"could not download {url}: {reason}; nothing was written. Check the network, or {_DATA_HINT}"
 
 
-def _read_names(archive: Path, url: str) -> dict[str, bytes]:
+def _read_names(archive: Path, url: str, expected: dict[str, str]) -> dict[str, bytes]:
     """Return {basename: bytes} for every file directly inside a `names/` folder of the zip.
 
     Member paths are only ever used to pick files, never to write them, so a
-    crafted path ("../../x", "/etc/x") cannot escape the destination.
+    crafted path ("../../x", "/etc/x") cannot escape the destination. Nothing is
+    inflated before the members' names are the manifest's and their declared sizes,
+    each and together, fit a names dataset (a zip bomb is refused unopened; a member
+    that inflates past its declared size is cut there by zipfile and fails its CRC).
     """
-    contents: dict[str, bytes] = {}
     try:
         with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                if info.is_dir():
-                    continue
-                # Zips made on Windows may use backslashes; treat them as separators.
-                parts = info.filename.replace("\\", "/").split("/")
-                if len(parts) < 2 or parts[-2] != "names":
-                    continue
-                name = parts[-1]
-                if not _PLAIN_TXT.fullmatch(name):
-                    raise FetchError(
-                        f"the archive at {url} has an unexpected file {info.filename!r} in its names folder; "
-                        f"nothing was written. {_TRUST_HINT}"
-                    )
-                if name in contents:
-                    raise FetchError(f"the archive at {url} holds {name} twice; nothing was written. {_TRUST_HINT}")
-                if info.file_size > _MAX_MEMBER_BYTES:
-                    raise FetchError(
-                        f"{name} in the archive at {url} is {info.file_size} bytes, far too big for a names file; "
-                        f"nothing was written. {_TRUST_HINT}"
-                    )
-                # read() checks the CRC, so corrupt data fails here.
-                contents[name] = zf.read(info)
+            members = _names_members(zf, url)
+            _verify_names(set(members), expected, url)
+            total = sum(info.file_size for info in members.values())
+            if total > _MAX_MEMBER_BYTES:
+                raise FetchError(f"the names files in the archive at {url} would inflate to {total:,} bytes, far "
+                                 f"more than a names dataset; nothing was written. {_TRUST_HINT}")
+            # read() checks the CRC, so corrupt data fails here.
+            return {name: zf.read(info) for name, info in members.items()}
     except FetchError:
         raise
     # Corrupt or truncated archives surface as any of these, depending on where the damage is;
@@ -252,24 +227,40 @@ def _read_names(archive: Path, url: str) -> dict[str, bytes]:
             f"the file at {url} is not a valid zip archive ({_one_line(exc)}); nothing was written. "
             f"Try again, or {_DATA_HINT}"
         ) from exc
-    return contents
 
 
-def _verify(contents: dict[str, bytes], expected: dict[str, str], url: str) -> None:
-    """Every manifest file present with the right sha256, and nothing else."""
-    for name in sorted(expected):
-        if name not in contents:
-            raise FetchError(
-                f"{name} is missing from the archive at {url} (expected in a names/ folder); "
-                f"nothing was written. {_TRUST_HINT}"
-            )
-        got = hashlib.sha256(contents[name]).hexdigest()
-        if got != expected[name]:
-            raise FetchError(
-                f"checksum mismatch for {name} (expected {expected[name][:8]}..., got {got[:8]}...): "
-                f"the archive at {url} is not the dataset this charclf knows; nothing was written. {_TRUST_HINT}"
-            )
-    extra = sorted(set(contents) - set(expected))
+def _names_members(zf: zipfile.ZipFile, url: str) -> dict[str, zipfile.ZipInfo]:
+    """{basename: entry} of the files directly inside a `names/` folder, read off the zip's directory."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():
+        if info.is_dir():
+            continue
+        # Zips made on Windows may use backslashes; treat them as separators.
+        parts = info.filename.replace("\\", "/").split("/")
+        if len(parts) < 2 or parts[-2] != "names":
+            continue
+        name = parts[-1]
+        if not _PLAIN_TXT.fullmatch(name):
+            raise FetchError(f"the archive at {url} has an unexpected file {info.filename!r} in its names folder; "
+                             f"nothing was written. {_TRUST_HINT}")
+        if name in members:
+            raise FetchError(f"the archive at {url} holds {name} twice; nothing was written. {_TRUST_HINT}")
+        if info.file_size > _MAX_MEMBER_BYTES:
+            raise FetchError(f"{name} in the archive at {url} is {info.file_size} bytes, far too big for a names "
+                             f"file; nothing was written. {_TRUST_HINT}")
+        members[name] = info
+    return members
+
+
+def _verify_names(names: set[str], expected: dict[str, str], url: str) -> None:
+    """Every manifest file present, and nothing else."""
+    missing = sorted(set(expected) - names)
+    if missing:
+        raise FetchError(
+            f"{missing[0]} is missing from the archive at {url} (expected in a names/ folder); "
+            f"nothing was written. {_TRUST_HINT}"
+        )
+    extra = sorted(names - set(expected))
     if extra:
         raise FetchError(
             f"the archive at {url} has names files the manifest does not list ({', '.join(extra)}); "
@@ -277,10 +268,22 @@ def _verify(contents: dict[str, bytes], expected: dict[str, str], url: str) -> N
         )
 
 
-def _install(new: Path, dest: Path, old: Path, force: bool) -> None:
-    """Move `new` to `dest`; an existing `dest` is first moved to `old` (the caller deletes it)."""
+def _verify(contents: dict[str, bytes], expected: dict[str, str], url: str) -> None:
+    """Every manifest file with the right sha256."""
+    for name in sorted(expected):
+        got = hashlib.sha256(contents[name]).hexdigest()
+        if got != expected[name]:
+            raise FetchError(
+                f"checksum mismatch for {name} (expected {expected[name][:8]}..., got {got[:8]}...): "
+                f"the archive at {url} is not the dataset this charclf knows; nothing was written. {_TRUST_HINT}"
+            )
+
+
+def _install(new: Path, dest: Path, old: Path, force: bool, expected: dict[str, str]) -> None:
+    """Move `new` to `dest`; an existing `dest` (only names files: _check_dest) is first moved to
+    `old` (the caller deletes it)."""
     # Checked again: dest may have been filled while we were downloading.
-    _check_dest(dest, force)
+    _check_dest(dest, force, expected)
     try:
         if dest.exists():
             os.replace(dest, old)

@@ -28,7 +28,7 @@ from charclf.data.dataset import SPLITS, load_dataset
 from charclf.data.delimited import open_table
 from charclf.errors import DataError
 from charclf.names.reader import training_reading
-from charclf.names.text import MAX_NAME_CHARS
+from charclf.names.text import MAX_NAME_CHARS, label_problem
 
 BUFFER = 65_536  # train names shuffled together; also the most any epoch holds at once
 HELD_MAX = 100_000  # the largest validation/test sample kept in memory (a uniform sample beyond)
@@ -154,6 +154,9 @@ def scan(path: Path, alphabet: str, seed: int, held: Sequence[str] = ("val", "te
             skipped += 1
             continue
         if label not in labels:
+            problem = label_problem(label)
+            if problem:
+                raise DataError(f"{path}, line {number}: the label {ascii(label)[:80]} cannot name a class: {problem}")
             if len(labels) == MAX_LABELS:
                 raise DataError(f"{path}, line {number}: more than {MAX_LABELS} distinct labels; are the "
                                 "columns name then label?")

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from charclf.errors import CheckpointError
+from charclf.stopping import sigterm_raises
 
 
 def ensure_writable(path: Path) -> None:
@@ -56,10 +57,16 @@ def remove_stale_temps(path: Path) -> None:
 def atomic_write(path: Path, write) -> None:
     """Call write(file_object) on a temp file beside `path`, fsync, then rename over `path`.
 
-    A crash at any moment leaves either the old file or the new one, never a torn one.
+    A crash at any moment leaves either the old file or the new one, never a torn one; Ctrl-C or
+    SIGTERM while writing also removes the temp file (SIGTERM then ends the process with code 143).
     """
     path = Path(path)
     check_replaceable(path)
+    with sigterm_raises(f"stopped by SIGTERM; {path} was not written (an earlier one is as it was)"):
+        _write_and_rename(path, write)
+
+
+def _write_and_rename(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
@@ -68,7 +75,7 @@ def atomic_write(path: Path, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException as e:
+    except BaseException as e:  # Ctrl-C and SIGTERM (sigterm_raises) included: no temp file is left
         Path(tmp).unlink(missing_ok=True)
         # torch.save reports a failed write (a full disk) as a RuntimeError raised while handling
         # the OSError: that OSError is what the caller can explain.

@@ -104,8 +104,9 @@ def format_card(card: dict, source: str) -> str:
     refitted = isinstance(refit, dict)  # its validation scores are the first run's (charclf.training.refit)
     for split in ("val", "test"):
         scores = card["metrics"][split]
+        named = scores.get("n", UNKNOWN) if isinstance(scores, dict) else None  # an interrupted run's: no count
         lines.append(f"  {split + ':':<12} " + (f"accuracy {scores['accuracy']:.4f}, macro-F1 {scores['macro_f1']:.4f} "
-                                                f"({scores['n']} names)" if isinstance(scores, dict) else UNKNOWN)
+                                                f"({named} names)" if isinstance(scores, dict) else UNKNOWN)
                      + (" (the first run, trained on train alone)" if refitted and split == "val" else ""))
     if refitted:
         alone = card["metrics"].get("first_run_test") or {}

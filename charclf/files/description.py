@@ -13,6 +13,8 @@ from typing import Any
 
 from charclf.config import MAX_SEED, ModelConfig, saved_model_config
 from charclf.errors import CheckpointError
+from charclf.files.card_fields import check_card_tables
+from charclf.names.text import label_problem
 
 FORMAT = 2  # 2: purely recurrent models (mean+max pooling, lower-cased letters) or the n-gram baseline
 REQUIRED = ("format", "model_config", "alphabet", "labels", "train_config", "metrics")
@@ -82,6 +84,7 @@ def describe(payload: Any) -> ModelDescription:
     _check_label_set_scores(calibration, len(labels))
     scripts = payload.get("scripts", {})
     _check_scripts(scripts, labels)
+    check_card_tables(payload)
     return ModelDescription(config, alphabet, labels, payload["train_config"], payload["metrics"], calibration, scripts)
 
 
@@ -152,7 +155,7 @@ def _check_alphabet(alphabet: Any, n_letters: int, lowercase: bool) -> None:
 def _check_labels(labels: Any, n_classes: int) -> None:
     if not isinstance(labels, list) or len(labels) != n_classes:
         raise CheckpointError("its labels do not match its model config")
-    if not all(isinstance(label, str) and label.strip() and label.isprintable() for label in labels):
+    if any(label_problem(label) for label in labels):
         raise CheckpointError("its labels are not all non-empty, printable strings")
     if len(set(labels)) != len(labels):
         raise CheckpointError("its labels repeat (each label must appear once)")

@@ -35,6 +35,15 @@ CAVEATS = {
 GREEK_DIGRAPHS = {"ου": "ou", "ού": "ou", "Ου": "Ou", "Ού": "Ou", "ΟΥ": "OU", "ΟΎ": "OU"}
 
 
+def label_problem(label: object) -> str | None:
+    """Why `label` cannot name a class, or None: a label is a non-empty string of printable
+    characters (a model file refuses others, so training checks its labels before it starts)."""
+    if not isinstance(label, str) or not label.strip():
+        return "it is empty"
+    odd = next((c for c in label if not c.isprintable()), None)
+    return None if odd is None else f"it holds an unprintable character (U+{ord(odd):04X})"
+
+
 def fold(name: str, alphabet: str = DEFAULT_ALPHABET) -> str:
     """Fold a name to the alphabet the tutorial's way: NFD, drop combining marks, drop the rest.
     This is how the dataset is read for training and evaluation.

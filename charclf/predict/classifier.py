@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Protocol
@@ -28,6 +29,8 @@ from charclf.predict.options import PredictOptions, check
 from charclf.predict.prediction import EMPTY, UNKNOWN, UNREADABLE, Prediction, predict_names  # noqa: F401
 from charclf.predict.scoring import score
 from charclf.report.metrics import majority_baseline, report
+
+HEX = re.compile(r"[0-9a-f]{16,64}")  # a model id: the start of a sha256 (charclf.predict.loading)
 
 
 class Backend(Protocol):
@@ -53,6 +56,8 @@ class Classifier:
         self.checkpoint = description  # what the model file says (a files.checkpoint.Checkpoint for a .pt)
         self.backend = backend
         self.path = path
+        if model_id is not None and not (isinstance(model_id, str) and HEX.fullmatch(model_id)):
+            raise CheckpointError(f"a model id is hex digits of a sha256, not {str(model_id)[:40]!r}")
         self._model_id = model_id
         # P(script | label), combined with the network's probabilities (charclf.predict.evidence); None: no table.
         self.evidence = ScriptEvidence.for_checkpoint(description.labels, description.scripts)

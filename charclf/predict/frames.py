@@ -34,11 +34,13 @@ class Plan:
         return [(name, kind) for group in self.groups for name, kind in zip(group, kinds)]
 
 
-def plan(header: Sequence, column: str | Sequence[str], clf, options: PredictOptions, all_probs: bool = False,
+def plan(header: Sequence, column, clf, options: PredictOptions, all_probs: bool = False,
          where: str = "the DataFrame") -> Plan:
     """The Plan for a table with these column names; a missing column or an answer column that
     would clash is one TableUsageError naming the columns there are."""
-    columns = [column] if isinstance(column, str) else list(column)
+    # A column is named by its label, whatever its type (read_csv(header=None) labels them 0, 1, ...):
+    # one label, or a list or tuple of them, matched as text as the CSV header's names are.
+    columns = [str(c) for c in column] if isinstance(column, (list, tuple)) else [str(column)]
     header = [str(c) for c in header]
     positions = find_columns(header, columns, where)
     layout = Layout.of(clf, options, all_probs)

@@ -2,7 +2,14 @@
 
 A model is a .pt checkpoint (what training writes and reads) and, beside it, its .onnx export
 (`charclf train` writes both; the shipped model comes as both). The .onnx records the sha256 of
-the .pt it was exported from, so it is used in the checkpoint's place only while the two match.
+the .pt it was exported from, so it is used in the checkpoint's place only while the two match: the
+.pt's bytes hash to that sha256 and the description in the .pt (read without torch:
+charclf.files.archive) is the one in the .onnx's metadata.
+
+A model's id (the `model` column) is the first 16 hex digits of the sha256 of bytes charclf has read:
+a .pt's own; an .onnx's own, or, when it is verified as the export of the .pt beside it (as
+above), that .pt's, so that both backends name the model alike. What a file's metadata claims
+is never an id by itself.
 backend "auto" (the default) takes the .onnx through ONNX Runtime when it is there and current and
 nothing asks for torch (a GPU, bfloat16); "onnx" insists on it; "torch" insists on the .pt."""
 
@@ -62,18 +69,37 @@ def _current_twin(path: Path, twin: Path, threads: int, required: bool) -> Class
             raise BackendError(f"no {twin.name} beside {path} for the onnx backend: run "
                                f"`charclf export {twin} --checkpoint {path}`")
         return None
-    clf = _onnx(twin, threads)
-    if clf.backend.source == sha256_of(path):
-        return clf
+    backend = OnnxBackend(twin, threads)
+    source = exported_from(backend, path)
+    if source:
+        return Classifier(backend.description, backend, twin, model_id=source)
     if required:
         raise BackendError(f"{twin} is not the export of {path} as it is now: run "
                            f"`charclf export {twin} --checkpoint {path}` again")
     return None
 
 
+def exported_from(backend: OnnxBackend, checkpoint: Path) -> str | None:
+    """The sha256 of `checkpoint` if the .onnx `backend` reads is its export as it is now: the
+    sha256 its metadata records is the file's, and so is its description (the labels, alphabet,
+    calibration ...: read from the checkpoint without torch). Else None."""
+    from charclf.files.archive import outline_file
+    from charclf.files.description import describe
+
+    try:
+        if not (backend.source and checkpoint.is_file() and backend.source == sha256_of(checkpoint)):
+            return None
+        described = describe(outline_file(checkpoint))
+    except (OSError, CharclfError):
+        return None
+    return backend.source if described.as_payload() == backend.description.as_payload() else None
+
+
 def _onnx(path: Path, threads: int) -> Classifier:
+    """An .onnx file alone: named by the .pt beside it if it is verified as its export, else by itself."""
     backend = OnnxBackend(path, threads)
-    return Classifier(backend.description, backend, path, model_id=backend.source or sha256_of(path))
+    source = exported_from(backend, path.with_suffix(".pt"))
+    return Classifier(backend.description, backend, path, model_id=source or sha256_of(path))
 
 
 def _torch(path: Path, device, precision: str | None) -> Classifier:

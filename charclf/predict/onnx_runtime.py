@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from charclf.data.letters import Letters
-from charclf.errors import CheckpointError
+from charclf.errors import CharclfError, CheckpointError
 from charclf.files.description import ModelDescription, from_json, short
 from charclf.predict.runner import run_names
 
@@ -74,7 +74,10 @@ class OnnxBackend:
         try:
             return self.session.run(["logits"], {"letters": letters, "lengths": lengths})[0]
         except Exception as e:  # ONNX Runtime's own types: memory refused by the arena, say
-            raise CheckpointError(f"{self.path}: its graph failed ({_first_line(e)})") from None
+            reason = (f"it needs more than the {MAX_ARENA_BYTES:,} bytes of memory ONNX Runtime may use"
+                      if "Available memory of" in str(e) else _first_line(e))
+            raise CharclfError(f"ONNX Runtime could not run a batch of {letters.shape[0]:,} name(s) of "
+                               f"{letters.shape[1]:,} letters: {reason}") from None
 
     def describe(self) -> str:
         return f"ONNX Runtime on cpu with {self.threads} thread(s) in float32"
@@ -145,6 +148,9 @@ def _described(meta: dict[str, str], path: Path) -> ModelDescription:
         raise CheckpointError(f"{path}: {e}") from None
 
 
+EXPORTED_KEYS = {"format", "from", "charclf_version", "date"}  # what `charclf info` shows of it
+
+
 def _exported_card(meta: dict[str, str]) -> dict:
     """How the file was exported (from which checkpoint, when, by which charclf), if it says."""
     text = meta.get("charclf.exported", "{}")
@@ -152,7 +158,9 @@ def _exported_card(meta: dict[str, str]) -> dict:
         exported = json.loads(text) if len(text) < 10_000 else {}
     except ValueError:
         return {}
-    return {k: str(v)[:200] for k, v in exported.items()} if isinstance(exported, dict) else {}
+    if not isinstance(exported, dict) or not EXPORTED_KEYS <= exported.keys():
+        return {}  # not as charclf writes it (charclf.files.export_file): not shown
+    return {k: str(v)[:200] for k, v in exported.items()}
 
 
 def _check_file(path: Path) -> None:

@@ -7,6 +7,9 @@ B names that all have L letters and their (B,) int64 lengths in, (B, n_classes) 
 - a name given several times runs once (lists of surnames repeat: Smith, Smith, ...);
 - names are grouped by exact length, each group in batches of at most `batch` names, shortest
   first: no padding, so a name's numbers do not depend on the names beside it;
+- no batch holds more than `batch` * LETTERS_PER_ROW letters (names of 1,000 letters run 16 at a
+  time where names of 7 run 256): a batch's memory (every step's hidden state, kept for the
+  pooling) grows with its letters, so long names never ask a backend for more than short ones do;
 - a lone name runs as two copies: one-row products add up in another order than many-row ones
   (in bfloat16 that showed in the third decimal; ONNX Runtime rounds them otherwise too);
 - the batches run on `workers` threads (a recurrent step is too small to split between threads:
@@ -30,17 +33,26 @@ from charclf.data.letters import Letters
 
 Run = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (B, L) letters, (B,) lengths -> (B, C) logits
 AHEAD = 4  # batches indexed and waiting, per worker
+# The letters a batch may hold, per name it may hold: far above a surname's (under 20), so that
+# batches of real names are full ones; 256 names of 1,000 letters took 2 GiB in ONNX Runtime.
+LETTERS_PER_ROW = 64
 
 
 def length_batches(lengths: np.ndarray, batch: int) -> list[np.ndarray]:
-    """(N,) name lengths -> row indices in batches of at most `batch`, each of names of one length:
-    every row once, shortest names first, rows of one length in input order."""
+    """(N,) name lengths -> row indices in batches of at most `batch` rows and `batch` *
+    LETTERS_PER_ROW letters, each of names of one length: every row once, shortest names first,
+    rows of one length in input order."""
+    if not len(lengths):
+        return []
     order = np.argsort(lengths, kind="stable")
     # Where each length's run of `order` starts, and the end.
     bounds = np.flatnonzero(np.diff(lengths[order])) + 1
     starts, ends = np.concatenate([[0], bounds]), np.concatenate([bounds, [len(order)]])
-    return [order[i : min(i + batch, end)] for start, end in zip(starts.tolist(), ends.tolist())
-            for i in range(start, end, batch)]
+    out = []
+    for start, end in zip(starts.tolist(), ends.tolist()):
+        rows = max(1, min(batch, batch * LETTERS_PER_ROW // max(1, int(lengths[order[start]]))))
+        out += [order[i : min(i + rows, end)] for i in range(start, end, rows)]
+    return out
 
 
 def run_names(names: list[str], run: Run, letters: Letters, n_classes: int, batch: int, workers: int = 1,

@@ -6,7 +6,9 @@ classified a chunk of rows at a time; every row is written back, in input order,
 original cells and the answer's columns appended (see answer_columns). Memory stays flat
 however many rows there are.
 
-The first row is the header; shorter rows are padded with empty cells, longer ones refused. The
+The first row is the header; longer rows are refused, shorter ones are kept as they are (never
+padded in memory: a one-million-column header over rows of one cell costs what the file does) and
+written back with empty cells up to the header's width, one row at a time. The
 table is read by charclf.data.delimited (the same reader as `train --data TABLE`): the delimiter
 is --delimiter, else the extension's, else sniffed; the output uses the input's. Bytes that are
 not UTF-8 stop the run naming the line, unless encoding_errors="replace"; reads are bounded.
@@ -33,6 +35,8 @@ from charclf.predict.options import PredictOptions
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet reads a cell starting so as a formula
 CHUNK_ROWS = 32768  # rows read, classified and written together (predict --batch-size)
+WRITE_CELLS = 1 << 16  # cells handed to the csv writer at once
+PAD_AS_CELLS = 64  # a short row's padding up to this many empty cells is written as cells; longer, as delimiters
 EMPTY = "empty name"
 
 
@@ -46,7 +50,7 @@ class Summary:
 @dataclass
 class HeadedTable:
     """A table whose first row names its columns: the header, and the (line number, cells) rows
-    after it, each as wide as the header."""
+    after it, each at most as wide as the header (a missing cell is empty: cell_at)."""
 
     source: Table  # the open table (charclf.data.delimited): its name, delimiter, bytes read
     header: list[str]
@@ -80,13 +84,18 @@ def open_headed(source: str | Path, delimiter: str | None = None, encoding_error
 
 
 def _rows(records, name: str, width: int) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells) of every row after the header, short rows padded with empty cells.
-    A blank line is a row of empty cells: no row is dropped."""
+    """(line number, cells) of every row after the header, as they are (a short row is not
+    padded). A blank line is a row of empty cells: no row is dropped."""
     for number, _, cells in records:
         if len(cells) > width:
             raise DataError(f"{name}, line {number}: {len(cells)} cells, but the header has {width} "
                             "(is --delimiter right? a cell holding the delimiter must be quoted)")
-        yield number, cells + [""] * (width - len(cells))
+        yield number, cells
+
+
+def cell_at(cells: Sequence[str], position: int) -> str:
+    """A row's cell at `position`: empty where the row ends before it."""
+    return cells[position] if position < len(cells) else ""
 
 
 def find_columns(header: Sequence[str], wanted: Sequence[str], name: str) -> list[int]:
@@ -206,7 +215,7 @@ def classify_rows(clf, rows: list[list[str]], positions: Sequence[int], layout: 
     asked = options.keywords() | {"k": len(clf.labels) if layout.labels else layout.k}
     answers = [[] for _ in rows]
     for position in positions:
-        names = [row[position] for row in rows]
+        names = [cell_at(row, position) for row in rows]
         for answer, name, p in zip(answers, names, clf.predict(names, **asked)):
             answer += answer_values(p, name, layout)
             summary.errors += not name.strip() or not p.top
@@ -233,19 +242,39 @@ def safe_cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def _writerows(plain, quoting, rows: Iterable[list[str]]) -> None:
-    """Write `rows` with the csv writer `plain`, a row holding a lone CR with `quoting` (QUOTE_ALL):
-    the csv module quotes only the line ending it writes (LF), and an unquoted CR ends a row for
-    every reader."""
-    batch = []
-    for row in rows:
-        if any("\r" in c for c in row):
+def _writerows(out, plain, quoting, rows: Iterable[tuple[list[str], int, list[str]]]) -> None:
+    """Write each row (its own cells, how many empty cells pad it to the header's width, its answer
+    cells) with the csv writer `plain`; a row holding a lone CR with `quoting` (QUOTE_ALL): the csv
+    module quotes only the line ending it writes (LF), and an unquoted CR ends a row for every
+    reader. A long padding is written as the delimiters it is, never as a list of empty cells; rows
+    are handed over WRITE_CELLS cells at a time at most."""
+    batch, held = [], 0
+    for own, pad, answers in rows:
+        lone_cr = any("\r" in c for c in own) or any("\r" in c for c in answers)
+        if lone_cr or pad > PAD_AS_CELLS:
             plain.writerows(batch)
-            batch = []
-            quoting.writerow(row)
+            batch, held = [], 0
+        if lone_cr:
+            quoting.writerow(own + [""] * pad + answers)
+        elif pad > PAD_AS_CELLS:
+            delimiter = plain.dialect.delimiter
+            out.write(_joined(own, delimiter) + delimiter * (pad + bool(own)) + _joined(answers, delimiter) + "\n")
         else:
-            batch.append(row)
+            batch.append(own + [""] * pad + answers)
+            held += len(batch[-1])
+            if held >= WRITE_CELLS:
+                plain.writerows(batch)
+                batch, held = [], 0
     plain.writerows(batch)
+
+
+def _joined(cells: list[str], delimiter: str) -> str:
+    """`cells` as the csv module writes them inside a row (one empty cell is nothing, not '""')."""
+    if cells == [""]:
+        return ""
+    text = io.StringIO()
+    csv.writer(text, delimiter=delimiter, lineterminator="").writerow(cells)
+    return text.getvalue()
 
 
 def predict_table(clf, table: HeadedTable, out: io.TextIOBase, columns: Sequence[str], options: PredictOptions,
@@ -261,14 +290,16 @@ def predict_table(clf, table: HeadedTable, out: io.TextIOBase, columns: Sequence
     writer = csv.writer(out, delimiter=table.delimiter, lineterminator="\n")
     quoting = csv.writer(out, delimiter=table.delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
     own = (lambda cells: [safe_cell(c) for c in cells]) if excel_safe else (lambda cells: cells)
-    _writerows(writer, quoting, [own(list(table.header)) + [name for group in groups for name in group]])
+    _writerows(out, writer, quoting, [(own(list(table.header)), 0, [name for group in groups for name in group])])
     summary, reported = Summary(), 0
     while True:
         chunk = [cells for _, cells in itertools.islice(table.rows, chunk_rows)]
         if not chunk:
             return summary
         answers = classify_rows(clf, chunk, positions, layout, options, summary)
-        _writerows(writer, quoting, (own(cells) + [cell(v) for v in answer] for cells, answer in zip(chunk, answers)))
+        width = len(table.header)
+        _writerows(out, writer, quoting, ((own(cells), width - len(cells), [cell(v) for v in answer])
+                                          for cells, answer in zip(chunk, answers)))
         if progress is not None:
             progress.update(table.source.consumed[0] - reported)
             reported = table.source.consumed[0]

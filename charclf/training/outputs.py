@@ -16,10 +16,21 @@ from charclf.files.outputs import check_output, inside_dataset, is_checkpoint
 SIDE_KINDS = {".json": "text", ".png": "picture", ".onnx": "onnx"}  # by suffix (charclf.files.outputs.KINDS)
 
 
+class OutputUsageError(CheckpointError):
+    """An --out that the run's own files would overwrite (a checkpoint named like its export): fix the
+    command (exit 2)."""
+
+    exit_code = 2
+
+
 def prepare_output(out: Path, data: Path | None, force: bool = False, side_files: Sequence[Path] = ()) -> None:
     """Refuse `out` (and the files written beside it) when writing there would destroy something
     not ours; then make sure its folder takes files. Nothing is written when it refuses."""
     out = Path(out)
+    if str(out).lower() in {str(p).lower() for p in side_files}:  # a side file would replace the trained model
+        raise OutputUsageError(f"--out {out}: --out names the .pt checkpoint training writes, and a file it writes "
+                               f"beside it has the same name; use --out {out.with_suffix('.pt')} (its ONNX export "
+                               f"is written beside it as {out.with_suffix('.onnx').name})")
     for path in (out, *side_files):
         try:
             check_replaceable(path)
