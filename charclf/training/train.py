@@ -238,7 +238,8 @@ def fit_ngram(source, data_dir: Path, model_config: ModelConfig, config: TrainCo
     scored, calibrated and saved like a recurrent model (no epochs, no resumable state)."""
     log = _logger(log, dist)
     names, targets = source.held["train"]
-    pool = source.extra.pool if getattr(source, "extra", None) else []  # extra names: each weighs extra_weight
+    extra = getattr(source, "extra", None)  # extra names (charclf.data.extra): each weighs extra_weight
+    pool = extra.pool if extra is not None and config.extra_weight > 0 else []
     name_weights = [1.0] * len(names) + [config.extra_weight] * len(pool) if pool else None
     names, targets = names + [name for name, _ in pool], targets + [label for _, label in pool]
     log(f"fitting the n-gram baseline (character 1-{model_config.ngram_max_n}-grams in "
