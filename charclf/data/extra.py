@@ -131,7 +131,10 @@ def mimesis_lists() -> dict[str, list[str]]:
     lists: dict[str, list[str]] = {}
     for label, locales in MIMESIS_LOCALES.items():
         for locale in locales:
-            surnames = _read_json(root / locale / "person.json").get("surnames", [])
+            surnames = _read_json(root / locale / "person.json").get("surnames")
+            if not isinstance(surnames, (list, dict)):
+                raise DataError(f"mimesis's {locale} list has no surnames where charclf reads them (mimesis 22.2's "
+                                "layout): pip install 'charclf[names]'")
             groups = surnames.values() if isinstance(surnames, dict) else [surnames]
             lists.setdefault(label, []).extend(n for group in groups for n in group if isinstance(n, str))
     return lists

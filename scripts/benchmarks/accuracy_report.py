@@ -159,14 +159,16 @@ def names_verdict(seeds: list[int], means: dict) -> str | None:
         return (f"test {m['accuracy']:.3f} / {m['macro_f1']:.3f}, off-distribution {m['offdist_accuracy']:.3f} / "
                 f"{m['offdist_macro_f1']:.3f}")
 
+    named = {**LABELS, "logreg": "TF-IDF + LogisticRegression fitted on the train split",
+             "logreg-trainval": "TF-IDF + LogisticRegression fitted on train+validation"}
     lines = [f"Accuracy / macro-F1 ({over_seeds(seeds)}):", ""]
     for net, peer in pairs:
         n, p = means[net], means[peer]
         ahead = all(n[key] > p[key] for key in ("accuracy", "macro_f1", "offdist_accuracy", "offdist_macro_f1"))
-        lines.append(f"- {LABELS[net]} against {LABELS[peer].lower()}: ahead on all four: "
+        lines.append(f"- {named[net]} against {named[peer]}: ahead on all four: "
                      f"**{'yes' if ahead else 'no'}** ({both(n)}; the peer: {both(p)}).")
     for without, with_names in same:
-        lines.append(f"- {LABELS[without].strip('*')}: without the extra names {both(means[without])}; with them "
+        lines.append(f"- {named[without].strip('*')}: without the extra names {both(means[without])}; with them "
                      f"{both(means[with_names])}.")
     return "\n".join(lines)
 

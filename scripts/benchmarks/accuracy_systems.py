@@ -39,8 +39,8 @@ LABELS = {  # each system's row in the report
     "majority": "always the majority label",
     "gru-names": "charclf default GRU, with the extra names",
     "best-names": "charclf --preset best, with the extra names",
-    "logreg-names": "TF-IDF + LogisticRegression (train split), with the extra names",
-    "logreg-trainval-names": "same, fitted on train+validation, with the extra names"}
+    "logreg-names": "TF-IDF + LogisticRegression fitted on the train split, with the extra names",
+    "logreg-trainval-names": "TF-IDF + LogisticRegression fitted on train+validation, with the extra names"}
 # The peers' own settings (not charclf's): the tutorial's reference method, and the classical peer.
 TUTORIAL_STEPS, QUICK_TUTORIAL_STEPS, TUTORIAL_LR, TUTORIAL_HIDDEN = 100_000, 2_000, 0.005, 128
 LOGREG_C, LOGREG_MAX_ITER, QUICK_LOGREG_MAX_ITER = 30.0, 1000, 100
