@@ -115,6 +115,8 @@ def test_train_and_evaluate_report_the_off_distribution_set(made_up, tmp_path):
     assert shown.exit_code == 0, shown.output
     result = json.loads(shown.stdout)
     assert result["offdist"]["accuracy"] == pytest.approx(offdist["accuracy"]) and result["same_data_as_training"]
+    card = run("info", "--checkpoint", model)
+    assert f"extra names: {extra} (weight 0.5, at most 20 per label); off-distribution accuracy" in card.output
     plain = tmp_path / "plain.pt"
     assert run("train", "--data", data, *FAST, "--out", plain).exit_code == 0
     assert "off-distribution" not in run("evaluate", "--checkpoint", plain, "--data", data).output
@@ -129,7 +131,8 @@ def test_train_and_evaluate_report_the_off_distribution_set(made_up, tmp_path):
     (["--extra-names", "nowhere"], "neither 'mimesis' nor a folder of <Label>.txt files"),
     (["--extra-names", "{unknown}"], "has label(s) the dataset lacks: Dutch"),
     (["--extra-names", "{extra}", "--extra-weight", "17"], "17.0 is not in the range 0<=x<=16"),
-    (["--preset", "best", "--epochs", "3", "--extra-names", "{extra}"], "(all but the --extra-* ones): drop --epochs"),
+    (["--preset", "best", "--epochs", "3", "--extra-names", "{extra}"],
+     "itself: drop --epochs (only the --extra-* options go with it)"),
 ])
 def test_bad_extra_names_are_one_line_errors(made_up, tmp_path, args, message):
     data, extra = made_up

@@ -207,9 +207,8 @@ def _check_preset(preset: str, arch: str, resume: bool, options: dict) -> None:
         raise click.UsageError(f"--preset {preset} runs in one process: start it without torchrun")
     given = [name for name, value in options.items() if value is not None]
     if given:
-        raise click.UsageError(f"--preset {preset} sets the model and training options itself (all but the "
-                               f"--extra-* ones): drop "
-                               f"--{given[0].replace('_', '-')}")
+        raise click.UsageError(f"--preset {preset} sets the model and training options itself: drop "
+                               f"--{given[0].replace('_', '-')} (only the --extra-* options go with it)")
 
 
 def _report_trained(arch: str, out: Path, result) -> None:
