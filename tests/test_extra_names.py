@@ -107,6 +107,8 @@ def test_train_and_evaluate_report_the_off_distribution_set(made_up, tmp_path):
                *FAST, "--out", model)
     assert done.exit_code == 0, done.output
     assert "off-distribution: accuracy" in done.output
+    history = json.loads(model.with_suffix(".history.json").read_text())
+    assert all(0 <= row["offdist_accuracy"] <= 1 for row in history)  # each epoch, beside validation
     checkpoint = load_checkpoint(model)
     assert checkpoint.train_config["extra_names"] == str(extra) and checkpoint.train_config["extra_cap"] == 20
     offdist = checkpoint.metrics["offdist"]

@@ -139,7 +139,7 @@ def fit(run: Run, progress: bool = True, log: Callable[[str], None] | None = Non
                 # Validation: loss, accuracy and macro-F1 of the weights kept (the average when averaging).
                 log(f"epoch {epoch:>3}/{config.epochs}  loss {row['train_loss']:.4f}  val loss "
                     f"{row['val_loss_kept']:.4f}  val acc {row['val_accuracy']:.4f}  val macro-F1 "
-                    f"{row['val_macro_f1']:.4f}" + ("  *best" if improved else ""))
+                    f"{row['val_macro_f1']:.4f}" + _offdist_text(row) + ("  *best" if improved else ""))
         except KeyboardInterrupt:
             epochs.close()
             raise _interrupted(run) from None
@@ -190,6 +190,13 @@ def source_notes(source) -> list[str]:
         f"warning: the validation split has only {n} name(s): too few to choose the best epoch reliably or to "
         f"fit a calibration temperature (at least {MIN_CALIBRATION_NAMES}); the probabilities stay the raw "
         "softmax (T = 1)"]
+
+
+def _offdist_text(row: dict) -> str:
+    """An epoch's scores on the off-distribution set, when it has one (extra names: charclf.data.extra)."""
+    if "offdist_accuracy" not in row:
+        return ""
+    return f"  off-distribution acc {row['offdist_accuracy']:.4f}  macro-F1 {row['offdist_macro_f1']:.4f}"
 
 
 def _start_line(run: Run, first: int) -> str:
