@@ -147,6 +147,14 @@ def test_bad_extra_names_are_one_line_errors(made_up, tmp_path, args, message):
     assert not (tmp_path / "m.pt").exists()
 
 
+def test_extra_names_the_dataset_already_holds_train_and_score_nothing_more(made_up, tmp_path):
+    data, _ = made_up
+    model = tmp_path / "m.pt"
+    done = run("train", "--data", data, "--extra-names", data, *FAST, "--out", model)
+    assert done.exit_code == 0 and "off-distribution" not in done.output, done.output
+    assert "offdist" not in load_checkpoint(model).metrics
+
+
 def test_a_csv_dataset_takes_no_extra_names(made_up, tmp_path):
     _, extra = made_up
     table = tmp_path / "names.csv"

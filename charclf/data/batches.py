@@ -38,8 +38,9 @@ class FolderSource:
         self.extra = extra
         if extra is not None:  # each epoch reads per_epoch pool names more; the off-distribution set is held
             self.fingerprint = f"{dataset.fingerprint}+{extra.fingerprint}"
-            self.sizes.update(train=self.sizes["train"] + extra.per_epoch, offdist=len(extra.offdist))
-            self.held["offdist"] = _unzip(extra.offdist)
+            self.sizes["train"] += extra.per_epoch
+            if extra.offdist:  # none when the dataset holds every extra name
+                self.sizes["offdist"], self.held["offdist"] = len(extra.offdist), _unzip(extra.offdist)
             for _, label in extra.pool:
                 self.train_counts[label] += extra.spec.weight
             self.train_counts = [round(count) for count in self.train_counts]
