@@ -163,6 +163,8 @@ def train(ctx, data, arch, seed, device, threads, out, preset, resume, force, pr
 
     use_threads(threads)
     out = out or default_checkpoint()
+    if options["extra_names"] not in (None, "", "mimesis"):  # a folder: found again by --resume and the refit
+        options["extra_names"] = str(Path(options["extra_names"]).resolve())
     progress, log = show_progress(verbosity, progress), run_log(verbosity)
     if preset != "default":
         extra = {key: options.pop(key) for key in EXTRA_OPTIONS}

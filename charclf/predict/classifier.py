@@ -220,8 +220,8 @@ class Classifier:
         # The dataset's part of the fingerprints (extra names add theirs after a "+"): the splits are the dataset's.
         result["same_data_as_training"] = source.fingerprint.split("+")[0] == trained_on.split("+")[0]
         if "offdist" in source.held:
-            names, targets = source.held["offdist"]
-            done = score(self.logits(names).astype(np.float64), targets, self.labels)
+            offdist_names, offdist_targets = source.held["offdist"]
+            done = score(self.logits(offdist_names).astype(np.float64), offdist_targets, self.labels)
             result["offdist"] = {"accuracy": done["accuracy"], "macro_f1": done["macro_f1"], "n": done["n"],
                                  "source": source.extra.spec.source}
         elif missing:
