@@ -179,3 +179,16 @@ def test_the_benchmark_scores_every_system_on_the_off_distribution_set(made_up, 
     assert "off-distribution accuracy" in report and "### With the extra names" in report
     refused = subprocess.run(command[:-6] + ["--out", str(out)], capture_output=True, text=True, cwd=ROOT)
     assert refused.returncode == 2 and "give --extra-names" in refused.stderr
+
+
+@pytest.mark.slow
+def test_the_refit_trains_on_the_same_extra_names(made_up, tmp_path):
+    data, extra = made_up
+    model = tmp_path / "m.pt"
+    done = run("train", "--data", data, "--extra-names", extra, "--epochs", "1", "--hidden-size", "8", "--no-progress",
+               "--out", model)
+    assert done.exit_code == 0 and "refit failed" not in done.output, done.output
+    checkpoint = load_checkpoint(model)
+    sizes = checkpoint.train_config["split_sizes"]  # train: the dataset's training names + the extra names drawn
+    assert checkpoint.metrics["refit"]["pairs"] == sizes["train"] + sizes["val"]
+    assert sizes["train"] > len(split_dataset(load_dataset(data), seed=0)["train"])
