@@ -15,6 +15,11 @@ Systems (names for --only), in this order:
                    validation split is free training data: the fair-use variant of the protocol)
   tutorial         the PyTorch tutorial's char-RNN: one name per step, SGD, class-uniform sampling
   majority         always the most frequent training label
+  gru-names, best-names, logreg-names, logreg-trainval-names
+                   the same, also trained on the extra names of --extra-names (charclf.data.extra:
+                   mimesis's surname lists, or a folder), with --extra-weight, --extra-cap and
+                   --extra-ratio; with --extra-names every system is also scored on their
+                   off-distribution set
 
 Every system but majority runs in a fresh process of this program (`accuracy --child SYSTEM`, so that
 its peak memory is its own), with --threads threads, and reports back as one JSON line on stdout. The
