@@ -22,6 +22,7 @@ MODEL_LIMITS = {"n_letters": 10_000, "n_classes": 10_000, "hidden_size": 4096, "
                 "embedding_dim": 1024, "members": 16, "spelling_rank": 4096, "ngram_buckets": 1 << 24,
                 "ngram_max_n": 16}
 MAX_SEED = 2**32 - 1
+MAX_EXTRA_WEIGHT = 16  # an extra name read at most this many times per epoch
 # Which runtime answers (charclf.predict.loading): auto takes a model's current .onnx export through
 # ONNX Runtime where nothing asks for torch; onnx and torch force one.
 BACKENDS = ("auto", "onnx", "torch")
@@ -127,6 +128,13 @@ class TrainConfig:
     ngram_c: float = 30.0
     ngram_iterations: int = 150
     ngram_min_df: int = 2
+    # Extra training names (charclf.data.extra): "mimesis" (its public surname lists) or a folder of
+    # <Label>.txt files ("": none); each epoch reads extra_weight x their pool, at most extra_cap names
+    # per label (0: no cap) and at most extra_ratio x the label's training names (0: no limit).
+    extra_names: str = ""
+    extra_weight: float = 0.3
+    extra_cap: int = 500
+    extra_ratio: float = 0.0
 
     def __post_init__(self):
         _check_types(self)
@@ -151,6 +159,10 @@ class TrainConfig:
             raise ValueError(f"ngram_c must be a positive number, got {self.ngram_c}")
         _check_positive("ngram_iterations", self.ngram_iterations)
         _check_positive("ngram_min_df", self.ngram_min_df)
+        if not 0 <= self.extra_weight <= MAX_EXTRA_WEIGHT:
+            raise ValueError(f"extra_weight must be from 0 to {MAX_EXTRA_WEIGHT}, got {self.extra_weight}")
+        if self.extra_cap < 0 or self.extra_ratio < 0:
+            raise ValueError(f"extra_cap and extra_ratio must be >= 0, got {self.extra_cap} and {self.extra_ratio}")
 
 
 def defaults_for(arch: str, **overrides) -> tuple[dict, "TrainConfig"]:

@@ -85,6 +85,14 @@ OPTIONS = {
         opt("--json-out", Path, help="JSON results to write (default: --out's path, suffix .json)"),
         opt("--threads", N, 1, "threads for every system"),
         opt("--only", help="comma-separated systems to run (default: all, listed above)"),
+        opt("--extra-names", help="extra training names (charclf train --extra-names: mimesis, or a folder of "
+            "<Label>.txt files) for the ...-names systems; every system is then also scored on their "
+            "off-distribution set"),
+        opt("--extra-weight", float, TrainConfig.extra_weight, "the ...-names systems' --extra-weight"),
+        opt("--extra-cap", whole(0), TrainConfig.extra_cap, "their --extra-cap"),
+        opt("--extra-ratio", float, TrainConfig.extra_ratio, "their --extra-ratio"),
+        opt("--jobs", N, 1, "systems run at once, each in its own process (>1: the time figures share the "
+            "machine)"),
         opt("--keep-models", Path, help="copy each charclf model trained (SYSTEM-seedN.pt and its .onnx) into this "
             "folder"),
         opt("--quick", action="store_true", help="tiny settings for a smoke test: 1 epoch per charclf model, and "

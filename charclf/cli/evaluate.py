@@ -82,14 +82,17 @@ def _calibration_line(calibration: dict) -> str:
                        "(selective accuracy) when answering only at calibrated confidence >= P.")
 @plot_options("Draw the coverage/accuracy curve over all thresholds as a PNG.", "coverage.png")
 @prior_option
+@click.option("--extra-names", metavar="mimesis|DIR",
+              help="Also score the off-distribution set of these extra names (as `charclf train --extra-names`). "
+                   "Default: the extra names the model trained with, if any.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @threads_option
 @precision_option
 @backend_option
 @reports_errors
-def evaluate(checkpoint, data, split, min_confidence, plot, out, show, prior, as_json, device, threads, precision,
-             backend):
+def evaluate(checkpoint, data, split, min_confidence, plot, out, show, prior, extra_names, as_json, device, threads,
+             precision, backend):
     """Score a model on a split of its dataset, re-made exactly as at training time.
 
     Prints accuracy, macro-F1 (mean F1 over labels), the always-majority baseline, the
@@ -105,7 +108,8 @@ def evaluate(checkpoint, data, split, min_confidence, plot, out, show, prior, as
 
     check_out(out if plot else None, "picture", checkpoint, [prior], data)
     clf, result = _evaluation(checkpoint, data, split, device, precision, threads, backend, prior=prior,
-                              min_confidence=0.0 if plot and min_confidence is None else min_confidence)
+                              min_confidence=0.0 if plot and min_confidence is None else min_confidence,
+                              extra_names=extra_names)
     if min_confidence is None:
         result.pop("selective", None)
     if plot:
@@ -124,6 +128,12 @@ def evaluate(checkpoint, data, split, min_confidence, plot, out, show, prior, as
     click.echo(f"macro-F1  {result['macro_f1']:.4f}" + (f"   (probabilities reweighted to the {prior} prior)"
                                                         if "prior" in result else ""))
     click.echo(_calibration_line(result["calibration"]))
+    if "offdist" in result:
+        o = result["offdist"]
+        click.echo(f"off-distribution: accuracy {o['accuracy']:.4f}  macro-F1 {o['macro_f1']:.4f}  ({o['n']} names "
+                   f"of {o['source']} never trained on)")
+    elif "offdist_missing" in result:
+        click.echo(f"note: no off-distribution scores: {result['offdist_missing']}", err=True)
     for row in result.get("label_sets", []) if result["n"] else []:
         click.echo(f"label sets for {row['coverage_target']:.0%}: hold the true label for {row['coverage']:.4f} "
                    f"of names, {row['mean_size']:.2f} labels on average (at most {row['max_size']})")

@@ -13,6 +13,7 @@ from charclf.cli.params import MAX_BATCH, MAX_EPOCHS, FilePath, FiniteFloatRange
 from charclf.config import (
     ARCHS,
     CLASS_WEIGHTINGS,
+    MAX_EXTRA_WEIGHT,
     MAX_SEED,
     MODEL_LIMITS,
     MODELS,
@@ -26,6 +27,7 @@ from charclf.config import (
 )
 
 TRAIN_DATA_DEFAULT = "$CHARCLF_DATA, else ./data/names"
+EXTRA_OPTIONS = ("extra_names", "extra_weight", "extra_cap", "extra_ratio")  # with --preset too
 
 
 def per_arch(field: str) -> str:
@@ -90,6 +92,18 @@ def per_arch(field: str) -> str:
               help=f"--model ngram: hash buckets of its n-grams. [default: {ModelConfig.ngram_buckets}]")
 @click.option("--ngram-c", type=FiniteFloatRange(0, 1e9, min_open=True),
               help=f"--model ngram: inverse L2 strength of its logistic regression. [default: {TrainConfig.ngram_c:g}]")
+@click.option("--extra-names", metavar="mimesis|DIR",
+              help="Also learn from these names, off by default: mimesis (the public surname lists of the "
+                   "mimesis package, pip install 'charclf[names]') or a folder of <Label>.txt files. None of the "
+                   "validation and test names are taken; a part of them, never trained on, is scored as the "
+                   "off-distribution set beside validation and test. See docs/training-names.md.")
+@click.option("--extra-weight", type=FiniteFloatRange(0, MAX_EXTRA_WEIGHT),
+              help=f"How much an extra name weighs against a dataset name. [default: {TrainConfig.extra_weight:g}]")
+@click.option("--extra-cap", type=click.IntRange(min=0),
+              help=f"Most extra names per label (0: all). [default: {TrainConfig.extra_cap}]")
+@click.option("--extra-ratio", type=FiniteFloatRange(min=0),
+              help="Most extra names per label, as a multiple of the label's training names (0: no limit). "
+                   f"[default: {TrainConfig.extra_ratio:g}]")
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=TrainConfig.seed, show_default=True,
               help="Seeds the split, the initial weights and the batch order.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
@@ -149,10 +163,13 @@ def train(ctx, data, arch, seed, device, threads, out, preset, resume, force, pr
 
     use_threads(threads)
     out = out or default_checkpoint()
+    if options["extra_names"] not in (None, "", "mimesis"):  # a folder: found again by --resume and the refit
+        options["extra_names"] = str(Path(options["extra_names"]).resolve())
     progress, log = show_progress(verbosity, progress), run_log(verbosity)
     if preset != "default":
+        extra = {key: options.pop(key) for key in EXTRA_OPTIONS}
         _check_preset(preset, arch, resume, options)
-        result = _train_preset(resolve_data_dir(data), out, arch, seed, device, progress, log, force)
+        result = _train_preset(resolve_data_dir(data), out, arch, seed, device, progress, log, force, extra)
     elif resume:
         state = training.load_training_state(out)
         _check_resume_options(ctx, {**state["model_config"], **state["train_config"]})
@@ -172,11 +189,14 @@ def train(ctx, data, arch, seed, device, threads, out, preset, resume, force, pr
         _report_trained(arch, out, result)
 
 
-def _train_preset(data_dir: Path, out: Path, arch: str, seed: int, device: str, progress: bool, log, force: bool):
-    """--preset best: the shipped model's recipe (charclf.training.recipes) -> its TrainResult."""
+def _train_preset(data_dir: Path, out: Path, arch: str, seed: int, device: str, progress: bool, log, force: bool,
+                  extra: dict):
+    """--preset best: the shipped model's recipe (charclf.training.recipes), with the extra names'
+    options given -> its TrainResult."""
     from charclf.training.recipes import train_best
 
-    return train_best(data_dir, out, arch=arch, seed=seed, device=device, progress=progress, log=log, force=force)
+    return train_best(data_dir, out, arch=arch, seed=seed, device=device, progress=progress, log=log, force=force,
+                      extra={key: value for key, value in extra.items() if value is not None})
 
 
 def _check_preset(preset: str, arch: str, resume: bool, options: dict) -> None:
@@ -190,7 +210,7 @@ def _check_preset(preset: str, arch: str, resume: bool, options: dict) -> None:
     given = [name for name, value in options.items() if value is not None]
     if given:
         raise click.UsageError(f"--preset {preset} sets the model and training options itself: drop "
-                               f"--{given[0].replace('_', '-')}")
+                               f"--{given[0].replace('_', '-')} (only the --extra-* options go with it)")
 
 
 def _report_trained(arch: str, out: Path, result) -> None:
@@ -210,6 +230,10 @@ def _report_trained(arch: str, out: Path, result) -> None:
         alone = m["first_run"]["test"]
         click.echo(f"refit:      trained on train + validation ({m['refit']['pairs']} pairs); trained on train "
                    f"alone, test accuracy {alone['accuracy']:.4f}  macro-F1 {alone['macro_f1']:.4f}")
+    if "offdist" in m:
+        o = m["offdist"]
+        click.echo(f"off-distribution: accuracy {o['accuracy']:.4f}  macro-F1 {o['macro_f1']:.4f}  ({o['n']} extra "
+                   "names never trained on)")
     teachers = m.get("recipe", {}).get("teachers")
     if teachers:  # a student (--preset best): what it learnt from
         click.echo(f"teachers:   an ensemble of {teachers['members']} networks, test accuracy "

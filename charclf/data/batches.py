@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from charclf.data.dataset import Dataset, split_dataset, split_warnings
+from charclf.data.extra import ExtraNames, ExtraSpec, extra_names
 from charclf.data.stream import StreamDataset, open_dataset
+from charclf.errors import DataError
 
 if TYPE_CHECKING:  # torch is needed for training's batches only: evaluating reads the held-out names
     import torch
@@ -22,9 +24,10 @@ Batch = "tuple[list[str], torch.Tensor]"  # B folded names, (B,) label indices
 
 
 class FolderSource:
-    """A folder dataset: every split in memory; each epoch shuffles the training pairs."""
+    """A folder dataset: every split in memory; each epoch shuffles the training pairs (and, with
+    extra names, the pool names it draws: charclf.data.extra)."""
 
-    def __init__(self, dataset: Dataset, seed: int):
+    def __init__(self, dataset: Dataset, seed: int, extra: ExtraNames | None = None):
         self.labels, self.fingerprint, self.seed = dataset.labels, dataset.fingerprint, seed
         self.splits = split_dataset(dataset, seed=seed)
         self.sizes = {split: len(pairs) for split, pairs in self.splits.items()}
@@ -32,6 +35,15 @@ class FolderSource:
         self.train_counts = [0] * len(self.labels)
         for label in self.held["train"][1]:
             self.train_counts[label] += 1
+        self.extra = extra
+        if extra is not None:  # each epoch reads per_epoch pool names more; the off-distribution set is held
+            self.fingerprint = f"{dataset.fingerprint}+{extra.fingerprint}"
+            self.sizes["train"] += extra.per_epoch
+            if extra.offdist:  # none when the dataset holds every extra name
+                self.sizes["offdist"], self.held["offdist"] = len(extra.offdist), _unzip(extra.offdist)
+            for _, label in extra.pool:
+                self.train_counts[label] += extra.spec.weight
+            self.train_counts = [round(count) for count in self.train_counts]
 
     def n_batches(self, batch_size: int) -> int:
         """Batches in one epoch, over all ranks."""
@@ -42,6 +54,9 @@ class FolderSource:
         import torch
 
         x, y = self.held["train"]
+        if self.extra is not None:
+            drawn = self.extra.drawn(epoch, self.seed)
+            x, y = x + [name for name, _ in drawn], y + [label for _, label in drawn]
         y = torch.tensor(y)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)  # this epoch's order
         order = torch.randperm(len(x), generator=generator).tolist()
@@ -100,10 +115,18 @@ class StreamSource:
         return notes
 
 
-def open_source(path: Path, alphabet: str, seed: int, held: Sequence[str] = ("val", "test")):
-    """A FolderSource for a folder, a StreamSource for a CSV/TSV file (holding samples of `held`)."""
+def open_source(path: Path, alphabet: str, seed: int, held: Sequence[str] = ("val", "test"),
+                extra: ExtraSpec | None = None):
+    """A FolderSource for a folder, a StreamSource for a CSV/TSV file (holding samples of `held`);
+    `extra`: the extra names mixed into a folder's training names (charclf.data.extra)."""
     dataset = open_dataset(Path(path), alphabet, seed, held)
-    return StreamSource(dataset) if isinstance(dataset, StreamDataset) else FolderSource(dataset, seed)
+    if isinstance(dataset, StreamDataset):
+        if extra is not None:
+            raise DataError(f"extra names mix into a folder of <Label>.txt files; {path} is a CSV/TSV file")
+        return StreamSource(dataset)
+    if extra is None:
+        return FolderSource(dataset, seed)
+    return FolderSource(dataset, seed, extra_names(extra, dataset, split_dataset(dataset, seed=seed), seed, alphabet))
 
 
 def with_validation_in_training(source):

@@ -58,10 +58,13 @@ def card_from_parts(model_config: dict, labels: list[str], alphabet: str, train_
                       "next_letter_weight", "device")}
                     | {key: m.get(key, UNKNOWN) for key in ("best_epoch", "epochs_run", "train_seconds")}
                     | {"refit": m.get("refit")}  # None: the network trained on train alone (charclf.training.refit)
-                    | {"recipe": m.get("recipe", {"name": "default"})},  # charclf.training.recipes
+                    | {"recipe": m.get("recipe", {"name": "default"})}  # charclf.training.recipes
+                    | ({"extra_names": {key: train.get(f"extra_{key}") for key in ("names", "weight", "cap", "ratio")}}
+                       if train.get("extra_names") else {}),  # charclf.data.extra
         "metrics": {split: m.get(split, UNKNOWN) for split in ("val", "test")}
                    | {"test_majority_baseline": m.get("test_majority_baseline", UNKNOWN)}
-                   | ({"first_run_test": m["first_run"]["test"]} if "first_run" in m else {}),
+                   | ({"first_run_test": m["first_run"]["test"]} if "first_run" in m else {})
+                   | ({"offdist": m["offdist"]} if "offdist" in m else {}),
         "calibration": _calibration(calibration or m.get("calibration") or {}),
     }
 
@@ -119,6 +122,12 @@ def format_card(card: dict, source: str) -> str:
         lines.append(f"  recipe:      {recipe.get('name')}: learnt from an ensemble of {teachers['members']} networks "
                      f"(their test accuracy {teachers['test']['accuracy']:.4f}, macro-F1 "
                      f"{teachers['test']['macro_f1']:.4f}; {_seconds(teachers['train_seconds'])} of training)")
+    extra, offdist = card["training"].get("extra_names"), card["metrics"].get("offdist")
+    if isinstance(extra, dict) and isinstance(offdist, dict):
+        limits = (f", at most {extra['cap']} per label" if extra.get("cap") else "") + \
+            (f", at most {extra['ratio']:g} x its training names" if extra.get("ratio") else "")
+        lines.append(f"  extra names: {extra['names']} (weight {extra['weight']:g}{limits}); off-distribution accuracy "
+                     f"{offdist['accuracy']:.4f}, macro-F1 {offdist['macro_f1']:.4f} ({offdist['n']} names)")
     base = card["metrics"]["test_majority_baseline"]
     if isinstance(base, dict):
         lines.append(f"  baseline:    always {base['label']}: test accuracy {base['accuracy']:.4f}")

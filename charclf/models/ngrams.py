@@ -130,7 +130,7 @@ class NgramTable(nn.Module):
     @torch.no_grad()
     def fit(self, padded: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, codes: torch.Tensor,
             c: float = 30.0, max_iter: int = 300, class_weight: torch.Tensor | None = None,
-            history_size: int = 10, min_df: int = 1) -> int:
+            history_size: int = 10, min_df: int = 1, name_weight: torch.Tensor | None = None) -> int:
         """Multinomial logistic regression on the training names by L-BFGS (at most max_iter iterations):
         minimise sum of losses + ||weight||^2 / (2c) (scikit-learn's LogisticRegression(C=c)).
         Returns the number of L-BFGS iterations."""
@@ -155,6 +155,8 @@ class NgramTable(nn.Module):
         onehot = nn.functional.one_hot(targets, self.weight.shape[1]).to(values.dtype)  # (n, C)
         device = values.device
         sample_weight = torch.ones(n, device=device) if class_weight is None else class_weight[targets]  # (n,)
+        if name_weight is not None:  # extra names weigh less (charclf.data.extra)
+            sample_weight = sample_weight * name_weight
         weight = torch.zeros(len(used), self.weight.shape[1], device=device)
         bias = torch.zeros(self.weight.shape[1], device=device)
         weight.grad, bias.grad = torch.zeros_like(weight), torch.zeros_like(bias)
@@ -210,14 +212,16 @@ class NgramClassifier(nn.Module):
         return int((self.table.idf > 0).sum()) * self.table.weight.shape[1] + self.table.bias.numel()
 
     def fit(self, names: list[str], targets: list[int], alphabet: str, train_config,
-            class_weight: torch.Tensor | None = None) -> int:
-        """Fit the logistic regression on the training names; returns its L-BFGS iterations."""
+            class_weight: torch.Tensor | None = None, name_weights: list[float] | None = None) -> int:
+        """Fit the logistic regression on the training names (each weighing its `name_weights`, default 1);
+        returns its L-BFGS iterations."""
         device = self.table.codes.device
         padded, lengths = index_batch(names, alphabet)
         return self.table.fit(padded.to(device), lengths.to(device), torch.tensor(targets, device=device),
                               letter_codes(alphabet).to(device), c=train_config.ngram_c,
                               max_iter=train_config.ngram_iterations, min_df=train_config.ngram_min_df,
-                              class_weight=None if class_weight is None else class_weight.to(device))
+                              class_weight=None if class_weight is None else class_weight.to(device),
+                              name_weight=None if name_weights is None else torch.tensor(name_weights, device=device))
 
 
 def _keep_seen_rows(module: NgramTable, state_dict, prefix, local_metadata):

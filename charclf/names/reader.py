@@ -91,6 +91,22 @@ def training_reading(line: str, alphabet: str = DEFAULT_ALPHABET) -> str:
     return read(line, alphabet).as_read
 
 
+def listed_reading(line: str, label: str, alphabet: str = DEFAULT_ALPHABET) -> str:
+    """How training reads a name that a list gives to `label` (charclf.data.extra): as
+    training_reading does, except that a label with its own reading of the name reads it that way
+    (a kanji family name listed as Japanese is read in Japanese, not letter by letter as Chinese);
+    '' when the label needs that reading and none is available (kanji without the japanese extra)."""
+    if detect_script(line) in (LATIN, LATIN_DIACRITICS, OTHER):
+        return fold(line, alphabet)
+    reading = read(line, alphabet)
+    own = dict(reading.own)
+    if label in own:
+        return own[label]
+    if reading.script == HAN and label == "Japanese":
+        return ""
+    return reading.as_read if reading.readable else ""
+
+
 def prefix_readings(reading: Reading) -> list[Reading]:
     """A readable Reading of L letters -> L Readings, one per prefix of its letters (H, Hi, ...,
     Hinton), each with the whole name's script and caveats: how the answer forms letter by letter

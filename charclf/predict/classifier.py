@@ -195,16 +195,20 @@ class Classifier:
         return explain(self, name, k=k, prior=prior)
 
     def evaluate(self, data_dir: Path, split: str = "test", min_confidence: float | None = None,
-                 bins: int = 15, prior: str | dict | None = None) -> dict:
+                 bins: int = 15, prior: str | dict | None = None, extra_names: str | None = None) -> dict:
         """Accuracy, macro-F1, per-label scores and the confusion matrix on one split of `data_dir`
         (a folder, or a CSV/TSV file: then on a sample of at most stream.HELD_MAX of the split's
         rows), split exactly as at training time (same seed); calibration (ECE over `bins` bins,
         Brier score, NLL) before and after the temperature; with `min_confidence`, the coverage and
         accuracy of answering only above it ("selective"), and the whole coverage curve; the
         conformal label sets' coverage and size at conformal.LEVELS ("label_sets"). With a
-        `prior`, every score is of the reweighted probabilities (and there are no label sets)."""
+        `prior`, every score is of the reweighted probabilities (and there are no label sets). With
+        extra names (`extra_names`, else those the model trained with: charclf.data.extra), also
+        accuracy and macro-F1 on their off-distribution set ("offdist"); where they cannot be read
+        (mimesis not installed), why not ("offdist_missing")."""
         seed = self.checkpoint.train_config.get("seed", 0)
-        source = open_source(Path(data_dir), self.alphabet, seed, held=(split,))
+        source, missing = _source_with_extra(Path(data_dir), self.alphabet, seed, split, self.checkpoint.train_config,
+                                             extra_names)
         if source.labels != self.labels:
             raise DataError(
                 f"the dataset at {data_dir} has labels {', '.join(source.labels)}, but the model was "
@@ -217,7 +221,16 @@ class Classifier:
         result.update(split=split, split_rows=source.sizes[split], data_dir=str(data_dir))  # rows: sampled or not
         train_counts = Counter(dict(enumerate(source.train_counts)))  # all the baseline needs
         result["majority_baseline"] = majority_baseline(train_counts, targets, self.labels)
-        result["same_data_as_training"] = source.fingerprint == self.checkpoint.train_config.get("data_fingerprint")
+        trained_on = str(self.checkpoint.train_config.get("data_fingerprint"))
+        # The dataset's part of the fingerprints (extra names add theirs after a "+"): the splits are the dataset's.
+        result["same_data_as_training"] = source.fingerprint.split("+")[0] == trained_on.split("+")[0]
+        if "offdist" in source.held:
+            offdist_names, offdist_targets = source.held["offdist"]
+            done = score(self.logits(offdist_names).astype(np.float64), offdist_targets, self.labels)
+            result["offdist"] = {"accuracy": done["accuracy"], "macro_f1": done["macro_f1"], "n": done["n"],
+                                 "source": source.extra.spec.source}
+        elif missing:
+            result["offdist_missing"] = missing
         truth = np.asarray(targets, dtype=np.int64)
         if prior not in (None, "train"):
             probs = self.reweight(softmax(logits, self.temperature), prior)
@@ -243,3 +256,22 @@ class Classifier:
             "before": scores(softmax(logits), targets, bins),
             "after": scores(softmax(logits, self.temperature), targets, bins),
         }
+
+
+def _source_with_extra(data_dir: Path, alphabet: str, seed: int, split: str, train_config: dict,
+                       extra_names: str | None):
+    """(the batch source of `split`, with the extra names' off-distribution set when there are extra
+    names, why not when they cannot be read). The model's own extra names are optional: a model
+    trained on mimesis's lists is still evaluated where mimesis is not installed."""
+    from charclf.data.extra import ExtraSpec
+
+    spec = ExtraSpec(extra_names) if extra_names else ExtraSpec.of(train_config)
+    if spec is None:
+        return open_source(data_dir, alphabet, seed, held=(split,)), None
+    try:
+        return open_source(data_dir, alphabet, seed, held=(split,), extra=spec), None
+    except DataError as e:
+        if extra_names:  # asked for: an error
+            raise
+        return open_source(data_dir, alphabet, seed, held=(split,)), str(e)
+

@@ -87,6 +87,10 @@ def final_metrics(model: nn.Module, source, device: torch.device, first: nn.Modu
         scored = first if split == "val" and first is not None else model
         results[split] = evaluate(scored, names, targets, source.labels, DEFAULT_ALPHABET, device)
         metrics[split] = {key: results[split][key] for key in ("accuracy", "macro_f1", "n")}
+    if "offdist" in source.held:  # names from elsewhere, never trained on (charclf.data.extra)
+        names, targets = source.held["offdist"]
+        offdist = evaluate(model, names, targets, source.labels, DEFAULT_ALPHABET, device)
+        metrics["offdist"] = {key: offdist[key] for key in ("accuracy", "macro_f1", "n")}
     if first is not None:
         names, targets = source.held["test"]
         alone = evaluate(first, names, targets, source.labels, DEFAULT_ALPHABET, device)

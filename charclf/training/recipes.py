@@ -26,17 +26,20 @@ BEST_TEACHERS = 5
 BEST_STUDENT = {"distill_weight": 0.9, "crossover": 1.0, "epochs": 24}
 
 
-def best_configs(arch: str, seed: int) -> tuple[dict, TrainConfig, dict, TrainConfig]:
-    """(model options, TrainConfig) of the teachers, then of the student, for a backbone and split seed."""
-    teacher_options, teacher_config = defaults_for(arch, seed=seed, members=BEST_TEACHERS, refit=True)
-    student_options, student_config = defaults_for(arch, seed=seed, refit=True, **BEST_STUDENT)
+def best_configs(arch: str, seed: int, extra: dict | None = None) -> tuple[dict, TrainConfig, dict, TrainConfig]:
+    """(model options, TrainConfig) of the teachers, then of the student, for a backbone and split
+    seed; `extra`: the extra names' options (extra_names, extra_weight, ...), the same for both."""
+    extra = extra or {}
+    teacher_options, teacher_config = defaults_for(arch, seed=seed, members=BEST_TEACHERS, refit=True, **extra)
+    student_options, student_config = defaults_for(arch, seed=seed, refit=True, **BEST_STUDENT, **extra)
     return teacher_options, teacher_config, student_options, student_config
 
 
 def train_best(data_dir: Path, out: Path, arch: str = "gru", seed: int = 0, device="auto", progress: bool = True,
-               log: Callable[[str], None] | None = None, force: bool = False):
+               log: Callable[[str], None] | None = None, force: bool = False, extra: dict | None = None):
     """The 'best' recipe (above) on a dataset -> the student's TrainResult, saved at `out`. The
-    teachers live in a temporary folder and are deleted at the end."""
+    teachers live in a temporary folder and are deleted at the end. `extra`: the extra names'
+    options (TrainConfig's extra_* fields), for the teachers and the student alike."""
     from charclf.files.export import onnx_beside
     from charclf.training.distill import Teachers
     from charclf.training.outputs import prepare_output
@@ -46,7 +49,7 @@ def train_best(data_dir: Path, out: Path, arch: str = "gru", seed: int = 0, devi
     out = Path(out)
     # Refuse a bad --out now, not after the teachers' minutes of training.
     prepare_output(out, Path(data_dir), force, [*history_paths(out), state_path(out), onnx_beside(out)])
-    teacher_options, teacher_config, student_options, student_config = best_configs(arch, seed)
+    teacher_options, teacher_config, student_options, student_config = best_configs(arch, seed, extra)
     with tempfile.TemporaryDirectory(prefix="charclf-teachers-") as folder:
         teachers = Teachers(first=Path(folder) / "first.pt", refit=Path(folder) / "teachers.pt")
         log(f"best, step 1 of 2: the teachers, an ensemble of {BEST_TEACHERS} networks")

@@ -26,13 +26,14 @@ def train_again(job: dict[str, Any]) -> dict[str, Any]:
     the end of every epoch, the pairs it trained on and its seconds of training."""
     from charclf.config import TrainConfig, saved_model_config
     from charclf.data.batches import open_source, with_validation_in_training
+    from charclf.data.extra import ExtraSpec
     from charclf.errors import DataError
     from charclf.training.loop import train_one_epoch
 
     torch.set_num_threads(job["threads"])
     config, model_config = TrainConfig(**job["train_config"]), saved_model_config(job["model_config"])
     data_dir = Path(job["data_dir"])
-    source = open_source(data_dir, job["alphabet"], config.seed)
+    source = open_source(data_dir, job["alphabet"], config.seed, extra=ExtraSpec.of(config))
     if source.fingerprint != job["fingerprint"]:
         raise DataError(f"the dataset at {data_dir} changed while training")
     source = with_validation_in_training(source)

@@ -116,15 +116,21 @@ class Run:
         return distilled_loss(logits, teacher, targets, real, self.loss_fn, self.config.distill_weight)
 
     def validate(self, epoch: int, train_loss: float) -> dict[str, float]:
-        """The epoch's history row: losses of the weights as stepped, scores of the kept weights."""
+        """The epoch's history row: losses of the weights as stepped, scores of the kept weights (on
+        validation, and on the off-distribution set when there is one; only validation chooses)."""
         names, targets = self.source.held["val"]
         kept = evaluate(self.kept, names, targets, self.source.labels, DEFAULT_ALPHABET, self.device)
         stepped = evaluate(self.model, names, targets, self.source.labels, DEFAULT_ALPHABET, self.device)
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             raise TrainingDiverged("the model's weights are no longer finite")
-        return {"epoch": epoch, "train_loss": train_loss, "val_loss": stepped["loss"], "val_loss_kept": kept["loss"],
-                "val_accuracy": kept["accuracy"], "val_macro_f1": kept["macro_f1"],
-                "lr": self.scheduler.get_last_lr()[0], "seconds": self.progress.seconds}
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": stepped["loss"], "val_loss_kept": kept["loss"],
+               "val_accuracy": kept["accuracy"], "val_macro_f1": kept["macro_f1"],
+               "lr": self.scheduler.get_last_lr()[0], "seconds": self.progress.seconds}
+        if "offdist" in self.source.held:  # extra names never trained on (charclf.data.extra): beside validation
+            names, targets = self.source.held["offdist"]
+            offdist = evaluate(self.kept, names, targets, self.source.labels, DEFAULT_ALPHABET, self.device)
+            row.update(offdist_accuracy=offdist["accuracy"], offdist_macro_f1=offdist["macro_f1"])
+        return row
 
     def state(self) -> dict[str, Any]:
         """Everything resume() needs, this rank's RNG state gathered from every rank."""

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from charclf.config import NGRAM, ModelConfig, TrainConfig, defaults_for, saved_model_config
 from charclf.data.batches import open_source
+from charclf.data.extra import ExtraSpec
 from charclf.errors import CharclfError, CheckpointError, DataError, TrainingDiverged
 from charclf.files.atomic import remove_stale_temps
 from charclf.files.card import utc_now
@@ -84,7 +85,7 @@ def train(data_dir: Path, out: Path, arch: str = "gru", model_options: dict[str,
     with _prepare(Path(out), Path(data_dir), force), distributed.session(device) as dist:
         # The n-gram baseline is fitted on the training names held in memory (a sample of a big file).
         held = ("train", "val", "test") if arch == NGRAM else ("val", "test")
-        source = open_source(Path(data_dir), DEFAULT_ALPHABET, config.seed, held)
+        source = open_source(Path(data_dir), DEFAULT_ALPHABET, config.seed, held, ExtraSpec.of(config))
         model_config = ModelConfig(arch=arch, n_letters=len(DEFAULT_ALPHABET), n_classes=len(source.labels),
                                    **model_options)
         check_model_size(model_config)
@@ -114,7 +115,7 @@ def resume(out: Path, data_dir: Path | None = None, device: str | torch.device =
         if state["world_size"] != dist.world_size:
             raise CheckpointError(f"the saved run trained in {state['world_size']} process(es), this one has "
                                   f"{dist.world_size}: resume it with as many (torchrun --nproc_per_node, --nnodes)")
-        source = open_source(data_dir, state["alphabet"], config.seed)
+        source = open_source(data_dir, state["alphabet"], config.seed, extra=ExtraSpec.of(config))
         if source.fingerprint != state["data_fingerprint"]:
             raise DataError(f"the dataset at {data_dir} differs from the one the saved run was trained on; "
                             "cannot resume")
@@ -144,7 +145,7 @@ def fit(run: Run, progress: bool = True, log: Callable[[str], None] | None = Non
                 # Validation: loss, accuracy and macro-F1 of the weights kept (the average when averaging).
                 log(f"epoch {epoch:>3}/{config.epochs}  loss {row['train_loss']:.4f}  val loss "
                     f"{row['val_loss_kept']:.4f}  val acc {row['val_accuracy']:.4f}  val macro-F1 "
-                    f"{row['val_macro_f1']:.4f}" + ("  *best" if improved else ""))
+                    f"{row['val_macro_f1']:.4f}" + _offdist_text(row) + ("  *best" if improved else ""))
         except KeyboardInterrupt:
             epochs.close()
             raise _interrupted(run) from None
@@ -197,6 +198,13 @@ def source_notes(source) -> list[str]:
         "softmax (T = 1)"]
 
 
+def _offdist_text(row: dict) -> str:
+    """An epoch's scores on the off-distribution set, when it has one (extra names: charclf.data.extra)."""
+    if "offdist_accuracy" not in row:
+        return ""
+    return f"  off-distribution acc {row['offdist_accuracy']:.4f}  macro-F1 {row['offdist_macro_f1']:.4f}"
+
+
 def _start_line(run: Run, first: int) -> str:
     where = f"{run.dist.world_size} processes ({run.device.type})" if run.dist.enabled else run.device
     sizes, c = run.source.sizes, run.model_config
@@ -243,6 +251,10 @@ def fit_ngram(source, data_dir: Path, model_config: ModelConfig, config: TrainCo
     scored, calibrated and saved like a recurrent model (no epochs, no resumable state)."""
     log = _logger(log, dist)
     names, targets = source.held["train"]
+    extra = getattr(source, "extra", None)  # extra names (charclf.data.extra): each weighs extra_weight
+    pool = extra.pool if extra is not None and config.extra_weight > 0 else []
+    name_weights = [1.0] * len(names) + [config.extra_weight] * len(pool) if pool else None
+    names, targets = names + [name for name, _ in pool], targets + [label for _, label in pool]
     log(f"fitting the n-gram baseline (character 1-{model_config.ngram_max_n}-grams in "
         f"{model_config.ngram_buckets:,} buckets) on {len(names):,} training names"
         + (f", a random sample of {source.sizes['train']:,}" if len(names) < source.sizes["train"] else ""))
@@ -252,7 +264,7 @@ def fit_ngram(source, data_dir: Path, model_config: ModelConfig, config: TrainCo
     torch.manual_seed(config.seed)
     model = build_model(model_config).to(dist.device)
     iterations = model.fit(names, targets, DEFAULT_ALPHABET, config,
-                           class_weights(source.train_counts, config.class_weighting))
+                           class_weights(source.train_counts, config.class_weighting), name_weights)
     seconds = time.perf_counter() - started
     metrics, calibration = final_metrics(model, source, dist.device)
     metrics = {"best_epoch": 1, "epochs_run": 1, "train_seconds": seconds, "lbfgs_iterations": iterations, **metrics}

@@ -15,6 +15,11 @@ Systems (names for --only), in this order:
                    validation split is free training data: the fair-use variant of the protocol)
   tutorial         the PyTorch tutorial's char-RNN: one name per step, SGD, class-uniform sampling
   majority         always the most frequent training label
+  gru-names, best-names, logreg-names, logreg-trainval-names
+                   the same, also trained on the extra names of --extra-names (charclf.data.extra:
+                   mimesis's surname lists, or a folder), with --extra-weight, --extra-cap and
+                   --extra-ratio; with --extra-names every system is also scored on their
+                   off-distribution set
 
 Every system but majority runs in a fresh process of this program (`accuracy --child SYSTEM`, so that
 its peak memory is its own), with --threads threads, and reports back as one JSON line on stdout. The
@@ -52,12 +57,13 @@ from benchmarks.accuracy_systems import (
     INFER_NAMES,
     QUICK_INFER_NAMES,
     SYSTEMS,
+    WITH_NAMES,
     child_charclf,
     child_logreg,
     child_tutorial,
     log,
     read_json,
-    scored,
+    scored_parts,
 )
 from benchmarks.common import (
     BENCHMARKS_MD,
@@ -83,8 +89,9 @@ def child_main(args) -> int:
                 import torch
 
                 torch.set_num_threads(args.threads)
-            child = {"logreg": child_logreg, "logreg-trainval": child_logreg, "tutorial": child_tutorial}
-            result = child.get(args.child, child_charclf)(args, split, names)
+            child = child_logreg if args.child.startswith("logreg") else {"tutorial": child_tutorial}.get(
+                args.child, child_charclf)
+            result = child(args, split, names)
     except KeyboardInterrupt:
         return 130
     except Exception:
@@ -120,42 +127,69 @@ def run_majority(split: dict, seed: int) -> dict:
 
     started = time.perf_counter()
     majority = Counter(label for _, label in split["train"]).most_common(1)[0][0]
-    test = split["test"]
-    return {"system": "majority", "seed": seed, **scored(test, [majority] * len(test), split["labels"]),
+    return {"system": "majority", "seed": seed, **scored_parts(split, lambda names: [majority] * len(names)),
             "train_seconds": time.perf_counter() - started, "names_per_second": None, "peak_train_mb": None,
             "details": {"label": split["labels"][majority]}}
 
 
-def prepare_data(args, workdir: Path) -> dict[int, dict]:
-    """Write each seed's split and the inference names for the children; return the split sizes."""
-    from charclf.data.dataset import load_dataset, split_dataset
+def extra_spec(args):
+    """--extra-names and its options -> charclf.data.extra.ExtraSpec (None without --extra-names)."""
+    from charclf.data.extra import ExtraSpec
 
-    dataset = load_dataset(args.data)
+    if not args.extra_names:
+        return None
+    return ExtraSpec(args.extra_names, args.extra_weight, args.extra_cap, args.extra_ratio)
+
+
+def prepare_data(args, workdir: Path) -> dict[int, dict]:
+    """Write each seed's split (with --extra-names: its pool of extra names, the off-distribution set and
+    the options) and the inference names for the children; return the split sizes."""
+    from charclf.data.dataset import load_dataset, split_dataset
+    from charclf.data.extra import extra_names
+    from charclf.names.text import DEFAULT_ALPHABET
+
+    dataset, spec = load_dataset(args.data), extra_spec(args)
     names = distinct_names(dataset_lines(args.data), QUICK_INFER_NAMES if args.quick else INFER_NAMES)
     (workdir / "inference-names.json").write_text(json.dumps(names), encoding="utf-8")
     sizes = {}
     for seed in args.seeds:
         splits = split_dataset(dataset, seed=seed)
         split = {"labels": dataset.labels, **{k: [list(p) for p in v] for k, v in splits.items()}}
+        if spec is not None:
+            extra = extra_names(spec, dataset, splits, seed, DEFAULT_ALPHABET)
+            split.update(extra=[list(p) for p in extra.pool], offdist=[list(p) for p in extra.offdist],
+                         extra_options={"extra_names": spec.source, "extra_weight": spec.weight,
+                                        "extra_cap": spec.cap, "extra_ratio": spec.ratio})
         (workdir / f"split-seed{seed}.json").write_text(json.dumps(split), encoding="utf-8")
-        sizes[seed] = {"labels": len(dataset.labels), **{k: len(v) for k, v in splits.items()}}
+        sizes[seed] = {"labels": len(dataset.labels), **{k: len(v) for k, v in splits.items()},
+                       **({"extra": len(split["extra"]), "offdist": len(split["offdist"])} if spec else {})}
     log(f"data: {args.data} ({len(dataset.labels)} labels, {len(dataset.pairs):,} pairs); "
         + "; ".join(f"seed {s}: {v['train']:,} / {v['val']:,} / {v['test']:,}" for s, v in sizes.items()))
     return sizes
 
 
 def run_all(args, workdir: Path) -> dict[int, dict[str, dict]]:
+    """Every (seed, system), --jobs of them at once (the longest, --preset best, started first)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     results: dict[int, dict[str, dict]] = {seed: {} for seed in args.seeds}
-    total, done = len(args.seeds) * len(args.systems), 0
-    for seed in args.seeds:
-        for system in args.systems:
-            done, began = done + 1, time.perf_counter()
-            log(f"[{done}/{total}] seed {seed}: {system} ...")
-            r = results[seed][system] = (run_majority(read_json(workdir / f"split-seed{seed}.json"), seed)
-                                         if system == "majority" else run_child(system, seed, args, workdir))
-            log(f"[{done}/{total}] seed {seed}: {system}" + (f" FAILED ({r['error']})" if "error" in r else
-                f": accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}, training {r['train_seconds']:.1f} s "
-                f"({time.perf_counter() - began:.1f} s in all)"))
+    runs = sorted(((seed, system) for seed in args.seeds for system in args.systems),
+                  key=lambda run: not run[1].startswith("best"))  # stable: otherwise in the usual order
+    total = len(runs)
+
+    def one(numbered: tuple[int, tuple[int, str]]) -> None:
+        done, (seed, system) = numbered
+        began = time.perf_counter()
+        log(f"[{done}/{total}] seed {seed}: {system} ...")
+        r = results[seed][system] = (run_majority(read_json(workdir / f"split-seed{seed}.json"), seed)
+                                     if system == "majority" else run_child(system, seed, args, workdir))
+        offdist = f", off-distribution {r['offdist_accuracy']:.4f}" if "offdist_accuracy" in r else ""
+        log(f"[{done}/{total}] seed {seed}: {system}" + (f" FAILED ({r['error']})" if "error" in r else
+            f": accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}{offdist}, training "
+            f"{r['train_seconds']:.1f} s ({time.perf_counter() - began:.1f} s in all)"))
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(one, enumerate(runs, start=1)))
     return results
 
 
@@ -187,7 +221,7 @@ def machine_description(threads: int) -> list[tuple[str, str]]:
     ]
 
 
-def chosen_systems(only: str | None) -> list[str]:
+def chosen_systems(only: str | None, extra_names: str | None = None) -> list[str]:
     """--only's systems in SYSTEMS' order (all by default); scikit-learn is checked for the logreg ones."""
     wanted = [s.strip() for s in (only or ",".join(SYSTEMS)).split(",") if s.strip()]
     unknown = [s for s in wanted if s not in SYSTEMS]
@@ -195,6 +229,9 @@ def chosen_systems(only: str | None) -> list[str]:
         raise UsageError(f"--only: unknown system(s) {', '.join(unknown) or '(none)'}; "
                          f"choose from {', '.join(SYSTEMS)}")
     systems = [s for s in SYSTEMS if s in wanted]
+    if any(s in WITH_NAMES for s in systems) and not extra_names:
+        raise UsageError(f"--only: {', '.join(s for s in systems if s in WITH_NAMES)} train on the extra names: "
+                         "give --extra-names")
     if any(s.startswith("logreg") for s in systems) and importlib.util.find_spec("sklearn") is None:
         raise UsageError('logreg needs scikit-learn: pip install -e ".[bench]" (or leave it out with --only)')
     return systems
@@ -203,13 +240,13 @@ def chosen_systems(only: str | None) -> list[str]:
 def run(args) -> int:
     from charclf.errors import CharclfError
 
-    args.systems = None if args.child else chosen_systems(args.only)
+    args.systems = None if args.child else chosen_systems(args.only, args.extra_names)
     args.data = data_dir(args.data)
     if args.child:
         return child_main(args)
     command = "python " + shlex.join(sys.argv)
     started = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    machine = machine_description(args.threads)
+    machine = machine_description(args.threads) + [("systems at once (--jobs)", str(args.jobs))]
     with tempfile.TemporaryDirectory(prefix="charclf-bench-") as tmp:
         try:
             sizes = prepare_data(args, Path(tmp))

@@ -10,7 +10,8 @@ from charclf.threads import usable_cores
 from benchmarks.accuracy_systems import CHARCLF_SYSTEMS, INFER_NAMES, LABELS, QUICK_INFER_NAMES
 from benchmarks.common import md_table
 
-MEAN_KEYS = ("accuracy", "macro_f1", "train_seconds", "names_per_second", "cli_names_per_second",
+MEAN_KEYS = ("accuracy", "macro_f1", "offdist_accuracy", "offdist_macro_f1", "train_seconds",
+             "names_per_second", "cli_names_per_second",
              "cli_names_per_second_cores", "peak_train_mb")
 # The recurrent models again with --precision bfloat16 (charclf.predict.precision), beside float32's.
 BFLOAT16_KEYS = ("accuracy", "macro_f1", "cli_names_per_second", "cli_names_per_second_cores")
@@ -50,12 +51,17 @@ def mean_results(seeds: list[int], systems: list[str], results: dict) -> dict[st
 
 
 def results_table(seeds: list[int], systems: list[str], results: dict, means: dict) -> str:
-    header = ["system", "test accuracy", "macro-F1", "training s", "inference names/s", "`predict --file` names/s",
+    offdist = any("offdist_accuracy" in r for by_system in results.values() for r in by_system.values())
+    header = ["system", "test accuracy", "macro-F1", *(["off-distribution accuracy", "off-distribution macro-F1"]
+                                                      if offdist else []),
+              "training s", "inference names/s", "`predict --file` names/s",
               f"`predict --file` names/s, {usable_cores()} threads", "peak training memory (MB)"]
 
     def row(label: str, r: dict, bold: bool = False) -> list[str]:
         score = (lambda v: f"**{fmt(v, 'score')}**") if bold else (lambda v: fmt(v, "score"))
-        return [label, score(r["accuracy"]), score(r["macro_f1"]), fmt(r["train_seconds"], "seconds"),
+        scores = [r["accuracy"], r["macro_f1"], *([r.get("offdist_accuracy"), r.get("offdist_macro_f1")]
+                                                  if offdist else [])]
+        return [label, *map(score, scores), fmt(r["train_seconds"], "seconds"),
                 fmt(r["names_per_second"], "rate"), fmt(r.get("cli_names_per_second"), "rate"),
                 fmt(r.get("cli_names_per_second_cores"), "rate"), fmt(r["peak_train_mb"], "mb")]
 
@@ -64,7 +70,8 @@ def results_table(seeds: list[int], systems: list[str], results: dict, means: di
         for seed in seeds:
             r = results[seed][system]
             label = LABELS[system] + (f", seed {seed}" if len(seeds) > 1 else "")
-            rows.append([label, f"failed ({r['error']})", *["-"] * 6] if "error" in r else row(label, r))
+            rows.append([label, f"failed ({r['error']})", *["-"] * (len(header) - 2)] if "error" in r
+                        else row(label, r))
         if len(seeds) > 1 and system in means:
             label = f"**{LABELS[system].strip('*')}, mean of seeds {', '.join(map(str, seeds))}**"
             rows.append(row(label, means[system], bold=True))
@@ -138,6 +145,34 @@ def verdict(seeds: list[int], means: dict, quick: bool, results: dict) -> str:
     return text + (" (Quick smoke-test settings: these numbers measure nothing.)" if quick else "")
 
 
+def names_verdict(seeds: list[int], means: dict) -> str | None:
+    """With extra names: each network against the logistic regression fitted on the same names, and
+    each system with them against itself without, on the test split and the off-distribution set."""
+    pairs = [(net, peer) for net, peer in (("best-names", "logreg-trainval-names"), ("gru-names", "logreg-names"),
+                                           ("gru-names", "logreg-trainval-names")) if net in means and peer in means]
+    same = [(system[: -len("-names")], system) for system in means if system.endswith("-names")
+            and system[: -len("-names")] in means]
+    if not pairs and not same:
+        return None
+
+    def both(m: dict) -> str:
+        return (f"test {m['accuracy']:.3f} / {m['macro_f1']:.3f}, off-distribution {m['offdist_accuracy']:.3f} / "
+                f"{m['offdist_macro_f1']:.3f}")
+
+    named = {**LABELS, "logreg": "TF-IDF + LogisticRegression fitted on the train split",
+             "logreg-trainval": "TF-IDF + LogisticRegression fitted on train+validation"}
+    lines = [f"Accuracy / macro-F1 ({over_seeds(seeds)}):", ""]
+    for net, peer in pairs:
+        n, p = means[net], means[peer]
+        ahead = all(n[key] > p[key] for key in ("accuracy", "macro_f1", "offdist_accuracy", "offdist_macro_f1"))
+        lines.append(f"- {named[net]} against {named[peer]}: ahead on all four: "
+                     f"**{'yes' if ahead else 'no'}** ({both(n)}; the peer: {both(p)}).")
+    for without, with_names in same:
+        lines.append(f"- {named[without].strip('*')}: without the extra names {both(means[without])}; with them "
+                     f"{both(means[with_names])}.")
+    return "\n".join(lines)
+
+
 def every_seed(seeds: list[int], system: str, peer: str, results: dict) -> str:
     """With several split seeds: on how many of them `system` beat `peer` on both scores."""
     pairs = [(results[seed].get(system, {}), results[seed].get(peer, {})) for seed in seeds if seed in results]
@@ -163,7 +198,8 @@ def protocol(args, sizes: dict) -> str:
         f"{next(iter(sizes.values()))['labels']} labels). charclf's models pick their best epoch on the "
         f"validation split; the logistic regression, which selects nothing, is shown both fitted on the train "
         f"split alone and on train + validation. Each charclf model takes its settings from "
-        f"`charclf.config.defaults_for(arch, seed=seed)` and nothing else. The systems run one after another on "
+        f"`charclf.config.defaults_for(arch, seed=seed)` and nothing else.{extra_protocol(args, sizes)} The systems "
+        f"run {'one after another' if args.jobs == 1 else f'{args.jobs} at a time'} on "
         f"this machine, each in a fresh subprocess with {args.threads} thread(s): training s is the wall time of "
         f"the training call, peak training memory is that process's peak RSS when training ends (interpreter and "
         f"libraries included), and inference names/s is measured on the loaded model after a warm-up (charclf: "
@@ -177,6 +213,22 @@ def protocol(args, sizes: dict) -> str:
         f"(\"-\": N names did not outlast one by a tenth of its time, too few to time). "
         f"Accuracy by name length is `charclf.training.comparison.accuracy_by_length` on the test split."
     )
+
+
+def extra_protocol(args, sizes: dict) -> str:
+    """With --extra-names: what the ...-names systems also train on, and the off-distribution set."""
+    if not args.extra_names:
+        return ""
+    pools = "; ".join(f"{s['extra']:,} for seed {seed}" for seed, s in sizes.items())
+    cap = f"at most {args.extra_cap} per label" if args.extra_cap else "all of them"
+    ratio = f", at most {args.extra_ratio:g} x the label's training names" if args.extra_ratio else ""
+    return (f" The systems named \"with the extra names\" also train on the names of `--extra-names "
+            f"{args.extra_names}` (charclf.data.extra: read as the dataset's names are, none of the seed's "
+            f"validation and test names, {cap}{ratio}: {pools}), each weighing {args.extra_weight:g} times a dataset "
+            f"name (charclf's networks: that share of them drawn afresh each epoch; the logistic regression: "
+            f"sample_weight). Every system is also scored on the off-distribution set: "
+            f"{next(iter(sizes.values()))['offdist']:,} names of those lists that the dataset does not hold, never "
+            f"trained on, the same for every seed.")
 
 
 def note(system: str, r: dict) -> str | None:
@@ -226,6 +278,8 @@ def build_report(args, results: dict, sizes: dict, machine: list, started: str, 
                              ("### Precision: float32 and bfloat16", precision_table(seeds, means)),
                              ("### Conformal label sets", label_set_table(seeds, systems, results))):
         parts += [heading, "", section, ""] if section else []
+    names = names_verdict(seeds, means)
+    parts += ["### With the extra names", "", names, ""] if names else []
     parts += ["Notes:", "", *notes(seeds, systems, results), "",
               "Time figures on shared machines are noisy: compare systems within one run, as ratios.", ""]
     summary = "\n\n".join([table, answer, *([by_length] if by_length else [])])

@@ -19,10 +19,14 @@ from charclf.threads import usable_cores
 from benchmarks.common import peak_rss_mb, predict_file_rates
 
 # charclf.train(arch=...) with defaults_for(arch, **options): system -> (arch, options)
-CHARCLF_MODELS = {"gru": ("gru", {}), "gru-3": ("gru", {"members": 3}), "best": ("gru", {}), "lstm": ("lstm", {}),
-                  "rnn": ("rnn", {}), "ngram": (NGRAM, {})}
+# A system named ...-names also trains on the extra names of --extra-names (charclf.data.extra).
+CHARCLF_MODELS = {"gru": ("gru", {}), "gru-names": ("gru", {}), "gru-3": ("gru", {"members": 3}),
+                  "best": ("gru", {}), "best-names": ("gru", {}), "lstm": ("lstm", {}), "rnn": ("rnn", {}),
+                  "ngram": (NGRAM, {})}
 CHARCLF_SYSTEMS = tuple(CHARCLF_MODELS)
-SYSTEMS = (*CHARCLF_SYSTEMS, "logreg", "logreg-trainval", "tutorial", "majority")
+SYSTEMS = (*CHARCLF_SYSTEMS, "logreg", "logreg-names", "logreg-trainval", "logreg-trainval-names", "tutorial",
+           "majority")
+WITH_NAMES = tuple(system for system in SYSTEMS if system.endswith("-names"))
 LABELS = {  # each system's row in the report
     "gru": "**charclf default: bidirectional GRU with spelling heads**",
     "gru-3": "charclf --members 3 (three default GRUs, probabilities averaged)",
@@ -32,7 +36,11 @@ LABELS = {  # each system's row in the report
     "logreg": "TF-IDF char 1-5-grams (char_wb) + LogisticRegression(C=30), scikit-learn",
     "logreg-trainval": "same, fitted on train+validation",
     "tutorial": "PyTorch tutorial char-RNN (one name per step, SGD, class-uniform sampling)",
-    "majority": "always the majority label"}
+    "majority": "always the majority label",
+    "gru-names": "charclf default GRU, with the extra names",
+    "best-names": "charclf --preset best, with the extra names",
+    "logreg-names": "TF-IDF + LogisticRegression fitted on the train split, with the extra names",
+    "logreg-trainval-names": "TF-IDF + LogisticRegression fitted on train+validation, with the extra names"}
 # The peers' own settings (not charclf's): the tutorial's reference method, and the classical peer.
 TUTORIAL_STEPS, QUICK_TUTORIAL_STEPS, TUTORIAL_LR, TUTORIAL_HIDDEN = 100_000, 2_000, 0.005, 128
 LOGREG_C, LOGREG_MAX_ITER, QUICK_LOGREG_MAX_ITER = 30.0, 1000, 100
@@ -63,18 +71,41 @@ def scored(test: list, predicted: list[int], labels: list[str]) -> dict:
     return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "n_test": scores["n"]}
 
 
+def scored_parts(split: dict, predict) -> dict:
+    """`predict` (names -> label indices) scored on the test split, and on the off-distribution set
+    when the split has one (offdist_accuracy, offdist_macro_f1)."""
+    scores = {}
+    for part, prefix in (("test", ""), ("offdist", "offdist_")):
+        if split.get(part):
+            done = scored(split[part], predict([name for name, _ in split[part]]), split["labels"])
+            scores.update({f"{prefix}accuracy": done["accuracy"], f"{prefix}macro_f1": done["macro_f1"],
+                           f"n_{part}": done["n_test"]})
+    return scores
+
+
 # ----------------------------------------------------------------------------- children
 # Each runs in a fresh process, reads the split the parent wrote (charclf's own load_dataset +
 # split_dataset), and prints one JSON object on stdout.
 
 
 def test_scores(clf, split: dict) -> dict:
-    """The classifier's test scores by charclf's one scorer (training, `charclf evaluate` and the API use it)."""
+    """The classifier's test scores by charclf's one scorer (training, `charclf evaluate` and the API use it),
+    and on the off-distribution set when the split has one (offdist_accuracy, offdist_macro_f1)."""
     from charclf.predict.scoring import score
 
-    names, targets = [name for name, _ in split["test"]], [label for _, label in split["test"]]
-    done = score(clf.logits(names), targets, split["labels"])
-    return {"accuracy": done["accuracy"], "macro_f1": done["macro_f1"], "n_test": done["n"]}
+    scores = {}
+    for part, prefix in (("test", ""), ("offdist", "offdist_")):
+        if split.get(part):
+            names, targets = [name for name, _ in split[part]], [label for _, label in split[part]]
+            done = score(clf.logits(names), targets, split["labels"])
+            scores.update({f"{prefix}accuracy": done["accuracy"], f"{prefix}macro_f1": done["macro_f1"],
+                           f"n_{part}": done["n"]})
+    return scores
+
+
+def extra_options(system: str, split: dict) -> dict:
+    """TrainConfig's extra_* options for a ...-names system (from the parent's --extra-names), else none."""
+    return split["extra_options"] if system.endswith("-names") else {}
 
 
 def predict_file_keys(checkpoint: Path, names: list[str], workdir: Path, threads: int, precisions: tuple) -> dict:
@@ -103,14 +134,15 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
     from charclf.training.comparison import accuracy_by_length
 
     arch, options = CHARCLF_MODELS[args.child]
-    model_options, config = defaults_for(arch, seed=args.seed, epochs=1 if args.quick else None, **options)
+    extra = extra_options(args.child, split)
+    model_options, config = defaults_for(arch, seed=args.seed, epochs=1 if args.quick else None, **options, **extra)
     out = args.workdir / f"{args.child}-seed{args.seed}.pt"
     started = time.perf_counter()
-    if args.child == "best":  # the recipe's settings are its own (--quick does not shorten it)
+    if args.child.startswith("best"):  # the recipe's settings are its own (--quick does not shorten it)
         from charclf.training.recipes import train_best
 
         result = train_best(args.data, out, arch, seed=args.seed, progress=False,
-                            log=lambda line: log(line, args.child))
+                            log=lambda line: log(line, args.child), extra=extra)
     else:
         result = charclf.train(args.data, out, arch=arch, model_options=model_options, config=config,
                                progress=False, log=lambda line: log(line, args.child))
@@ -246,7 +278,11 @@ def child_logreg(args, split: dict, names: list[str]) -> dict:
 
     from charclf.names.text import fold
 
-    fit_on = split["train"] + (split["val"] if args.child == "logreg-trainval" else [])
+    fit_on = split["train"] + (split["val"] if args.child.startswith("logreg-trainval") else [])
+    weight = split["extra_options"]["extra_weight"] if args.child.endswith("-names") else 0
+    pool = split["extra"] if weight > 0 else []  # each extra name weighs `weight`
+    weights = [1.0] * len(fit_on) + [weight] * len(pool) if pool else None
+    fit_on = fit_on + pool
     max_iter = QUICK_LOGREG_MAX_ITER if args.quick else LOGREG_MAX_ITER
     with threadpool_limits(limits=args.threads):
         started = time.perf_counter()
@@ -254,10 +290,10 @@ def child_logreg(args, split: dict, names: list[str]) -> dict:
                                  LogisticRegression(C=LOGREG_C, max_iter=max_iter))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            pipeline.fit([name for name, _ in fit_on], [label for _, label in fit_on])
+            pipeline.fit([name for name, _ in fit_on], [label for _, label in fit_on],
+                         **({"logisticregression__sample_weight": weights} if weights else {}))
         train_seconds, peak = time.perf_counter() - started, peak_rss_mb(children=True)
-        test = split["test"]
-        scores = scored(test, [int(p) for p in pipeline.predict([name for name, _ in test])], split["labels"])
+        scores = scored_parts(split, lambda names: [int(p) for p in pipeline.predict(names)])
         # Same work as charclf's predict: fold the raw names, then probabilities for every label.
         rate = names_per_second(lambda chunk: pipeline.predict_proba([fold(name) for name in chunk]), names)
     n_iter = int(max(pipeline[-1].n_iter_))
