@@ -66,9 +66,11 @@ def compare(data, archs, ladder, same_budget, epochs, seed, seeds, device, threa
     from charclf.training.comparison import compare_models, compare_seeds
 
     chosen_seeds = _seeds(seeds, seed)
+    entries = _entries(archs, ladder, same_budget)
     use_threads(threads)
     data_dir = resolve_data_dir(data)
-    entries = _entries(archs, ladder, same_budget, data_dir, chosen_seeds[0])
+    if same_budget:
+        entries = _budgeted(entries, data_dir, chosen_seeds[0])
     for name, kind in (("compare.json", "text"), ("compare.png", "picture")):
         check_output(out_dir / name, kind, [data_dir], data_dir, "--out-dir")
     by_seed = ladder or len(chosen_seeds) > 1
@@ -112,25 +114,29 @@ def _seeds(seeds: str | None, seed: int) -> list[int]:
     return chosen
 
 
-def _entries(archs: str | None, ladder: bool, same_budget: bool, data_dir: Path, seed: int) -> list:
-    """The comparison's rows (charclf.training.ladder.Entry) that the options ask for."""
+def _entries(archs: str | None, ladder: bool, same_budget: bool) -> list:
+    """The comparison's rows (charclf.training.ladder.Entry) that the options ask for (--same-budget:
+    the backbones, their sizes set later by _budgeted)."""
     from charclf.training.ladder import Entry
     from charclf.training.ladder import ladder as rungs
-    from charclf.training.ladder import same_budget as budgeted
 
     if ladder and (archs or same_budget):
         raise click.UsageError("--ladder trains its own rungs: drop --archs and --same-budget")
     if ladder:
         return rungs()
-    chosen = [a.strip() for a in (archs or ",".join(ARCHS if same_budget else MODELS)).split(",") if a.strip()]
     allowed = ARCHS if same_budget else MODELS
+    chosen = [a.strip() for a in (archs or ",".join(allowed)).split(",") if a.strip()]
     unknown = sorted(set(chosen) - set(allowed))
     if unknown or not chosen or len(set(chosen)) < len(chosen):
         raise click.BadParameter(f"choose distinct ones from {', '.join(allowed)}, got {archs!r}", param_hint="--archs")
-    if not same_budget:
-        return [Entry(arch, arch) for arch in chosen]
+    return [Entry(arch, arch) for arch in chosen]
+
+
+def _budgeted(entries: list, data_dir: Path, seed: int) -> list:
+    """--same-budget: the entries' backbones sized to the default GRU's parameters on this dataset's labels."""
     from charclf.data.batches import open_source
     from charclf.names.text import DEFAULT_ALPHABET
+    from charclf.training.ladder import same_budget
 
     labels = open_source(data_dir, DEFAULT_ALPHABET, seed).labels
-    return budgeted(chosen, len(DEFAULT_ALPHABET), len(labels))
+    return same_budget([entry.arch for entry in entries], len(DEFAULT_ALPHABET), len(labels))

@@ -1,6 +1,13 @@
 """The classifier: a recurrent backbone (RNN, LSTM or GRU) over embedded (or one-hot) letters,
 pooled over all letters, then a linear head; optionally, per-label spelling heads on the same
-per-letter states (charclf.models.spelling). Nothing else is inside it."""
+per-letter states (charclf.models.spelling). Nothing else is inside it.
+
+Learning how it works? Start with the textbook cells in charclf/lab/: textbook.py is this network
+at its plainest (one-hot letters, one layer, one direction, the answer from the last state: the
+PyTorch tutorial's, `charclf train --preset tutorial`), cells.py re-runs torch's RNN, LSTM and GRU
+cells one letter at a time with their equations' names, and gates.py shows a trained model's gates
+(`charclf explain NAME --gates`). `charclf compare --ladder` adds this module's parts to the
+tutorial's network one at a time; docs/learn.md says what each one buys."""
 
 from __future__ import annotations
 

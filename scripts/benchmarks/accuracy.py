@@ -13,7 +13,7 @@ Systems (names for --only), in this order:
                    fitted on the train split
   logreg-trainval  the same, fitted on train + validation (it does no model selection, so the
                    validation split is free training data: the fair-use variant of the protocol)
-  tutorial         the PyTorch tutorial's char-RNN: one name per step, SGD, class-uniform sampling
+  tutorial         the PyTorch tutorial's char-RNN: charclf --preset tutorial (charclf.training.recipes)
   majority         always the most frequent training label
 
 Every system but majority runs in a fresh process of this program (`accuracy --child SYSTEM`, so that
@@ -54,7 +54,6 @@ from benchmarks.accuracy_systems import (
     SYSTEMS,
     child_charclf,
     child_logreg,
-    child_tutorial,
     log,
     read_json,
     scored,
@@ -83,7 +82,7 @@ def child_main(args) -> int:
                 import torch
 
                 torch.set_num_threads(args.threads)
-            child = {"logreg": child_logreg, "logreg-trainval": child_logreg, "tutorial": child_tutorial}
+            child = {"logreg": child_logreg, "logreg-trainval": child_logreg}
             result = child.get(args.child, child_charclf)(args, split, names)
     except KeyboardInterrupt:
         return 130
