@@ -146,3 +146,14 @@ def test_the_tutorials_settings_are_all_training_or_model_options():
         TrainConfig(optimizer="adam")
     with pytest.raises(ValueError, match="clip_grad_norm"):
         TrainConfig(clip_grad_norm=-1.0)
+
+
+def test_label_first_draws_need_a_folder_not_a_streamed_file(tmp_path):
+    from conftest import TINY
+
+    rows = [f"{name},{label}" for label, names in TINY.items() for name in names]
+    data = tmp_path / "names.csv"
+    data.write_text("name,label\n" + "\n".join(rows * 4) + "\n")
+    result = run("train", "--preset", "tutorial", "--data", data, "--no-progress", "--out", tmp_path / "m.pt")
+    assert result.exit_code == 1 and "sampling 'by-label' needs a folder of <Label>.txt files" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "m.pt").exists()
