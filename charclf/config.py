@@ -26,8 +26,14 @@ MAX_EXTRA_WEIGHT = 16  # an extra name read at most this many times per epoch
 # Which runtime answers (charclf.predict.loading): auto takes a model's current .onnx export through
 # ONNX Runtime where nothing asks for torch; onnx and torch force one.
 BACKENDS = ("auto", "onnx", "torch")
-# Whole trainings by name (charclf.training.recipes): one default run, or the shipped model's recipe.
-PRESETS = ("default", "best")
+# Whole trainings by name (charclf.training.recipes): one default run, the shipped model's recipe,
+# or the PyTorch tutorial's network trained the tutorial's way.
+PRESETS = ("default", "best", "tutorial")
+# How the weights are stepped: AdamW on a one-cycle schedule (charclf's), or plain SGD at a constant rate.
+OPTIMIZERS = ("adamw", "sgd")
+# What an epoch draws: every training name once, shuffled; or, the tutorial's way, as many draws of a
+# label uniformly at random and then one of its names (rare labels' names seen more often).
+SAMPLINGS = ("shuffle", "by-label")
 
 # What each backbone changes in the defaults below, tuned on the validation split (docs/tuning.md).
 # Options given explicitly win.
@@ -102,12 +108,14 @@ def saved_model_config(saved: dict) -> ModelConfig:
 class TrainConfig:
     epochs: int = 12
     batch_size: int = 64
-    lr: float = 5e-3  # peak learning rate of the one-cycle schedule
+    lr: float = 5e-3  # peak learning rate of the one-cycle schedule (sgd: the constant rate)
     weight_decay: float = 1e-2
+    optimizer: str = "adamw"  # OPTIMIZERS
+    sampling: str = "shuffle"  # SAMPLINGS
     seed: int = 0  # feeds the split, the initial weights and the batch order
     class_weighting: str = "none"  # "fourth-root", "sqrt", "inverse": rare languages weigh more in the loss
     label_smoothing: float = 0.1
-    clip_grad_norm: float = 1.0  # RNN gradients can spike on long names
+    clip_grad_norm: float = 1.0  # RNN gradients can spike on long names (0: no clipping)
     bucket: bool = True  # batches of names of similar length: fewer RNN steps per batch, faster epochs
     # Weight averaging (averaging.py): the model kept is an exponential moving average of the
     # weights over the steps, with this decay per step (0: the weights as trained).
@@ -155,6 +163,10 @@ class TrainConfig:
         if not 0 <= self.average_decay < 1:
             raise ValueError(f"average_decay must be in [0, 1), got {self.average_decay}")
         _check_choice("class_weighting", self.class_weighting, tuple(CLASS_WEIGHTINGS))
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("sampling", self.sampling, SAMPLINGS)
+        if not (0 <= self.clip_grad_norm and math.isfinite(self.clip_grad_norm)):
+            raise ValueError(f"clip_grad_norm must be a number >= 0, got {self.clip_grad_norm}")
         if not (self.ngram_c > 0 and math.isfinite(self.ngram_c)):
             raise ValueError(f"ngram_c must be a positive number, got {self.ngram_c}")
         _check_positive("ngram_iterations", self.ngram_iterations)

@@ -96,7 +96,7 @@ OPTIONS = {
         opt("--keep-models", Path, help="copy each charclf model trained (SYSTEM-seedN.pt and its .onnx) into this "
             "folder"),
         opt("--quick", action="store_true", help="tiny settings for a smoke test: 1 epoch per charclf model, and "
-            "fewer tutorial steps, logistic regression iterations and timed names"),
+            "fewer logistic regression iterations and timed names"),
         # Run one system in this (child) process and print its result as JSON.
         opt("--child", help=HIDDEN), opt("--seed", whole(0), TrainConfig.seed, HIDDEN),
         opt("--workdir", Path, help=HIDDEN)],

@@ -141,7 +141,9 @@ SHAPES = [dict(arch="gru"), dict(arch="lstm", num_layers=2), dict(arch="rnn", bi
           dict(arch="rnn", pooling="max", lowercase=False), dict(arch="gru", bidirectional=False, pooling="mean+max"),
           dict(arch="gru", spelling_weight=0.3),
           dict(arch="lstm", spelling_weight=1.0, bidirectional=False, lowercase=False),
-          dict(arch="gru", members=2, spelling_weight=0.3)]
+          dict(arch="gru", members=2, spelling_weight=0.3),
+          # The tutorial's network (--preset tutorial): only the last state reaches the answer.
+          dict(arch="rnn", bidirectional=False, pooling="last", embedding_dim=0, lowercase=False, spelling_weight=0.0)]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "-".join(map(str, s.values())))

@@ -134,7 +134,7 @@ def test_train_and_evaluate_report_the_off_distribution_set(made_up, tmp_path):
     (["--extra-names", "{unknown}"], "has label(s) the dataset lacks: Dutch"),
     (["--extra-names", "{extra}", "--extra-weight", "17"], "17.0 is not in the range 0<=x<=16"),
     (["--preset", "best", "--epochs", "3", "--extra-names", "{extra}"],
-     "itself: drop --epochs (only the --extra-* options go with it)"),
+     "itself: drop --epochs (only the --extra-* options go with --preset best)"),
 ])
 def test_bad_extra_names_are_one_line_errors(made_up, tmp_path, args, message):
     data, extra = made_up

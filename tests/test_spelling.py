@@ -29,7 +29,7 @@ def spelt_by_hand(model: NameClassifier, name: str) -> torch.Tensor:
     the log of its softmax's normaliser when the model is saved as normalised."""
     padded, lengths = model.index([name], DEFAULT_ALPHABET)
     with torch.no_grad():
-        outputs, _ = model.read(padded, lengths)
+        outputs = model.read(padded, lengths)
     letters, hidden, codes = padded[0].tolist(), model.config.hidden_size, model.spelling.codes
     end = model.config.n_letters
     heads = [(model.spelling.forward_letters, 0, letters[1:] + [end])]
@@ -54,8 +54,8 @@ def test_the_answer_is_the_heads_log_probabilities_plus_the_weighted_spelling(op
     padded, lengths = model.index(NAMES, DEFAULT_ALPHABET)
     with torch.no_grad():
         answer = model(padded, lengths)
-        outputs, h = model.read(padded, lengths)
-        head = torch.log_softmax(model.classify(outputs, lengths, h), 1)
+        outputs = model.read(padded, lengths)
+        head = torch.log_softmax(model.classify(outputs, lengths), 1)
     by_hand = torch.stack([spelt_by_hand(model, name) for name in NAMES])
     assert torch.allclose(answer, head + 0.5 * by_hand, atol=1e-4)
     # Prediction's same-length batches give the numbers of one padded batch.
@@ -86,7 +86,7 @@ def test_each_label_learns_its_own_spelling():
     assert loss.item() < 0.05  # the letters' cross-entropy and the penalty on the normalisers
     model.eval()
     with torch.no_grad():
-        outputs, _ = model.read(padded, lengths)
+        outputs = model.read(padded, lengths)
         spelt = model.spelling.log_likelihood(outputs, padded, lengths)  # (2, 3)
         ab = model.spelling.forward_letters.letters(model.spelling.forward_letters.project(outputs[0, 1, :16]))
     heads = model.spelling.forward_letters.outputs

@@ -1,4 +1,4 @@
-"""`charclf train` and `charclf compare`: fit models, report their scores."""
+"""`charclf train`: fit a model, report its scores."""
 
 from __future__ import annotations
 
@@ -113,8 +113,10 @@ def per_arch(field: str) -> str:
                    "the model evaluate, confusion and predict use without --checkpoint.")
 @click.option("--preset", type=click.Choice(PRESETS), default="default", show_default=True,
               help="default: one run with the options given. best: the model charclf ships, about 15 minutes "
-                   "on 2 cores: an ensemble of networks trained first, then one network learning from it "
-                   "(no other model or training option with it).")
+                   "on 2 cores: an ensemble of networks trained first, then one network learning from it. "
+                   "tutorial: the PyTorch tutorial's network (one-hot letters, a 128-unit nn.RNN, a linear "
+                   "layer on its last state), trained its way: plain SGD at 0.005, one name per step. No "
+                   "other model or training option with best or tutorial.")
 @click.option("--resume", is_flag=True,
               help="Continue the interrupted run saved beside --out, with its own settings.")
 @click.option("--force", is_flag=True,
@@ -168,8 +170,11 @@ def train(ctx, data, arch, seed, device, threads, out, preset, resume, force, pr
     progress, log = show_progress(verbosity, progress), run_log(verbosity)
     if preset != "default":
         extra = {key: options.pop(key) for key in EXTRA_OPTIONS}
-        _check_preset(preset, arch, resume, options)
-        result = _train_preset(resolve_data_dir(data), out, arch, seed, device, progress, log, force, extra)
+        _check_preset(ctx, preset, arch, resume, options)
+        if preset == "tutorial" and any(value is not None for value in extra.values()):
+            raise click.UsageError("--preset tutorial trains on the tutorial's names only: drop --extra-names")
+        result = _train_preset(preset, resolve_data_dir(data), out, arch, seed, device, progress, log, force, extra)
+        arch = "rnn" if preset == "tutorial" else arch
     elif resume:
         state = training.load_training_state(out)
         _check_resume_options(ctx, {**state["model_config"], **state["train_config"]})
@@ -189,28 +194,37 @@ def train(ctx, data, arch, seed, device, threads, out, preset, resume, force, pr
         _report_trained(arch, out, result)
 
 
-def _train_preset(data_dir: Path, out: Path, arch: str, seed: int, device: str, progress: bool, log, force: bool,
-                  extra: dict):
-    """--preset best: the shipped model's recipe (charclf.training.recipes), with the extra names'
-    options given -> its TrainResult."""
-    from charclf.training.recipes import train_best
+def _train_preset(preset: str, data_dir: Path, out: Path, arch: str, seed: int, device: str, progress: bool, log,
+                  force: bool, extra: dict):
+    """--preset best or tutorial: a recipe (charclf.training.recipes) -> its TrainResult; best takes
+    the extra names' options given."""
+    from charclf.training.recipes import train_best, train_tutorial
 
+    if preset == "tutorial":
+        return train_tutorial(data_dir, out, seed=seed, device=device, progress=progress, log=log, force=force)
     return train_best(data_dir, out, arch=arch, seed=seed, device=device, progress=progress, log=log, force=force,
                       extra={key: value for key, value in extra.items() if value is not None})
 
 
-def _check_preset(preset: str, arch: str, resume: bool, options: dict) -> None:
-    """--preset best chooses every option but the backbone itself, and runs from the start."""
+def _check_preset(ctx: click.Context, preset: str, arch: str, resume: bool, options: dict) -> None:
+    """--preset best chooses every option but the backbone itself, and runs from the start;
+    --preset tutorial chooses the backbone too (the tutorial's nn.RNN)."""
+    from click.core import ParameterSource
+
+    if preset == "tutorial" and ctx.get_parameter_source("arch") != ParameterSource.DEFAULT and arch != "rnn":
+        raise click.UsageError("--preset tutorial trains the tutorial's plain RNN: drop --model "
+                               "(charclf compare --ladder trains it with a GRU too)")
     if arch == NGRAM:
         raise click.UsageError(f"--preset {preset} trains networks: use it with gru, lstm or rnn")
     if resume:
         raise click.UsageError(f"--preset {preset} cannot --resume: run it again from the start")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # its temporary teachers live in one process's folder
+    # best's temporary teachers live in one process's folder.
+    if preset == "best" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise click.UsageError(f"--preset {preset} runs in one process: start it without torchrun")
     given = [name for name, value in options.items() if value is not None]
     if given:
         raise click.UsageError(f"--preset {preset} sets the model and training options itself: drop "
-                               f"--{given[0].replace('_', '-')} (only the --extra-* options go with it)")
+                               f"--{given[0].replace('_', '-')} (only the --extra-* options go with --preset best)")
 
 
 def _report_trained(arch: str, out: Path, result) -> None:
@@ -260,63 +274,6 @@ def _settings_line(model_options: dict, config) -> str:
 
     settings = {**model_options, **(asdict(config) if is_dataclass(config) else config)}
     return "settings: " + ", ".join(f"{key}={value}" for key, value in settings.items())
-
-
-@main.command()
-@data_option(TRAIN_DATA_DEFAULT)
-@click.option("--archs", default=",".join(MODELS), show_default=True,
-              help="Models to train, comma-separated: backbones and ngram (the baseline).")
-@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS),
-              help="Epochs for every backbone. Default: each one's own.")
-@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=TrainConfig.seed, show_default=True)
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
-@threads_option
-@click.option("--out-dir", type=FilePath(file_okay=False, path_type=Path), default=Path("runs/compare"),
-              show_default=True, help="Where the checkpoints, compare.json and compare.png go.")
-@click.option("--progress/--no-progress", default=None,
-              help="Show progress bars (stderr). Default: when stderr is a terminal, unless -q.")
-@verbosity_options("Also print every setting each model trains with.")
-@reports_errors
-def compare(data, archs, epochs, seed, device, threads, out_dir, progress, verbosity):
-    """Train several models with their defaults on the same split and compare them.
-
-    Prints a table (test accuracy, macro-F1, parameters, training seconds) and draws their
-    validation curves side by side in one PNG: see how the gated cells (LSTM, GRU) fare
-    against the plain RNN on the same names, and all three against the n-gram baseline
-    (a level line: it is fitted in one go). Below the table, each model's test accuracy by
-    name length shows how it copes with short and long names (a plain RNN read in one
-    direction and answering from its last state, --unidirectional --pooling last, is the
-    textbook case for forgetting the start of long names).
-
-    \b
-    Example:
-      charclf compare --archs rnn,gru --epochs 10
-    """
-    from charclf.files.locations import resolve_data_dir
-    from charclf.training import train as training
-    from charclf.training.comparison import compare_models
-
-    chosen = [a.strip() for a in archs.split(",") if a.strip()]
-    unknown = sorted(set(chosen) - set(MODELS))
-    if unknown or not chosen:
-        raise click.BadParameter(f"choose from {', '.join(MODELS)}, got {archs!r}", param_hint="--archs")
-    use_threads(threads)
-    data_dir = resolve_data_dir(data)
-    from charclf.files.outputs import check_output
-
-    for name, kind in (("compare.json", "text"), ("compare.png", "picture")):
-        check_output(out_dir / name, kind, [data_dir], data_dir, "--out-dir")
-    for arch in chosen:  # every checkpoint, before the first trains for minutes
-        training.check_destination(out_dir / f"{arch}.pt", data_dir)
-    results = {}
-    progress, log = show_progress(verbosity, progress), run_log(verbosity)
-    for arch in chosen:
-        options, config = defaults_for(arch, epochs=epochs, seed=seed)
-        say(verbosity, _settings_line({"arch": arch, **options}, config), VERBOSE)
-        results[arch] = training.train(data_dir, out_dir / f"{arch}.pt", arch=arch, model_options=options,
-                                       config=config, device=device, progress=progress, log=log)
-    for line in compare_models(results, data_dir, out_dir, device):
-        click.echo(line)
 
 
 def _check_resume_options(ctx: click.Context, saved: dict) -> None:

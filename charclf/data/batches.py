@@ -49,17 +49,19 @@ class FolderSource:
         """Batches in one epoch, over all ranks."""
         return math.ceil(self.sizes["train"] / batch_size)
 
-    def epoch(self, epoch: int, batch_size: int, bucket: bool, rank: int = 0, world: int = 1) -> Iterator[Batch]:
-        """This rank's batches of `epoch`: ceil(n_batches / world) of them."""
+    def epoch(self, epoch: int, batch_size: int, bucket: bool, rank: int = 0, world: int = 1,
+              sampling: str = "shuffle") -> Iterator[Batch]:
+        """This rank's batches of `epoch`: ceil(n_batches / world) of them. `sampling` (config.SAMPLINGS):
+        every training name once, or as many draws of a label, then one of its names."""
         import torch
 
         x, y = self.held["train"]
         if self.extra is not None:
             drawn = self.extra.drawn(epoch, self.seed)
             x, y = x + [name for name, _ in drawn], y + [label for _, label in drawn]
-        y = torch.tensor(y)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)  # this epoch's order
-        order = torch.randperm(len(x), generator=generator).tolist()
+        order = by_label(y, generator) if sampling == "by-label" else torch.randperm(len(x), generator=generator).tolist()
+        y = torch.tensor(y)
         if bucket:
             # Sort each run of 32 batches by name length, cut it into batches, shuffle the batches.
             chunks = []
@@ -93,7 +95,10 @@ class StreamSource:
     def n_batches(self, batch_size: int) -> int:
         return self.stream.n_batches(batch_size)
 
-    def epoch(self, epoch: int, batch_size: int, bucket: bool, rank: int = 0, world: int = 1) -> Iterator[Batch]:
+    def epoch(self, epoch: int, batch_size: int, bucket: bool, rank: int = 0, world: int = 1,
+              sampling: str = "shuffle") -> Iterator[Batch]:
+        if sampling != "shuffle":  # a file read once per epoch cannot draw names at random
+            raise DataError(f"sampling {sampling!r} needs a folder of <Label>.txt files, not a CSV/TSV file")
         for batch in self.stream.train_batches(epoch, batch_size, bucket, rank, world):
             yield [name for name, _ in batch], _tensor([label for _, label in batch])
 
@@ -140,6 +145,21 @@ def with_validation_in_training(source):
     widened.held = {**source.held, "train": (names + val_names, targets + val_targets)}
     widened.train_counts = [count + val_targets.count(label) for label, count in enumerate(source.train_counts)]
     return widened
+
+
+def by_label(targets: list[int], generator) -> list[int]:
+    """len(targets) draws, the PyTorch tutorial's way: a label uniformly at random among those that have
+    training names, then one of its names uniformly (with replacement) -> their positions."""
+    import torch
+
+    groups = {}
+    for i, label in enumerate(targets):
+        groups.setdefault(label, []).append(i)
+    groups = list(groups.values())
+    sizes = torch.tensor([len(g) for g in groups])
+    labels = torch.randint(len(groups), (len(targets),), generator=generator)
+    within = (torch.rand(len(targets), generator=generator) * sizes[labels]).long().clamp_max(sizes[labels] - 1)
+    return [groups[label][i] for label, i in zip(labels.tolist(), within.tolist())]
 
 
 def _unzip(pairs: list[tuple[str, int]]) -> tuple[list[str], list[int]]:

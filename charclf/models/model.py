@@ -1,6 +1,13 @@
 """The classifier: a recurrent backbone (RNN, LSTM or GRU) over embedded (or one-hot) letters,
 pooled over all letters, then a linear head; optionally, per-label spelling heads on the same
-per-letter states (charclf.models.spelling). Nothing else is inside it."""
+per-letter states (charclf.models.spelling). Nothing else is inside it.
+
+Learning how it works? Start with the textbook cells in charclf/lab/: textbook.py is this network
+at its plainest (one-hot letters, one layer, one direction, the answer from the last state: the
+PyTorch tutorial's, `charclf train --preset tutorial`), cells.py re-runs torch's RNN, LSTM and GRU
+cells one letter at a time with their equations' names, and gates.py shows a trained model's gates
+(`charclf explain NAME --gates`). `charclf compare --ladder` adds this module's parts to the
+tutorial's network one at a time; docs/learn.md says what each one buys."""
 
 from __future__ import annotations
 
@@ -55,13 +62,13 @@ class NameClassifier(nn.Module):
     def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T) letter positions, 0-padded after each name's end, and (B,) lengths (on the CPU) ->
         (B, n_classes) logits: what training, prediction and the exported graph all run."""
-        outputs, h = self.read(letters, lengths)
-        logits = self.classify(outputs, lengths, h)
+        outputs = self.read(letters, lengths)
+        logits = self.classify(outputs, lengths)
         return logits if self.spelling is None else self.with_spelling(logits, outputs, letters, lengths)
 
-    def read(self, letters: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T) letter positions and (B,) lengths -> ((B, T, directions * H) per-letter outputs, zero
-        after each name's end; the final states h_n, each name's own).
+    def read(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T) letter positions and (B,) lengths -> (B, T, directions * H) per-letter outputs, zero
+        after each name's end.
 
         Names of unequal lengths are packed, so that no direction reads padding (the exported graph:
         one ONNX GRU/LSTM/RNN node given each name's length). When every name has T letters and no
@@ -69,12 +76,12 @@ class NameClassifier(nn.Module):
         to a few 1e-7, sooner. A training step always packs, as it always has, so that a run's
         numbers stay what they were to the last bit."""
         if not padded(letters, lengths) and not torch.is_grad_enabled():  # predicting: nothing to pack
-            outputs, h = self.rnn(self.letter_rows(letters))  # (B, T, E) in
+            outputs, _ = self.rnn(self.letter_rows(letters))  # (B, T, E) in
         else:
             packed = self.packed_rows(letters, lengths.cpu())
-            outputs, h = self.rnn(packed)
+            outputs, _ = self.rnn(packed)
             outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=letters.shape[1])
-        return outputs.float(), h  # float: under bfloat16 autocast (charclf.predict.precision) sums stay exact
+        return outputs.float()  # float: under bfloat16 autocast (charclf.predict.precision) sums stay exact
 
     def letter_rows(self, letters: torch.Tensor) -> torch.Tensor:
         """(...) letter positions -> (..., E) what the recurrent layer reads: embedded, or one-hot."""
@@ -94,10 +101,10 @@ class NameClassifier(nn.Module):
         return PackedSequence(self.letter_rows(packed.data), packed.batch_sizes, packed.sorted_indices,
                               packed.unsorted_indices)
 
-    def classify(self, outputs: torch.Tensor, lengths: torch.Tensor, h) -> torch.Tensor:
+    def classify(self, outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """What read() returns and the lengths -> (B, n_classes) logits of the head alone (what the
         label loss trains)."""
-        return self.head(self.dropout(self._pool(outputs, lengths, h))).float()
+        return self.head(self.dropout(self._pool(outputs, lengths))).float()
 
     def with_spelling(self, logits: torch.Tensor, outputs: torch.Tensor, letters: torch.Tensor,
                       lengths: torch.Tensor) -> torch.Tensor:
@@ -109,17 +116,19 @@ class NameClassifier(nn.Module):
         """The head's (B, n_classes) logits and (B, n_classes) log p(name | label) -> the answer."""
         return combined(logits, spelt, self.config.spelling_weight)
 
-    def _pool(self, outputs: torch.Tensor, lengths: torch.Tensor, h) -> torch.Tensor:
-        """(B, T, D) per-letter outputs (zeros after each name's end), (B,) lengths and the final
-        states -> (B, features): the name as one vector, as config.pooling says."""
+    def _pool(self, outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) per-letter outputs (zeros after each name's end) and (B,) lengths -> (B, features):
+        the name as one vector, as config.pooling says."""
         pooling = self.config.pooling
         features = []
         if pooling in ("last", "last+max"):
-            h = h[0] if isinstance(h, tuple) else h  # LSTM returns (h, c)
-            # h: (num_layers * directions, B, H). With packed input the forward state is each
-            # name's last real letter and the backward state its first: the top layer's pair.
-            directions = 2 if self.config.bidirectional else 1
-            features.append(torch.cat(list(h[-directions:]), dim=1))  # (B, directions * H)
+            # The last states: the forward direction's after each name's last letter, the backward
+            # one's after its first (the top layer's h_n of a packed run, read off the outputs,
+            # which the ONNX exporter can trace).
+            hidden = self.config.hidden_size
+            ends = (lengths.to(outputs.device) - 1).clamp_min(0).view(-1, 1, 1).expand(-1, 1, outputs.shape[2])
+            last = outputs.gather(1, ends).squeeze(1)[:, :hidden]  # (B, H)
+            features.append(torch.cat([last, outputs[:, 0, hidden:]], dim=1) if self.config.bidirectional else last)
         if pooling == "mean+max":
             features.append(outputs.sum(dim=1) / lengths.to(outputs)[:, None])  # padding adds 0
         if pooling in ("max", "mean+max", "last+max"):

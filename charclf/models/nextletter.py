@@ -37,8 +37,8 @@ class NextLetterTask(nn.Module):
         """(B, T) letter positions, (B,) lengths and (B,) labels (needed with spelling heads) ->
         ((B, n_classes) logits the label loss trains: the head's, or with spelling heads the model's
         whole answer; the mean cross-entropy of predicting each next (and previous) letter)."""
-        outputs, h = self.classifier.read(letters, lengths)  # (B, T, directions * H)
-        logits = self.classifier.classify(outputs, lengths, h)
+        outputs = self.classifier.read(letters, lengths)  # (B, T, directions * H)
+        logits = self.classifier.classify(outputs, lengths)
         if self.classifier.spelling is not None:  # the answer includes them; so does the label loss
             spelling = self.classifier.spelling
             scores = spelling.letter_scores(outputs, letters, lengths, normalise=True)

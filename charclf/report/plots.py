@@ -67,6 +67,28 @@ def plot_comparison(histories: dict[str, list[dict[str, float]]], path: Path) ->
     _save(fig, path)
 
 
+def plot_seeds(rows: list[dict], path: Path, title: str) -> None:
+    """Test accuracy and macro-F1 per row (a model or a rung, in order), each the mean over the
+    split seeds with a bar from the lowest seed to the highest, and every seed's own score as a dot."""
+    fig = Figure(figsize=(max(6.0, 1.0 + 0.9 * len(rows)), 4.5))
+    ax = fig.subplots()
+    places = range(len(rows))
+    for key, label, shift in (("test_accuracy", "test accuracy", -0.12), ("test_macro_f1", "test macro-F1", 0.12)):
+        means = [r[key]["mean"] for r in rows]
+        below = [r[key]["mean"] - r[key]["min"] for r in rows]
+        above = [r[key]["max"] - r[key]["mean"] for r in rows]
+        shown = ax.errorbar([i + shift for i in places], means, yerr=[below, above], fmt="o-", capsize=4, label=label)
+        for i, r in enumerate(rows):
+            ax.plot([i + shift] * len(r[key]["seeds"]), r[key]["seeds"], ".", color=shown.lines[0].get_color(),
+                    alpha=0.4)
+    ax.set_xticks(list(places), [r["name"] for r in rows], rotation=30, ha="right")
+    ax.set(ylabel="on the test split", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    _save(fig, path)
+
+
 def confusion_figure(matrix: list[list[int]], labels: Sequence[str], title: str) -> Figure:
     """Rows (true labels) normalised to 1, every label on both axes, a colour bar."""
     rows = normalize_rows(matrix)

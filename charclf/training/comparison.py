@@ -1,9 +1,11 @@
 """`charclf compare`'s report: trained models side by side (table, JSON, curves), and each one's
-test accuracy by name length (how each copes with short and with long names)."""
+test accuracy by name length (how each copes with short and with long names); or, trained on
+several split seeds, each row's mean and spread over them (compare_seeds)."""
 
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from charclf.data.batches import open_source
@@ -64,3 +66,47 @@ def compare_models(results: dict, data_dir: Path, out_dir: Path, device: str = "
     curves = f"validation curves: {out_dir / 'compare.png'}" if plotted else f"no curves ({install_hint('matplotlib')})"
     lines.append(f"checkpoints and compare.json in {out_dir}; {curves}")
     return lines
+
+
+def compare_seeds(entries: list, results: dict[str, list], out_dir: Path, title: str) -> list[str]:
+    """Write compare.json and compare.png for {row name: [(seed, TrainResult, wall seconds)]} of the
+    Entry list `entries` (charclf.training.ladder); return the table's lines: test accuracy and
+    macro-F1 as the mean over the seeds and their sample standard deviation, parameters, seconds."""
+    from charclf.extras import available, install_hint
+
+    rows = []
+    for entry in entries:
+        runs = results[entry.name]
+        rows.append({"name": entry.name, "arch": entry.arch, "says": entry.says, "options": entry.options,
+                     "seeds": [seed for seed, _, _ in runs],
+                     **{key: spread([r.metrics["test"][metric] for _, r, _ in runs])
+                        for key, metric in (("test_accuracy", "accuracy"), ("test_macro_f1", "macro_f1"))},
+                     "parameters": runs[0][1].metrics["parameters"],
+                     "seconds": spread([seconds for _, _, seconds in runs]),
+                     "checkpoints": [str(r.checkpoint) for _, r, _ in runs]})
+    atomic_write(out_dir / "compare.json", lambda f: f.write(json.dumps(rows, indent=2).encode()))
+    plotted = available("matplotlib")
+    if plotted:
+        from charclf.report.plots import plot_seeds
+
+        plot_seeds(rows, out_dir / "compare.png", title)
+    width = max(len(row["name"]) for row in rows)
+    lines = [f"{'':<{width}}  {'test accuracy':>15}  {'test macro-F1':>15}  {'parameters':>10}  {'seconds':>7}  "
+             f"split seeds {','.join(str(s) for s in rows[0]['seeds'])}: mean ± standard deviation"]
+    for row in rows:
+        lines.append(f"{row['name']:<{width}}  {shown(row['test_accuracy']):>15}  {shown(row['test_macro_f1']):>15}  "
+                     f"{row['parameters']:>10,}  {row['seconds']['mean']:>7.0f}  {row['says']}")
+    figure = f"figure: {out_dir / 'compare.png'}" if plotted else f"no figure ({install_hint('matplotlib')})"
+    lines.append(f"checkpoints and compare.json in {out_dir}; {figure}")
+    return lines
+
+
+def spread(values: list[float]) -> dict:
+    """Scores over seeds -> their mean, sample standard deviation (None for one seed), min, max."""
+    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else None,
+            "min": min(values), "max": max(values), "seeds": values}
+
+
+def shown(scores: dict) -> str:
+    """'0.8123 ± 0.0041' (one seed: '0.8123 ± -')."""
+    return f"{scores['mean']:.4f} ± " + ("-" if scores["sd"] is None else f"{scores['sd']:.4f}")

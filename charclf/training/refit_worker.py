@@ -43,7 +43,7 @@ def train_again(job: dict[str, Any]) -> dict[str, Any]:
     snapshots, started = {}, time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         run.net.train()
-        batches = source.epoch(epoch, config.batch_size, config.bucket)
+        batches = source.epoch(epoch, config.batch_size, config.bucket, sampling=config.sampling)
         train_one_epoch(batches, run.step, run.steps_per_epoch)
         snapshots[epoch] = {name: value.detach().clone() for name, value in run.kept.state_dict().items()}
     return {"snapshots": snapshots, "pairs": source.sizes["train"], "seconds": time.perf_counter() - started}

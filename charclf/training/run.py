@@ -58,9 +58,7 @@ class Run:
                 self.net = nn.parallel.DistributedDataParallel(self.trained, **no_buffer_sync())
         # Each rank steps once per batch of its own share: the schedule counts those steps.
         self.steps_per_epoch = math.ceil(source.n_batches(config.batch_size) / dist.world_size)
-        self.optimizer = torch.optim.AdamW(self.trained.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=config.lr, total_steps=config.epochs * self.steps_per_epoch)
+        self.optimizer, self.scheduler = stepping(self.trained.parameters(), config, self.steps_per_epoch)
         weights = class_weights(source.train_counts, config.class_weighting)
         self.loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(self.device),
                                            label_smoothing=config.label_smoothing)
@@ -99,7 +97,7 @@ class Run:
             with self.dist.collectives("averaging gradients"):
                 loss.backward()
             # Clip: a long name can send an RNN's gradient through the roof in one step.
-            for group in self.clip_groups:
+            for group in self.clip_groups if self.config.clip_grad_norm else ():
                 nn.utils.clip_grad_norm_(group, self.config.clip_grad_norm)
             self.optimizer.step()
             self.scheduler.step()
@@ -169,6 +167,17 @@ class Run:
             checkpoint = Checkpoint(self.model_config, DEFAULT_ALPHABET, self.source.labels, info, metrics,
                                     calibration or {}, self.scripts, state_dict=weights or self.progress.best_weights)
             save_checkpoint(path or self.out, checkpoint)
+
+
+def stepping(parameters, config: TrainConfig, steps_per_epoch: int):
+    """(optimizer, learning-rate schedule) as config.optimizer says: AdamW on a one-cycle schedule
+    peaking at config.lr, or plain SGD (no momentum) at the constant rate config.lr."""
+    if config.optimizer == "sgd":
+        optimizer = torch.optim.SGD(parameters, lr=config.lr, weight_decay=config.weight_decay)
+        return optimizer, torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    return optimizer, torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr,
+                                                          total_steps=config.epochs * steps_per_epoch)
 
 
 def no_buffer_sync() -> dict[str, bool]:

@@ -162,7 +162,8 @@ def run_epoch(run: Run, epoch: int, progress: bool) -> tuple[dict[str, float], b
     started = time.perf_counter()
     run.net.train()
     config = run.config
-    batches = run.source.epoch(epoch, config.batch_size, config.bucket, run.dist.rank, run.dist.world_size)
+    batches = run.source.epoch(epoch, config.batch_size, config.bucket, run.dist.rank, run.dist.world_size,
+                                config.sampling)
     try:
         train_loss = train_one_epoch(batches, run.step, run.steps_per_epoch, progress, f"epoch {epoch}")
         run.progress.seconds += time.perf_counter() - started

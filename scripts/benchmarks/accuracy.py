@@ -13,7 +13,7 @@ Systems (names for --only), in this order:
                    fitted on the train split
   logreg-trainval  the same, fitted on train + validation (it does no model selection, so the
                    validation split is free training data: the fair-use variant of the protocol)
-  tutorial         the PyTorch tutorial's char-RNN: one name per step, SGD, class-uniform sampling
+  tutorial         the PyTorch tutorial's char-RNN: charclf --preset tutorial (charclf.training.recipes)
   majority         always the most frequent training label
   gru-names, best-names, logreg-names, logreg-trainval-names
                    the same, also trained on the extra names of --extra-names (charclf.data.extra:
@@ -60,7 +60,6 @@ from benchmarks.accuracy_systems import (
     WITH_NAMES,
     child_charclf,
     child_logreg,
-    child_tutorial,
     log,
     read_json,
     scored_parts,
@@ -89,8 +88,7 @@ def child_main(args) -> int:
                 import torch
 
                 torch.set_num_threads(args.threads)
-            child = child_logreg if args.child.startswith("logreg") else {"tutorial": child_tutorial}.get(
-                args.child, child_charclf)
+            child = child_logreg if args.child.startswith("logreg") else child_charclf
             result = child(args, split, names)
     except KeyboardInterrupt:
         return 130

@@ -198,7 +198,8 @@ def protocol(args, sizes: dict) -> str:
         f"{next(iter(sizes.values()))['labels']} labels). charclf's models pick their best epoch on the "
         f"validation split; the logistic regression, which selects nothing, is shown both fitted on the train "
         f"split alone and on train + validation. Each charclf model takes its settings from "
-        f"`charclf.config.defaults_for(arch, seed=seed)` and nothing else.{extra_protocol(args, sizes)} The systems "
+        f"`charclf.config.defaults_for(arch, seed=seed)` and nothing else (the tutorial: "
+        f"`charclf.training.recipes.TUTORIAL`).{extra_protocol(args, sizes)} The systems "
         f"run {'one after another' if args.jobs == 1 else f'{args.jobs} at a time'} on "
         f"this machine, each in a fresh subprocess with {args.threads} thread(s): training s is the wall time of "
         f"the training call, peak training memory is that process's peak RSS when training ends (interpreter and "
@@ -206,8 +207,8 @@ def protocol(args, sizes: dict) -> str:
         f"`load_model(path, device='cpu').predict` on {n_infer:,} different names, each the first half of a "
         f"raw dataset line drawn at random joined to the second half of another (charclf runs a repeated name "
         f"once, so repeats would time nothing); "
-        f"logistic regression: folding + `predict_proba` on the same names; tutorial: its one-name-at-a-time loop "
-        f"over the test names). `predict --file` names/s is the command itself on those lines, start-up and model "
+        f"logistic regression: folding + `predict_proba` on the same names). `predict --file` names/s is the "
+        f"command itself on those lines, start-up and model "
         f"loading excluded: (N - 1) / (time for N names - time for one name), each the best of two runs, output "
         f"to /dev/null, with {args.threads} thread(s) and again with one per usable core ({usable_cores()}) "
         f"(\"-\": N names did not outlast one by a tenth of its time, too few to time). "
@@ -241,11 +242,6 @@ def note(system: str, r: dict) -> str | None:
         return (f"{', '.join(f'{k}={v}' for k, v in configs.items())}; best epoch {d['best_epoch']} of "
                 f"{d['epochs_run']}{lbfgs}, {d['parameters']:,} parameters, trained on {d['device']} "
                 f"({fmt(d['epoch_seconds'], 'seconds')} s of it in the fitting itself).")
-    if system == "tutorial":
-        return (f"tanh RNN cell (i2h on concat(letter, hidden), h2o, LogSoftmax), hidden {d['hidden_size']}, "
-                f"{d['parameters']:,} parameters, NLLLoss, plain SGD lr {d['lr']}, {d['steps']:,} steps of one name "
-                f"(a uniformly random label, then one of its training names); mean loss over the last tenth "
-                f"{d['final_mean_loss']:.3f}.")
     if system.startswith("logreg"):
         return (f"fitted on {d['fitted_pairs']:,} pairs, {d['features']:,} n-gram features, lbfgs stopped after "
                 f"{d['n_iter']} iterations (max_iter {d['max_iter']}, "

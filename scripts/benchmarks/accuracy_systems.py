@@ -1,12 +1,12 @@
 """The systems of the accuracy mode (scripts/benchmarks/accuracy.py): their names and settings, and
-what each runs in its own process (`accuracy --child SYSTEM`): charclf's models, the PyTorch
-tutorial's char-RNN and the scikit-learn logistic regression."""
+what each runs in its own process (`accuracy --child SYSTEM`): charclf's models (the PyTorch
+tutorial's char-RNN among them: `charclf train --preset tutorial`) and the scikit-learn logistic
+regression."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import random
 import sys
 import time
 import warnings
@@ -22,10 +22,10 @@ from benchmarks.common import peak_rss_mb, predict_file_rates
 # A system named ...-names also trains on the extra names of --extra-names (charclf.data.extra).
 CHARCLF_MODELS = {"gru": ("gru", {}), "gru-names": ("gru", {}), "gru-3": ("gru", {"members": 3}),
                   "best": ("gru", {}), "best-names": ("gru", {}), "lstm": ("lstm", {}), "rnn": ("rnn", {}),
-                  "ngram": (NGRAM, {})}
+                  "ngram": (NGRAM, {}), "tutorial": ("rnn", {})}
 CHARCLF_SYSTEMS = tuple(CHARCLF_MODELS)
-SYSTEMS = (*CHARCLF_SYSTEMS, "logreg", "logreg-names", "logreg-trainval", "logreg-trainval-names", "tutorial",
-           "majority")
+SYSTEMS = (*(s for s in CHARCLF_SYSTEMS if s != "tutorial"), "logreg", "logreg-names", "logreg-trainval",
+           "logreg-trainval-names", "tutorial", "majority")
 WITH_NAMES = tuple(system for system in SYSTEMS if system.endswith("-names"))
 LABELS = {  # each system's row in the report
     "gru": "**charclf default: bidirectional GRU with spelling heads**",
@@ -35,14 +35,13 @@ LABELS = {  # each system's row in the report
     "ngram": "charclf --model ngram (its n-gram baseline, no network)",
     "logreg": "TF-IDF char 1-5-grams (char_wb) + LogisticRegression(C=30), scikit-learn",
     "logreg-trainval": "same, fitted on train+validation",
-    "tutorial": "PyTorch tutorial char-RNN (one name per step, SGD, class-uniform sampling)",
+    "tutorial": "PyTorch tutorial char-RNN, charclf --preset tutorial (one name per step, SGD, label-first draws)",
     "majority": "always the majority label",
     "gru-names": "charclf default GRU, with the extra names",
     "best-names": "charclf --preset best, with the extra names",
     "logreg-names": "TF-IDF + LogisticRegression fitted on the train split, with the extra names",
     "logreg-trainval-names": "TF-IDF + LogisticRegression fitted on train+validation, with the extra names"}
-# The peers' own settings (not charclf's): the tutorial's reference method, and the classical peer.
-TUTORIAL_STEPS, QUICK_TUTORIAL_STEPS, TUTORIAL_LR, TUTORIAL_HIDDEN = 100_000, 2_000, 0.005, 128
+# The classical peer's own settings (not charclf's).
 LOGREG_C, LOGREG_MAX_ITER, QUICK_LOGREG_MAX_ITER = 30.0, 1000, 100
 # Inference timing: distinct_names of the dataset's raw lines (the same list for all systems), after a warm-up.
 INFER_NAMES, QUICK_INFER_NAMES, WARMUP_NAMES = 100_000, 10_000, 2048
@@ -143,6 +142,11 @@ def child_charclf(args, split: dict, names: list[str]) -> dict:
 
         result = train_best(args.data, out, arch, seed=args.seed, progress=False,
                             log=lambda line: log(line, args.child), extra=extra)
+    elif args.child == "tutorial":  # the recipe's settings (--quick: one epoch of one name per step)
+        from charclf.training.recipes import train_tutorial
+
+        result = train_tutorial(args.data, out, seed=args.seed, progress=False, epochs=1 if args.quick else None,
+                                log=lambda line: log(line, args.child))
     else:
         result = charclf.train(args.data, out, arch=arch, model_options=model_options, config=config,
                                progress=False, log=lambda line: log(line, args.child))
@@ -183,88 +187,6 @@ def keep(checkpoint: Path, folder: Path) -> None:
     for path in (checkpoint, onnx_beside(checkpoint)):
         if path.is_file():
             shutil.copy2(path, folder / path.name)
-
-
-def tutorial_rnn(n_letters: int, hidden_size: int, n_classes: int):
-    """The tutorial's RNN cell: hidden = tanh(i2h(cat(letter, hidden))), output = LogSoftmax(h2o(hidden))."""
-    import torch
-    from torch import nn
-
-    class TutorialRNN(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.hidden_size = hidden_size
-            self.i2h = nn.Linear(n_letters + hidden_size, hidden_size)
-            self.h2o = nn.Linear(hidden_size, n_classes)
-            self.softmax = nn.LogSoftmax(dim=1)
-
-        def forward(self, line: torch.Tensor) -> torch.Tensor:
-            """(len, n_letters) one-hot letters, fed one at a time -> (1, n_classes) log-probabilities."""
-            hidden = torch.zeros(1, self.hidden_size)
-            for t in range(line.size(0)):
-                hidden = torch.tanh(self.i2h(torch.cat((line[t : t + 1], hidden), 1)))
-            return self.softmax(self.h2o(hidden))
-
-    return TutorialRNN()
-
-
-def train_tutorial(model, split: dict, steps: int, seed: int) -> float:
-    """The tutorial's training: each step a uniformly random label, then one of its training names,
-    NLLLoss and plain SGD. Returns the mean loss over the last tenth of the steps."""
-    import torch
-
-    from charclf.data.tensors import encode
-    from charclf.names.text import DEFAULT_ALPHABET
-
-    n_labels, rng = len(split["labels"]), random.Random(seed)
-    criterion, optimizer = torch.nn.NLLLoss(), torch.optim.SGD(model.parameters(), lr=TUTORIAL_LR)
-    by_label: list[list[torch.Tensor]] = [[] for _ in range(n_labels)]
-    for name, label in split["train"]:
-        by_label[label].append(encode(name, DEFAULT_ALPHABET))
-    targets = [torch.tensor([label]) for label in range(n_labels)]
-    model.train()
-    started, running, recent = time.perf_counter(), 0.0, 0
-    for step in range(1, steps + 1):
-        label = rng.randrange(n_labels)
-        loss = criterion(model(rng.choice(by_label[label])), targets[label])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        running, recent = running + loss.item(), recent + 1
-        if step % max(1, steps // 10) == 0 or step == steps:
-            log(f"step {step:>7}/{steps}  mean loss {running / recent:.4f}  {time.perf_counter() - started:.1f} s",
-                "tutorial")
-            last_loss, running, recent = running / recent, 0.0, 0
-    return last_loss
-
-
-def child_tutorial(args, split: dict, names: list[str]) -> dict:
-    import torch
-
-    from charclf.data.tensors import encode
-    from charclf.names.text import DEFAULT_ALPHABET
-
-    steps = QUICK_TUTORIAL_STEPS if args.quick else TUTORIAL_STEPS
-    torch.manual_seed(args.seed)
-    model = tutorial_rnn(len(DEFAULT_ALPHABET), TUTORIAL_HIDDEN, len(split["labels"]))
-    started = time.perf_counter()
-    last_loss = train_tutorial(model, split, steps, args.seed)
-    train_seconds, peak = time.perf_counter() - started, peak_rss_mb(children=True)
-    model.eval()  # the tutorial's way of predicting: one name at a time, encoded on the fly
-    test = split["test"]
-    with torch.no_grad():
-        for name, _ in test[:50]:  # warm-up
-            model(encode(name, DEFAULT_ALPHABET)).argmax(1).item()
-        started = time.perf_counter()
-        predicted = [model(encode(name, DEFAULT_ALPHABET)).argmax(1).item() for name, _ in test]
-        elapsed = time.perf_counter() - started
-    return {
-        **scored(test, predicted, split["labels"]), "train_seconds": train_seconds,
-        "names_per_second": len(test) / elapsed, "inference_names": len(test),
-        "peak_train_mb": peak, "torch_threads": torch.get_num_threads(),
-        "details": {"steps": steps, "lr": TUTORIAL_LR, "hidden_size": TUTORIAL_HIDDEN, "final_mean_loss": last_loss,
-                    "parameters": sum(p.numel() for p in model.parameters())},
-    }
 
 
 def child_logreg(args, split: dict, names: list[str]) -> dict:
