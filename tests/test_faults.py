@@ -97,14 +97,28 @@ def test_sigint_keeps_the_best_checkpoint_and_says_so(synthetic_data, tmp_path):
     assert changed.exit_code == 2 and "--epochs 5 differs from its 200" in changed.stderr
 
 
-def test_a_diverging_run_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
+def test_a_diverging_run_keeps_the_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
     out = tmp_path / "m.pt"
     runner = CliRunner()
     args = ["train", "--data", str(tiny_data), "--epochs", "2", *SMALL, "--out", str(out)]
     assert runner.invoke(main, args).exit_code == 0
     before = out.read_bytes()
-    result = runner.invoke(main, ["train", "--data", str(tiny_data), "--epochs", "3", "--lr", "1e30", *SMALL,
-                                  "--out", str(out)])
+    # From the second update on, the weights blow up to inf/NaN, as a far too large learning rate
+    # makes them (--lr is bounded, so the option itself cannot ask for one).
+    real_step, steps = torch.optim.AdamW.step, []
+
+    def blowing_up(optimizer, *args, **kwargs):
+        done = real_step(optimizer, *args, **kwargs)
+        steps.append(1)
+        if len(steps) > 1:
+            with torch.no_grad():
+                for group in optimizer.param_groups:
+                    for weight in group["params"]:
+                        weight.mul_(float("inf"))
+        return done
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", blowing_up)
+    result = runner.invoke(main, ["train", "--data", str(tiny_data), "--epochs", "3", *SMALL, "--out", str(out)])
     assert result.exit_code == 1, result.output
     assert "diverged" in result.stderr and "smaller --lr" in result.stderr
     ck = load_checkpoint(out)

@@ -21,7 +21,7 @@ from charclf.config import ARCHS, MAX_SEED, MODELS, TrainConfig
                    f"[default: {','.join(MODELS)}; with --same-budget {','.join(ARCHS)}]")
 @click.option("--ladder", is_flag=True,
               help="Train the ladder instead: the PyTorch tutorial's network (--preset tutorial), then one change "
-                   "at a time up to charclf's default model (docs/learn.md).")
+                   "at a time up to charclf's default model.")
 @click.option("--same-budget", is_flag=True,
               help="Train the backbones on equal terms: the default GRU's learning rate and clipping for all, "
                    "each one's hidden size the largest within the default GRU's parameters.")

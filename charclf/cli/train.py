@@ -13,6 +13,8 @@ from charclf.cli.params import MAX_BATCH, MAX_EPOCHS, FilePath, FiniteFloatRange
 from charclf.config import (
     ARCHS,
     CLASS_WEIGHTINGS,
+    MAX_EXTRA_CAP,
+    MAX_EXTRA_RATIO,
     MAX_EXTRA_WEIGHT,
     MAX_SEED,
     MODEL_LIMITS,
@@ -94,14 +96,14 @@ def per_arch(field: str) -> str:
               help=f"--model ngram: inverse L2 strength of its logistic regression. [default: {TrainConfig.ngram_c:g}]")
 @click.option("--extra-names", metavar="mimesis|DIR",
               help="Also learn from these names, off by default: mimesis (the public surname lists of the "
-                   "mimesis package, pip install 'charclf[names]') or a folder of <Label>.txt files. None of the "
+                   "mimesis package: charclf's names extra) or a folder of <Label>.txt files. None of the "
                    "validation and test names are taken; a part of them, never trained on, is scored as the "
-                   "off-distribution set beside validation and test. See docs/training-names.md.")
+                   "off-distribution set beside validation and test.")
 @click.option("--extra-weight", type=FiniteFloatRange(0, MAX_EXTRA_WEIGHT),
               help=f"How much an extra name weighs against a dataset name. [default: {TrainConfig.extra_weight:g}]")
-@click.option("--extra-cap", type=click.IntRange(min=0),
+@click.option("--extra-cap", type=click.IntRange(0, MAX_EXTRA_CAP),
               help=f"Most extra names per label (0: all). [default: {TrainConfig.extra_cap}]")
-@click.option("--extra-ratio", type=FiniteFloatRange(min=0),
+@click.option("--extra-ratio", type=FiniteFloatRange(0, MAX_EXTRA_RATIO),
               help="Most extra names per label, as a multiple of the label's training names (0: no limit). "
                    f"[default: {TrainConfig.extra_ratio:g}]")
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=TrainConfig.seed, show_default=True,

@@ -126,15 +126,19 @@ def mimesis_lists() -> dict[str, list[str]]:
     """label -> the surnames of its mimesis locales (person.json's "surnames": a list, or one per gender)."""
     spec = importlib.util.find_spec(MIMESIS)
     if spec is None or not spec.submodule_search_locations:
-        raise DataError("--extra-names mimesis reads the mimesis package's lists: pip install 'charclf[names]'")
+        from charclf.extras import install_command
+
+        raise DataError(f"--extra-names mimesis reads the mimesis package's lists: {install_command('names')}")
     root = Path(next(iter(spec.submodule_search_locations))) / "datasets"
     lists: dict[str, list[str]] = {}
     for label, locales in MIMESIS_LOCALES.items():
         for locale in locales:
             surnames = _read_json(root / locale / "person.json").get("surnames")
             if not isinstance(surnames, (list, dict)):
+                from charclf.extras import install_command
+
                 raise DataError(f"mimesis's {locale} list has no surnames where charclf reads them (mimesis 22.2's "
-                                "layout): pip install 'charclf[names]'")
+                                f"layout): {install_command('names')}")
             groups = surnames.values() if isinstance(surnames, dict) else [surnames]
             lists.setdefault(label, []).extend(n for group in groups for n in group if isinstance(n, str))
     return lists
