@@ -58,9 +58,15 @@ def test_compare_refuses_a_checkpoint_it_cannot_write_before_training(tmp_path):
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert result.stderr.strip().splitlines()[-1] == (
         f"Error: will not write {out / 'lstm.pt'}: it is a folder, not a regular file (charclf replaces only "
-        "regular files); choose another --out")
+        "regular files); choose another --out-dir")
     assert sorted(p.name for p in out.iterdir()) == ["lstm.pt"]  # gru never trained
     assert not any(Path(out / "lstm.pt").iterdir())
+    (out / "lstm.pt").rmdir()
+    (out / "lstm.pt").write_text("my notes\n")  # not a checkpoint, and compare has no --force to offer
+    result = run("compare", "--data", data, "--archs", "gru,lstm", "--epochs", "1", "--out-dir", out, "--no-progress")
+    assert result.exit_code == 1 and result.stderr.strip().splitlines()[-1] == (
+        f"Error: {out / 'lstm.pt'} exists and is not a charclf checkpoint: choose another --out-dir")
+    assert (out / "lstm.pt").read_text() == "my notes\n"
 
 
 def test_predict_and_explain_show_a_name_with_control_characters_escaped(tmp_path):

@@ -79,7 +79,7 @@ def compare(data, archs, ladder, same_budget, epochs, seed, seeds, device, threa
                                                       else f"{entry.name}.pt")
                    for seed_now in chosen_seeds for entry in entries}
     for out in checkpoints.values():  # every checkpoint, before the first trains for minutes
-        training.check_destination(out, data_dir)
+        training.check_destination(out, data_dir, flag="--out-dir")
     results: dict[str, list] = {entry.name: [] for entry in entries}
     progress, log = show_progress(verbosity, progress), run_log(verbosity)
     total = len(entries) * len(chosen_seeds)

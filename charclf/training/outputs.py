@@ -23,9 +23,11 @@ class OutputUsageError(CheckpointError):
     exit_code = 2
 
 
-def prepare_output(out: Path, data: Path | None, force: bool = False, side_files: Sequence[Path] = ()) -> None:
+def prepare_output(out: Path, data: Path | None, force: bool = False, side_files: Sequence[Path] = (),
+                   flag: str = "--out") -> None:
     """Refuse `out` (and the files written beside it) when writing there would destroy something
-    not ours; then make sure its folder takes files. Nothing is written when it refuses."""
+    not ours; then make sure its folder takes files. Nothing is written when it refuses. `flag`: the
+    option the refusal names (`--out` offers --force; compare's `--out-dir` has none)."""
     out = Path(out)
     if str(out).lower() in {str(p).lower() for p in side_files}:  # a side file would replace the trained model
         raise OutputUsageError(f"--out {out}: --out names the .pt checkpoint training writes, and a file it writes "
@@ -35,7 +37,7 @@ def prepare_output(out: Path, data: Path | None, force: bool = False, side_files
         try:
             check_replaceable(path)
         except OSError as e:
-            raise CheckpointError(f"will not write {path}: {e.strerror}; choose another --out") from None
+            raise CheckpointError(f"will not write {path}: {e.strerror}; choose another {flag}") from None
     if data is not None:
         _refuse_inside_dataset(out, Path(data), side_files)
     for path in side_files:  # an earlier run's side files are replaced; a file of another kind is not
@@ -43,8 +45,8 @@ def prepare_output(out: Path, data: Path | None, force: bool = False, side_files
         if kind is not None:
             check_output(path, kind, [out, data], data)
     if not force and os.path.lexists(out) and not is_checkpoint(out):
-        raise CheckpointError(f"{out} exists and is not a charclf checkpoint: pass --force to replace it, "
-                              "or choose another --out")
+        offer = "pass --force to replace it, or " if flag == "--out" else ""
+        raise CheckpointError(f"{out} exists and is not a charclf checkpoint: {offer}choose another {flag}")
     ensure_writable(out)
 
 

@@ -72,15 +72,12 @@ def train_best(data_dir: Path, out: Path, arch: str = "gru", seed: int = 0, devi
     """The 'best' recipe (above) on a dataset -> the student's TrainResult, saved at `out`. The
     teachers live in a temporary folder and are deleted at the end. `extra`: the extra names'
     options (TrainConfig's extra_* fields), for the teachers and the student alike."""
-    from charclf.files.export import onnx_beside
     from charclf.training.distill import Teachers
-    from charclf.training.outputs import prepare_output
-    from charclf.training.train import history_paths, state_path, train
+    from charclf.training.train import check_destination, train
 
     log = log or (lambda line: None)
     out = Path(out)
-    # Refuse a bad --out now, not after the teachers' minutes of training.
-    prepare_output(out, Path(data_dir), force, [*history_paths(out), state_path(out), onnx_beside(out)])
+    check_destination(out, Path(data_dir), force)  # now, not after the teachers' minutes of training
     teacher_options, teacher_config, student_options, student_config = best_configs(arch, seed, extra)
     with tempfile.TemporaryDirectory(prefix="charclf-teachers-") as folder:
         teachers = Teachers(first=Path(folder) / "first.pt", refit=Path(folder) / "teachers.pt")

@@ -58,10 +58,11 @@ def _prepare(out: Path, data_dir: Path | None, force: bool) -> contextlib.Abstra
     return output_lock(out, enabled=main)
 
 
-def check_destination(out: Path, data_dir: Path | None, force: bool = False) -> None:
+def check_destination(out: Path, data_dir: Path | None, force: bool = False, flag: str = "--out") -> None:
     """Refuse an `out` (or a file a run writes beside it) that is not ours to replace, in one line,
-    before any training: what `train` checks first, for a caller about to run several."""
-    prepare_output(out, data_dir, force, [*history_paths(out), state_path(out), onnx_beside(out)])
+    before any training: what `train` checks first, for a caller about to run several (`flag`: the
+    option the refusal names)."""
+    prepare_output(out, data_dir, force, [*history_paths(out), state_path(out), onnx_beside(out)], flag)
 
 
 def train(data_dir: Path, out: Path, arch: str = "gru", model_options: dict[str, Any] | None = None,
