@@ -161,3 +161,14 @@ def test_gpu_check_says_in_one_line_that_no_gpu_is_present(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("\n") == 1 and done.stdout.startswith("gpu_check: no CUDA GPU present")
     assert (tmp_path / "out" / "gpu_check.log").read_text(encoding="utf-8") == done.stdout
+
+
+def test_too_few_lines_for_the_names_asked_is_one_line(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from benchmarks.common import distinct_names
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    assert len(set(distinct_names(["Jones", "Rossi", "Nakamura"], 4))) == 4
+    with pytest.raises(SystemExit, match="too few different names for 100"):
+        distinct_names(["Jones", "Rossi", "Nakamura"], 100)

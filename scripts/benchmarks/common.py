@@ -53,6 +53,10 @@ def distinct_names(lines: list[str], n: int) -> list[str]:
     never repeated (charclf runs a repeated name once, which would time nothing)."""
     if not lines:
         raise SystemExit("Error: no names to draw from: give --data DIR or set $CHARCLF_DATA")
+    firsts, seconds = {a[: len(a) // 2] for a in lines}, {b[len(b) // 2 :] for b in lines}
+    if len(firsts) * len(seconds) < 2 * n:  # the draws below would take forever to find the last ones
+        raise SystemExit(f"Error: {len(lines):,} dataset lines make too few different names for {n:,}: "
+                         "ask for fewer names or give a larger --data")
     rng, seen = random.Random(INFER_SEED), set()
     while len(seen) < n:
         a, b = rng.choice(lines), rng.choice(lines)
