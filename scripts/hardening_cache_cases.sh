@@ -6,23 +6,9 @@
 # CHARCLF overrides the command (e.g. "python -m charclf" with PYTHONPATH on another tree). Each case
 # runs with a 300 s limit and a 6 GB address-space limit (ulimit -v). Nothing outside WORKDIR is
 # written: the engines' cache is looked for under WORKDIR/tmp (TMPDIR).
-set -u
-export OMP_NUM_THREADS=1 CHARCLF_THREADS=1 CHARCLF_HOME=${CHARCLF_HOME:-$(mktemp -d)}
-CHARCLF=${CHARCLF:-charclf}
-root=$PWD
-w=${1:-$(mktemp -d)}; mkdir -p "$w"; cd "$w" || exit 1
-PY=$(command -v python)
-
-row() {  # row CASE NOTE: the last command's results (rc, $w/err, $w/mem) as a table row
-  local msg mem secs; msg=$(tr '\r' '\n' < "$w/err" | grep -v '^\s*$' | tail -n 1 | cut -c1-200)
-  grep -q Traceback "$w/err" && msg="traceback: $msg"
-  read -r mem secs < <(tail -n 1 "$w/mem" 2>/dev/null); [[ $mem =~ ^[0-9]+$ ]] || mem=0
-  printf '| %s | exit %s, %s MB, %s s: %s%s |\n' "$1" "$rc" "$(( mem / 1024 ))" "${secs:-?}" "${msg//|/\\|}" "${2:+; $2}"
-}
-run() {  # run CMD...: 300 s, 6 GB of address space, peak RSS to $w/mem, stdout to $w/out, stderr to $w/err
-  (ulimit -v 6000000; /usr/bin/time -o "$w/mem" -f "%M %e" timeout 300 "$@" >"$w/out" 2>"$w/err"); rc=$?
-}
-c() { run $CHARCLF "$@"; }
+LIMIT_S=300 LIMIT_KB=6000000
+# shellcheck source=scripts/hardening_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/hardening_lib.sh"
 py() { run env PYTHONPATH="$root/tests${PYTHONPATH:+:$PYTHONPATH}" "$PY" -c "$@"; }
 
 ONNX=$($PY -c "from charclf.files.locations import shipped_checkpoint as s; print(s().with_suffix('.onnx'))")

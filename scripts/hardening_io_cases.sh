@@ -6,23 +6,8 @@
 # CHARCLF overrides the command (e.g. "python -m charclf" with PYTHONPATH on another tree). Each case
 # runs with a 120 s limit, and those that grow memory without bound under a 4 GB address-space limit
 # (ulimit -v), so that the machine is never exhausted. Nothing outside WORKDIR is written.
-set -u
-export OMP_NUM_THREADS=1 CHARCLF_THREADS=1 CHARCLF_HOME=${CHARCLF_HOME:-$(mktemp -d)}
-CHARCLF=${CHARCLF:-charclf}
-root=$PWD
-w=${1:-$(mktemp -d)}; mkdir -p "$w"; cd "$w" || exit 1
-PY=$(command -v python)
-
-row() {  # row CASE NOTE: the last command's results (rc, $w/err, $w/mem) as a table row
-  local msg mem secs; msg=$(tr '\r' '\n' < "$w/err" | grep -v '^\s*$' | tail -n 1 | cut -c1-200)
-  grep -q Traceback "$w/err" && msg="traceback: $msg"
-  read -r mem secs < <(tail -n 1 "$w/mem" 2>/dev/null); [[ $mem =~ ^[0-9]+$ ]] || mem=0
-  printf '| %s | exit %s, %s MB, %s s: %s%s |\n' "$1" "$rc" "$(( mem / 1024 ))" "${secs:-?}" "${msg//|/\\|}" "${2:+; $2}"
-}
-run() {  # run CMD...: 120 s, 4 GB of address space, peak RSS to $w/mem, stdout to $w/out, stderr to $w/err
-  (ulimit -v 4000000; /usr/bin/time -o "$w/mem" -f "%M %e" timeout 120 "$@" >"$w/out" 2>"$w/err"); rc=$?
-}
-c() { run $CHARCLF "$@"; }
+# shellcheck source=scripts/hardening_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/hardening_lib.sh"
 state() { [ -e "$1" ] && printf '%s is %s, starts %s' "$1" "$(stat -c %F "$1")" "$(head -c 12 "$1" | tr -c '[:alnum:],.=' '?')"; }
 
 mkdir -p ds; printf 'Smith\nJones\nTaylor\nBrown\nWilliams\nWilson\nJohnson\nDavies\n' > ds/English.txt

@@ -1,4 +1,5 @@
-"""Hostile and broken checkpoint files, made from a real one (tests and scripts/hardening_cases.sh).
+"""Hostile and broken checkpoint files, made from a real one (tests and scripts/hardening_cases.sh),
+and the CLI runner and one-line-refusal check the hostile-input tests share.
 
 Each maker takes a valid checkpoint file `good` and writes a damaged copy to `path`."""
 
@@ -11,6 +12,9 @@ import zipfile
 from pathlib import Path
 
 import torch
+from click.testing import CliRunner
+
+from charclf.cli import main
 
 
 def _payload(good: Path) -> dict:
@@ -156,3 +160,16 @@ def hungry_onnx(good: Path, path: Path, floats_per_letter: int = 16 * 10**9) -> 
                        helper.make_node("Add", ["logits_raw", "nothing"], ["logits"])])
     onnx.save(model, str(path))
     return path
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+def refused(result, message, code=1):
+    """Exit `code`, no traceback, and one line on stderr holding `message`."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    return result

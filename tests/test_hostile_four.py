@@ -11,28 +11,15 @@ from pathlib import Path
 
 import hostile
 import pytest
-from click.testing import CliRunner
+from hostile import refused, run
 
 import charclf
-from charclf.cli import main
 from charclf.data.fetch import read_manifest
 from charclf.files.locations import shipped_checkpoint
 from charclf.predict import workers
 
 SHIPPED_ONNX = shipped_checkpoint().with_suffix(".onnx")
 
-
-def run(*args, input=None):
-    return CliRunner().invoke(main, [str(a) for a in args], input=input)
-
-
-def refused(result, message, code=1):
-    """Exit `code`, no traceback, and one line on stderr holding `message`."""
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.stderr
-    return result
 
 
 # --- the engines' model cache ------------------------------------------------------------------

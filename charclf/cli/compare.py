@@ -59,7 +59,6 @@ def compare(data, archs, ladder, same_budget, epochs, seed, seeds, device, threa
       charclf compare --same-budget --seeds 0,1,2
       charclf compare --ladder --seeds 0,1,2 --threads 1
     """
-    import time
 
     from charclf.files.locations import resolve_data_dir
     from charclf.files.outputs import check_output
@@ -80,23 +79,7 @@ def compare(data, archs, ladder, same_budget, epochs, seed, seeds, device, threa
                    for seed_now in chosen_seeds for entry in entries}
     for out in checkpoints.values():  # every checkpoint, before the first trains for minutes
         training.check_destination(out, data_dir, flag="--out-dir")
-    results: dict[str, list] = {entry.name: [] for entry in entries}
-    progress, log = show_progress(verbosity, progress), run_log(verbosity)
-    total = len(entries) * len(chosen_seeds)
-    for seed_now in chosen_seeds:  # every row on one seed before the next: a cut-short run has whole seeds
-        for entry in entries:
-            options, config = entry.configs(seed_now, epochs)
-            say(verbosity, _settings_line({"arch": entry.arch, **options}, config), VERBOSE)
-            out = checkpoints[entry.name, seed_now]
-            started = time.perf_counter()
-            result = training.train(data_dir, out, arch=entry.arch, model_options=options, config=config,
-                                    device=device, progress=progress, log=log)
-            results[entry.name].append((seed_now, result, time.perf_counter() - started))
-            done = sum(map(len, results.values()))
-            test = result.metrics["test"]
-            say(verbosity, f"[{done}/{total}] {entry.name}, split seed {seed_now}: "
-                           f"test accuracy {test['accuracy']:.4f}, "
-                           f"macro-F1 {test['macro_f1']:.4f}, {time.perf_counter() - started:.0f} s", NORMAL)
+    results = _train_all(entries, chosen_seeds, checkpoints, data_dir, epochs, device, progress, verbosity)
     if by_seed:
         title = "From the tutorial to charclf's default" if ladder else "Backbones"
         lines = compare_seeds(entries, results, out_dir, f"{title}, split seeds {seeds or seed}")
@@ -104,6 +87,32 @@ def compare(data, archs, ladder, same_budget, epochs, seed, seeds, device, threa
         lines = compare_models({name: runs[0][1] for name, runs in results.items()}, data_dir, out_dir, device)
     for line in lines:
         click.echo(line)
+
+
+def _train_all(entries: list, seeds: list[int], checkpoints: dict, data_dir: Path, epochs: int | None, device: str,
+               progress: bool | None, verbosity) -> dict[str, list]:
+    """Train every entry on every split seed, each to its checkpoint -> entry name -> [(seed, TrainResult,
+    seconds)], saying each result as it ends."""
+    import time
+
+    from charclf.training import train as training
+
+    results: dict[str, list] = {entry.name: [] for entry in entries}
+    progress, log = show_progress(verbosity, progress), run_log(verbosity)
+    total = len(entries) * len(seeds)
+    for seed_now in seeds:  # every row on one seed before the next: a cut-short run has whole seeds
+        for entry in entries:
+            options, config = entry.configs(seed_now, epochs)
+            say(verbosity, _settings_line({"arch": entry.arch, **options}, config), VERBOSE)
+            started = time.perf_counter()
+            result = training.train(data_dir, checkpoints[entry.name, seed_now], arch=entry.arch,
+                                    model_options=options, config=config, device=device, progress=progress, log=log)
+            results[entry.name].append((seed_now, result, time.perf_counter() - started))
+            done, test = sum(map(len, results.values())), result.metrics["test"]
+            say(verbosity, f"[{done}/{total}] {entry.name}, split seed {seed_now}: "
+                           f"test accuracy {test['accuracy']:.4f}, "
+                           f"macro-F1 {test['macro_f1']:.4f}, {time.perf_counter() - started:.0f} s", NORMAL)
+    return results
 
 
 def _seeds(seeds: str | None, seed: int) -> list[int]:

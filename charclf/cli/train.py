@@ -178,13 +178,7 @@ def train(ctx, data, arch, seed, device, threads, out, preset, resume, force, pr
         result = _train_preset(preset, resolve_data_dir(data), out, arch, seed, device, progress, log, force, extra)
         arch = "rnn" if preset == "tutorial" else arch
     elif resume:
-        state = training.load_training_state(out)
-        _check_resume_options(ctx, {**state["model_config"], **state["train_config"]})
-        data_dir = resolve_data_dir(data, fallback=state["data_dir"])
-        say(verbosity, _settings_line(state["model_config"], state["train_config"]), VERBOSE)
-        result = training.resume(out, data_dir=data_dir, device=device, progress=progress, state=state, log=log,
-                                  force=force)
-        arch = state["model_config"]["arch"]
+        arch, result = _resume(ctx, data, out, device, progress, log, force, verbosity)
     else:
         if arch == "ngram" and options.get("members") not in (None, 1):
             raise click.UsageError("--members: the n-gram baseline is one model (use it with gru, lstm or rnn)")
@@ -194,6 +188,20 @@ def train(ctx, data, arch, seed, device, threads, out, preset, resume, force, pr
                                 device=device, progress=progress, log=log, force=force)
     if is_main_process():  # rank 0 reports for all
         _report_trained(arch, out, result)
+
+
+def _resume(ctx: click.Context, data, out: Path, device: str, progress: bool, log, force: bool, verbosity):
+    """--resume: the interrupted run's state, checked against the options given now -> (arch, TrainResult)."""
+    from charclf.files.locations import resolve_data_dir
+    from charclf.training import train as training
+
+    state = training.load_training_state(out)
+    _check_resume_options(ctx, {**state["model_config"], **state["train_config"]})
+    data_dir = resolve_data_dir(data, fallback=state["data_dir"])
+    say(verbosity, _settings_line(state["model_config"], state["train_config"]), VERBOSE)
+    result = training.resume(out, data_dir=data_dir, device=device, progress=progress, state=state, log=log,
+                             force=force)
+    return state["model_config"]["arch"], result
 
 
 def _train_preset(preset: str, data_dir: Path, out: Path, arch: str, seed: int, device: str, progress: bool, log,
