@@ -41,10 +41,17 @@ def thread_count(given: int | None, batch: bool = True) -> int:
         return given
     value = os.environ.get(ENV, "").strip()
     if value:
-        if not value.isdigit() or not 1 <= int(value) <= MAX_THREADS:
-            raise ValueError(f"${ENV} must be a whole number of threads from 1 to {MAX_THREADS}; got {value!r}")
-        return int(value)
+        return checked(value, f"${ENV}")
     return free_cores() if batch else 1
+
+
+def checked(threads, source: str = "threads") -> int:
+    """`threads` (an int, or its digits as read from a variable) if it is a whole number of threads
+    from 1 to MAX_THREADS; else a ValueError naming `source`."""
+    count = int(threads) if isinstance(threads, str) and threads.isascii() and threads.isdigit() else threads
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_THREADS:
+        raise ValueError(f"{source} must be a whole number of threads from 1 to {MAX_THREADS}; got {threads!r}")
+    return count
 
 
 def use_threads(given: int | None, batch: bool = True) -> int:

@@ -129,3 +129,16 @@ def test_shell_completion_works_as_the_readme_says():
     env.update(_CHARCLF_COMPLETE="bash_complete", COMP_WORDS="charclf pre", COMP_CWORD="1")
     done = subprocess.run([sys.executable, "-m", "charclf"], env=env, capture_output=True, text=True)
     assert done.stdout.splitlines() == ["plain,predict"], done.stdout
+
+
+@pytest.mark.parametrize("threads", [0, -1, 10**6, 2.5, "many", True])
+def test_load_refuses_a_thread_count_no_backend_can_take(threads):
+    # The CLI bounds --threads; the Python API refuses the same values before opening any model.
+    with pytest.raises(ValueError, match="threads must be a whole number of threads from 1 to 1024"):
+        charclf.load(threads=threads)
+
+
+@pytest.mark.parametrize("bins", [0, 10**6, 1.5])
+def test_evaluate_refuses_a_bin_count_out_of_bounds(bins, tiny_data):
+    with pytest.raises(ValueError, match="bins must be a whole number from 1 to 1000"):
+        charclf.load().evaluate(tiny_data, bins=bins)

@@ -25,6 +25,7 @@ from charclf.cli.app import (
     threads_option,
 )
 from charclf.cli.params import FilePath
+from charclf.config import MAX_BINS
 
 SPLIT_CHOICE = click.Choice(["test", "val", "train"])
 MODEL_DATA_DEFAULT = "$CHARCLF_DATA, else the folder the model was trained on, else ./data/names"
@@ -150,7 +151,8 @@ def evaluate(checkpoint, data, split, min_confidence, plot, out, show, prior, ex
 @checkpoint_option
 @data_option(MODEL_DATA_DEFAULT)
 @click.option("--split", type=SPLIT_CHOICE, default="test", show_default=True)
-@click.option("--bins", type=click.IntRange(1, 1000), default=15, show_default=True, help="Confidence bins for ECE.")
+@click.option("--bins", type=click.IntRange(1, MAX_BINS), default=15, show_default=True,
+              help="Confidence bins for ECE.")
 @plot_options("Draw the reliability diagram (before and after) as a PNG.", "calibration.png")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)

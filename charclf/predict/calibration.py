@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from charclf.config import MAX_BINS
+
 # Fewer validation names than this and no temperature is fitted (T stays 1, the raw softmax):
 # a handful of names, all answered right, drive T to its bound (0.01), a certainty no model has.
 MIN_CALIBRATION_NAMES = 30
@@ -56,11 +58,18 @@ def fit_temperature(logits, targets, min_names: int = MIN_CALIBRATION_NAMES) -> 
     return math.exp((lo + hi) / 2)
 
 
+def check_bins(bins) -> None:
+    """A ValueError unless `bins` is a whole number of confidence bins from 1 to MAX_BINS."""
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= MAX_BINS:
+        raise ValueError(f"bins must be a whole number from 1 to {MAX_BINS}; got {bins!r}")
+
+
 def reliability(probabilities, targets, bins: int = 15) -> dict:
     """Expected calibration error over `bins` equal-width confidence bins, and the bins themselves.
     probabilities: (N, C), rows summing to 1; targets: (N,). A name falls in the bin of its top
     probability (its confidence); ECE = sum over bins of |accuracy - mean confidence| x share.
     """
+    check_bins(bins)
     probabilities, targets = np.asarray(probabilities), np.asarray(targets)
     confidence = probabilities.max(axis=1).astype(np.float64)
     correct = (probabilities.argmax(axis=1) == targets).astype(np.float64)

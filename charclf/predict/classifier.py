@@ -21,7 +21,7 @@ from charclf.errors import CheckpointError, DataError
 from charclf.files.description import ModelDescription
 from charclf.names.reader import Reading
 from charclf.predict import conformal, priors
-from charclf.predict.calibration import coverage_curve, scores, selective, softmax
+from charclf.predict.calibration import check_bins, coverage_curve, scores, selective, softmax
 from charclf.predict.evidence import ScriptEvidence
 from charclf.predict.options import PredictOptions, check
 
@@ -206,6 +206,7 @@ class Classifier:
         extra names (`extra_names`, else those the model trained with: charclf.data.extra), also
         accuracy and macro-F1 on their off-distribution set ("offdist"); where they cannot be read
         (mimesis not installed), why not ("offdist_missing")."""
+        check_bins(bins)
         seed = self.checkpoint.train_config.get("seed", 0)
         source, missing = _source_with_extra(Path(data_dir), self.alphabet, seed, split, self.checkpoint.train_config,
                                              extra_names)

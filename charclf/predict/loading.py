@@ -25,6 +25,7 @@ from charclf.files.locations import resolve_checkpoint
 from charclf.predict.classifier import Classifier
 from charclf.predict.onnx_runtime import MAX_BYTES, OnnxBackend, is_onnx, sha256_of
 from charclf.predict.precision import precision_name
+from charclf.threads import checked
 
 TORCH_NEEDED = "reading a .pt checkpoint needs torch"
 
@@ -41,6 +42,7 @@ def load(path: str | os.PathLike | None = None, device="auto", precision: str | 
     files.locations.resolve_checkpoint), through the backend the module's text describes."""
     if backend not in BACKENDS:
         raise BackendError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    checked(threads)
     path = resolve_checkpoint(path)
     if is_onnx(path):
         if backend == "torch":
