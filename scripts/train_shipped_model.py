@@ -81,7 +81,7 @@ def trained(data: Path, out: Path, seed: int, preset: str, extra: dict) -> Path:
 def report(checkpoint) -> None:
     """What the shipped model scored, for the docs."""
     m = checkpoint.metrics
-    print(f"wrote {TARGET} ({TARGET.stat().st_size / 1e6:.2f} MB) and {onnx_beside(TARGET).name}: "
+    print(f"wrote {os.path.relpath(TARGET)} ({TARGET.stat().st_size / 1e6:.2f} MB) and {onnx_beside(TARGET).name}: "
           f"{checkpoint.model_config.arch}, recipe {m.get('recipe', {}).get('name', 'default')}, best epoch "
           f"{m['best_epoch']}, {m['train_seconds']:.1f} s of training (the student)")
     print(f"test accuracy {m['test']['accuracy']:.4f}, macro-F1 {m['test']['macro_f1']:.4f} "
