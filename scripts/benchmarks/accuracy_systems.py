@@ -34,7 +34,7 @@ LABELS = {  # each system's row in the report
     "lstm": "charclf lstm", "rnn": "charclf rnn (plain tanh RNN)",
     "ngram": "charclf --model ngram (its n-gram baseline, no network)",
     "logreg": "TF-IDF char 1-5-grams (char_wb) + LogisticRegression(C=30), scikit-learn",
-    "logreg-trainval": "same, fitted on train+validation",
+    "logreg-trainval": "TF-IDF + LogisticRegression fitted on train+validation",
     "tutorial": "PyTorch tutorial char-RNN, charclf --preset tutorial (one name per step, SGD, label-first draws)",
     "majority": "always the majority label",
     "gru-names": "charclf default GRU, with the extra names",
