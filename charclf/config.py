@@ -24,8 +24,8 @@ MODEL_LIMITS = {"n_letters": 10_000, "n_classes": 10_000, "hidden_size": 4096, "
 MAX_SEED = 2**32 - 1
 MAX_EXTRA_WEIGHT = 16  # an extra name read at most this many times per epoch
 MAX_EXTRA_CAP = 10_000_000  # extra names per label (0: all of them)
-MAX_BINS = 1000  # confidence bins of an ECE (charclf.predict.calibration): each one a pass over the names
 MAX_EXTRA_RATIO = 1000.0  # extra names per label, as a multiple of its training names
+MAX_BINS = 1000  # confidence bins of an ECE (charclf.predict.calibration): each one a pass over the names
 # Which runtime answers (charclf.predict.loading): auto takes a model's current .onnx export through
 # ONNX Runtime where nothing asks for torch; onnx and torch force one.
 BACKENDS = ("auto", "onnx", "torch")
